@@ -1,0 +1,76 @@
+# phiguard — see README.md. `make test` is the one test command; `make dev` runs the product locally.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+TOOLS     := .tools/bin
+VENV      := .venv
+FUNCTIONS := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
+GOARCH_LAMBDA := arm64
+EMULATORS := $(TOOLS)/emulators
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# ---- bootstrap: pinned tools, installed only when missing or when their lock file changed ----
+
+.PHONY: bootstrap
+bootstrap: $(VENV)/.installed node_modules/.installed $(TOOLS)/local-kms $(TOOLS)/aws-lambda-rie $(EMULATORS) ## install the pinned tools (idempotent)
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Go tools are pinned by the tool directives in go.mod.
+$(TOOLS)/local-kms: go.mod go.sum
+	$(GO) build -o $@ github.com/nsmithuk/local-kms
+$(TOOLS)/aws-lambda-rie: go.mod go.sum
+	$(GO) build -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+$(EMULATORS): go.mod go.sum $(wildcard scripts/emulators/*.go shared/awsclient/*.go)
+	$(GO) build -o $@ ./scripts/emulators
+
+# ---- build ----
+
+.PHONY: build
+build: ## compile every functions/<name> to build/<name>/bootstrap (linux/arm64, provided.al2023)
+	@for fn in $(FUNCTIONS); do \
+	  echo "build/$$fn/bootstrap"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	    -ldflags='-s -w' -o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	done
+
+# ---- test ----
+
+.PHONY: test
+test: bootstrap ## bootstrap, start the emulators, go vet, all Go tests (unit + integration), stop the emulators
+	$(GO) vet ./...
+	$(EMULATORS) -- $(GO) test -count=1 ./...
+
+.PHONY: test-short
+test-short: ## unit tests only (skips integration tests; never used by CI)
+	$(GO) test -short ./...
+
+.PHONY: bench
+bench: ## run the Go benchmarks
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# ---- run ----
+
+.PHONY: dev
+dev: bootstrap ## run the emulators locally and print their endpoints (Ctrl-C stops them)
+	$(EMULATORS)
+
+.PHONY: fmt
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: clean
+clean: ## remove build outputs (keeps the installed tools)
+	rm -rf build cdk.out .emulators
