@@ -26,6 +26,9 @@ $(VENV)/.installed: requirements.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@# node_modules holds Go template files (aws-cdk's init templates): a go.mod of its own keeps
+	@# them out of this module's ./... pattern.
+	@printf 'module node_modules\n' > node_modules/go.mod
 	@touch $@
 
 # Go tools are pinned by the tool directives in go.mod.
