@@ -1,0 +1,43 @@
+package phi
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+)
+
+// ID prefixes name what an id refers to, so a misplaced id is caught by validation.
+const (
+	PrefixWorkspace   = "ws_"
+	PrefixToken       = "tok_"
+	PrefixSource      = "src_"
+	PrefixDestination = "dst_"
+	PrefixKey         = "key_"
+	PrefixMatcher     = "mat_"
+	PrefixAudit       = "aud_"
+)
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns prefix followed by 26 characters of lower-case Crockford base32 (130 random
+// bits), for example "dst_3f9k…".
+func NewID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return prefix + idEncoding.EncodeToString(b[:])
+}
+
+// ValidID reports whether id has the given prefix and the shape NewID produces. Handlers use
+// it to answer a malformed path id with 400 before touching the store.
+func ValidID(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(rest) != 26 {
+		return false
+	}
+	for _, c := range rest {
+		if !strings.ContainsRune("0123456789abcdefghjkmnpqrstvwxyz", c) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,49 @@
+package phi
+
+import "testing"
+
+func TestNewIDIsValidAndUnique(t *testing.T) {
+	a, b := NewID(PrefixDestination), NewID(PrefixDestination)
+	if !ValidID(PrefixDestination, a) || !ValidID(PrefixDestination, b) {
+		t.Fatalf("NewID produced invalid ids %q, %q", a, b)
+	}
+	if a == b {
+		t.Fatal("two NewID calls returned the same id")
+	}
+}
+
+func TestValidIDRejectsMalformedIDs(t *testing.T) {
+	good := NewID(PrefixSource)
+	for name, id := range map[string]string{
+		"wrong prefix":      PrefixDestination + good[len(PrefixSource):],
+		"too short":         good[:len(good)-1],
+		"upper case":        PrefixSource + "ABCDEFGHJKMNPQRSTVWXYZ0123",
+		"excluded letter i": PrefixSource + "iiiiiiiiiiiiiiiiiiiiiiiiii",
+		"path traversal":    "../../etc/passwd",
+		"empty":             "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if ValidID(PrefixSource, id) {
+				t.Fatalf("ValidID(%q) = true", id)
+			}
+		})
+	}
+}
+
+func TestHIPAAEligibleNeedsBusinessTierAndSignedBAA(t *testing.T) {
+	for _, tt := range []struct {
+		tier   Tier
+		signed bool
+		want   bool
+	}{
+		{TierBusiness, true, true},
+		{TierBusiness, false, false},
+		{TierTeam, true, false},
+		{TierFree, true, false},
+	} {
+		w := Workspace{Tier: tt.tier, BAA: BAA{Signed: tt.signed}}
+		if got := w.HIPAAEligible(); got != tt.want {
+			t.Errorf("tier %s, BAA signed %v: eligible = %v, want %v", tt.tier, tt.signed, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+// Package phi holds the service's domain: workspaces and their HIPAA eligibility, access
+// tokens and roles, sources, destinations and their hashing settings, encryption and HMAC key
+// metadata, and audit records — plus the one error vocabulary ([Error]) every layer uses.
+//
+// It depends on nothing but the standard library. Stores live in packages named after their
+// dependency (dynamo), the HTTP glue in httpapi, cryptography in fieldcrypt.
+package phi
+
+import (
+	"slices"
+	"time"
+)
+
+// Tier is a workspace's plan tier.
+type Tier string
+
+// Plan tiers. Only the Business tier can sign a BAA and so become HIPAA eligible.
+const (
+	TierFree     Tier = "free"
+	TierTeam     Tier = "team"
+	TierBusiness Tier = "business"
+)
+
+// Valid reports whether t is a known tier.
+func (t Tier) Valid() bool { return t == TierFree || t == TierTeam || t == TierBusiness }
+
+// BAA is the state of a workspace's Business Associate Addendum.
+type BAA struct {
+	Signed   bool      `json:"signed"`
+	SignedAt time.Time `json:"signedAt,omitzero"`
+	SignedBy string    `json:"signedBy,omitempty"`
+}
+
+// Workspace is a customer's workspace.
+type Workspace struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Tier      Tier      `json:"tier"`
+	BAA       BAA       `json:"baa"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Version   int64     `json:"version"`
+}
+
+// HIPAAEligible reports whether the workspace shows the HIPAA badge: Business tier with a
+// signed BAA. Only eligible workspaces may configure or use PHI protection.
+func (w *Workspace) HIPAAEligible() bool {
+	return w.Tier == TierBusiness && w.BAA.Signed
+}
+
+// Role is what a token may do inside its workspace.
+type Role string
+
+// Roles, from most to least privileged. Only owners reach the Privacy Portal, hashing
+// settings, keys and the audit log; members manage sources and destinations without hashing
+// settings; readonly reads non-PHI configuration.
+const (
+	RoleOwner    Role = "owner"
+	RoleMember   Role = "member"
+	RoleReadonly Role = "readonly"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleMember || r == RoleReadonly }
+
+// Token is an API token's metadata. The secret itself is shown once at creation and stored
+// only as a hash, which never leaves the store.
+type Token struct {
+	ID          string     `json:"id"`
+	WorkspaceID string     `json:"workspaceId"`
+	Name        string     `json:"name"`
+	Role        Role       `json:"role"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	CreatedBy   string     `json:"createdBy"`
+	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
+}
+
+// Actor is the authenticated caller of a request: a workspace token, or a platform operator.
+type Actor struct {
+	// ID is the token id, or "operator:<principal>" for a platform operator.
+	ID          string
+	WorkspaceID string // empty for an operator
+	Role        Role   // empty for an operator
+	Operator    bool
+}
+
+// Source is where events enter a workspace.
+type Source struct {
+	ID          string    `json:"id"`
+	WorkspaceID string    `json:"workspaceId"`
+	Name        string    `json:"name"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+	Version     int64     `json:"version"`
+}
+
+// DestinationType names a kind of destination.
+type DestinationType string
+
+// DestinationWebhook POSTs each event to an HTTPS URL.
+const DestinationWebhook DestinationType = "webhook"
+
+// Destination receives the events of one source, protected per its hashing settings.
+type Destination struct {
+	ID          string              `json:"id"`
+	WorkspaceID string              `json:"workspaceId"`
+	SourceID    string              `json:"sourceId"`
+	Name        string              `json:"name"`
+	Type        DestinationType     `json:"type"`
+	Enabled     bool                `json:"enabled"`
+	Settings    DestinationSettings `json:"settings"`
+	Hashing     HashingSettings     `json:"hashing"`
+	CreatedAt   time.Time           `json:"createdAt"`
+	UpdatedAt   time.Time           `json:"updatedAt"`
+	Version     int64               `json:"version"`
+}
+
+// DestinationSettings are the type-specific settings of a destination.
+type DestinationSettings struct {
+	// URL is the webhook's HTTPS endpoint.
+	URL string `json:"url,omitempty"`
+}
+
+// Treatment is how one field is protected for one destination.
+type Treatment string
+
+// Treatments. Encrypt is the default.
+const (
+	TreatmentEncrypt Treatment = "encrypt" // token under the destination's active key pair
+	TreatmentHMAC    Treatment = "hmac"    // HMAC-SHA-256 pseudonym under the destination's HMAC key
+	TreatmentSHA256  Treatment = "sha256"  // SHA-256 of the normalized value; not de-identification
+	TreatmentRedact  Treatment = "redact"  // the field is removed
+)
+
+// Valid reports whether t is a known treatment.
+func (t Treatment) Valid() bool {
+	return t == TreatmentEncrypt || t == TreatmentHMAC || t == TreatmentSHA256 || t == TreatmentRedact
+}
+
+// HashingSettings say which fields of a destination's events are protected and how
+// ("Have Segment hash sensitive data" in the source page).
+type HashingSettings struct {
+	Enabled bool             `json:"enabled"`
+	Fields  []FieldTreatment `json:"fields"`
+	// BlockRed drops every field classified red before the copy leaves for the destination.
+	BlockRed bool `json:"blockRed"`
+}
+
+// FieldTreatment protects the field at Path (for example "traits.email" or
+// "properties.products[].name") with Treatment.
+type FieldTreatment struct {
+	Path      string    `json:"path"`
+	Treatment Treatment `json:"treatment"`
+}
+
+// Uses reports whether the settings protect any field with t.
+func (h HashingSettings) Uses(t Treatment) bool {
+	return slices.ContainsFunc(h.Fields, func(f FieldTreatment) bool { return f.Treatment == t })
+}
+
+// KeyKind says what a key is for.
+type KeyKind string
+
+// Key kinds.
+const (
+	KeyEncryption KeyKind = "encryption" // a key pair for the encrypt treatment
+	KeyHMAC       KeyKind = "hmac"       // a symmetric key for the hmac treatment
+)
+
+// KeyStatus is a key's place in its life cycle.
+type KeyStatus string
+
+// Key statuses. A destination has at most one active key of each kind. Generating a new key
+// makes the previous active one decrypt-only: listed, never used for new data, and the data
+// it protected stays decryptable with its private key. A revoked key is never used again.
+const (
+	KeyActive      KeyStatus = "active"
+	KeyDecryptOnly KeyStatus = "decrypt-only"
+	KeyRevoked     KeyStatus = "revoked"
+)
+
+// KeyOrigin says where a key pair came from.
+type KeyOrigin string
+
+// Key origins.
+const (
+	OriginKMS  KeyOrigin = "kms"  // generated by the service through AWS KMS; private key returned once
+	OriginBYOK KeyOrigin = "byok" // public key uploaded by the customer; no private key ever on our side
+)
+
+// Key is a destination's key metadata. It never holds a private key or a plaintext HMAC key.
+type Key struct {
+	ID            string     `json:"id"`
+	WorkspaceID   string     `json:"workspaceId"`
+	DestinationID string     `json:"destinationId"`
+	Kind          KeyKind    `json:"kind"`
+	Algorithm     string     `json:"algorithm"` // a fieldcrypt algorithm for encryption keys; "hmac-sha256" for HMAC keys
+	Origin        KeyOrigin  `json:"origin"`
+	PublicKeyPEM  string     `json:"publicKey,omitempty"`
+	Fingerprint   string     `json:"fingerprint,omitempty"`
+	Status        KeyStatus  `json:"status"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	CreatedBy     string     `json:"createdBy"`
+	RevokedAt     *time.Time `json:"revokedAt,omitempty"`
+	// EncryptedHMACKey is the KMS ciphertext blob of an HMAC key; the pipeline decrypts it
+	// through KMS on first use. Never returned by the API.
+	EncryptedHMACKey []byte `json:"-"`
+}
+
+// AuditRecord is one entry of a workspace's append-only audit log.
+type AuditRecord struct {
+	ID          string    `json:"id"`
+	WorkspaceID string    `json:"workspaceId"`
+	Actor       string    `json:"actor"`
+	Action      string    `json:"action"`  // e.g. "destination.hashing.update", "key.generate"
+	Target      string    `json:"target"`  // e.g. "destination/dst_…"
+	Outcome     string    `json:"outcome"` // "success" or "denied" or "failed"
+	RequestID   string    `json:"requestId"`
+	At          time.Time `json:"at"`
+}
+
+// Page asks for one page of a list. Cursor is the opaque value a previous page returned; Limit
+// is capped by the store.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Classification is an owner's decision about one field path in the Privacy Portal.
+type Classification struct {
+	Path      string    `json:"path"`
+	Class     string    `json:"classification"` // "red", "yellow" or "green"
+	Matcher   string    `json:"matcher,omitempty"`
+	DecidedBy string    `json:"decidedBy"`
+	DecidedAt time.Time `json:"decidedAt"`
+}
+
+// Snapshot is everything the pipeline needs to protect a workspace's events, read in one
+// query and cached per container for a short TTL.
+type Snapshot struct {
+	Workspace       Workspace
+	Sources         []Source
+	Destinations    []Destination
+	Keys            []Key
+	Classifications []Classification
+}
