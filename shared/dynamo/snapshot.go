@@ -1,0 +1,76 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+// LoadSnapshot returns everything the pipeline needs to protect workspace wsID's events —
+// the workspace, its sources, destinations, keys (every status, with HMAC keys' KMS
+// ciphertext) and classifications — read with one consistent, paginated Query of the
+// workspace's partition. Token, matcher and active-key pointer items are filtered out on the
+// server. It returns ENOTFOUND when the workspace does not exist.
+func (s *Store) LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, error) {
+	if !phi.ValidID(phi.PrefixWorkspace, wsID) {
+		return nil, errNotFound("workspace", clipID(wsID))
+	}
+	pk := wsPK(wsID)
+	b := newExpr()
+	sk := b.n(Table.SortKey)
+	q := &dynamodb.QueryInput{
+		KeyConditionExpression: aws.String(b.n(Table.PartitionKey) + " = " + b.v("pk", str(pk))),
+		FilterExpression: aws.String("NOT begins_with(" + sk + ", " + b.v("tok", str(prefixTok)) + ") AND NOT begins_with(" +
+			sk + ", " + b.v("mat", str(prefixMatcher)) + ") AND NOT begins_with(" + sk + ", " + b.v("ptr", str(prefixActive)) + ")"),
+		ExpressionAttributeNames:  b.nameMap(),
+		ExpressionAttributeValues: b.valueMap(),
+	}
+	items, err := s.queryAll(ctx, q, pk)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot of %s: %w", wsID, err)
+	}
+	var snap phi.Snapshot
+	found := false
+	for _, m := range items {
+		var err error
+		switch k := stringAttr(m, Table.SortKey); {
+		case k == skMeta:
+			found = true
+			err = unmarshal(m, &snap.Workspace)
+		case strings.HasPrefix(k, prefixSrc):
+			err = decodeInto(m, &snap.Sources)
+		case strings.HasPrefix(k, prefixDst):
+			err = decodeInto(m, &snap.Destinations)
+		case strings.HasPrefix(k, prefixClass):
+			err = decodeInto(m, &snap.Classifications)
+		case strings.HasPrefix(k, prefixKey):
+			var key phi.Key
+			if key, err = decodeKey(m); err == nil {
+				snap.Keys = append(snap.Keys, key)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load snapshot of %s: decode %s: %w", wsID, stringAttr(m, Table.SortKey), err)
+		}
+	}
+	if !found {
+		return nil, errNotFound("workspace", wsID)
+	}
+	return &snap, nil
+}
+
+// decodeInto decodes m as a T and appends it to list.
+func decodeInto[T any](m map[string]types.AttributeValue, list *[]T) error {
+	var v T
+	if err := unmarshal(m, &v); err != nil {
+		return err
+	}
+	*list = append(*list, v)
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package privacy_test
+
+const raceEnabled = false

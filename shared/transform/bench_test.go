@@ -1,0 +1,419 @@
+package transform
+
+import (
+	"crypto/hmac"
+	"crypto/hpke"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The benchmarks run over a seeded corpus of Segment events (identify, track,
+// page; 0.5–4 KB; 3–10 PHI fields per destination) sent to a source with
+// three destinations, each with its own plan. One benchmark op is one Lambda
+// invocation: a batch of benchInvocation events, each transformed for every
+// destination. All benchmarks process the same (event, destination) pairs.
+
+const (
+	benchInvocation = 100
+	benchCorpus     = 1000
+)
+
+var benchDestinations = []Spec{
+	{ // a data warehouse: encrypt everything personal
+		Fields: []Field{
+			{"traits.email", Encrypt}, {"traits.phone", Encrypt}, {"traits.name", Encrypt},
+			{"traits.address", Encrypt}, {"traits.birthday", Encrypt}, {"context.ip", Encrypt},
+			{"context.traits.email", Encrypt}, {"context.traits.phone", Encrypt},
+			{"properties.products[].name", Encrypt}, {"properties.shipping_address", Encrypt},
+		},
+		Drop: []string{"traits.ssn"},
+	},
+	{ // an ad platform: normalized SHA-256 match keys, nothing else personal
+		Fields: []Field{
+			{"traits.email", SHA256}, {"traits.phone", SHA256}, {"traits.first_name", SHA256},
+			{"traits.last_name", SHA256}, {"context.traits.email", SHA256}, {"context.traits.phone", SHA256},
+			{"context.ip", Redact}, {"traits.address", Redact}, {"properties.shipping_address", Redact},
+		},
+		Drop: []string{"traits.ssn", "traits.birthday"},
+	},
+	{ // a webhook: joinable pseudonyms plus encrypted contact data
+		Fields: []Field{
+			{"traits.email", HMAC}, {"context.traits.email", HMAC}, {"traits.phone", Encrypt}, {"context.traits.phone", Encrypt},
+			{"context.ip", Encrypt}, {"properties.products[].name", Encrypt},
+			{"properties.shipping_address", Encrypt}, {"traits.address", Encrypt}, {"traits.birthday", Redact},
+		},
+		Drop: []string{"traits.ssn"},
+	},
+}
+
+type benchEnv struct {
+	events [][]byte
+	plans  []*Plan
+	hpke   []hpke.PrivateKey
+	rsa    []*rsa.PublicKey
+	hmac   HMACKeyer
+}
+
+var (
+	benchOnce sync.Once
+	benchData *benchEnv
+)
+
+func loadBench(tb testing.TB) *benchEnv {
+	benchOnce.Do(func() {
+		env := &benchEnv{hmac: fixedKey{"h1", []byte("0123456789abcdef0123456789abcdef")}}
+		rng := mrand.New(mrand.NewPCG(20240601, 5))
+		for i := 0; i < benchCorpus; i++ {
+			b, err := json.Marshal(corpusEvent(rng, i))
+			if err != nil {
+				panic(err)
+			}
+			env.events = append(env.events, b)
+		}
+		for _, spec := range benchDestinations {
+			p, err := Compile(spec)
+			if err != nil {
+				panic(err)
+			}
+			env.plans = append(env.plans, p)
+			env.hpke = append(env.hpke, newTestKey(tb))
+			k, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			env.rsa = append(env.rsa, &k.PublicKey)
+		}
+		benchData = env
+	})
+	return benchData
+}
+
+var (
+	firstNames = []string{"Ana", "José", "Li", "Mary-Jane", "O'Neil", "Zoë", "Ahmed", "Priya", "Jürgen", "Sam"}
+	lastNames  = []string{"García", "Smith", "Nguyen", "O'Brien", "Müller", "Kowalski", "Okafor", "Tanaka"}
+	cities     = []string{"Springfield", "Zürich", "São Paulo", "Portland", "Austin", "Lyon"}
+	productsN  = []string{"Glucose Test Strips", "Prenatal Vitamins", "Blood Pressure Monitor", "Insulin Cooler Bag", "Allergy Relief 24h", "Knee Brace \"Pro\""}
+)
+
+func one[T any](r *mrand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+func corpusAddress(r *mrand.Rand) map[string]any {
+	return map[string]any{
+		"street": fmt.Sprintf("%d %s St", 1+r.IntN(9999), one(r, lastNames)), "city": one(r, cities),
+		"state": "CA", "postal_code": fmt.Sprintf("%05d", r.IntN(99999)), "country": "US",
+	}
+}
+
+func corpusEvent(r *mrand.Rand, i int) map[string]any {
+	first, last := one(r, firstNames), one(r, lastNames)
+	email := fmt.Sprintf(" %s.%s%d@Example.com", first, last, i)
+	phone := fmt.Sprintf("(%03d) %03d-%04d", 200+r.IntN(799), r.IntN(999), r.IntN(9999))
+	ev := map[string]any{
+		"messageId":   fmt.Sprintf("msg-%08d-%x", i, r.Uint64()),
+		"anonymousId": fmt.Sprintf("anon-%x", r.Uint64()),
+		"userId":      fmt.Sprintf("user-%d", r.IntN(100000)),
+		"timestamp":   "2024-06-01T12:34:56.789Z",
+		"sentAt":      "2024-06-01T12:34:57.001Z",
+		"context": map[string]any{
+			"ip":        fmt.Sprintf("%d.%d.%d.%d", r.IntN(256), r.IntN(256), r.IntN(256), r.IntN(256)),
+			"library":   map[string]any{"name": "analytics.js", "version": "5.2.1"},
+			"locale":    "en-US",
+			"timezone":  "America/Los_Angeles",
+			"userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0 Safari/537.36",
+			"page": map[string]any{"path": "/checkout", "referrer": "https://www.example.com/cart",
+				"title": "Checkout", "url": "https://www.example.com/checkout?step=2"},
+			"traits": map[string]any{"email": email, "phone": phone},
+		},
+		"integrations": map[string]any{"All": true},
+	}
+	switch i % 3 {
+	case 0:
+		ev["type"] = "identify"
+		traits := map[string]any{
+			"email": email, "phone": phone, "name": first + " " + last, "first_name": first, "last_name": last,
+			"address": corpusAddress(r), "birthday": fmt.Sprintf("19%02d-%02d-%02d", 40+r.IntN(60), 1+r.IntN(12), 1+r.IntN(28)),
+			"plan": "premium", "logins": r.IntN(500), "created_at": "2021-03-04T05:06:07Z",
+			"company": map[string]any{"name": "Acme Health", "id": "c-42", "industry": "Healthcare", "employee_count": 250},
+		}
+		if r.IntN(4) == 0 {
+			traits["ssn"] = fmt.Sprintf("%03d-%02d-%04d", r.IntN(999), r.IntN(99), r.IntN(9999))
+		}
+		for k := 0; k < r.IntN(12); k++ {
+			traits[fmt.Sprintf("custom_attribute_%d", k)] = fmt.Sprintf("value %d of some custom attribute", r.IntN(1000))
+		}
+		ev["traits"] = traits
+	case 1:
+		ev["type"] = "track"
+		ev["event"] = "Order Completed"
+		var products []any
+		for k := 0; k < 1+r.IntN(8); k++ {
+			products = append(products, map[string]any{
+				"product_id": fmt.Sprintf("p-%d", r.IntN(99999)), "sku": fmt.Sprintf("SKU-%06d", r.IntN(999999)),
+				"name": one(r, productsN), "price": float64(r.IntN(10000)) / 100, "quantity": 1 + r.IntN(3),
+				"category": "Health", "brand": "Acme", "variant": "Standard",
+				"url": "https://www.example.com/p/" + fmt.Sprint(r.IntN(9999)), "image_url": "https://cdn.example.com/i/" + fmt.Sprint(r.IntN(9999)) + ".jpg",
+			})
+		}
+		ev["properties"] = map[string]any{
+			"order_id": fmt.Sprintf("o-%d", r.IntN(1e6)), "total": 99.95, "revenue": 89.95, "shipping": 5, "tax": 5,
+			"currency": "USD", "products": products, "shipping_address": corpusAddress(r),
+		}
+	default:
+		ev["type"] = "page"
+		ev["name"] = "Checkout"
+		ev["properties"] = map[string]any{"path": "/checkout", "referrer": "https://www.example.com/cart",
+			"title": "Checkout", "url": "https://www.example.com/checkout?step=2", "search": ""}
+	}
+	return ev
+}
+
+// transformInvocation runs one invocation: one HPKE encapsulation per
+// destination, then every event of the batch through every plan.
+func transformInvocation(tb testing.TB, env *benchEnv, tr *Transformer, buf []byte, batch [][]byte) []byte {
+	for d, plan := range env.plans {
+		s, err := newHPKESealer(env.hpke[d].PublicKey(), "kid-1")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		prot := Protectors{Sealer: s, Algorithm: "hpke-p256", KeyID: "kid-1", HMAC: env.hmac}
+		for _, ev := range batch {
+			out, _, err := tr.Apply(buf[:0], ev, plan, prot)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			buf = out // a real handler would publish out here, then reuse buf
+		}
+	}
+	return buf
+}
+
+func batchAt(env *benchEnv, n int) [][]byte {
+	start := (n * benchInvocation) % len(env.events)
+	return env.events[start : start+benchInvocation]
+}
+
+func BenchmarkTransform(b *testing.B) {
+	env := loadBench(b)
+	var tr Transformer
+	buf := make([]byte, 0, 16<<10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		buf = transformInvocation(b, env, &tr, buf, batchAt(env, n))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchInvocation), "ns/event")
+}
+
+// referenceApply protects like the seed's platform: decode into a map,
+// RSA-OAEP-SHA-256 each configured field (matched=false) and re-encode. With
+// matched=true only encrypt fields use RSA; sha256 and hmac fields get the
+// same digests as the transform.
+func referenceApply(env *benchEnv, d int, event []byte, matched bool) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(event, &m); err != nil {
+		return nil, err
+	}
+	plan := env.plans[d]
+	for _, r := range plan.rules {
+		r := r
+		refWalk(m, r.path.keys, func(parent map[string]any, key string) {
+			v, ok := parent[key]
+			if !ok {
+				return
+			}
+			if r.treatment.removes() {
+				delete(parent, key)
+				return
+			}
+			if v == nil {
+				return
+			}
+			var pt []byte
+			if s, ok := v.(string); ok {
+				pt = []byte(s)
+			} else {
+				pt, _ = json.Marshal(v)
+			}
+			switch {
+			case matched && r.treatment == SHA256:
+				n := appendNormalized(nil, pt, r.norm, plan.cc)
+				sum := sha256.Sum256(n)
+				parent[key] = hex.EncodeToString(sum[:])
+			case matched && r.treatment == HMAC:
+				_, k, _ := env.hmac.HMACKey()
+				h := hmac.New(sha256.New, k)
+				h.Write(pt)
+				parent[key] = hex.EncodeToString(h.Sum(nil))
+			default:
+				ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, env.rsa[d], pt, nil)
+				if err != nil {
+					delete(parent, key) // too large for RSA: fail closed
+					return
+				}
+				parent[key] = base64.StdEncoding.EncodeToString(ct)
+			}
+		})
+	}
+	return json.Marshal(m)
+}
+
+func refWalk(v any, keys []string, fn func(map[string]any, string)) {
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			refWalk(e, keys, fn)
+		}
+	case map[string]any:
+		if len(keys) == 1 {
+			fn(v, keys[0])
+		} else if c, ok := v[keys[0]]; ok {
+			refWalk(c, keys[1:], fn)
+		}
+	}
+}
+
+func benchReference(b *testing.B, matched bool) {
+	env := loadBench(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		for d := range env.plans {
+			for _, ev := range batchAt(env, n) {
+				if _, err := referenceApply(env, d, ev, matched); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchInvocation), "ns/event")
+}
+
+func BenchmarkReference(b *testing.B)        { benchReference(b, false) }
+func BenchmarkReferenceMatched(b *testing.B) { benchReference(b, true) }
+
+func BenchmarkJSONRoundtrip(b *testing.B) {
+	env := loadBench(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		for range env.plans {
+			for _, ev := range batchAt(env, n) {
+				var m map[string]any
+				if err := json.Unmarshal(ev, &m); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := json.Marshal(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchInvocation), "ns/event")
+}
+
+// measured is what one benchmark's final run took, per event.
+type measured struct {
+	nsPerEvent, allocsPerEvent float64
+}
+
+// measure runs fn as a sub-benchmark of b and records its final run.
+func measure(b *testing.B, name string, fn func(*testing.B)) measured {
+	var m measured
+	b.Run(name, func(b *testing.B) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fn(b)
+		runtime.ReadMemStats(&after)
+		events := float64(b.N * benchInvocation)
+		m = measured{
+			nsPerEvent:     float64(b.Elapsed().Nanoseconds()) / events,
+			allocsPerEvent: float64(after.Mallocs-before.Mallocs) / events,
+		}
+	})
+	return m
+}
+
+// BenchmarkReport runs the benchmarks above in one process and prints the
+// ratios the performance issue asks for:
+//
+//	go test -run '^$' -bench '^BenchmarkReport$' ./shared/transform
+func BenchmarkReport(b *testing.B) {
+	loadBench(b)
+	tr := measure(b, "transform", BenchmarkTransform)
+	ref := measure(b, "reference", BenchmarkReference)
+	refm := measure(b, "reference-matched", BenchmarkReferenceMatched)
+	rt := measure(b, "json-roundtrip", BenchmarkJSONRoundtrip)
+	if tr.nsPerEvent == 0 || rt.nsPerEvent == 0 {
+		b.Fatal("a sub-benchmark did not run")
+	}
+	t, r, rm, j := tr.nsPerEvent, ref.nsPerEvent, refm.nsPerEvent, rt.nsPerEvent
+	n := len(benchDestinations)
+	fmt.Printf("transform speedup vs reference: %.2f\n", r/t)
+	fmt.Printf("transform cost vs json roundtrip: %.2f\n", t/j)
+	fmt.Printf("transform speedup vs treatment-matched reference (RSA only for encrypt fields): %.2f\n", rm/t)
+	fmt.Printf("transform: %.0f events/s per core (%.0f destination copies/s), %.3f allocs per event (%d destinations, invocations of %d events)\n",
+		1e9/t, float64(n)*1e9/t, tr.allocsPerEvent, n, benchInvocation)
+	fmt.Printf("reference: %.0f events/s per core, %.1f allocs per event; json roundtrip: %.0f events/s per core, %.1f allocs per event\n",
+		1e9/r, ref.allocsPerEvent, 1e9/j, rt.allocsPerEvent)
+	fmt.Printf("per event (all %d destinations): transform %v, reference %v, json roundtrip %v\n",
+		n, time.Duration(t), time.Duration(r), time.Duration(j))
+}
+
+func TestBenchCorpusIsRealistic(t *testing.T) {
+	env := loadBench(t)
+	var tr Transformer
+	for i, ev := range env.events {
+		if len(ev) < 500 || len(ev) > 4096 {
+			t.Fatalf("event %d is %d bytes, want 0.5–4 KB", i, len(ev))
+		}
+		for d, plan := range env.plans {
+			s, err := newHPKESealer(env.hpke[d].PublicKey(), "kid-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, res, err := tr.Apply(nil, ev, plan, Protectors{Sealer: s, Algorithm: "hpke-p256", KeyID: "kid-1", HMAC: env.hmac})
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths := map[string]bool{}
+			for _, e := range res.Entries {
+				paths[e.Path] = true
+			}
+			if len(paths) < 3 || len(paths) > 10 {
+				t.Fatalf("event %d destination %d touches %d PHI paths, want 3–10", i, d, len(paths))
+			}
+			if res.Dropped != 0 {
+				t.Fatalf("event %d destination %d dropped %d fields", i, d, res.Dropped)
+			}
+			// Encrypted values decrypt with the destination's private key.
+			if d == 0 {
+				var doc struct {
+					Context struct {
+						IP string `json:"ip"`
+					} `json:"context"`
+				}
+				var orig struct {
+					Context struct {
+						IP string `json:"ip"`
+					} `json:"context"`
+				}
+				json.Unmarshal(out, &doc)
+				json.Unmarshal(ev, &orig)
+				pt, err := openHPKEToken(env.hpke[0], doc.Context.IP)
+				if err != nil || string(pt) != orig.Context.IP {
+					t.Fatalf("event %d: context.ip does not decrypt to the original: %v", i, err)
+				}
+			}
+		}
+	}
+}

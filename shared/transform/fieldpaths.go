@@ -1,0 +1,162 @@
+package transform
+
+// AppendFieldPaths appends to dst the field paths present in event under
+// context, traits and properties — keys only, never values — and returns the
+// extended slice. Every object member yields a path (intermediate objects
+// included, e.g. "traits.address" and "traits.address.city"); array values
+// are entered with "[]" appended to the key, e.g.
+// "properties.products[].name". Each path is appended once per call, in the
+// order first seen, and is a valid argument to ParsePath. Members whose key
+// cannot be written in a path (it contains '.', '[', ']', '"', '\\' or
+// control characters, is empty, or has surrounding white space), and paths
+// longer than MaxPathLen or MaxPathKeys, are skipped with everything below
+// them. It scans the event once; on malformed input it returns dst unchanged
+// and an error matching ErrMalformed.
+func AppendFieldPaths(dst []string, event []byte) ([]string, error) {
+	w := pathWalker{in: event, out: dst}
+	i := skipSpace(event, 0)
+	if i >= len(event) || event[i] != '{' {
+		return dst, syntaxErr(i, "event must be a JSON object")
+	}
+	i, err := w.object(i, 1, true, 0)
+	if err != nil {
+		return dst, err
+	}
+	if i = skipSpace(event, i); i != len(event) {
+		return dst, syntaxErr(i, "unexpected data after the event object")
+	}
+	return w.out, nil
+}
+
+type pathWalker struct {
+	in   []byte
+	out  []string
+	buf  []byte // the current path
+	kbuf []byte
+	seen map[string]struct{}
+}
+
+// object walks the object at in[i]. At the top only roots are entered; below,
+// every member is recorded. keys counts the keys in buf.
+func (w *pathWalker) object(i, depth int, top bool, keys int) (int, error) {
+	if depth > MaxDepth {
+		return 0, syntaxErr(i, "nesting deeper than 64 levels")
+	}
+	in := w.in
+	i = skipSpace(in, i+1)
+	if i < len(in) && in[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(in) || in[i] != '"' {
+			return 0, syntaxErr(i, "expected a string key")
+		}
+		end, esc, err := scanString(in, i)
+		if err != nil {
+			return 0, err
+		}
+		key := in[i+1 : end-1]
+		if esc {
+			w.kbuf = appendUnescaped(w.kbuf[:0], key)
+			key = w.kbuf
+		}
+		i = skipSpace(in, end)
+		if i >= len(in) || in[i] != ':' {
+			return 0, syntaxErr(i, "expected ':' after key")
+		}
+		i = skipSpace(in, i+1)
+
+		mark := len(w.buf)
+		enter := false
+		if top {
+			if isRoot(string(key)) {
+				w.buf = append(w.buf[:0], key...)
+				enter = true
+			}
+		} else if validPathKey(key) && keys < MaxPathKeys && len(w.buf)+1+len(key) <= MaxPathLen {
+			w.buf = append(append(w.buf, '.'), key...)
+			w.record()
+			enter = true
+		}
+		if enter && i < len(in) && (in[i] == '{' || in[i] == '[') {
+			i, err = w.value(i, depth, keys+1)
+		} else {
+			i, err = skipValue(in, i, depth)
+		}
+		if err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[:mark]
+
+		i = skipSpace(in, i)
+		if i >= len(in) {
+			return 0, syntaxErr(i, "unexpected end of event")
+		}
+		switch in[i] {
+		case ',':
+			i = skipSpace(in, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, syntaxErr(i, "expected ',' or '}'")
+		}
+	}
+}
+
+// value walks the container at in[i] whose path is buf.
+func (w *pathWalker) value(i, depth, keys int) (int, error) {
+	if w.in[i] == '{' {
+		return w.object(i, depth+1, false, keys)
+	}
+	if depth+1 > MaxDepth {
+		return 0, syntaxErr(i, "nesting deeper than 64 levels")
+	}
+	if len(w.buf)+2 > MaxPathLen {
+		return skipValue(w.in, i, depth)
+	}
+	mark := len(w.buf)
+	if keys > 1 { // a root cannot carry "[]"; arrays are transparent anyway
+		w.buf = append(w.buf, "[]"...)
+	}
+	defer func() { w.buf = w.buf[:mark] }()
+	in := w.in
+	i = skipSpace(in, i+1)
+	if i < len(in) && in[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		var err error
+		if i < len(in) && (in[i] == '{' || in[i] == '[') {
+			i, err = w.value(i, depth+1, keys)
+		} else {
+			i, err = skipValue(in, i, depth+1)
+		}
+		if err != nil {
+			return 0, err
+		}
+		i = skipSpace(in, i)
+		if i >= len(in) {
+			return 0, syntaxErr(i, "unexpected end of event")
+		}
+		switch in[i] {
+		case ',':
+			i = skipSpace(in, i+1)
+		case ']':
+			return i + 1, nil
+		default:
+			return 0, syntaxErr(i, "expected ',' or ']'")
+		}
+	}
+}
+
+func (w *pathWalker) record() {
+	if _, ok := w.seen[string(w.buf)]; ok {
+		return
+	}
+	if w.seen == nil {
+		w.seen = make(map[string]struct{})
+	}
+	p := string(w.buf)
+	w.seen[p] = struct{}{}
+	w.out = append(w.out, p)
+}

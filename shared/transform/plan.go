@@ -1,0 +1,185 @@
+package transform
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Treatment says what a destination receives instead of a field's value.
+type Treatment string
+
+// The treatments. Encrypt, HMAC and SHA256 replace the value with a JSON
+// string; Redact and Drop remove the member. Drop is what a destination gets
+// for a red field it blocks; it is reported as "blocked", not as a treatment
+// the customer chose.
+const (
+	Encrypt Treatment = "encrypt"
+	HMAC    Treatment = "hmac"
+	SHA256  Treatment = "sha256"
+	Redact  Treatment = "redact"
+	Drop    Treatment = "drop"
+)
+
+// ParseTreatment returns the Treatment named s. The empty string means
+// Encrypt, the product default. Any other unknown name returns an error
+// matching ErrInvalidPlan.
+func ParseTreatment(s string) (Treatment, error) {
+	switch t := Treatment(s); t {
+	case "":
+		return Encrypt, nil
+	case Encrypt, HMAC, SHA256, Redact, Drop:
+		return t, nil
+	}
+	return "", fmt.Errorf("%w: unknown treatment %q (want encrypt, hmac, sha256, redact or drop)", ErrInvalidPlan, s)
+}
+
+func (t Treatment) removes() bool { return t == Redact || t == Drop }
+
+// Field is one configured path and its treatment.
+type Field struct {
+	Path      string
+	Treatment Treatment // "" means Encrypt
+}
+
+// Spec is one destination's protection configuration.
+type Spec struct {
+	// Fields are the paths to protect and how.
+	Fields []Field
+	// Drop lists the paths of red fields the destination blocks: they are
+	// removed from every copy sent to it.
+	Drop []string
+	// DefaultCountryCode is the calling code (1–3 digits, e.g. "1", "44")
+	// assumed for phone numbers without one when a sha256 treatment
+	// normalizes them to E.164. Empty means "1".
+	DefaultCountryCode string
+}
+
+// Plan is a compiled Spec: a trie over the configured paths, ready to apply
+// to any number of events. A Plan is immutable and safe for concurrent use.
+type Plan struct {
+	root  *node
+	rules []rule
+	cc    string
+}
+
+type node struct {
+	children map[string]*node
+	rule     int // index into Plan.rules; -1 for an intermediate node
+}
+
+type rule struct {
+	path      Path
+	treatment Treatment
+	norm      norm
+	pathJSON  []byte // path as a JSON string literal, for the manifest
+}
+
+// Compile validates spec and builds its Plan. It returns an error matching
+// ErrInvalidPlan (and ErrInvalidPath for a bad path) when:
+//   - a path is invalid or a treatment unknown;
+//   - the same field is configured twice with different treatments (a Drop
+//     beside another treatment is not a conflict: blocking wins);
+//   - a path lies inside another path that is encrypted, hashed or HMACed as
+//     a whole while the inner path is to be removed (the outer value would
+//     carry the inner one to the destination).
+//
+// Other overlaps are resolved, not rejected: a path inside a removed
+// (redacted or blocked) path is covered by the removal, and a path inside a
+// path protected as a whole is covered by that protection. Paths that differ
+// only in "[]" markers on inner keys select the same field (arrays are
+// transparent).
+func Compile(spec Spec) (*Plan, error) {
+	cc := spec.DefaultCountryCode
+	if cc == "" {
+		cc = "1"
+	}
+	if len(cc) > 3 || cc[0] == '0' || strings.Trim(cc, "0123456789") != "" {
+		return nil, fmt.Errorf("%w: default country code %q must be 1 to 3 digits not starting with 0", ErrInvalidPlan, cc)
+	}
+
+	var rules []rule
+	index := map[string]int{} // key path (joined with NUL) → rules index
+	add := func(text string, t Treatment) error {
+		p, err := ParsePath(text)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidPlan, err)
+		}
+		k := strings.Join(p.keys, "\x00")
+		r := rule{path: p, treatment: t, norm: normFor(p.keys[len(p.keys)-1])}
+		n, seen := index[k]
+		switch {
+		case !seen:
+			index[k] = len(rules)
+			rules = append(rules, r)
+		case rules[n].treatment == Drop:
+			// Blocking wins over anything else configured for the field.
+		case t == Drop:
+			rules[n] = r
+		case rules[n].treatment != t || rules[n].path.each != p.each:
+			return fmt.Errorf("%w: %q and %q select the same field with different treatments (%s, %s)",
+				ErrInvalidPlan, rules[n].path, text, rules[n].treatment, t)
+		}
+		return nil
+	}
+	for _, f := range spec.Fields {
+		t, err := ParseTreatment(string(f.Treatment))
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", f.Path, err)
+		}
+		if err := add(f.Path, t); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range spec.Drop {
+		if err := add(d, Drop); err != nil {
+			return nil, err
+		}
+	}
+
+	// Resolve overlaps: an ancestor's treatment covers its descendants.
+	plan := &Plan{root: &node{rule: -1}, cc: cc}
+	for _, r := range rules {
+		covered := false
+		for l := 2; l < len(r.path.keys); l++ {
+			n, ok := index[strings.Join(r.path.keys[:l], "\x00")]
+			if !ok {
+				continue
+			}
+			anc := rules[n]
+			if !anc.treatment.removes() && r.treatment.removes() {
+				return nil, fmt.Errorf("%w: %q is to be removed but lies inside %q, which is sent protected as a whole (%s); configure only one of them",
+					ErrInvalidPlan, r.path, anc.path, anc.treatment)
+			}
+			covered = true
+		}
+		if covered {
+			continue
+		}
+		r.pathJSON = appendJSONString(nil, r.path.text)
+		plan.rules = append(plan.rules, r)
+		at := plan.root
+		for _, k := range r.path.keys {
+			next := at.children[k]
+			if next == nil {
+				if at.children == nil {
+					at.children = map[string]*node{}
+				}
+				next = &node{rule: -1}
+				at.children[k] = next
+			}
+			at = next
+		}
+		at.rule = len(plan.rules) - 1
+	}
+	return plan, nil
+}
+
+// Paths returns the configured paths that the plan applies, with their
+// treatments, in configuration order (covered and duplicate paths omitted).
+func (p *Plan) Paths() []Field {
+	out := make([]Field, len(p.rules))
+	for i, r := range p.rules {
+		out[i] = Field{Path: r.path.text, Treatment: r.treatment}
+	}
+	return out
+}
