@@ -93,3 +93,18 @@ const (
 	IngestBatchWindowSecond = 2
 	IngestMaxReceiveCount   = 5 // redrive to the DLQ after this many failed receives
 )
+
+// Message attributes of the pipeline: what producers set on ingest messages, and what the
+// hashing function sets on every fan-out copy so that destination consumers subscribe with a
+// filter policy. Infra's subscriptions and the pipeline use these names.
+const (
+	AttrWorkspace       = "workspace"       // ingest and fan-out: the workspace id
+	AttrSource          = "source"          // ingest: the source id
+	AttrDestination     = "destination"     // fan-out: the destination id
+	AttrDestinationType = "destinationType" // fan-out: the destination's type, e.g. "webhook"
+	AttrDedupID         = "dedupId"         // fan-out: deterministic per (event messageId, destination)
+	AttrReason          = "reason"          // rejected queue: why a message was rejected
+)
+
+// WebhookFilterPolicy is the SNS filter policy of the example webhook consumer's queue.
+const WebhookFilterPolicy = `{"` + AttrDestinationType + `":["webhook"]}`

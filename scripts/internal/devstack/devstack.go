@@ -1,0 +1,130 @@
+// Package devstack provisions the service's resources on the local emulators — the table, the
+// KMS key, the queues and the fan-out topic — from the same definitions the CDK app deploys
+// (shared/dynamo's table schema, shared/stack's names and batching numbers), and returns the
+// environment the functions read. `make dev`, `make smoke` and the end-to-end tests use it.
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// Resources names what Provision created.
+type Resources struct {
+	Table               string
+	KMSKeyID            string
+	IngestQueueURL      string
+	IngestDLQURL        string
+	RejectedQueueURL    string
+	TopicARN            string
+	DestinationQueueURL string // the example webhook consumer's queue, subscribed to the topic
+	DeliveryDLQURL      string
+}
+
+// Env returns the environment variables the functions read, as in the deployed stack.
+func (r *Resources) Env() map[string]string {
+	return map[string]string{
+		stack.EnvTable:            r.Table,
+		stack.EnvKMSKeyID:         r.KMSKeyID,
+		stack.EnvTopicARN:         r.TopicARN,
+		stack.EnvRejectedQueueURL: r.RejectedQueueURL,
+	}
+}
+
+// Provision creates every resource with names starting with prefix. It is not idempotent
+// across prefixes: each run of the emulators starts empty, and tests pass a unique prefix.
+// It returns the first SDK error, wrapped with the resource it was creating.
+func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resources, error) {
+	r := &Resources{Table: prefix + "-config"}
+	if err := dynamo.CreateTable(ctx, c.DynamoDB, r.Table); err != nil {
+		return nil, err
+	}
+
+	key, err := c.KMS.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(prefix + " service key")})
+	if err != nil {
+		return nil, fmt.Errorf("create KMS key: %w", err)
+	}
+	r.KMSKeyID = aws.ToString(key.KeyMetadata.KeyId)
+
+	if r.IngestDLQURL, err = createQueue(ctx, c.SQS, prefix+"-ingest-dlq", nil); err != nil {
+		return nil, err
+	}
+	if r.IngestQueueURL, err = createQueueWithDLQ(ctx, c.SQS, prefix+"-ingest", r.IngestDLQURL); err != nil {
+		return nil, err
+	}
+	if r.RejectedQueueURL, err = createQueue(ctx, c.SQS, prefix+"-rejected", nil); err != nil {
+		return nil, err
+	}
+	if r.DeliveryDLQURL, err = createQueue(ctx, c.SQS, prefix+"-webhook-dlq", nil); err != nil {
+		return nil, err
+	}
+	if r.DestinationQueueURL, err = createQueueWithDLQ(ctx, c.SQS, prefix+"-webhook", r.DeliveryDLQURL); err != nil {
+		return nil, err
+	}
+
+	topic, err := c.SNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(prefix + "-fanout")})
+	if err != nil {
+		return nil, fmt.Errorf("create topic: %w", err)
+	}
+	r.TopicARN = aws.ToString(topic.TopicArn)
+	destARN, err := queueARN(ctx, c.SQS, r.DestinationQueueURL)
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.SNS.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: topic.TopicArn,
+		Protocol: aws.String("sqs"),
+		Endpoint: aws.String(destARN),
+		Attributes: map[string]string{
+			"RawMessageDelivery": "true",
+			"FilterPolicy":       stack.WebhookFilterPolicy,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe the webhook queue to the topic: %w", err)
+	}
+	return r, nil
+}
+
+func createQueue(ctx context.Context, c *sqs.Client, name string, attrs map[string]string) (string, error) {
+	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
+
+// createQueueWithDLQ creates a queue that moves a message to dlqURL after
+// stack.IngestMaxReceiveCount failed receives, as the deployed queues do.
+func createQueueWithDLQ(ctx context.Context, c *sqs.Client, name, dlqURL string) (string, error) {
+	arn, err := queueARN(ctx, c, dlqURL)
+	if err != nil {
+		return "", err
+	}
+	return createQueue(ctx, c, name, map[string]string{
+		string(sqstypes.QueueAttributeNameRedrivePolicy): fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%s"}`,
+			arn, strconv.Itoa(stack.IngestMaxReceiveCount)),
+	})
+}
+
+func queueARN(ctx context.Context, c *sqs.Client, url string) (string, error) {
+	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", fmt.Errorf("get ARN of queue %s: %w", url, err)
+	}
+	return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], nil
+}
