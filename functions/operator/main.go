@@ -1,0 +1,52 @@
+// Command operator is the platform-operator API (create workspaces, change tier and BAA) behind
+// API Gateway's REST proxy integration with IAM authorization. Wiring only: the
+// handlers live in shared/httpapi.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+var _ httpapi.OperatorStore = (*dynamo.Store)(nil)
+
+func main() {
+	h, err := run(context.Background(), os.Getenv, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", stack.FunctionOperator, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// run builds the Lambda handler once per cold start. It fails, naming the problem, when an
+// environment variable is missing or invalid or the AWS configuration is unusable.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (httpapi.LambdaHandler, error) {
+	logger, err := httpapi.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
+	}
+	table := getenv(stack.EnvTable)
+	if table == "" {
+		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
+	}
+	clients, err := awsclient.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	api := &httpapi.Operator{Store: dynamo.New(clients.DynamoDB, table), Auth: httpapi.Gateway{}, Logger: logger}
+	h, err := api.Handler()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.Lambda(h), nil
+}

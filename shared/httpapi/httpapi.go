@@ -1,0 +1,306 @@
+// Package httpapi is the service's HTTP glue and its customer and operator APIs.
+//
+// Handlers are plain net/http. A router is built per function from stack.Routes (Router), so the
+// route table is written once; the same handlers serve AWS Lambda behind API Gateway (Lambda
+// adapts a REST proxy event to an *http.Request and back) and a local HTTP server or a test
+// (httptest). Every request runs through one pipeline: authentication (an [Authenticator]),
+// workspace scoping (a token of workspace A gets 404 for anything of workspace B, before
+// anything else), the role check of the route's [Access], the handler, and — for routes that
+// touch PHI-related configuration — an audit record written before the response leaves.
+//
+// Errors are *phi.Error values mapped to a status in exactly one table (statusOf) and written as
+// {"error": {"code", "message", "details"}}. Anything else is logged (ids only) and answered
+// with 500 "internal error".
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+// MaxBodyBytes is the largest request body any route accepts; larger bodies get 413.
+const MaxBodyBytes = 64 << 10
+
+// statusOf is the one table from the error vocabulary to HTTP status codes.
+var statusOf = map[string]int{
+	phi.EINVALID:      http.StatusUnprocessableEntity,
+	phi.EBADREQUEST:   http.StatusBadRequest,
+	phi.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	phi.ENOTFOUND:     http.StatusNotFound,
+	phi.ECONFLICT:     http.StatusConflict,
+	phi.EPRECONDITION: http.StatusPreconditionFailed,
+	phi.EFORBIDDEN:    http.StatusForbidden,
+	phi.EUNAUTHORIZED: http.StatusUnauthorized,
+	phi.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// StatusOf returns the HTTP status for err's code (see phi.ErrorCode); 500 for anything that
+// is not an application error, and 200 for nil.
+func StatusOf(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	if s, ok := statusOf[phi.ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Details any    `json:"details,omitempty"`
+	} `json:"error"`
+}
+
+// WriteError writes err as a JSON error response. Application errors (*phi.Error) show their
+// code, message and details; anything else — and any EINTERNAL — is logged with the request id
+// and answered with 500 "internal error", so no cause ever reaches the caller.
+func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	status := StatusOf(err)
+	var body errorBody
+	body.Error.Code = phi.ErrorCode(err)
+	if status == http.StatusInternalServerError {
+		body.Error.Code = phi.EINTERNAL
+		body.Error.Message = "internal error"
+		if logger != nil {
+			logger.ErrorContext(r.Context(), "request failed",
+				"requestId", RequestID(r.Context()), "route", RoutePattern(r), "error", err.Error())
+		}
+	} else {
+		body.Error.Message = phi.ErrorMessage(err)
+		body.Error.Details = phi.ErrorDetails(err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="phiguard"`)
+	}
+	WriteJSON(w, status, body)
+}
+
+// WriteJSON writes v as a JSON response with the given status. Responses are never cached by
+// intermediaries (they carry configuration, and sometimes a secret shown once). A value that
+// cannot be encoded is a programming error; it is answered with a bare 500.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Decode reads r's JSON body into v, refusing with a *phi.Error: ETOOLARGE (413) over
+// MaxBodyBytes; EBADREQUEST (400) for a non-JSON content type, malformed JSON, an unknown field,
+// a value of the wrong type (naming the field), trailing data or an empty body.
+func Decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return phi.Errorf(phi.EBADREQUEST, "Content-Type must be application/json")
+		}
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return tooLarge()
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return phi.Errorf(phi.EBADREQUEST, "could not read the request body")
+	}
+	if len(body) > MaxBodyBytes {
+		return tooLarge()
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return phi.Errorf(phi.EBADREQUEST, "the request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return phi.Errorf(phi.EBADREQUEST, "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func tooLarge() error {
+	return phi.Errorf(phi.ETOOLARGE, "the request body is larger than %d bytes", MaxBodyBytes)
+}
+
+// decodeError turns an encoding/json error into a message that names the field or position,
+// never echoing a value from the body.
+func decodeError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return phi.Errorf(phi.EBADREQUEST, "the request body is not valid JSON (at byte %d)", syntax.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return phi.Errorf(phi.EBADREQUEST, "the request body must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value).
+				WithDetails(map[string]string{"expected": jsonKind(typ.Type.Kind().String()), "got": typ.Value})
+		}
+		return phi.Errorf(phi.EBADREQUEST, "field %q must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value).
+			WithDetails(map[string]string{"field": field})
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return phi.Errorf(phi.EBADREQUEST, "the request body is truncated JSON")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if !echoable(name) {
+			return phi.Errorf(phi.EBADREQUEST, "the body has an unknown field (its name is not shown: it does not look like a field name); see the API reference for this route's fields")
+		}
+		return phi.Errorf(phi.EBADREQUEST, "unknown field %q; see the API reference for this route's fields", name).
+			WithDetails(map[string]string{"field": name})
+	}
+	return phi.Errorf(phi.EBADREQUEST, "the request body could not be decoded as JSON")
+}
+
+// echoable reports whether a caller-supplied field name may be quoted back: short, shaped like
+// the API's own field names, and not a token someone pasted into the wrong place.
+func echoable(name string) bool {
+	if name == "" || len(name) > 32 || strings.HasPrefix(name, TokenPrefix) {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// jsonKind names a Go kind the way a JSON author would.
+func jsonKind(kind string) string {
+	switch {
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "a boolean"
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "slice", kind == "array":
+		return "an array"
+	case kind == "struct", kind == "map":
+		return "an object"
+	}
+	return "a " + kind
+}
+
+// clip shortens caller text quoted back in a message, so a pasted secret or blob never floods a
+// response or a log line.
+func clip(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if i > max {
+			break
+		}
+		n = i
+	}
+	return s[:n] + "…"
+}
+
+// ETag returns the strong entity tag for a resource version.
+func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// IfMatch returns the version the request's If-Match header names. A PUT must send it (from
+// the ETag of a GET), so concurrent edits never silently overwrite each other: a missing header
+// is EPRECONDITION (412) asking for it, a malformed one EBADREQUEST (400). "*" is not accepted:
+// it would defeat the purpose.
+func IfMatch(r *http.Request) (int64, error) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" {
+		return 0, phi.Errorf(phi.EPRECONDITION, "send If-Match with the ETag from a GET of this resource, so concurrent edits cannot overwrite each other")
+	}
+	v = strings.TrimPrefix(v, "W/")
+	if unq, err := strconv.Unquote(v); err == nil {
+		v = unq
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, phi.Errorf(phi.EBADREQUEST, "If-Match must be an ETag returned by this API, like \"3\"")
+	}
+	return n, nil
+}
+
+// PathID returns the path parameter name, checked with phi.ValidID against prefix; a malformed
+// id is EBADREQUEST (400) naming the parameter and the expected shape, before any store call.
+func PathID(r *http.Request, name, prefix string) (string, error) {
+	id := r.PathValue(name)
+	if !phi.ValidID(prefix, id) {
+		return "", phi.Errorf(phi.EBADREQUEST, "path parameter %s is not a valid id; expected %s followed by 26 lower-case letters and digits", name, prefix).
+			WithDetails(map[string]string{"parameter": name})
+	}
+	return id, nil
+}
+
+// Page limits.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 100
+)
+
+// PageParams reads ?limit= (1..MaxPageLimit, default DefaultPageLimit) and ?cursor= (opaque,
+// as returned in nextCursor). A bad limit or an oversized cursor is EBADREQUEST (400); a
+// cursor the store cannot decode is refused by the store, also with 400.
+func PageParams(r *http.Request) (phi.Page, error) {
+	q := r.URL.Query()
+	p := phi.Page{Limit: DefaultPageLimit, Cursor: q.Get("cursor")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxPageLimit {
+			return p, phi.Errorf(phi.EBADREQUEST, "limit must be a whole number from 1 to %d", MaxPageLimit).
+				WithDetails(map[string]string{"parameter": "limit"})
+		}
+		p.Limit = n
+	}
+	if len(p.Cursor) > 2048 {
+		return p, phi.Errorf(phi.EBADREQUEST, "cursor is not one this API returned").
+			WithDetails(map[string]string{"parameter": "cursor"})
+	}
+	return p, nil
+}
+
+// List is the JSON shape of every paginated list: the page's items and, when there are more,
+// the cursor for the next page.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// NewList returns a List that encodes an empty page as [] rather than null.
+func NewList[T any](items []T, next string) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return List[T]{Items: items, NextCursor: next}
+}
+
+// wrap adds context to a store error while keeping its *phi.Error for the status table.
+func wrap(err error, format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

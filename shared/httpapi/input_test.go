@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// wrongTypes are bodies with one field of the wrong JSON type, per route with a body; the
+// field named is the one the 400 must name.
+var wrongTypes = map[string][2]string{
+	"POST /operator/workspaces":                                          {`{"name":[]}`, "name"},
+	"PUT /operator/workspaces/{workspaceId}/plan":                        {`{"tier":3}`, "tier"},
+	"POST /workspaces/{workspaceId}/tokens":                              {`{"name":"x","role":1}`, "role"},
+	"POST /workspaces/{workspaceId}/sources":                             {`{"name":true}`, "name"},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   {`{"name":{}}`, "name"},
+	"POST /workspaces/{workspaceId}/destinations":                        {`{"enabled":"yes"}`, "enabled"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         {`{"settings":{"url":5}}`, "settings.url"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": {`{"enabled":"yes"}`, "enabled"},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                    {`{"patterns":"x"}`, "patterns"},
+	"PUT /workspaces/{workspaceId}/privacy/classifications":              {`{"classifications":[{"path":1}]}`, "classifications.path"},
+}
+
+// Every route that takes a body refuses unknown fields, wrong types, oversize bodies and
+// non-JSON with 400/413 naming the problem; every route with a path id refuses a malformed id
+// with 400 naming the parameter; unknown and non-canonical paths get a JSON 404/400.
+func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	ids := map[string]string{"sourceId": ws.Source, "destinationId": ws.Destination}
+	tokenFor := func(rt stack.Route) string {
+		if rt.Auth == stack.AuthOperator {
+			return testOperatorSecret
+		}
+		return ws.Owner
+	}
+	for _, rt := range stack.Routes {
+		key := RouteKey(rt)
+		path := fill(rt.Path, ws.ID, ids)
+		tok := tokenFor(rt)
+		if wt, ok := wrongTypes[key]; ok {
+			t.Run(key+"/unknown field", func(t *testing.T) {
+				res := a.must(t, 400, rt.Method, path, tok, `{"nmae":"typo"}`, "If-Match", `"1"`)
+				_, msg, det := decodeErr(t, []byte(res.Body))
+				if det["field"] != "nmae" || !strings.Contains(msg, "nmae") {
+					t.Errorf("error does not name the unknown field: %s", res.Body)
+				}
+			})
+			t.Run(key+"/wrong type", func(t *testing.T) {
+				res := a.must(t, 400, rt.Method, path, tok, wt[0], "If-Match", `"1"`)
+				if _, _, det := decodeErr(t, []byte(res.Body)); det["field"] != wt[1] {
+					t.Errorf("error names %v, want %q: %s", det["field"], wt[1], res.Body)
+				}
+			})
+			t.Run(key+"/oversize body", func(t *testing.T) {
+				res := a.must(t, 413, rt.Method, path, tok, `{"name":"`+strings.Repeat("a", MaxBodyBytes)+`"}`)
+				if res.errCode(t) != "too_large" {
+					t.Errorf("body = %s", res.Body)
+				}
+			})
+			t.Run(key+"/not JSON", func(t *testing.T) {
+				a.must(t, 400, rt.Method, path, tok, `name=web`)
+			})
+			t.Run(key+"/empty body", func(t *testing.T) {
+				a.must(t, 400, rt.Method, path, tok, ``)
+			})
+		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen {
+			t.Errorf("route %s takes a body but has no bad-input case", key)
+		}
+		for _, param := range params(rt.Path) {
+			if rt.Function == stack.FunctionKeygen && param != "workspaceId" {
+				continue // the keygen handlers validate their own ids
+			}
+			t.Run(key+"/bad "+param, func(t *testing.T) {
+				bad := map[string]string{"sourceId": ws.Source, "destinationId": ws.Destination}
+				p := strings.ReplaceAll(rt.Path, "{"+param+"}", "not-an-id")
+				p = fill(p, ws.ID, bad)
+				res := a.must(t, 400, rt.Method, p, tok, validBodyFor(rt, ws.Source), "If-Match", `"1"`)
+				if _, _, det := decodeErr(t, []byte(res.Body)); det["parameter"] != param {
+					t.Errorf("error names %v, want %s: %s", det["parameter"], param, res.Body)
+				}
+			})
+		}
+		t.Run(key+"/extra segment", func(t *testing.T) {
+			res := a.must(t, 404, rt.Method, path+"/extra/extra/extra", tok, "")
+			if res.errCode(t) != "not_found" {
+				t.Errorf("body = %s", res.Body)
+			}
+		})
+		t.Run(key+"/trailing slash", func(t *testing.T) {
+			a.must(t, 400, rt.Method, path+"/", tok, "")
+		})
+		t.Run(key+"/dot segment", func(t *testing.T) {
+			a.must(t, 400, rt.Method, strings.Replace(path, "/", "/./", 2), tok, "")
+		})
+	}
+	t.Run("wrong method", func(t *testing.T) {
+		res := a.must(t, 405, "PATCH", "/workspaces/"+ws.ID+"/sources", ws.Owner, `{}`)
+		if !strings.Contains(res.Header.Get("Allow"), "POST") {
+			t.Errorf("Allow = %q", res.Header.Get("Allow"))
+		}
+	})
+	t.Run("unknown path", func(t *testing.T) {
+		a.must(t, 404, "GET", "/nothing/here", ws.Owner, "")
+	})
+}
+
+func params(path string) []string {
+	var out []string
+	for _, seg := range strings.Split(path, "/") {
+		if strings.HasPrefix(seg, "{") {
+			out = append(out, strings.Trim(seg, "{}"))
+		}
+	}
+	return out
+}
+
+func validBodyFor(rt stack.Route, src string) string {
+	return strings.ReplaceAll(validBodies[RouteKey(rt)], "SRC", src)
+}
