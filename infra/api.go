@@ -1,0 +1,313 @@
+package main
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+const (
+	apiStage = "v1"
+	// Stage-wide throttling; per-client limits come from the WAF rate rule.
+	apiRateLimit  = 100
+	apiBurstLimit = 200
+	// maxRequestBody is the request size limit. API Gateway's own limit (10 MB) is not
+	// configurable, so the WAF enforces it; configuration documents are far smaller.
+	maxRequestBody = 64 * 1024
+	// wafRateLimit is the number of requests one client IP may make in five minutes.
+	wafRateLimit = 3000
+	// accessLogRetention keeps API access logs (who called what, when — never bodies) for the
+	// six years HIPAA asks of audit documentation.
+	accessLogRetention = awslogs.RetentionDays_SIX_YEARS
+)
+
+// API is the REST API: one Lambda per route group of stack.Routes, customer routes authorized by
+// the authorizer function, operator routes by IAM (SigV4).
+type API struct {
+	RestAPI    awsapigateway.RestApi
+	AccessLogs awslogs.LogGroup
+	Authorizer awslambda.Function
+	// Functions maps a function name of stack.Routes to its Lambda.
+	Functions map[string]awslambda.Function
+	WebACL    awswafv2.CfnWebACL
+}
+
+// apiFunctions are the route groups' functions, with their sizing and what they may touch.
+var apiFunctions = map[string]struct {
+	spec  functionSpec
+	grant func(fn awslambda.Function, keys *Keys, data *Data)
+}{
+	stack.FunctionOperator: {
+		functionSpec{description: "phiguard: platform-operator API (workspaces, plan, BAA)", memoryMB: 256, timeout: 10 * time.Second},
+		func(fn awslambda.Function, keys *Keys, data *Data) { data.Grant(fn, keys, true, tableRead, tableWrite) },
+	},
+	stack.FunctionConfig: {
+		functionSpec{description: "phiguard: customer configuration API", memoryMB: 512, timeout: 15 * time.Second},
+		func(fn awslambda.Function, keys *Keys, data *Data) { data.Grant(fn, keys, true, tableRead, tableWrite) },
+	},
+	stack.FunctionKeygen: {
+		functionSpec{description: "phiguard: key generation; returns private keys once", memoryMB: 512, timeout: 15 * time.Second},
+		func(fn awslambda.Function, keys *Keys, data *Data) {
+			data.Grant(fn, keys, true, tableRead, tableWrite)
+			keys.GrantKeyGeneration(fn)
+		},
+	},
+}
+
+// NewAPI creates the REST API, its authorizer, a function per route group and the web ACL in
+// front of it. It panics at synth time when stack.Routes names a function without a definition
+// in apiFunctions or an unknown auth kind, so a new route group cannot be deployed half-wired.
+func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, data *Data) *API {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	a := &API{Functions: map[string]awslambda.Function{}}
+
+	a.AccessLogs = awslogs.NewLogGroup(c, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
+		Retention:     accessLogRetention,
+		EncryptionKey: keys.Key,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	a.RestAPI = awsapigateway.NewRestApi(c, jsii.String("RestAPI"), &awsapigateway.RestApiProps{
+		Description:                 jsii.String("phiguard configuration, key generation and operator API"),
+		EndpointTypes:               &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		Policy:                      resourcePolicy(),
+		CloudWatchRole:              jsii.Bool(true), // execution logging needs the account's API Gateway log role
+		CloudWatchRoleRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(apiStage),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(a.AccessLogs),
+			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
+				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
+				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
+				Status: jsii.Bool(true), User: jsii.Bool(true),
+			}),
+			// Execution logs without request/response bodies: keygen responses carry private keys.
+			LoggingLevel:         awsapigateway.MethodLoggingLevel_INFO,
+			DataTraceEnabled:     jsii.Bool(false),
+			MetricsEnabled:       jsii.Bool(true),
+			TracingEnabled:       jsii.Bool(true),
+			ThrottlingRateLimit:  jsii.Number(apiRateLimit),
+			ThrottlingBurstLimit: jsii.Number(apiBurstLimit),
+		},
+	})
+
+	a.Authorizer = newGoFunction(c, assets, keys.Key, functionSpec{
+		name:        stack.FunctionAuthorizer,
+		description: "phiguard: bearer-token authorizer",
+		memoryMB:    256,
+		timeout:     5 * time.Second,
+		env:         map[string]*string{stack.EnvTable: data.Table.TableName()},
+	})
+	data.Grant(a.Authorizer, keys, false, tableLookup)
+	authorizer := awsapigateway.NewRequestAuthorizer(c, jsii.String("TokenAuthorizer"), &awsapigateway.RequestAuthorizerProps{
+		Handler:         a.Authorizer,
+		IdentitySources: jsii.Strings(*awsapigateway.IdentitySource_Header(jsii.String("Authorization"))),
+		// No caching: a revoked token stops working at once, and a policy cached for one path
+		// can never be replayed against another.
+		ResultsCacheTtl: awscdk.Duration_Seconds(jsii.Number(0)),
+	})
+
+	validator := a.RestAPI.AddRequestValidator(jsii.String("Validator"), &awsapigateway.RequestValidatorOptions{
+		ValidateRequestBody:       jsii.Bool(true),
+		ValidateRequestParameters: jsii.Bool(true),
+	})
+	jsonObject := a.RestAPI.AddModel(jsii.String("JSONObject"), &awsapigateway.ModelOptions{
+		ContentType: jsii.String("application/json"),
+		Schema: &awsapigateway.JsonSchema{
+			Schema: awsapigateway.JsonSchemaVersion_DRAFT4,
+			Type:   awsapigateway.JsonSchemaType_OBJECT,
+		},
+	})
+
+	integrations := map[string]awsapigateway.LambdaIntegration{}
+	for _, route := range stack.Routes {
+		integration, ok := integrations[route.Function]
+		if !ok {
+			def, known := apiFunctions[route.Function]
+			if !known {
+				panic("infra: stack.Routes names function " + route.Function + " that api.go does not define")
+			}
+			spec := def.spec
+			spec.name = route.Function
+			spec.env = map[string]*string{stack.EnvTable: data.Table.TableName(), stack.EnvKMSKeyID: keys.Key.KeyArn()}
+			fn := newGoFunction(c, assets, keys.Key, spec)
+			def.grant(fn, keys, data)
+			a.Functions[route.Function] = fn
+			integration = awsapigateway.NewLambdaIntegration(fn, &awsapigateway.LambdaIntegrationOptions{
+				AllowTestInvoke: jsii.Bool(false),
+			})
+			integrations[route.Function] = integration
+		}
+		opts := &awsapigateway.MethodOptions{RequestValidator: validator}
+		params := map[string]*bool{}
+		switch route.Auth {
+		case stack.AuthOperator:
+			opts.AuthorizationType = awsapigateway.AuthorizationType_IAM
+		case stack.AuthToken:
+			opts.AuthorizationType = awsapigateway.AuthorizationType_CUSTOM
+			opts.Authorizer = authorizer
+			params["method.request.header.Authorization"] = jsii.Bool(true)
+		default:
+			panic("infra: route " + route.Method + " " + route.Path + " has unknown auth " + string(route.Auth))
+		}
+		for _, m := range pathParam.FindAllStringSubmatch(route.Path, -1) {
+			params["method.request.path."+m[1]] = jsii.Bool(true)
+		}
+		opts.RequestParameters = &params
+		if route.Method == "POST" || route.Method == "PUT" {
+			opts.RequestModels = &map[string]awsapigateway.IModel{"application/json": jsonObject}
+		}
+		a.RestAPI.Root().ResourceForPath(jsii.String(route.Path)).AddMethod(jsii.String(route.Method), integration, opts)
+	}
+
+	a.WebACL = newWebACL(c, a.RestAPI, keys)
+	return a
+}
+
+var pathParam = regexp.MustCompile(`\{(\w+)\}`)
+
+// resourcePolicy allows token routes to anyone (the authorizer decides), operator routes only to
+// IAM principals of this account that an IAM policy allows (a "*" principal there would let any
+// SigV4 caller in through the resource policy alone), and denies requests not made over TLS.
+func resourcePolicy() awsiam.PolicyDocument {
+	var public, operator []*string
+	for _, r := range stack.Routes {
+		arn := jsii.String("execute-api:/*/" + r.Method + pathParam.ReplaceAllString(r.Path, "*"))
+		if r.Auth == stack.AuthOperator {
+			operator = append(operator, arn)
+		} else {
+			public = append(public, arn)
+		}
+	}
+	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("TokenRoutes"),
+				Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+				Actions:    jsii.Strings("execute-api:Invoke"),
+				Resources:  &public,
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("OperatorRoutes"),
+				Principals: &[]awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()},
+				Actions:    jsii.Strings("execute-api:Invoke"),
+				Resources:  &operator,
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("DenyInsecureTransport"),
+				Effect:     awsiam.Effect_DENY,
+				Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+				Actions:    jsii.Strings("execute-api:Invoke"),
+				Resources:  jsii.Strings("execute-api:/*"),
+				Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+			}),
+		},
+	})
+}
+
+// newWebACL puts a regional web ACL in front of the stage: it blocks bodies larger than
+// maxRequestBody (bodies beyond what WAF inspects count as too large) and clients that exceed
+// wafRateLimit requests in five minutes.
+//
+// Its log keeps blocked requests only, with the Authorization header redacted (bearer tokens
+// must never be logged); WAF logs never contain request bodies.
+func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys) awswafv2.CfnWebACL {
+	visibility := func(name string) *awswafv2.CfnWebACL_VisibilityConfigProperty {
+		return &awswafv2.CfnWebACL_VisibilityConfigProperty{
+			CloudWatchMetricsEnabled: jsii.Bool(true),
+			MetricName:               jsii.String(name),
+			SampledRequestsEnabled:   jsii.Bool(false), // samples would hold request data
+		}
+	}
+	block := &awswafv2.CfnWebACL_RuleActionProperty{Block: map[string]any{}}
+	acl := awswafv2.NewCfnWebACL(scope, jsii.String("WebACL"), &awswafv2.CfnWebACLProps{
+		Scope:            jsii.String("REGIONAL"),
+		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: map[string]any{}},
+		VisibilityConfig: visibility("phiguard-api"),
+		AssociationConfig: &awswafv2.CfnWebACL_AssociationConfigProperty{
+			RequestBody: &map[string]any{
+				"API_GATEWAY": &awswafv2.CfnWebACL_RequestBodyAssociatedResourceTypeConfigProperty{
+					DefaultSizeInspectionLimit: jsii.String("KB_64"),
+				},
+			},
+		},
+		Rules: &[]any{
+			&awswafv2.CfnWebACL_RuleProperty{
+				Name:             jsii.String("BodyTooLarge"),
+				Priority:         jsii.Number(0),
+				Action:           block,
+				VisibilityConfig: visibility("phiguard-body-too-large"),
+				Statement: &awswafv2.CfnWebACL_StatementProperty{
+					SizeConstraintStatement: &awswafv2.CfnWebACL_SizeConstraintStatementProperty{
+						FieldToMatch: &awswafv2.CfnWebACL_FieldToMatchProperty{
+							Body: &awswafv2.CfnWebACL_BodyProperty{OversizeHandling: jsii.String("MATCH")},
+						},
+						ComparisonOperator:  jsii.String("GT"),
+						Size:                jsii.Number(maxRequestBody),
+						TextTransformations: &[]any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
+					},
+				},
+			},
+			&awswafv2.CfnWebACL_RuleProperty{
+				Name:             jsii.String("RatePerClient"),
+				Priority:         jsii.Number(1),
+				Action:           block,
+				VisibilityConfig: visibility("phiguard-rate-per-client"),
+				Statement: &awswafv2.CfnWebACL_StatementProperty{
+					RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
+						AggregateKeyType: jsii.String("IP"),
+						Limit:            jsii.Number(wafRateLimit),
+					},
+				},
+			},
+		},
+	})
+	awswafv2.NewCfnWebACLAssociation(scope, jsii.String("WebACLAssociation"), &awswafv2.CfnWebACLAssociationProps{
+		ResourceArn: api.DeploymentStage().StageArn(),
+		WebAclArn:   acl.AttrArn(),
+	})
+
+	// WAF requires the log group's name to start with aws-waf-logs-.
+	name := awscdk.Fn_Join(jsii.String(""), jsii.Strings("aws-waf-logs-", *awscdk.Aws_STACK_NAME()))
+	awslogs.NewLogGroup(scope, jsii.String("WAFLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  name,
+		Retention:     accessLogRetention,
+		EncryptionKey: keys.Key,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	// WAF wants the group's ARN without the ":*" suffix that the LogGroup's Arn attribute has.
+	arn := awscdk.Stack_Of(scope).FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("logs"),
+		Resource:     jsii.String("log-group"),
+		ResourceName: name,
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	logging := awswafv2.NewCfnLoggingConfiguration(scope, jsii.String("WAFLogging"), &awswafv2.CfnLoggingConfigurationProps{
+		ResourceArn:           acl.AttrArn(),
+		LogDestinationConfigs: &[]any{arn},
+		// SingleHeader and LoggingFilter are untyped JSON in CloudFormation's schema, so CDK passes
+		// them through as written: CloudFormation's own (PascalCase) key names.
+		RedactedFields: &[]any{&awswafv2.CfnLoggingConfiguration_FieldToMatchProperty{
+			SingleHeader: map[string]any{"Name": "authorization"},
+		}},
+		LoggingFilter: map[string]any{
+			"DefaultBehavior": "DROP",
+			"Filters": []any{map[string]any{
+				"Behavior":    "KEEP",
+				"Requirement": "MEETS_ANY",
+				"Conditions":  []any{map[string]any{"ActionCondition": map[string]any{"Action": "BLOCK"}}},
+			}},
+		},
+	})
+	logging.Node().AddDependency(scope.Node().FindChild(jsii.String("WAFLogs")))
+	return acl
+}

@@ -1,0 +1,609 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// synthesized is the service stack, built once per test binary the way `cdk synth` builds it
+// (nag packs included) but with bundling off and placeholder binaries in a temporary directory.
+type synthesized struct {
+	svc      *Service
+	template assertions.Template
+	json     map[string]any // the template as plain JSON
+}
+
+var (
+	once   sync.Once
+	shared *synthesized
+	setup  error
+)
+
+func synth(t *testing.T) *synthesized {
+	t.Helper()
+	once.Do(func() {
+		dir, err := os.MkdirTemp("", "phiguard-infra-assets")
+		if err != nil {
+			setup = err
+			return
+		}
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
+			contextAssetRoot:                dir,
+			contextPlaceholders:             true,
+			"aws:cdk:enable-asset-metadata": true,       // what the CLI sets, and what SAM reads
+			"aws:cdk:bundling-stacks":       []string{}, // bundling off
+			// As in cdk.json: CloudFormation schema findings are errors, which the nag test sees.
+			"@aws-cdk/core:validateAgainstDefaultRules": true,
+		}})
+		svc, err := newApp(app)
+		if err != nil {
+			setup = err
+			return
+		}
+		tmpl := assertions.Template_FromStack(svc.Stack, nil)
+		raw, err := json.Marshal(tmpl.ToJSON())
+		if err != nil {
+			setup = err
+			return
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			setup = err
+			return
+		}
+		shared = &synthesized{svc: svc, template: tmpl, json: doc}
+	})
+	if setup != nil {
+		t.Fatalf("synthesize the stack: %v", setup)
+	}
+	return shared
+}
+
+// resources returns the template's resources of one type, by logical id.
+func (s *synthesized) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range s.json["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			out[id] = res
+		}
+	}
+	return out
+}
+
+func props(r map[string]any) map[string]any {
+	p, _ := r["Properties"].(map[string]any)
+	return p
+}
+
+func idOf(st awscdk.Stack, el awscdk.CfnElement) string { return *st.GetLogicalId(el) }
+
+func roleID(s *synthesized, role awsiam.IRole) string {
+	return idOf(s.svc.Stack, role.Node().DefaultChild().(awscdk.CfnElement))
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+func TestTableIsOnDemandRecoverableProtectedAndEncryptedWithTheServiceKey(t *testing.T) {
+	s := synth(t)
+	s.template.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(1))
+	s.template.HasResource(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+		"DeletionPolicy": "Retain",
+		"Properties": assertions.Match_ObjectLike(&map[string]any{
+			"BillingMode": "PAY_PER_REQUEST",
+			"KeySchema": []any{
+				map[string]any{"AttributeName": dynamo.Table.PartitionKey, "KeyType": "HASH"},
+				map[string]any{"AttributeName": dynamo.Table.SortKey, "KeyType": "RANGE"},
+			},
+			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true, "RecoveryPeriodInDays": 35},
+			"DeletionProtectionEnabled":        true,
+			"SSESpecification": map[string]any{
+				"SSEEnabled": true, "SSEType": "KMS",
+				"KMSMasterKeyId": map[string]any{"Fn::GetAtt": []any{idOf(s.svc.Stack, s.svc.Keys.Key.Node().DefaultChild().(awscdk.CfnElement)), "Arn"}},
+			},
+			"TimeToLiveSpecification": map[string]any{"AttributeName": dynamo.Table.TTLAttribute, "Enabled": true},
+		}),
+	})
+	// Audit records must outlive six years: the monthly backup keeps seven.
+	s.template.HasResourceProperties(jsii.String("AWS::Backup::BackupPlan"), map[string]any{
+		"BackupPlan": assertions.Match_ObjectLike(&map[string]any{
+			"BackupPlanRule": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"RuleName": "Monthly", "Lifecycle": map[string]any{"DeleteAfterDays": 7*365 + 2},
+			})}),
+		}),
+	})
+}
+
+func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testing.T) {
+	s := synth(t)
+	keys := s.resources("AWS::KMS::Key")
+	if len(keys) != 1 {
+		t.Fatalf("want one KMS key, got %d", len(keys))
+	}
+	var policy map[string]any
+	for _, k := range keys {
+		if props(k)["EnableKeyRotation"] != true {
+			t.Errorf("key rotation is not enabled: %s", toJSON(props(k)))
+		}
+		policy = props(k)["KeyPolicy"].(map[string]any)
+	}
+	keygen := roleID(s, s.svc.API.Functions[stack.FunctionKeygen].Role())
+	hashing := roleID(s, s.svc.Pipeline.Hashing.Role())
+	exempt := map[string]string{ // deny statement -> the only role exempt from it
+		"DenyKeyPairsExceptKeygen":       keygen,
+		"DenyDirectDataKeysExceptKeygen": keygen,
+		"DenyDirectDecryptExceptHashing": hashing,
+	}
+	found := map[string]bool{}
+	for _, st := range policy["Statement"].([]any) {
+		st := st.(map[string]any)
+		sid, _ := st["Sid"].(string)
+		role, ok := exempt[sid]
+		if !ok {
+			continue
+		}
+		found[sid] = true
+		if st["Effect"] != "Deny" || toJSON(st["Principal"]) != `{"AWS":"*"}` {
+			t.Errorf("%s must deny every principal: %s", sid, toJSON(st))
+		}
+		want := `{"aws:PrincipalArn":[{"Fn::GetAtt":["` + role + `","Arn"]}]}`
+		if got := toJSON(st["Condition"].(map[string]any)["ArnNotEquals"]); got != want {
+			t.Errorf("%s exempts %s, want only %s", sid, got, want)
+		}
+	}
+	for sid := range exempt {
+		if !found[sid] {
+			t.Errorf("key policy has no %s statement", sid)
+		}
+	}
+
+	// In IAM, only keygen is granted key pairs, random bytes and unconditioned data keys.
+	for id, p := range s.resources("AWS::IAM::Policy") {
+		isKeygen := slices.ContainsFunc(asList(props(p)["Roles"]), func(r any) bool { return toJSON(r) == `{"Ref":"`+keygen+`"}` })
+		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			for _, a := range asList(st["Action"]) {
+				direct := st["Condition"] == nil
+				generates := a == "kms:GenerateDataKeyPair" || a == "kms:GenerateRandom" || (direct && strings.HasPrefix(a.(string), "kms:GenerateDataKey"))
+				if generates && !isKeygen {
+					t.Errorf("policy %s grants %v outside the keygen function", id, a)
+				}
+			}
+		}
+	}
+}
+
+func TestQueuesAreEncryptedTLSOnlyAndRedriveToDLQs(t *testing.T) {
+	s := synth(t)
+	key := idOf(s.svc.Stack, s.svc.Keys.Key.Node().DefaultChild().(awscdk.CfnElement))
+	queues := s.resources("AWS::SQS::Queue")
+	if len(queues) != 5 {
+		t.Errorf("want 5 queues (ingest, ingest DLQ, rejected, webhook, webhook DLQ), got %d", len(queues))
+	}
+	for id, q := range queues {
+		if got := toJSON(props(q)["KmsMasterKeyId"]); got != `{"Fn::GetAtt":["`+key+`","Arn"]}` {
+			t.Errorf("queue %s is not encrypted with the service key: %s", id, got)
+		}
+	}
+	tlsOnly := map[string]bool{}
+	for _, p := range s.resources("AWS::SQS::QueuePolicy") {
+		doc := toJSON(props(p)["PolicyDocument"])
+		if strings.Contains(doc, `"Effect":"Deny"`) && strings.Contains(doc, `"aws:SecureTransport":"false"`) {
+			for _, q := range asList(props(p)["Queues"]) {
+				tlsOnly[toJSON(q)] = true
+			}
+		}
+	}
+	for id := range queues {
+		if !tlsOnly[`{"Ref":"`+id+`"}`] {
+			t.Errorf("queue %s does not deny non-TLS requests", id)
+		}
+	}
+	redrive := func(q, dlq awssqs.Queue, max int) {
+		t.Helper()
+		r := props(queues[idOf(s.svc.Stack, q.Node().DefaultChild().(awscdk.CfnElement))])["RedrivePolicy"]
+		want := `{"deadLetterTargetArn":{"Fn::GetAtt":["` + idOf(s.svc.Stack, dlq.Node().DefaultChild().(awscdk.CfnElement)) +
+			`","Arn"]},"maxReceiveCount":` + jsonNumber(max) + `}`
+		if got := toJSON(r); got != want {
+			t.Errorf("redrive policy %s, want %s", got, want)
+		}
+	}
+	redrive(s.svc.Pipeline.Ingest, s.svc.Pipeline.IngestDLQ, stack.IngestMaxReceiveCount)
+	redrive(s.svc.Pipeline.Webhook, s.svc.Pipeline.WebhookDLQ, deliveryMaxReceives)
+}
+
+func jsonNumber(n int) string { return toJSON(n) }
+
+func TestEventSourcesReportPartialBatchFailuresWithTheSharedBatching(t *testing.T) {
+	s := synth(t)
+	s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+		"FunctionName":                   map[string]any{"Ref": idOf(s.svc.Stack, s.svc.Pipeline.Hashing.Node().DefaultChild().(awscdk.CfnElement))},
+		"BatchSize":                      stack.IngestBatchSize,
+		"MaximumBatchingWindowInSeconds": stack.IngestBatchWindowSecond,
+		"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
+		"ScalingConfig":                  map[string]any{"MaximumConcurrency": hashingMaxConcurrency},
+	})
+	s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+		"FunctionName":          map[string]any{"Ref": idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement))},
+		"BatchSize":             deliveryBatchSize,
+		"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+	})
+}
+
+func TestTopicIsEncryptedAndTheWebhookQueueSubscribesWithAFilter(t *testing.T) {
+	s := synth(t)
+	for id, topic := range s.resources("AWS::SNS::Topic") {
+		if props(topic)["KmsMasterKeyId"] == nil {
+			t.Errorf("topic %s is not encrypted with KMS", id)
+		}
+	}
+	s.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
+		"Protocol":           "sqs",
+		"RawMessageDelivery": true,
+		"FilterPolicy":       map[string]any{destinationTypeAttribute: []any{string(phi.DestinationWebhook)}},
+	})
+}
+
+func TestAPILogsAccessAsJSONTracesAndNeverLogsBodies(t *testing.T) {
+	s := synth(t)
+	stages := s.resources("AWS::ApiGateway::Stage")
+	if len(stages) != 1 {
+		t.Fatalf("want one stage, got %d", len(stages))
+	}
+	for _, st := range stages {
+		p := props(st)
+		if p["TracingEnabled"] != true {
+			t.Error("X-Ray tracing is off")
+		}
+		access, _ := p["AccessLogSetting"].(map[string]any)
+		var format map[string]any
+		if err := json.Unmarshal([]byte(access["Format"].(string)), &format); err != nil || access["DestinationArn"] == nil {
+			t.Errorf("access logs are not JSON to a log group: %s (%v)", toJSON(access), err)
+		}
+		settings := asList(p["MethodSettings"])
+		if len(settings) == 0 {
+			t.Fatal("no method settings: execution logging and throttling are off")
+		}
+		for _, m := range settings {
+			m := m.(map[string]any)
+			if m["DataTraceEnabled"] != false {
+				t.Errorf("data trace must be off (keygen responses carry private keys): %s", toJSON(m))
+			}
+			if m["LoggingLevel"] != "INFO" || m["ThrottlingRateLimit"] == nil || m["ThrottlingBurstLimit"] == nil {
+				t.Errorf("execution logging or throttling missing: %s", toJSON(m))
+			}
+		}
+	}
+	for id, lg := range s.resources("AWS::Logs::LogGroup") {
+		if props(lg)["RetentionInDays"] == nil || props(lg)["KmsKeyId"] == nil {
+			t.Errorf("log group %s lacks retention or encryption: %s", id, toJSON(props(lg)))
+		}
+	}
+	// The request size limit is enforced by the web ACL attached to the stage.
+	s.template.HasResourceProperties(jsii.String("AWS::WAFv2::WebACL"), map[string]any{
+		"Rules": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+			"Name": "BodyTooLarge",
+			"Statement": map[string]any{"SizeConstraintStatement": assertions.Match_ObjectLike(&map[string]any{
+				"ComparisonOperator": "GT", "Size": maxRequestBody,
+			})},
+		})}),
+	})
+	s.template.ResourceCountIs(jsii.String("AWS::WAFv2::WebACLAssociation"), jsii.Number(1))
+	s.template.HasResourceProperties(jsii.String("AWS::WAFv2::LoggingConfiguration"), map[string]any{
+		"RedactedFields": []any{map[string]any{"SingleHeader": map[string]any{"Name": "authorization"}}},
+	})
+}
+
+func TestEveryRouteExistsWithItsAuthorization(t *testing.T) {
+	s := synth(t)
+	restAPI := idOf(s.svc.Stack, s.svc.API.RestAPI.Node().DefaultChild().(awscdk.CfnElement))
+	paths := map[string]string{} // resource logical id -> full path
+	resources := s.resources("AWS::ApiGateway::Resource")
+	var resolve func(id string) string
+	resolve = func(id string) string {
+		if p, ok := paths[id]; ok {
+			return p
+		}
+		r := props(resources[id])
+		parent := toJSON(r["ParentId"])
+		prefix := ""
+		if parent != `{"Fn::GetAtt":["`+restAPI+`","RootResourceId"]}` {
+			var ref map[string]string
+			_ = json.Unmarshal([]byte(parent), &ref)
+			prefix = resolve(ref["Ref"])
+		}
+		paths[id] = prefix + "/" + r["PathPart"].(string)
+		return paths[id]
+	}
+	methods := map[string]map[string]any{} // "GET /path" -> properties
+	for _, m := range s.resources("AWS::ApiGateway::Method") {
+		p := props(m)
+		var ref map[string]string
+		_ = json.Unmarshal([]byte(toJSON(p["ResourceId"])), &ref)
+		methods[p["HttpMethod"].(string)+" "+resolve(ref["Ref"])] = p
+	}
+	if len(methods) != len(stack.Routes) {
+		t.Errorf("the API has %d methods, stack.Routes has %d routes", len(methods), len(stack.Routes))
+	}
+	wantAuth := map[stack.Auth]string{stack.AuthOperator: "AWS_IAM", stack.AuthToken: "CUSTOM"}
+	for _, r := range stack.Routes {
+		name := r.Method + " " + r.Path
+		t.Run(name, func(t *testing.T) {
+			p, ok := methods[name]
+			if !ok {
+				t.Fatal("route missing from the API")
+			}
+			if p["AuthorizationType"] != wantAuth[r.Auth] {
+				t.Errorf("authorization %v, want %s", p["AuthorizationType"], wantAuth[r.Auth])
+			}
+			fn := idOf(s.svc.Stack, s.svc.API.Functions[r.Function].Node().DefaultChild().(awscdk.CfnElement))
+			if !strings.Contains(toJSON(p["Integration"]), `"`+fn+`"`) {
+				t.Errorf("integrated with %s, want function %s", toJSON(p["Integration"]), r.Function)
+			}
+			if p["RequestValidatorId"] == nil {
+				t.Error("no request validator")
+			}
+		})
+	}
+}
+
+func TestResourcePolicyDeniesPlainHTTPAndKeepsOperatorRoutesToThisAccount(t *testing.T) {
+	s := synth(t)
+	for _, api := range s.resources("AWS::ApiGateway::RestApi") {
+		doc := props(api)["Policy"].(map[string]any)
+		var denied, operatorPublic bool
+		for _, st := range doc["Statement"].([]any) {
+			st := st.(map[string]any)
+			if st["Effect"] == "Deny" && toJSON(st["Condition"]) == `{"Bool":{"aws:SecureTransport":"false"}}` {
+				denied = true
+			}
+			if st["Effect"] == "Allow" && toJSON(st["Principal"]) == `{"AWS":"*"}` && strings.Contains(toJSON(st["Resource"]), "/operator") {
+				operatorPublic = true
+			}
+		}
+		if !denied {
+			t.Error("no statement denies aws:SecureTransport false")
+		}
+		if operatorPublic {
+			t.Error("operator routes are allowed to any principal in the resource policy")
+		}
+	}
+}
+
+func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *testing.T) {
+	s := synth(t)
+	fns := s.resources("AWS::Lambda::Function")
+	if len(fns) != len(stack.Functions) {
+		t.Errorf("want %d functions (stack.Functions), got %d", len(stack.Functions), len(fns))
+	}
+	for id, f := range fns {
+		p := props(f)
+		if p["Runtime"] != "provided.al2023" || toJSON(p["Architectures"]) != `["arm64"]` || p["Handler"] != "bootstrap" {
+			t.Errorf("%s: runtime %v, architectures %v, handler %v", id, p["Runtime"], p["Architectures"], p["Handler"])
+		}
+		if toJSON(p["TracingConfig"]) != `{"Mode":"Active"}` {
+			t.Errorf("%s: tracing %v", id, p["TracingConfig"])
+		}
+		logging, _ := p["LoggingConfig"].(map[string]any)
+		if logging["LogFormat"] != "JSON" || logging["LogGroup"] == nil {
+			t.Errorf("%s: logging %s", id, toJSON(logging))
+		}
+		meta, _ := f["Metadata"].(map[string]any)
+		if path, _ := meta["aws:asset:path"].(string); !strings.HasPrefix(path, "asset.") || meta["aws:asset:property"] != "Code" {
+			t.Errorf("%s: SAM needs aws:asset:path metadata, got %s", id, toJSON(meta))
+		}
+		if p["MemorySize"] == nil || p["Timeout"] == nil {
+			t.Errorf("%s: memory and timeout must be chosen per function", id)
+		}
+	}
+	envOf := func(fnID string) map[string]any {
+		env, _ := props(fns[fnID])["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		return vars
+	}
+	hashing := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Hashing.Node().DefaultChild().(awscdk.CfnElement)))
+	for _, name := range []string{stack.EnvTable, stack.EnvKMSKeyID, stack.EnvTopicARN, stack.EnvRejectedQueueURL} {
+		v, ok := hashing[name]
+		if !ok {
+			t.Errorf("hashing lacks %s", name)
+		}
+		if _, literal := v.(string); literal {
+			t.Errorf("hashing's %s is a hard-coded name %v, want a reference to the resource", name, v)
+		}
+	}
+	for name, fn := range s.svc.API.Functions {
+		if _, ok := envOf(idOf(s.svc.Stack, fn.Node().DefaultChild().(awscdk.CfnElement)))[stack.EnvTable]; !ok {
+			t.Errorf("%s lacks %s", name, stack.EnvTable)
+		}
+	}
+	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))
+	if v := toJSON(delivery[stack.EnvWebhookSigningKey]); !strings.Contains(v, "{{resolve:secretsmanager:") {
+		t.Errorf("the webhook signing key must be a Secrets Manager reference, got %s", v)
+	}
+}
+
+func TestNoPolicyAllowsEveryActionOnEveryResourceOrUsesFullAccess(t *testing.T) {
+	s := synth(t)
+	var docs []any
+	for _, p := range s.resources("AWS::IAM::Policy") {
+		docs = append(docs, props(p)["PolicyDocument"])
+	}
+	for id, r := range s.resources("AWS::IAM::Role") {
+		for _, p := range asList(props(r)["Policies"]) {
+			if p != nil {
+				docs = append(docs, p.(map[string]any)["PolicyDocument"])
+			}
+		}
+		if m := toJSON(props(r)["ManagedPolicyArns"]); strings.Contains(m, "FullAccess") || strings.Contains(m, "AdministratorAccess") {
+			t.Errorf("role %s uses a broad managed policy: %s", id, m)
+		}
+	}
+	if len(docs) == 0 {
+		t.Fatal("no policies found")
+	}
+	for _, d := range docs {
+		for _, st := range d.(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			anyAction := slices.ContainsFunc(asList(st["Action"]), func(a any) bool { return a == "*" || strings.HasSuffix(a.(string), ":*") })
+			anyResource := slices.Contains(asList(st["Resource"]), any("*"))
+			if anyAction && anyResource {
+				t.Errorf("statement allows every action on every resource: %s", toJSON(st))
+			}
+			if anyResource {
+				for _, a := range asList(st["Action"]) {
+					if !slices.Contains([]string{"xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:GenerateRandom"}, a.(string)) {
+						t.Errorf("%v on Resource \"*\" is not one of the actions AWS requires it for", a)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAlarmsAndOutputs(t *testing.T) {
+	s := synth(t)
+	// Three queue-depth alarms, errors and throttles per function, API 5xx.
+	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(3+2*len(stack.Functions)+1))
+	for _, metric := range []string{"ApproximateNumberOfMessagesVisible", "Errors", "Throttles", "5XXError"} {
+		s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"MetricName":   metric,
+			"AlarmActions": assertions.Match_AnyValue(),
+		})
+	}
+	outputs := s.json["Outputs"].(map[string]any)
+	for _, name := range []string{"ApiURL", "IngestQueueURL", "TopicARN"} {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("output %s missing", name)
+		}
+	}
+}
+
+func TestCDKNagReportsNoUnsuppressedError(t *testing.T) {
+	s := synth(t)
+	errs := assertions.Annotations_FromStack(s.svc.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String(".*")))
+	for _, e := range *errs {
+		t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+	}
+	// The suppressions that exist all carry a reason (cdk-nag refuses short ones itself).
+	if got := len(s.resources("AWS::Lambda::Function")); got == 0 {
+		t.Fatal("nothing was checked")
+	}
+}
+
+func TestCDKNagFailsAnUnencryptedQueue(t *testing.T) {
+	// Proves the packs are live: the same checks flag a queue without encryption or DLQ.
+	app := awscdk.NewApp(nil)
+	st := awscdk.NewStack(app, jsii.String("Bad"), nil)
+	awssqs.NewQueue(st, jsii.String("Plain"), &awssqs.QueueProps{Encryption: awssqs.QueueEncryption_UNENCRYPTED})
+	applyChecks(app)
+	errs := assertions.Annotations_FromStack(st).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-SQS.*|HIPAA.Security-SQS.*")))
+	if len(*errs) == 0 {
+		t.Fatal("cdk-nag reported no error for an unencrypted queue without a DLQ")
+	}
+}
+
+func TestAssetsPrepare(t *testing.T) {
+	write := func(t *testing.T, root, name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name, "bootstrap"), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name             string
+		allow            bool
+		built            map[string]string // function -> bootstrap content
+		wantErr          *regexp.Regexp
+		wantPlaceholders []string
+	}{
+		{"built binaries pass without placeholders", false, map[string]string{"a": "\x7fELF...", "b": "\x7fELF..."}, nil, nil},
+		{"a missing binary fails a deploy and names the file", false, map[string]string{"a": "\x7fELF..."}, regexp.MustCompile(`b/bootstrap.*make build`), nil},
+		{"a placeholder fails a deploy", false, map[string]string{"a": "\x7fELF...", "b": placeholderMarker + ": not built\n"}, regexp.MustCompile(`b/bootstrap`), nil},
+		{"a missing binary gets a placeholder when allowed", true, map[string]string{"a": "\x7fELF..."}, nil, []string{"b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			for name, content := range tt.built {
+				write(t, root, name, content)
+			}
+			got, err := Assets{Root: root, AllowPlaceholders: tt.allow}.Prepare([]string{"a", "b"})
+			switch {
+			case tt.wantErr != nil && (err == nil || !tt.wantErr.MatchString(err.Error())):
+				t.Fatalf("error %v, want one matching %s", err, tt.wantErr)
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !slices.Equal(got, tt.wantPlaceholders) {
+				t.Errorf("placeholders %v, want %v", got, tt.wantPlaceholders)
+			}
+			for _, name := range tt.wantPlaceholders {
+				b, err := os.ReadFile(filepath.Join(root, name, "bootstrap"))
+				if err != nil || !strings.HasPrefix(string(b), placeholderMarker) {
+					t.Errorf("placeholder for %s not written: %v", name, err)
+				}
+			}
+		})
+	}
+}
+
+func TestGoBuildOverwritesAPlaceholder(t *testing.T) {
+	// `make build` runs go build -o build/<name>/bootstrap over whatever synth left there; Go
+	// refuses to overwrite a file it does not recognise as a build output.
+	root := t.TempDir()
+	if _, err := (Assets{Root: root, AllowPlaceholders: true}).Prepare([]string{"fn"}); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	for name, content := range map[string]string{
+		"go.mod":  "module example.com/fn\n\ngo 1.22\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(root, "fn", "bootstrap")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build over a placeholder: %v\n%s", err, b)
+	}
+	if _, err := (Assets{Root: root}).Prepare([]string{"fn"}); err != nil {
+		t.Errorf("the built binary is still seen as a placeholder: %v", err)
+	}
+}

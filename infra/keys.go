@@ -1,0 +1,145 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Keys is the service's one symmetric customer-managed KMS key. It encrypts everything at rest
+// (table, queues, topics, log groups, the webhook secret) and is the key under which the keygen
+// function generates customers' key pairs and HMAC keys.
+//
+// Who may call the key directly (not through an AWS service) is fixed by the key policy, not
+// only by IAM: after Restrict, an explicit Deny keeps GenerateDataKeyPair* to the keygen role,
+// direct GenerateDataKey* to the keygen role, direct Decrypt to the hashing role (HMAC keys)
+// and direct Encrypt/ReEncrypt to nobody. Calls made by DynamoDB, SQS, SNS, Lambda and Secrets
+// Manager on a caller's behalf (kms:ViaService) and by AWS service principals (CloudWatch Logs,
+// SNS delivering to an encrypted queue, CloudWatch alarms) stay allowed.
+type Keys struct {
+	Key awskms.Key
+}
+
+// NewKeys creates the key with yearly automatic rotation, retained when the stack is deleted.
+func NewKeys(scope constructs.Construct, id string) *Keys {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	key := awskms.NewKey(c, jsii.String("ServiceKey"), &awskms.KeyProps{
+		Description:       jsii.String("phiguard: at-rest encryption and customer key generation"),
+		EnableKeyRotation: jsii.Bool(true),
+		KeySpec:           awskms.KeySpec_SYMMETRIC_DEFAULT,
+		KeyUsage:          awskms.KeyUsage_ENCRYPT_DECRYPT,
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	k := &Keys{Key: key}
+	k.allowLogs()
+	return k
+}
+
+// allowLogs lets CloudWatch Logs encrypt this account's log groups with the key, as AWS
+// documents for encrypted log groups; the encryption context pins it to this account's groups.
+func (k *Keys) allowLogs() {
+	k.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowCloudWatchLogs"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("logs.amazonaws.com"), nil)},
+		Actions: jsii.Strings("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+			"kms:Describe*"),
+		Resources: jsii.Strings("*"), // in a key policy "*" is this key
+		Conditions: &map[string]any{
+			"ArnLike": map[string]any{
+				"kms:EncryptionContext:aws:logs:arn": awscdk.Fn_Join(jsii.String(""), jsii.Strings(
+					"arn:", *awscdk.Aws_PARTITION(), ":logs:", *awscdk.Aws_REGION(), ":", *awscdk.Aws_ACCOUNT_ID(), ":log-group:*")),
+			},
+		},
+	}), jsii.Bool(false))
+}
+
+// AllowServicePrincipal lets an AWS service (e.g. "cloudwatch.amazonaws.com" for alarm
+// notifications to an encrypted topic) publish to encrypted resources under this key.
+func (k *Keys) AllowServicePrincipal(service string) {
+	k.Key.Grant(awsiam.NewServicePrincipal(jsii.String(service), nil), jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+}
+
+// GrantKeyGeneration lets grantee generate customer key pairs and HMAC keys under the key, and
+// draw random bytes from KMS. GenerateRandom is not a key operation, so AWS requires Resource "*"
+// for it (suppressed in nag.go with that reason).
+func (k *Keys) GrantKeyGeneration(grantee awsiam.IGrantable) {
+	k.Key.Grant(grantee, jsii.String("kms:GenerateDataKeyPair"), jsii.String("kms:GenerateDataKey"))
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("kms:GenerateRandom"),
+		ResourceArns: jsii.Strings("*"),
+	})
+}
+
+// GrantHMACKeyDecrypt lets grantee decrypt the KMS-encrypted HMAC keys stored in the table.
+func (k *Keys) GrantHMACKeyDecrypt(grantee awsiam.IGrantable) {
+	k.Key.Grant(grantee, jsii.String("kms:Decrypt"))
+}
+
+// GrantViaService lets grantee use the key only through the named AWS service (e.g. "dynamodb"),
+// which is how a caller of an encrypted table needs it; write adds the data-key actions the
+// service uses when it writes.
+func (k *Keys) GrantViaService(grantee awsiam.IGrantable, service string, write bool) {
+	actions := []string{"kms:Decrypt", "kms:DescribeKey"}
+	if write {
+		actions = append(actions, "kms:Encrypt", "kms:GenerateDataKey")
+	}
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings(actions...),
+		ResourceArns: jsii.Strings(*k.Key.KeyArn()),
+		Conditions: &map[string]*map[string]any{
+			"StringEquals": {"kms:ViaService": viaService(service)},
+		},
+	})
+}
+
+// viaServices are the services that use the key on a caller's behalf.
+var viaServices = []string{"dynamodb", "sqs", "sns", "lambda", "secretsmanager", "backup"}
+
+func viaService(service string) *string {
+	return awscdk.Fn_Join(jsii.String(""), jsii.Strings(service+".", *awscdk.Aws_REGION(), ".", *awscdk.Aws_URL_SUFFIX()))
+}
+
+// Restrict adds the key policy's explicit denies; see [Keys]. keygen and hashing are the roles
+// of the keygen and hashing functions.
+func (k *Keys) Restrict(keygen, hashing awsiam.IRole) {
+	var services []*string
+	for _, s := range viaServices {
+		services = append(services, viaService(s))
+	}
+	// Direct use only: not through an AWS service, not by an AWS service principal.
+	direct := func(allowed ...awsiam.IRole) map[string]any {
+		c := map[string]any{
+			"StringNotEqualsIfExists": map[string]any{"kms:ViaService": services},
+			"BoolIfExists":            map[string]any{"aws:PrincipalIsAWSService": "false"},
+		}
+		if len(allowed) > 0 {
+			var arns []*string
+			for _, r := range allowed {
+				arns = append(arns, r.RoleArn())
+			}
+			c["ArnNotEquals"] = map[string]any{"aws:PrincipalArn": arns}
+		}
+		return c
+	}
+	deny := func(sid string, actions []string, conditions map[string]any) {
+		k.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings(actions...),
+			Resources:  jsii.Strings("*"), // in a key policy "*" is this key
+			Conditions: &conditions,
+		}), jsii.Bool(false))
+	}
+	deny("DenyKeyPairsExceptKeygen", []string{"kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext"},
+		map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": []*string{keygen.RoleArn()}}})
+	deny("DenyDirectDataKeysExceptKeygen", []string{"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"},
+		direct(keygen))
+	deny("DenyDirectDecryptExceptHashing", []string{"kms:Decrypt"}, direct(hashing))
+	deny("DenyDirectEncrypt", []string{"kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"}, direct())
+}

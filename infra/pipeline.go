@@ -1,0 +1,153 @@
+package main
+
+import (
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+const (
+	hashingTimeout         = 60 * time.Second
+	hashingMaxConcurrency  = 20               // caps the pipeline's share of account concurrency and its DynamoDB/SNS load
+	deliveryTimeout        = 60 * time.Second // webhook POSTs with retries and backoff
+	deliveryBatchSize      = 10
+	deliveryMaxConcurrency = 10
+	deliveryMaxReceives    = 5
+	// queueRetention keeps failed and rejected messages for SQS's maximum, 14 days, so an operator
+	// has time to inspect and redrive them.
+	queueRetention = 14 * 24 * time.Hour
+
+	// destinationTypeAttribute is the SNS message attribute the hashing function sets to the
+	// destination's type; the example consumer's subscription filters on it.
+	// NOTE(lead): issue 5 names the attributes (workspace, destination, destination type, dedup id)
+	// but no shared package defines their names yet; move this into shared/stack next to the
+	// function names and import it here and in functions/hashing.
+	destinationTypeAttribute = "destinationType"
+)
+
+// Pipeline is the event path: producers send to Ingest; the hashing function protects each
+// event per destination and publishes the copies to Topic, or parks permanent failures on
+// Rejected; messages that keep failing move to IngestDLQ. The example destination consumer is
+// the Webhook queue, subscribed to Topic with a filter policy, drained by the delivery function.
+type Pipeline struct {
+	Ingest, IngestDLQ, Rejected awssqs.Queue
+	Topic                       awssns.Topic
+	Webhook, WebhookDLQ         awssqs.Queue
+	Hashing, Delivery           awslambda.Function
+	WebhookSigningKey           awssecretsmanager.Secret
+}
+
+// NewPipeline creates the queues, topic and functions of the pipeline. Every queue and the topic
+// are encrypted with keys and refuse non-TLS requests.
+func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Keys, data *Data) *Pipeline {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	p := &Pipeline{}
+	queue := func(id string, visibility time.Duration, dlq awssqs.IQueue, maxReceives float64) awssqs.Queue {
+		props := &awssqs.QueueProps{
+			Encryption:          awssqs.QueueEncryption_KMS,
+			EncryptionMasterKey: keys.Key,
+			DataKeyReuse:        awscdk.Duration_Minutes(jsii.Number(5)),
+			EnforceSSL:          jsii.Bool(true),
+			RetentionPeriod:     awscdk.Duration_Seconds(jsii.Number(queueRetention.Seconds())),
+			RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+		}
+		if visibility > 0 {
+			props.VisibilityTimeout = awscdk.Duration_Seconds(jsii.Number(visibility.Seconds()))
+		}
+		if dlq != nil {
+			props.DeadLetterQueue = &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(maxReceives)}
+		}
+		return awssqs.NewQueue(c, jsii.String(id), props)
+	}
+
+	// SQS's guidance for a Lambda source: visibility >= 6 x function timeout + batching window.
+	ingestVisibility := 6*hashingTimeout + stack.IngestBatchWindowSecond*time.Second
+	p.IngestDLQ = queue("IngestDLQ", 0, nil, 0)
+	p.Ingest = queue("Ingest", ingestVisibility, p.IngestDLQ, stack.IngestMaxReceiveCount)
+	p.Rejected = queue("Rejected", 0, nil, 0)
+
+	p.Topic = awssns.NewTopic(c, jsii.String("Topic"), &awssns.TopicProps{
+		MasterKey:  keys.Key,
+		EnforceSSL: jsii.Bool(true),
+	})
+
+	p.Hashing = newGoFunction(c, assets, keys.Key, functionSpec{
+		name:        stack.FunctionHashing,
+		description: "phiguard: protects ingested events per destination and fans them out",
+		memoryMB:    1024,
+		timeout:     hashingTimeout,
+		env: map[string]*string{
+			stack.EnvTable:            data.Table.TableName(),
+			stack.EnvKMSKeyID:         keys.Key.KeyArn(),
+			stack.EnvTopicARN:         p.Topic.TopicArn(),
+			stack.EnvRejectedQueueURL: p.Rejected.QueueUrl(),
+			stack.EnvConfigCacheTTL:   jsii.String("30s"),
+		},
+	})
+	// Reads the workspace snapshot, records new field paths in the inbox (conditional puts).
+	data.Grant(p.Hashing, keys, true, tableRead, tableAppend)
+	keys.GrantHMACKeyDecrypt(p.Hashing)
+	// Publish and send without the unconditioned kms:GenerateDataKey* that GrantPublish and
+	// GrantSendMessages would add: the key is usable only through SNS and SQS.
+	p.Topic.Grants().Actions(p.Hashing, jsii.Strings("sns:Publish"), nil)
+	keys.GrantViaService(p.Hashing, "sns", true)
+	p.Rejected.Grant(p.Hashing, jsii.String("sqs:SendMessage"))
+	keys.GrantViaService(p.Hashing, "sqs", true)
+	p.Hashing.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Ingest, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(stack.IngestBatchSize),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(stack.IngestBatchWindowSecond)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(hashingMaxConcurrency),
+	}))
+
+	// The example destination consumer.
+	p.WebhookDLQ = queue("WebhookDLQ", 0, nil, 0)
+	p.Webhook = queue("Webhook", 6*deliveryTimeout, p.WebhookDLQ, deliveryMaxReceives)
+	p.Topic.AddSubscription(awssnssubscriptions.NewSqsSubscription(p.Webhook, &awssnssubscriptions.SqsSubscriptionProps{
+		RawMessageDelivery: jsii.Bool(true),
+		FilterPolicy: &map[string]awssns.SubscriptionFilter{
+			destinationTypeAttribute: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
+				Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
+			}),
+		},
+	}))
+	p.WebhookSigningKey = awssecretsmanager.NewSecret(c, jsii.String("WebhookSigningKey"), &awssecretsmanager.SecretProps{
+		Description:   jsii.String("phiguard: HMAC-SHA-256 key that signs webhook deliveries"),
+		EncryptionKey: keys.Key,
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+		},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	p.Delivery = newGoFunction(c, assets, keys.Key, functionSpec{
+		name:        stack.FunctionDelivery,
+		description: "phiguard: example destination, POSTs protected copies to webhooks",
+		memoryMB:    256,
+		timeout:     deliveryTimeout,
+		env: map[string]*string{
+			// A CloudFormation dynamic reference: the secret is resolved at deploy time into the
+			// environment, which is encrypted with the service key (encryptEnv); the template
+			// never holds the value.
+			stack.EnvWebhookSigningKey: p.WebhookSigningKey.SecretValue().UnsafeUnwrap(),
+		},
+		encryptEnv: true,
+	})
+	p.Delivery.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Webhook, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(deliveryBatchSize),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
+	}))
+	return p
+}
