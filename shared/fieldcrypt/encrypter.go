@@ -1,0 +1,129 @@
+package fieldcrypt
+
+import (
+	"crypto/cipher"
+	"crypto/hpke"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync/atomic"
+)
+
+// maxSealsPerEncrypter bounds the fields one HPKE Encrypter seals under its batch key, keeping
+// the collision probability of random 96-bit GCM nonces far below 2^-32 (NIST SP 800-38D).
+const maxSealsPerEncrypter = 1 << 32
+
+// Encrypter seals field values into tokens for one public key and key id. For HPKE algorithms it
+// holds one HPKE encapsulation (done by NewEncrypter) shared by every token it seals: create one per
+// batch of events and key, and drop it after the batch. It is safe for concurrent use.
+type Encrypter struct {
+	alg      Algorithm
+	keyID    string
+	maxPlain int
+
+	rsa *rsa.PublicKey
+
+	aead   cipher.AEAD
+	header []byte // B up to and including enc: the AAD of every token
+	prefix []byte // HPKETokenPrefix || base64url(header[:m]) with m the largest multiple of 3
+	tail   []byte // header[m:], encoded together with each token's nonce and ciphertext
+	sealed atomic.Uint64
+}
+
+// NewEncrypter returns an Encrypter for pub, naming keyID in every HPKE token (RSA tokens carry no
+// key id; the per-event manifest does). For HPKE it performs the one encapsulation of the batch.
+// It returns an error wrapping ErrInvalidKeyID for a bad key id or ErrInvalidKey for a nil key.
+func NewEncrypter(pub *PublicKey, keyID string) (*Encrypter, error) {
+	if pub == nil {
+		return nil, fmt.Errorf("new encrypter: %w: public key is nil", ErrInvalidKey)
+	}
+	if err := ValidateKeyID(keyID); err != nil {
+		return nil, fmt.Errorf("new encrypter: %w", err)
+	}
+	if pub.alg == RSAOAEPSHA256 {
+		return &Encrypter{alg: pub.alg, keyID: keyID, rsa: pub.rsa, maxPlain: pub.rsa.Size() - rsaOAEPOverhead}, nil
+	}
+
+	el := encLen(pub.alg)
+	part := make([]byte, 0, 3+len(keyID))
+	part = append(part, tokenVersion1, algID(pub.alg), byte(len(keyID)))
+	part = append(part, keyID...)
+	enc, sender, err := hpke.NewSender(pub.hpke, hpkeKDF, hpkeAEAD, hpkeInfo(part))
+	if err != nil {
+		return nil, fmt.Errorf("new encrypter: HPKE setup for %s: %w", pub.alg, err)
+	}
+	if len(enc) != el {
+		return nil, fmt.Errorf("new encrypter: HPKE %s returned a %d-byte encapsulated key, want %d", pub.alg, len(enc), el)
+	}
+	key, err := sender.Export(hpkeExportContext, batchKeyLen)
+	if err != nil {
+		return nil, fmt.Errorf("new encrypter: HPKE export: %w", err)
+	}
+	aead, err := newBatchAEAD(key)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("new encrypter: %w", err)
+	}
+
+	header := binary.BigEndian.AppendUint16(part, uint16(el))
+	header = append(header, enc...)
+	m := len(header) - len(header)%3
+	prefix := b64url.AppendEncode([]byte(HPKETokenPrefix), header[:m])
+	return &Encrypter{
+		alg: pub.alg, keyID: keyID, maxPlain: MaxPlaintextLen,
+		aead: aead, header: header, prefix: prefix, tail: header[m:],
+	}, nil
+}
+
+// Algorithm returns the algorithm of the tokens the Encrypter makes.
+func (e *Encrypter) Algorithm() Algorithm { return e.alg }
+
+// KeyID returns the key id the Encrypter was created with.
+func (e *Encrypter) KeyID() string { return e.keyID }
+
+// MaxPlaintext returns the longest value Seal accepts: k-66 bytes for an RSA key of k bytes
+// (190, 318 or 446), MaxPlaintextLen for HPKE.
+func (e *Encrypter) MaxPlaintext() int { return e.maxPlain }
+
+// Seal encrypts plaintext (the UTF-8 value) into a token and appends the token text to dst. A
+// value longer than MaxPlaintext returns dst unchanged and an error wrapping ErrTooLarge, and the
+// caller must fail closed. On any error dst is returned unchanged (bytes beyond its length may
+// hold ciphertext scratch, never plaintext). plaintext must not overlap dst's spare capacity. The
+// HPKE path makes no allocation when dst has room for the token.
+func (e *Encrypter) Seal(dst, plaintext []byte) ([]byte, error) {
+	if e.rsa == nil && e.aead == nil {
+		return dst, fmt.Errorf("seal: %w: Encrypter not created by NewEncrypter", ErrInvalidKey)
+	}
+	if len(plaintext) > e.maxPlain {
+		return dst, fmt.Errorf("seal %s: %w: value is %d bytes, at most %d allowed", e.alg, ErrTooLarge, len(plaintext), e.maxPlain)
+	}
+	if e.rsa != nil {
+		ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, e.rsa, plaintext, nil)
+		if err != nil {
+			return dst, fmt.Errorf("seal %s: %w", e.alg, err)
+		}
+		return b64std.AppendEncode(dst, ct), nil
+	}
+	if e.sealed.Add(1) > maxSealsPerEncrypter {
+		return dst, fmt.Errorf("seal %s: encrypter used for more than %d values; create a new one per batch", e.alg, uint64(maxSealsPerEncrypter))
+	}
+
+	// Layout inside dst's capacity: [token text][raw = tail || nonce || ciphertext || tag].
+	// The raw bytes are encoded into the text region, which never overlaps them.
+	rawLen := len(e.tail) + nonceLen + len(plaintext) + tagLen
+	textLen := len(e.prefix) + b64url.EncodedLen(rawLen)
+	start := len(dst)
+	dst = slices.Grow(dst, textLen+rawLen)
+	out := dst[:start+textLen]
+	raw := dst[start+textLen : start+textLen : start+textLen+rawLen]
+	raw = append(raw, e.tail...)
+	nonce := raw[len(raw) : len(raw)+nonceLen]
+	rand.Read(nonce) // never fails: crypto/rand crashes the program rather than return short
+	raw = e.aead.Seal(raw[:len(raw)+nonceLen], nonce, plaintext, e.header)
+	copy(out[start:], e.prefix)
+	b64url.Encode(out[start+len(e.prefix):], raw)
+	return out, nil
+}

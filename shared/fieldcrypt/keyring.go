@@ -1,0 +1,170 @@
+package fieldcrypt
+
+import (
+	"crypto/cipher"
+	"crypto/hpke"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// maxBatchCache bounds the per-batch AES-GCM keys a Keyring remembers; when full it starts over.
+const maxBatchCache = 1024
+
+// Keyring decrypts tokens with a set of private keys: HPKE tokens by the key id they carry, RSA
+// tokens by trying each RSA key of the ciphertext's size (OAEP rejects wrong keys). It remembers
+// the batch key of each HPKE encapsulation it has opened, so the tokens of one batch cost one
+// decapsulation in total. The zero value is an empty Keyring ready to use; it is safe for
+// concurrent use.
+type Keyring struct {
+	mu    sync.Mutex
+	keys  []ringKey
+	batch map[string]cipher.AEAD // token header (version, alg, key id, enc) -> batch AEAD
+}
+
+type ringKey struct {
+	id  string // empty: key id unknown, tried on every token of its algorithm
+	key *PrivateKey
+}
+
+// Add puts k into the keyring under keyID. An empty keyID means the id is not known: the key is
+// then tried on every HPKE token of its algorithm, which costs one decapsulation per key and batch
+// and reports failures as ErrDecrypt rather than ErrUnknownKey. RSA keys need no id. Add returns
+// an error wrapping ErrInvalidKeyID for a malformed id, or ErrInvalidKey for a nil key or a key id
+// already held by another key.
+func (r *Keyring) Add(keyID string, k *PrivateKey) error {
+	if k == nil {
+		return fmt.Errorf("add key: %w: private key is nil", ErrInvalidKey)
+	}
+	if keyID != "" {
+		if err := ValidateKeyID(keyID); err != nil {
+			return fmt.Errorf("add key: %w", err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rk := range r.keys {
+		if keyID != "" && rk.id == keyID && rk.key.alg == k.alg && !rk.key.pub.Equal(k.pub) {
+			return fmt.Errorf("add key: %w: key id %s is already held by another %s key", ErrInvalidKey, keyID, k.alg)
+		}
+	}
+	r.keys = append(r.keys, ringKey{id: keyID, key: k})
+	return nil
+}
+
+// Len returns the number of keys in the keyring.
+func (r *Keyring) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.keys)
+}
+
+// Open decrypts token and returns the plaintext value. It returns an error wrapping
+// ErrMalformedToken for text that is not a token, ErrUnknownKey when the keyring holds no key of
+// the token's algorithm and key id (HPKE) or modulus size (RSA), and ErrDecrypt when candidate keys
+// exist but none authenticates the token (altered, or made for another key). Errors never contain
+// the token, the plaintext or key material.
+func (r *Keyring) Open(token string) ([]byte, error) {
+	if strings.HasPrefix(token, HPKETokenPrefix) {
+		t, err := parseHPKE(token)
+		if err != nil {
+			return nil, err
+		}
+		return r.openHPKE(t)
+	}
+	ct, err := parseRSA(token)
+	if err != nil {
+		return nil, err
+	}
+	return r.openRSA(ct)
+}
+
+func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
+	r.mu.Lock()
+	aead, ok := r.batch[string(t.header)]
+	var exact, trial []*PrivateKey
+	if !ok {
+		for _, rk := range r.keys {
+			if rk.key.alg != t.alg {
+				continue
+			}
+			switch rk.id {
+			case string(t.keyID):
+				exact = append(exact, rk.key)
+			case "":
+				trial = append(trial, rk.key)
+			}
+		}
+	}
+	r.mu.Unlock()
+
+	if ok {
+		pt, err := aead.Open(nil, t.nonce, t.ciphertext, t.header)
+		if err != nil {
+			return nil, fmt.Errorf("open %s token of key %s: %w: authentication failed", t.alg, t.keyID, ErrDecrypt)
+		}
+		return pt, nil
+	}
+	if len(exact) == 0 && len(trial) == 0 {
+		return nil, fmt.Errorf("open %s token: %w: key id %s", t.alg, ErrUnknownKey, t.keyID)
+	}
+	info := hpkeInfo(t.info)
+	for _, k := range append(exact, trial...) {
+		aead, err := batchAEADFor(k, t.enc, info)
+		if err != nil {
+			continue // a P-256 decapsulation fails on an invalid point; try the next key
+		}
+		pt, err := aead.Open(nil, t.nonce, t.ciphertext, t.header)
+		if err != nil {
+			continue
+		}
+		r.remember(string(t.header), aead)
+		return pt, nil
+	}
+	return nil, fmt.Errorf("open %s token of key %s: %w: authentication failed (token altered, or made for another key)", t.alg, t.keyID, ErrDecrypt)
+}
+
+func (r *Keyring) remember(header string, aead cipher.AEAD) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.batch == nil || len(r.batch) >= maxBatchCache {
+		r.batch = make(map[string]cipher.AEAD)
+	}
+	r.batch[header] = aead
+}
+
+// batchAEADFor runs the HPKE receiver setup for one batch and builds its AES-256-GCM.
+func batchAEADFor(k *PrivateKey, enc, info []byte) (cipher.AEAD, error) {
+	recipient, err := hpke.NewRecipient(enc, k.hpke, hpkeKDF, hpkeAEAD, info)
+	if err != nil {
+		return nil, fmt.Errorf("HPKE decapsulation: %w", err)
+	}
+	key, err := recipient.Export(hpkeExportContext, batchKeyLen)
+	if err != nil {
+		return nil, fmt.Errorf("HPKE export: %w", err)
+	}
+	defer clear(key)
+	return newBatchAEAD(key)
+}
+
+func (r *Keyring) openRSA(ct []byte) ([]byte, error) {
+	r.mu.Lock()
+	var candidates []*rsa.PrivateKey
+	for _, rk := range r.keys {
+		if rk.key.rsa != nil && rk.key.rsa.Size() == len(ct) {
+			candidates = append(candidates, rk.key.rsa)
+		}
+	}
+	r.mu.Unlock()
+	if len(candidates) == 0 {
+		return nil, fmt.Errorf("open %s token: %w: no RSA-%d key", RSAOAEPSHA256, ErrUnknownKey, 8*len(ct))
+	}
+	for _, k := range candidates {
+		if pt, err := rsa.DecryptOAEP(sha256.New(), nil, k, ct, nil); err == nil {
+			return pt, nil
+		}
+	}
+	return nil, fmt.Errorf("open %s token: %w: none of %d RSA-%d keys decrypts it (token altered, or made for another key)", RSAOAEPSHA256, ErrDecrypt, len(candidates), 8*len(ct))
+}

@@ -1,0 +1,227 @@
+package fieldcrypt
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hpke"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// The HPKE token format, version 1. docs/ENCRYPTION.md specifies it byte by byte; keep both in step.
+//
+//	token = "hpke1." || base64url-nopad(B)
+//	B     = version(1) || alg(1) || len(keyID)(1) || keyID || len(enc)(2, big endian) || enc ||
+//	        nonce(12) || AES-256-GCM ciphertext || tag(16)
+//	AAD   = B up to and including enc (the "header")
+//	info  = "phiguard/fieldcrypt/v1" || B[0 : 3+len(keyID)]
+//	key   = HPKE Export("phiguard/fieldcrypt/v1 field key", 32)
+const (
+	// HPKETokenPrefix starts every HPKE token. Standard base64 (an RSA token) never contains '.'.
+	HPKETokenPrefix = "hpke1."
+	// MaxPlaintextLen is the longest value an HPKE token can carry (Segment events are at most
+	// 32 KB); longer values return ErrTooLarge.
+	MaxPlaintextLen = 64 << 10
+
+	tokenVersion1     = 0x01
+	algIDP256         = 0x01
+	algIDXWing        = 0x02
+	hpkeInfoLabel     = "phiguard/fieldcrypt/v1"
+	hpkeExportContext = "phiguard/fieldcrypt/v1 field key"
+	batchKeyLen       = 32
+	nonceLen          = 12
+	tagLen            = 16
+
+	// Encapsulated key lengths (Nenc) of the two KEMs.
+	encLenP256  = 65   // uncompressed P-256 point
+	encLenXWing = 1120 // ML-KEM-768 ciphertext (1088) || X25519 ephemeral public key (32)
+
+	maxRawHPKELen   = 3 + MaxKeyIDLen + 2 + encLenXWing + nonceLen + MaxPlaintextLen + tagLen
+	minRawHPKELen   = 3 + 1 + 2 + encLenP256 + nonceLen + tagLen
+	maxRSATokenLen  = 684 // base64 of a 4096-bit (512-byte) ciphertext
+	rsaOAEPOverhead = 2*32 + 2
+)
+
+var (
+	hpkeKDF  = hpke.HKDFSHA256()
+	hpkeAEAD = hpke.AES256GCM()
+	b64url   = base64.RawURLEncoding.Strict()
+	b64std   = base64.StdEncoding.Strict()
+)
+
+func algID(a Algorithm) byte {
+	if a == HPKEXWing {
+		return algIDXWing
+	}
+	return algIDP256
+}
+
+func encLen(a Algorithm) int {
+	if a == HPKEXWing {
+		return encLenXWing
+	}
+	return encLenP256
+}
+
+// TokenInfo describes a token without decrypting it. It holds no secret.
+type TokenInfo struct {
+	Algorithm Algorithm
+	// KeyID is the key id carried by an HPKE token; empty for RSA tokens, which carry none.
+	KeyID string
+	// Version is the HPKE token format version (1); 0 for RSA tokens, which have no version.
+	Version int
+	// TokenLen is the length of the token text in bytes.
+	TokenLen int
+	// EncapsulatedKeyLen is the length of the HPKE encapsulated key (65 for P-256, 1120 for
+	// X-Wing); 0 for RSA.
+	EncapsulatedKeyLen int
+	// CiphertextLen is the AES-GCM ciphertext length including the 16-byte tag (HPKE), or the RSA
+	// ciphertext length (the modulus size in bytes).
+	CiphertextLen int
+	// PlaintextLen is the exact plaintext length of an HPKE token; -1 for RSA, where only
+	// decryption reveals it.
+	PlaintextLen int
+	// RSABits is the modulus size an RSA token was made for; 0 for HPKE.
+	RSABits int
+}
+
+// Inspect reports the algorithm, key id and sizes of token without any key. A text that is not a
+// well-formed HPKE token nor the standard base64 of a 2048-, 3072- or 4096-bit RSA ciphertext
+// returns an error wrapping ErrMalformedToken that does not echo the token.
+func Inspect(token string) (TokenInfo, error) {
+	if strings.HasPrefix(token, HPKETokenPrefix) {
+		t, err := parseHPKE(token)
+		if err != nil {
+			return TokenInfo{}, err
+		}
+		return TokenInfo{
+			Algorithm:          t.alg,
+			KeyID:              string(t.keyID),
+			Version:            tokenVersion1,
+			TokenLen:           len(token),
+			EncapsulatedKeyLen: len(t.enc),
+			CiphertextLen:      len(t.ciphertext),
+			PlaintextLen:       len(t.ciphertext) - tagLen,
+		}, nil
+	}
+	ct, err := parseRSA(token)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	return TokenInfo{
+		Algorithm:     RSAOAEPSHA256,
+		TokenLen:      len(token),
+		CiphertextLen: len(ct),
+		PlaintextLen:  -1,
+		RSABits:       8 * len(ct),
+	}, nil
+}
+
+// hpkeToken is a decoded HPKE token; its slices alias one decoded buffer.
+type hpkeToken struct {
+	alg        Algorithm
+	keyID      []byte
+	info       []byte // B[0 : 3+len(keyID)], the token's part of the HPKE info
+	header     []byte // B up to and including enc: the AES-GCM AAD
+	enc        []byte
+	nonce      []byte
+	ciphertext []byte // ciphertext || tag
+}
+
+// parseHPKE decodes and bounds-checks an HPKE token. It allocates at most 3/4 of len(token).
+func parseHPKE(token string) (hpkeToken, error) {
+	body := token[len(HPKETokenPrefix):]
+	if len(body) < b64url.EncodedLen(minRawHPKELen) {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token is too short (%d bytes)", ErrMalformedToken, len(token))
+	}
+	if len(body) > b64url.EncodedLen(maxRawHPKELen) {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token is too long (%d bytes)", ErrMalformedToken, len(token))
+	}
+	if strings.ContainsAny(body, "\r\n") {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token contains a line break", ErrMalformedToken)
+	}
+	raw, err := b64url.DecodeString(body)
+	if err != nil {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token is not unpadded base64url", ErrMalformedToken)
+	}
+	if raw[0] != tokenVersion1 {
+		return hpkeToken{}, fmt.Errorf("%w: unsupported HPKE token version %d", ErrMalformedToken, raw[0])
+	}
+	var t hpkeToken
+	switch raw[1] {
+	case algIDP256:
+		t.alg = HPKEP256
+	case algIDXWing:
+		t.alg = HPKEXWing
+	default:
+		return hpkeToken{}, fmt.Errorf("%w: unknown HPKE token algorithm id 0x%02x", ErrMalformedToken, raw[1])
+	}
+	idLen := int(raw[2])
+	if idLen == 0 {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token has an empty key id", ErrMalformedToken)
+	}
+	p := 3 + idLen
+	if len(raw) < p+2 {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token is truncated in its key id", ErrMalformedToken)
+	}
+	t.keyID, t.info = raw[3:p], raw[:p]
+	if ValidateKeyID(string(t.keyID)) != nil {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token key id is not printable ASCII", ErrMalformedToken)
+	}
+	n := int(binary.BigEndian.Uint16(raw[p:]))
+	if n != encLen(t.alg) {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token encapsulated key is %d bytes, %s needs %d", ErrMalformedToken, n, t.alg, encLen(t.alg))
+	}
+	p += 2
+	if len(raw) < p+n+nonceLen+tagLen {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token is truncated", ErrMalformedToken)
+	}
+	t.enc = raw[p : p+n]
+	p += n
+	t.header = raw[:p]
+	t.nonce = raw[p : p+nonceLen]
+	t.ciphertext = raw[p+nonceLen:]
+	if len(t.ciphertext)-tagLen > MaxPlaintextLen {
+		return hpkeToken{}, fmt.Errorf("%w: HPKE token ciphertext is too long", ErrMalformedToken)
+	}
+	return t, nil
+}
+
+// parseRSA decodes an RSA token: strict padded standard base64 of a 256-, 384- or 512-byte
+// ciphertext.
+func parseRSA(token string) ([]byte, error) {
+	switch len(token) {
+	case b64std.EncodedLen(256), b64std.EncodedLen(384), b64std.EncodedLen(512):
+	default:
+		return nil, fmt.Errorf("%w: not an HPKE token (no %q prefix) and not the base64 of a 2048-, 3072- or 4096-bit RSA ciphertext (%d bytes of text)", ErrMalformedToken, HPKETokenPrefix, len(token))
+	}
+	ct, err := b64std.DecodeString(token)
+	if err != nil || strings.ContainsAny(token, "\r\n") {
+		return nil, fmt.Errorf("%w: RSA token is not padded standard base64", ErrMalformedToken)
+	}
+	if !validRSABits(8 * len(ct)) {
+		return nil, fmt.Errorf("%w: RSA token decodes to %d bytes, not a 2048-, 3072- or 4096-bit ciphertext", ErrMalformedToken, len(ct))
+	}
+	return ct, nil
+}
+
+// hpkeInfo returns the HPKE info for a token whose B starts with part (version, alg, key id).
+func hpkeInfo(part []byte) []byte {
+	info := make([]byte, 0, len(hpkeInfoLabel)+len(part))
+	return append(append(info, hpkeInfoLabel...), part...)
+}
+
+// newBatchAEAD builds AES-256-GCM under the 32-byte key exported from an HPKE context.
+func newBatchAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("batch cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("batch cipher: %w", err)
+	}
+	return aead, nil
+}
