@@ -126,7 +126,7 @@ func Apply(dst, event []byte, plan *Plan, p Protectors) ([]byte, Result, error) 
 // path is replaced by a JSON string (token, HMAC or digest; null values stay
 // null); redacted, blocked and fail-closed members are removed; any top-level
 // "_phi" member of the input is removed; and a manifest is appended as the
-// last top-level member "_phi" (see MANIFEST.md). Duplicate keys are each
+// last top-level member "_phi" (see docs/ENCRYPTION.md, section 6). Duplicate keys are each
 // treated. The output is valid JSON.
 //
 // Apply never fails because a key is missing or a value cannot be protected:

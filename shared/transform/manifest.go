@@ -9,7 +9,7 @@ const ManifestKey = "_phi"
 const ManifestVersion = 1
 
 // appendManifest writes the "_phi" member. Its layout (documented in
-// MANIFEST.md) is:
+// docs/ENCRYPTION.md, section 6) is:
 //
 //	"_phi": {
 //	  "v": 1,
