@@ -60,6 +60,10 @@ test: bootstrap ## bootstrap, start the emulators, go vet, all Go tests (unit + 
 test-short: ## unit tests only (skips integration tests; never used by CI)
 	$(GO) test -short ./...
 
+.PHONY: smoke
+smoke: bootstrap ## boot every function under the Lambda RIE, invoke it with its events/ samples, report cold starts
+	$(EMULATORS) -- $(GO) run ./scripts/smoke
+
 .PHONY: bench
 bench: ## run the Go benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
