@@ -65,8 +65,11 @@ smoke: bootstrap ## boot every function under the Lambda RIE, invoke it with its
 	$(EMULATORS) -- $(GO) run ./scripts/smoke
 
 .PHONY: bench
-bench: ## run the Go benchmarks
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: ## run the Go benchmarks; ends with the transform's speedup and cost ratios (measured in one run)
+	$(GO) test -run='^$$' -bench=. -skip='^BenchmarkReport$$' -benchmem ./...
+	@mkdir -p build
+	$(GO) test -run='^$$' -bench='^BenchmarkReport$$' ./shared/transform | tee build/bench-report.txt
+	@grep -E '^transform (speedup vs reference|cost vs json roundtrip): ' build/bench-report.txt
 
 # ---- run ----
 

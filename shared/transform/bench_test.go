@@ -358,8 +358,6 @@ func BenchmarkReport(b *testing.B) {
 	}
 	t, r, rm, j := tr.nsPerEvent, ref.nsPerEvent, refm.nsPerEvent, rt.nsPerEvent
 	n := len(benchDestinations)
-	fmt.Printf("transform speedup vs reference: %.2f\n", r/t)
-	fmt.Printf("transform cost vs json roundtrip: %.2f\n", t/j)
 	fmt.Printf("transform speedup vs treatment-matched reference (RSA only for encrypt fields): %.2f\n", rm/t)
 	fmt.Printf("transform: %.0f events/s per core (%.0f destination copies/s), %.3f allocs per event (%d destinations, invocations of %d events)\n",
 		1e9/t, float64(n)*1e9/t, tr.allocsPerEvent, n, benchInvocation)
@@ -367,6 +365,9 @@ func BenchmarkReport(b *testing.B) {
 		1e9/r, ref.allocsPerEvent, 1e9/j, rt.allocsPerEvent)
 	fmt.Printf("per event (all %d destinations): transform %v, reference %v, json roundtrip %v\n",
 		n, time.Duration(t), time.Duration(r), time.Duration(j))
+	// The two ratios the performance target is stated in come last: `make bench` ends with them.
+	fmt.Printf("transform speedup vs reference: %.2f\n", r/t)
+	fmt.Printf("transform cost vs json roundtrip: %.2f\n", t/j)
 }
 
 func TestBenchCorpusIsRealistic(t *testing.T) {
