@@ -65,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	localKMS := fs.String("local-kms", ".tools/bin/local-kms", "local-kms executable (built by scripts/bootstrap)")
 	envFile := fs.String("env-file", "", "also write the environment as shell exports to this file")
 	logDir := fs.String("log-dir", ".emulators", "directory for the emulators' logs and KMS data")
+	motoPortFlag := fs.Int("moto-port", 0, "moto's port on 127.0.0.1 (0: a free port)")
+	kmsPortFlag := fs.Int("kms-port", 0, "local-kms's port (0: a free port)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
@@ -85,11 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	defer os.RemoveAll(kmsData)
 
-	motoPort, err := freePort()
+	motoPort, err := portOrFree(*motoPortFlag)
 	if err != nil {
 		return 1, err
 	}
-	kmsPort, err := freePort()
+	kmsPort, err := portOrFree(*kmsPortFlag)
 	if err != nil {
 		return 1, err
 	}
@@ -301,10 +303,12 @@ func waitReady(ctx context.Context, procs []*proc) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// portOrFree returns port if it is free on 127.0.0.1 (a clear error if not), or any free port
+// when port is 0.
+func portOrFree(port int) (int, error) {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("port %d is already in use; choose another or stop what is using it", port)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
