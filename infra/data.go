@@ -106,6 +106,7 @@ var (
 	tableRead   = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
 		"dynamodb:DescribeTable"}
 	tableAppend = []string{"dynamodb:PutItem"}
+	tableUpdate = []string{"dynamodb:UpdateItem"}
 	tableWrite  = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 )
 

@@ -267,7 +267,7 @@ func TestTopicIsEncryptedAndTheWebhookQueueSubscribesWithAFilter(t *testing.T) {
 	s.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
 		"Protocol":           "sqs",
 		"RawMessageDelivery": true,
-		"FilterPolicy":       map[string]any{destinationTypeAttribute: []any{string(phi.DestinationWebhook)}},
+		"FilterPolicy":       map[string]any{stack.AttrDestinationType: []any{string(phi.DestinationWebhook)}},
 	})
 }
 
@@ -444,6 +444,9 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		}
 	}
 	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))
+	if _, ok := delivery[stack.EnvTable]; !ok {
+		t.Errorf("delivery lacks %s: it reads each copy's destination for its webhook URL", stack.EnvTable)
+	}
 	if v := toJSON(delivery[stack.EnvWebhookSigningKey]); !strings.Contains(v, "{{resolve:secretsmanager:") {
 		t.Errorf("the webhook signing key must be a Secrets Manager reference, got %s", v)
 	}

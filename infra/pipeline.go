@@ -27,13 +27,6 @@ const (
 	// queueRetention keeps failed and rejected messages for SQS's maximum, 14 days, so an operator
 	// has time to inspect and redrive them.
 	queueRetention = 14 * 24 * time.Hour
-
-	// destinationTypeAttribute is the SNS message attribute the hashing function sets to the
-	// destination's type; the example consumer's subscription filters on it.
-	// NOTE(lead): issue 5 names the attributes (workspace, destination, destination type, dedup id)
-	// but no shared package defines their names yet; move this into shared/stack next to the
-	// function names and import it here and in functions/hashing.
-	destinationTypeAttribute = "destinationType"
 )
 
 // Pipeline is the event path: producers send to Ingest; the hashing function protects each
@@ -95,8 +88,9 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 			stack.EnvConfigCacheTTL:   jsii.String("30s"),
 		},
 	})
-	// Reads the workspace snapshot, records new field paths in the inbox (conditional puts).
-	data.Grant(p.Hashing, keys, true, tableRead, tableAppend)
+	// Reads the workspace snapshot, records new field paths in the inbox (conditional updates
+	// that add the source to a path's entry).
+	data.Grant(p.Hashing, keys, true, tableRead, tableUpdate)
 	keys.GrantHMACKeyDecrypt(p.Hashing)
 	// Publish and send without the unconditioned kms:GenerateDataKey* that GrantPublish and
 	// GrantSendMessages would add: the key is usable only through SNS and SQS.
@@ -117,7 +111,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	p.Topic.AddSubscription(awssnssubscriptions.NewSqsSubscription(p.Webhook, &awssnssubscriptions.SqsSubscriptionProps{
 		RawMessageDelivery: jsii.Bool(true),
 		FilterPolicy: &map[string]awssns.SubscriptionFilter{
-			destinationTypeAttribute: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
+			stack.AttrDestinationType: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
 				Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
 			}),
 		},
@@ -137,6 +131,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 		memoryMB:    256,
 		timeout:     deliveryTimeout,
 		env: map[string]*string{
+			stack.EnvTable: data.Table.TableName(),
 			// A CloudFormation dynamic reference: the secret is resolved at deploy time into the
 			// environment, which is encrypted with the service key (encryptEnv); the template
 			// never holds the value.
@@ -144,6 +139,8 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 		},
 		encryptEnv: true,
 	})
+	// Reads each copy's destination for its webhook URL and enabled state.
+	data.Grant(p.Delivery, keys, false, tableRead)
 	p.Delivery.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Webhook, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(deliveryBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),

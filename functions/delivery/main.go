@@ -1,0 +1,74 @@
+// Command delivery is the example destination consumer: triggered by the webhook queue
+// subscribed (raw message delivery) to the fan-out topic, it POSTs each copy, signed, to its
+// destination's webhook URL. Wiring only: the handler lives in shared/webhook.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/pipeline"
+	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
+)
+
+var _ webhook.Store = (*dynamo.Store)(nil)
+
+func main() {
+	h, err := run(context.Background(), os.Getenv, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", stack.FunctionDelivery, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// run builds the handler once per cold start. It fails, naming the variable, when the table or
+// a signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the insecure
+// flag has a value other than "true", "false" or "".
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
+	logger, err := pipeline.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
+	}
+	table := getenv(stack.EnvTable)
+	if table == "" {
+		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
+	}
+	key := getenv(stack.EnvWebhookSigningKey)
+	if len(key) < webhook.MinSigningKeyLen {
+		return nil, fmt.Errorf("environment variable %s (the webhook signing key) must hold at least %d bytes", stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
+	}
+	var insecure bool
+	switch v := getenv(stack.EnvAllowInsecureHTTP); v {
+	case "", "false":
+	case "true":
+		insecure = true
+	default:
+		return nil, fmt.Errorf("environment variable %s must be \"true\" (local development only) or unset", stack.EnvAllowInsecureHTTP)
+	}
+	clients, err := awsclient.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := webhook.New(webhook.Config{
+		Store:      dynamo.New(clients.DynamoDB, table),
+		SigningKey: []byte(key),
+		Policy:     webhook.Policy{AllowInsecureLoopback: insecure},
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if insecure {
+		logger.Warn("insecure local webhooks allowed: plain http and loopback targets are reachable", "variable", stack.EnvAllowInsecureHTTP)
+	}
+	return h.Handle, nil
+}

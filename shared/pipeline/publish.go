@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/smithy-go"
+)
+
+// SNS limits: at most 10 entries per PublishBatch, and 256 KiB for one message and for the
+// whole request (bodies plus attributes).
+const (
+	publishBatchEntries = 10
+	publishBatchBytes   = 256 << 10
+)
+
+// DedupID returns the dedup id of the copy of the event with messageID sent to destination
+// dstID: the first 16 bytes, in lower-case hex, of SHA-256 over a version label and the two
+// ids, each length-prefixed. It is the same on every redelivery of the event, so a destination
+// consumer can drop duplicates.
+func DedupID(messageID, dstID string) string {
+	h := sha256.New()
+	var n [4]byte
+	h.Write([]byte("phiguard/dedup/v1"))
+	for _, s := range []string{messageID, dstID} {
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// copyOut is one protected copy waiting to be published.
+type copyOut struct {
+	owner int    // index of the ingest message it belongs to
+	dst   string // destination id
+	entry snstypes.PublishBatchRequestEntry
+	size  int
+}
+
+// publisher batches copies into PublishBatch calls and sends up to concurrency batches at a
+// time, so memory stays bounded by concurrency+1 batches however large the invocation.
+type publisher struct {
+	client   Publisher
+	topic    *string
+	attempts int
+	base     time.Duration
+	log      *slog.Logger
+
+	sem chan struct{}
+	wg  sync.WaitGroup
+	cur []copyOut
+	sz  int
+
+	mu        sync.Mutex
+	failed    map[int]bool   // message index → a copy could not be published
+	published map[string]int // destination id → copies published
+}
+
+func newPublisher(client Publisher, topic string, concurrency, attempts int, base time.Duration, log *slog.Logger) *publisher {
+	return &publisher{
+		client: client, topic: aws.String(topic), attempts: attempts, base: base, log: log,
+		sem: make(chan struct{}, concurrency), failed: map[int]bool{}, published: map[string]int{},
+	}
+}
+
+// add queues c, sending the current batch first when c does not fit in it.
+func (p *publisher) add(ctx context.Context, c copyOut) {
+	if len(p.cur) == publishBatchEntries || (len(p.cur) > 0 && p.sz+c.size > publishBatchBytes) {
+		p.flush(ctx)
+	}
+	p.cur = append(p.cur, c)
+	p.sz += c.size
+}
+
+// flush sends the current batch in the background, waiting first when concurrency batches are
+// already in flight.
+func (p *publisher) flush(ctx context.Context) {
+	if len(p.cur) == 0 {
+		return
+	}
+	batch := p.cur
+	p.cur, p.sz = nil, 0
+	p.sem <- struct{}{}
+	p.wg.Add(1)
+	go func() {
+		defer func() { <-p.sem; p.wg.Done() }()
+		p.send(ctx, batch)
+	}()
+}
+
+// wait sends what is queued and waits for every batch.
+func (p *publisher) wait(ctx context.Context) {
+	p.flush(ctx)
+	p.wg.Wait()
+}
+
+// send publishes batch, retrying the whole call on errors and the failed entries of a partial
+// success, with exponential backoff and jitter, until attempts are used up or the context's
+// deadline is near. Copies still unpublished mark their messages failed.
+func (p *publisher) send(ctx context.Context, batch []copyOut) {
+	pending := batch
+	for attempt := 0; attempt < p.attempts && len(pending) > 0; attempt++ {
+		if attempt > 0 && !sleep(ctx, backoff(p.base, attempt)) {
+			break
+		}
+		in := &sns.PublishBatchInput{TopicArn: p.topic, PublishBatchRequestEntries: make([]snstypes.PublishBatchRequestEntry, len(pending))}
+		for i := range pending {
+			e := pending[i].entry
+			e.Id = aws.String(strconv.Itoa(i))
+			in.PublishBatchRequestEntries[i] = e
+		}
+		out, err := p.client.PublishBatch(ctx, in)
+		if err != nil {
+			p.log.Warn("publish batch failed; retrying", "attempt", attempt+1, "copies", len(pending), "error_code", errorCode(err))
+			continue
+		}
+		var retry []copyOut
+		p.mu.Lock()
+		for _, s := range out.Successful {
+			if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i < len(pending) {
+				p.published[pending[i].dst]++
+			}
+		}
+		for _, f := range out.Failed {
+			i, err := strconv.Atoi(aws.ToString(f.Id))
+			if err != nil || i >= len(pending) {
+				continue
+			}
+			if f.SenderFault {
+				// The request was wrong for this entry; repeating it cannot help. The message
+				// is retried by SQS and ends in the DLQ if it keeps failing.
+				p.failed[pending[i].owner] = true
+				p.log.Error("copy refused by SNS", "destination", pending[i].dst, "error_code", aws.ToString(f.Code))
+				continue
+			}
+			retry = append(retry, pending[i])
+		}
+		// Entries SNS reported neither way are treated as unpublished.
+		if n := len(out.Successful) + len(out.Failed); n < len(pending) {
+			seen := make([]bool, len(pending))
+			for _, s := range out.Successful {
+				if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i < len(pending) {
+					seen[i] = true
+				}
+			}
+			for _, f := range out.Failed {
+				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(pending) {
+					seen[i] = true
+				}
+			}
+			for i, ok := range seen {
+				if !ok {
+					retry = append(retry, pending[i])
+				}
+			}
+		}
+		p.mu.Unlock()
+		if len(retry) > 0 {
+			p.log.Warn("publish batch partially failed; retrying", "attempt", attempt+1, "failed", len(retry), "copies", len(pending))
+		}
+		pending = retry
+	}
+	if len(pending) > 0 {
+		p.mu.Lock()
+		for _, c := range pending {
+			p.failed[c.owner] = true
+		}
+		p.mu.Unlock()
+		p.log.Error("copies not published after retries; their messages will be redelivered", "copies", len(pending))
+	}
+}
+
+// backoff returns the delay before retry attempt n (n >= 1): base·2^(n-1), with full jitter
+// on its upper half, capped at 2s.
+func backoff(base time.Duration, n int) time.Duration {
+	d := base << (n - 1)
+	if d > 2*time.Second || d <= 0 {
+		d = 2 * time.Second
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// deadlineMargin is the time kept free before an invocation's deadline to respond.
+const deadlineMargin = 2 * time.Second
+
+// sleep waits d, or returns false at once when the context ends first or when waiting would
+// leave less than deadlineMargin before its deadline.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-d < deadlineMargin {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// errorCode returns an AWS error's code, or a fixed word for other errors, so that logs never
+// carry error text that could echo request content.
+func errorCode(err error) string {
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &ae):
+		return ae.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "context-done"
+	}
+	return "error"
+}

@@ -1,0 +1,329 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+// Message attributes of a copy, as the pipeline publishes them (pipeline.AttrWorkspace,
+// pipeline.AttrDestination, pipeline.AttrDedupID). The webhook queue's subscription uses raw
+// message delivery, so SNS message attributes arrive as SQS message attributes and the SQS
+// body is the copy itself.
+const (
+	attrWorkspace   = "workspace"
+	attrDestination = "destination"
+	attrDedupID     = "dedupId"
+)
+
+// destinationTTL is how long a destination's URL is cached per container.
+const destinationTTL = 30 * time.Second
+
+// Store reads a destination's webhook settings (*dynamo.Store).
+type Store interface {
+	GetDestination(ctx context.Context, wsID, id string) (*phi.Destination, error)
+}
+
+// Config wires a Handler. Store and a SigningKey of at least MinSigningKeyLen bytes are
+// required.
+type Config struct {
+	Store      Store
+	SigningKey []byte
+	// Policy decides which addresses may be reached; its zero value is the production policy.
+	Policy Policy
+	// TLSConfig overrides the client's TLS settings (tests trust their own server); nil uses
+	// the system roots.
+	TLSConfig *tls.Config
+	Logger    *slog.Logger
+	// Attempts per copy within one invocation (default 4), the first backoff (default 250ms),
+	// and each attempt's timeout (default 10s).
+	Attempts       int
+	RetryBase      time.Duration
+	AttemptTimeout time.Duration
+	Now            func() time.Time
+}
+
+// Handler delivers webhook copies from SQS batches. Build it once per container with New.
+type Handler struct {
+	store    Store
+	key      []byte
+	policy   Policy
+	client   *http.Client
+	log      *slog.Logger
+	attempts int
+	base     time.Duration
+	timeout  time.Duration
+	now      func() time.Time
+
+	mu    sync.Mutex
+	dests map[string]cachedDestination
+}
+
+type cachedDestination struct {
+	d  *phi.Destination
+	at time.Time
+}
+
+// New returns a Handler. It returns an error when the store is missing or the signing key is
+// shorter than MinSigningKeyLen.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("webhook: Config.Store is required")
+	}
+	if len(cfg.SigningKey) < MinSigningKeyLen {
+		return nil, fmt.Errorf("webhook: the signing key must be at least %d bytes", MinSigningKeyLen)
+	}
+	h := &Handler{
+		store: cfg.Store, key: append([]byte(nil), cfg.SigningKey...), policy: cfg.Policy, log: cfg.Logger,
+		attempts: cfg.Attempts, base: cfg.RetryBase, timeout: cfg.AttemptTimeout, now: cfg.Now,
+		dests: map[string]cachedDestination{},
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.attempts <= 0 {
+		h.attempts = 4
+	}
+	if h.base <= 0 {
+		h.base = 250 * time.Millisecond
+	}
+	if h.timeout <= 0 {
+		h.timeout = 10 * time.Second
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.client = &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil, // a proxy would connect on our behalf, past the dialer's check
+			DialContext:           cfg.Policy.Dialer().DialContext,
+			TLSClientConfig:       cfg.TLSConfig,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: h.timeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       60 * time.Second,
+			ForceAttemptHTTP2:     true,
+		},
+		// Never follow redirects: a redirect could downgrade to http or leave the checked host.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return h, nil
+}
+
+// Handle delivers every copy in the batch, concurrently, and reports the ones that could not
+// be delivered so SQS retries them (and, after the redrive limit, moves them to the DLQ).
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	failed := make([]bool, len(ev.Records))
+	var wg sync.WaitGroup
+	for i := range ev.Records {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed[i] = h.record(ctx, &ev.Records[i]) != nil
+		}()
+	}
+	wg.Wait()
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i, f := range failed {
+		if f {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+		}
+	}
+	h.log.Info("webhook batch processed", "copies", len(ev.Records), "failed", len(resp.BatchItemFailures))
+	return resp, nil
+}
+
+// record delivers one copy and logs the outcome (ids, status and error kind only).
+func (h *Handler) record(ctx context.Context, m *events.SQSMessage) error {
+	ws, dst, dedup := attr(m, attrWorkspace), attr(m, attrDestination), attr(m, attrDedupID)
+	if !phi.ValidID(phi.PrefixWorkspace, ws) || !phi.ValidID(phi.PrefixDestination, dst) {
+		h.log.Error("copy without workspace/destination attributes; is the subscription using raw message delivery?",
+			"message_id", m.MessageId)
+		return errors.New("missing attributes")
+	}
+	d, err := h.destination(ctx, ws, dst)
+	if err != nil {
+		h.log.Error("destination not loaded", "message_id", m.MessageId, "workspace", ws, "destination", dst, "error_code", phi.ErrorCode(err))
+		return err
+	}
+	switch {
+	case d.Type != phi.DestinationWebhook:
+		err = fmt.Errorf("destination %s is of type %q, not webhook", dst, d.Type)
+	case !d.Enabled:
+		err = fmt.Errorf("destination %s is disabled", dst)
+	}
+	if err != nil {
+		h.log.Error("copy not deliverable; left for the DLQ", "message_id", m.MessageId, "destination", dst, "error", err.Error())
+		return err
+	}
+	status, attempts, err := h.Deliver(ctx, d.Settings.URL, dst, dedup, []byte(m.Body))
+	if err != nil {
+		h.log.Warn("webhook delivery failed", "message_id", m.MessageId, "workspace", ws, "destination", dst,
+			"status", status, "attempts", attempts, "error_kind", errorKind(err))
+		return err
+	}
+	h.log.Info("webhook delivered", "message_id", m.MessageId, "destination", dst, "status", status, "attempts", attempts)
+	return nil
+}
+
+// destination returns the destination, cached for destinationTTL.
+func (h *Handler) destination(ctx context.Context, ws, dst string) (*phi.Destination, error) {
+	k := ws + "/" + dst
+	h.mu.Lock()
+	c, ok := h.dests[k]
+	h.mu.Unlock()
+	if ok && h.now().Sub(c.at) < destinationTTL {
+		return c.d, nil
+	}
+	d, err := h.store.GetDestination(ctx, ws, dst)
+	if err != nil {
+		return nil, fmt.Errorf("load destination %s: %w", dst, err)
+	}
+	h.mu.Lock()
+	h.dests[k] = cachedDestination{d: d, at: h.now()}
+	h.mu.Unlock()
+	return d, nil
+}
+
+// Errors of Deliver, matched with errors.Is.
+var (
+	// ErrRejected: the receiver answered with a status that retrying will not change (a 4xx
+	// other than 408, 425, 429, or a redirect).
+	ErrRejected = errors.New("webhook rejected the delivery")
+	// ErrUnavailable: the receiver kept failing (5xx, 408, 425, 429, network) for every attempt.
+	ErrUnavailable = errors.New("webhook unavailable")
+)
+
+// Deliver POSTs body to url, signed, retrying retryable failures with exponential backoff
+// (honouring Retry-After up to 5s) for up to the configured attempts and never past the
+// context's deadline. It returns the last HTTP status (0 when none), the attempts made, and
+// nil on a 2xx answer. Failures wrap ErrUnsafeURL (URL or resolved address not allowed),
+// ErrRejected or ErrUnavailable; they never contain the body or the URL.
+func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body []byte) (status, attempts int, err error) {
+	if _, err := h.policy.parse(url); err != nil {
+		return 0, 0, err
+	}
+	var wait time.Duration
+	for attempts < h.attempts {
+		if attempts > 0 && !sleep(ctx, wait) {
+			break
+		}
+		attempts++
+		var retryAfter time.Duration
+		status, retryAfter, err = h.post(ctx, url, dstID, dedupID, body)
+		if err == nil {
+			return status, attempts, nil
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			return status, attempts, err
+		}
+		wait = backoff(h.base, attempts)
+		if retryAfter > wait {
+			wait = min(retryAfter, 5*time.Second)
+		}
+	}
+	return status, attempts, err
+}
+
+// post makes one signed attempt.
+func (h *Handler) post(ctx context.Context, url, dstID, dedupID string, body []byte) (int, time.Duration, error) {
+	actx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: the webhook URL cannot be requested", ErrUnsafeURL)
+	}
+	ts := strconv.FormatInt(h.now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "phiguard-webhook/1")
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign(h.key, ts, body))
+	req.Header.Set(HeaderDestination, dstID)
+	if dedupID != "" {
+		req.Header.Set(HeaderDedupID, dedupID)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrUnsafeURL) {
+			return 0, 0, fmt.Errorf("%w: the webhook host resolved to an address webhooks may not reach", ErrUnsafeURL)
+		}
+		return 0, 0, fmt.Errorf("%w: %s", ErrUnavailable, errorKind(err))
+	}
+	// The receiver's answer is never logged (it may echo the body); drain a little so the
+	// connection can be reused.
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	_ = resp.Body.Close()
+	switch s := resp.StatusCode; {
+	case s >= 200 && s < 300:
+		return s, 0, nil
+	case s == http.StatusRequestTimeout, s == http.StatusTooEarly, s == http.StatusTooManyRequests, s >= 500:
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return s, time.Duration(max(ra, 0)) * time.Second, fmt.Errorf("%w: HTTP %d", ErrUnavailable, s)
+	default:
+		return s, 0, fmt.Errorf("%w: HTTP %d", ErrRejected, s)
+	}
+}
+
+// errorKind classifies a delivery error for logs without its text (which names the URL).
+func errorKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrUnsafeURL):
+		return "unsafe-address"
+	case errors.Is(err, ErrRejected):
+		return "rejected"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	}
+	return "network"
+}
+
+func attr(m *events.SQSMessage, name string) string {
+	if a, ok := m.MessageAttributes[name]; ok && a.StringValue != nil {
+		return *a.StringValue
+	}
+	return ""
+}
+
+// backoff returns the delay before retry n (n >= 1): base·2^(n-1) capped at 5s, jittered over
+// its upper half.
+func backoff(base time.Duration, n int) time.Duration {
+	d := base << (n - 1)
+	if d > 5*time.Second || d <= 0 {
+		d = 5 * time.Second
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// deadlineMargin is kept free before the invocation's deadline to respond.
+const deadlineMargin = 2 * time.Second
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-d < deadlineMargin {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,187 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef-signing")
+
+// receiver is a TLS webhook receiver that verifies every request like a customer would.
+type receiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	bodies   []string
+	headers  []http.Header
+	verified []error
+	statuses []int // answers to give, in order; 200 after the list
+	calls    atomic.Int32
+}
+
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	r := &receiver{statuses: statuses}
+	r.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		n := int(r.calls.Add(1)) - 1
+		r.mu.Lock()
+		r.bodies = append(r.bodies, string(body))
+		r.headers = append(r.headers, req.Header.Clone())
+		r.verified = append(r.verified, Verify(testKey, req.Header.Get(HeaderTimestamp), req.Header.Get(HeaderSignature), body, time.Now(), 0))
+		r.mu.Unlock()
+		status := http.StatusOK
+		if n < len(r.statuses) {
+			status = r.statuses[n]
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) tls() *tls.Config {
+	return r.srv.Client().Transport.(*http.Transport).TLSClientConfig
+}
+
+func newTestHandler(t *testing.T, r *receiver, insecure bool) *Handler {
+	h, err := New(Config{Store: noStore{}, SigningKey: testKey, Policy: Policy{AllowInsecureLoopback: insecure},
+		TLSConfig: r.tls(), RetryBase: time.Millisecond, Attempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestDeliverySignsTheBodySoTheReceiverCanVerifyIt(t *testing.T) {
+	r := newReceiver(t)
+	h := newTestHandler(t, r, true)
+	body := []byte(`{"type":"identify","traits":{"email":"hpke-p256.token"},"_phi":{"v":1}}`)
+	status, attempts, err := h.Deliver(context.Background(), r.srv.URL+"/in", "dst_1", "dedup-1", body)
+	if err != nil || status != 200 || attempts != 1 {
+		t.Fatalf("status %d attempts %d err %v", status, attempts, err)
+	}
+	if r.bodies[0] != string(body) || r.verified[0] != nil {
+		t.Fatalf("body %q verified %v", r.bodies[0], r.verified[0])
+	}
+	if got := r.headers[0]; got.Get(HeaderDedupID) != "dedup-1" || got.Get(HeaderDestination) != "dst_1" || got.Get("Content-Type") != "application/json" {
+		t.Fatalf("headers %v", got)
+	}
+}
+
+func TestVerifyRejectsTamperingAndReplays(t *testing.T) {
+	now := time.Unix(1_750_000_000, 0)
+	ts := "1750000000"
+	body := []byte(`{"a":1}`)
+	sig := Sign(testKey, ts, body)
+	for _, tt := range []struct {
+		name    string
+		key     []byte
+		ts, sig string
+		body    []byte
+		now     time.Time
+		ok      bool
+	}{
+		{"the genuine request verifies", testKey, ts, sig, body, now, true},
+		{"a changed body fails", testKey, ts, sig, []byte(`{"a":2}`), now, false},
+		{"another key fails", []byte("another-key-another-key-another-key"), ts, sig, body, now, false},
+		{"a changed timestamp fails", testKey, "1750000001", sig, body, now.Add(time.Second), false},
+		{"a replay after the tolerance fails", testKey, ts, sig, body, now.Add(6 * time.Minute), false},
+		{"a timestamp from the future fails", testKey, ts, sig, body, now.Add(-6 * time.Minute), false},
+		{"a malformed timestamp fails", testKey, "yesterday", sig, body, now, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Verify(tt.key, tt.ts, tt.sig, tt.body, tt.now, 0)
+			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrSignature)) {
+				t.Fatalf("Verify = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestDeliveryRetriesRetryableAnswersAndStopsOnRejections(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		statuses     []int
+		wantErr      error
+		wantAttempts int
+	}{
+		{"503 twice then 200 succeeds on the third attempt", []int{503, 503}, nil, 3},
+		{"429 then 200 succeeds", []int{429}, nil, 2},
+		{"500 on every attempt is unavailable", []int{500, 500, 500, 500}, ErrUnavailable, 3},
+		{"400 is not retried", []int{400}, ErrRejected, 1},
+		{"a redirect is not followed", []int{302}, ErrRejected, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newReceiver(t, tt.statuses...)
+			h := newTestHandler(t, r, true)
+			_, attempts, err := h.Deliver(context.Background(), r.srv.URL, "dst_1", "d", []byte(`{}`))
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) || attempts != tt.wantAttempts || int(r.calls.Load()) != tt.wantAttempts {
+				t.Fatalf("err %v attempts %d calls %d; want %v after %d", err, attempts, r.calls.Load(), tt.wantErr, tt.wantAttempts)
+			}
+			for i, v := range r.verified {
+				if v != nil {
+					t.Errorf("attempt %d not verifiable: %v", i+1, v)
+				}
+			}
+		})
+	}
+}
+
+func TestDeliveryRefusesUnsafeTargetsWithoutTheInsecureFlag(t *testing.T) {
+	r := newReceiver(t)
+	h := newTestHandler(t, r, false)
+	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
+	for _, url := range []string{
+		r.srv.URL,                         // https://127.0.0.1:port
+		"https://localhost" + port,        // a name for loopback
+		"http://127.0.0.1" + port,         // plain http
+		"https://169.254.169.254/latest/", // metadata
+		"https://[::1]" + port,
+	} {
+		t.Run(url, func(t *testing.T) {
+			_, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`))
+			if !errors.Is(err, ErrUnsafeURL) {
+				t.Fatalf("err = %v, want ErrUnsafeURL", err)
+			}
+			if strings.Contains(err.Error(), port) {
+				t.Errorf("error %q names the URL", err)
+			}
+		})
+	}
+	if n := r.calls.Load(); n != 0 {
+		t.Fatalf("the receiver got %d requests", n)
+	}
+}
+
+// A host name that passed the configuration check but resolves to a forbidden address when the
+// copy is delivered (DNS rebinding) is stopped by the dialer, after resolution.
+func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
+	r := newReceiver(t)
+	h := newTestHandler(t, r, false)
+	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
+	// post skips the URL check, as if "localhost" had been a public name at configuration time.
+	_, _, err := h.post(context.Background(), "https://localhost"+port, "dst_1", "d", []byte(`{}`))
+	if !errors.Is(err, ErrUnsafeURL) {
+		t.Fatalf("err = %v, want the dialer to refuse the resolved loopback address", err)
+	}
+	if _, err := h.policy.Dialer().DialContext(context.Background(), "tcp", "localhost"+port); !errors.Is(err, ErrUnsafeURL) {
+		t.Fatalf("dialer err = %v", err)
+	}
+	if n := r.calls.Load(); n != 0 {
+		t.Fatalf("the receiver got %d requests", n)
+	}
+}
+
+func TestNewRefusesAShortSigningKey(t *testing.T) {
+	if _, err := New(Config{Store: noStore{}, SigningKey: []byte("short")}); err == nil {
+		t.Fatal("accepted a 5-byte signing key")
+	}
+}
