@@ -207,6 +207,19 @@ type Key struct {
 	EncryptedHMACKey []byte `json:"-"`
 }
 
+// HMACEncryptionContext is the KMS encryption context an HMAC key is generated under
+// (GenerateDataKey, by the key-generation function) and decrypted with (Decrypt, by the
+// pipeline). Binding the blob to its workspace, destination and key id means a ciphertext
+// copied onto another key's item does not decrypt.
+func (k *Key) HMACEncryptionContext() map[string]string {
+	return map[string]string{
+		"phiguard:purpose":     "hmac-key",
+		"phiguard:workspace":   k.WorkspaceID,
+		"phiguard:destination": k.DestinationID,
+		"phiguard:key":         k.ID,
+	}
+}
+
 // AuditRecord is one entry of a workspace's append-only audit log.
 type AuditRecord struct {
 	ID          string    `json:"id"`

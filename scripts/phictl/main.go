@@ -1,0 +1,106 @@
+// Command phictl is the customer's and engineer's tool for phiguard's field cryptography:
+//
+//	phictl keygen  --alg ALG [--rsa-bits N] --private-out FILE --public-out FILE
+//	phictl encrypt --public-key FILE --key-id ID [--alg ALG] --field PATH [--field PATH…]
+//	phictl decrypt --private-key FILE[:KEYID] [--private-key FILE[:KEYID]…] [--typed] [--strict]
+//	phictl inspect TOKEN
+//
+// keygen makes a key pair offline (for bring-your-own-key uploads). encrypt reads Segment events
+// — one JSON object, JSON lines, or {"batch": […]} — on stdin and writes them to stdout, one per
+// line, with the named fields encrypted by the same code the hashing pipeline runs (shared/transform
+// with fieldcrypt), the "_phi" manifest included. decrypt turns every token it holds a key for back
+// into its value and leaves the others as they are, naming them on stderr. inspect shows what a
+// token is without any key.
+//
+// Errors are one line on stderr and a non-zero exit: 2 for a usage error, 1 for bad input (not
+// JSON, a missing file, a wrong key type, a corrupt token). No error, and no output but decrypt's
+// stdout, ever contains a key, a plaintext value or a token.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // bad input or a failed operation
+	exitUsage    = 2 // unknown command or flag, missing argument
+	exitLeftOver = 3 // decrypt --strict: some tokens stayed encrypted
+)
+
+const usage = `usage:
+  phictl keygen  --alg ALG [--rsa-bits N] --private-out FILE --public-out FILE
+  phictl encrypt --public-key FILE --key-id ID [--alg ALG] --field PATH [--field PATH...]  < events > protected
+  phictl decrypt --private-key FILE[:KEYID] [--private-key FILE[:KEYID]...] [--typed] [--strict]   < protected > events
+  phictl inspect TOKEN          (TOKEN "-" reads it from stdin)
+algorithms: hpke-p256 (default), hpke-xwing, rsa-oaep-sha256 (--rsa-bits 2048, 3072 or 4096; default 3072)`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// usageError is a mistake in the command line; run answers it with exitUsage.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run executes one phictl command line (without the program name) and returns its exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	var code int
+	var err error
+	switch cmd {
+	case "keygen":
+		err = keygen(rest, stdout)
+	case "encrypt":
+		err = encrypt(rest, stdin, stdout, stderr)
+	case "decrypt":
+		code, err = decrypt(rest, stdin, stdout, stderr)
+	case "inspect":
+		err = inspect(rest, stdin, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "phictl: unknown command %q; want keygen, encrypt, decrypt or inspect\n", clip(cmd))
+		return exitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "phictl %s: %s\n", cmd, oneLine(err.Error()))
+		if errors.As(err, new(usageError)) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return code
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "fieldcrypt: ", "")), " ")
+}
+
+// clip shortens caller text quoted back in a message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
