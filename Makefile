@@ -74,8 +74,15 @@ bench: ## run the Go benchmarks; ends with the transform's speedup and cost rati
 # ---- run ----
 
 .PHONY: dev
-dev: bootstrap ## run the emulators locally and print their endpoints (Ctrl-C stops them)
-	$(EMULATORS)
+dev: bootstrap ## run the whole service locally: API on 127.0.0.1:3000, pipeline, webhook receiver; Ctrl-C stops it (ARGS='-h' for flags)
+	$(GO) build -o $(TOOLS)/phiguard-dev ./scripts/dev
+	$(EMULATORS) -- $(TOOLS)/phiguard-dev $(ARGS)
+
+.PHONY: demo
+demo: bootstrap ## walk the HIPAA workflow end to end against a fresh local service; last line: demo: N checks passed
+	$(GO) build -o $(TOOLS)/phiguard-demo ./scripts/demo
+	$(GO) build -o $(TOOLS)/phictl ./scripts/phictl
+	$(EMULATORS) -- $(TOOLS)/phiguard-demo $(ARGS)
 
 .PHONY: fmt
 fmt: ## gofmt every Go file

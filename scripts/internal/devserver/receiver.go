@@ -1,0 +1,167 @@
+package devserver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxRecorded bounds what the receiver keeps per hook, so a long `make dev` session cannot
+// grow without limit; the oldest deliveries are dropped first.
+const maxRecorded = 1000
+
+// maxWebhookBody is the largest delivery the receiver accepts.
+const maxWebhookBody = 1 << 20
+
+// Delivery is one request a webhook destination received.
+type Delivery struct {
+	Hook        string            `json:"hook"`                  // the name in /hooks/{name}
+	Destination string            `json:"destination,omitempty"` // the destination id the sender named, if any
+	ReceivedAt  time.Time         `json:"receivedAt"`
+	Headers     map[string]string `json:"headers"`
+	Body        json.RawMessage   `json:"body"`
+	// Verified reports whether the signature checked out; nil when no verifier is set.
+	Verified    *bool  `json:"verified,omitempty"`
+	VerifyError string `json:"verifyError,omitempty"`
+}
+
+// Receiver is the local webhook receiver: it accepts POST /hooks/{name} (any name — one per
+// destination, chosen when the destination is configured), answers 200 and records what
+// arrived; GET /received?destination=X returns, as JSON, what the hook named X — or the
+// destination whose id is X — received. Nothing is logged: the bodies are what a destination
+// would see, and only the person running the local service reads them.
+type Receiver struct {
+	// DestinationHeader is the request header naming the sending destination's id; empty
+	// records none.
+	DestinationHeader string
+	// Verify, when set, checks a delivery's signature; its result is recorded on the delivery.
+	// A delivery that fails verification is answered with 401, as a careful receiver would.
+	Verify func(h http.Header, body []byte) error
+
+	mu  sync.Mutex
+	got []Delivery
+}
+
+// ServeHTTP implements http.Handler.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/received" && r.Method == http.MethodGet:
+		rc.list(w, r)
+	case strings.HasPrefix(r.URL.Path, "/hooks/") && r.Method == http.MethodPost:
+		rc.receive(w, r)
+	default:
+		http.Error(w, "POST /hooks/{name} to deliver, GET /received?destination={name or destination id} to read", http.StatusNotFound)
+	}
+}
+
+func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/hooks/")
+	if name == "" || strings.Contains(name, "/") {
+		http.Error(w, "use /hooks/{name}", http.StatusNotFound)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
+	if err != nil || len(body) > maxWebhookBody {
+		http.Error(w, "body unreadable or larger than 1 MiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	d := Delivery{Hook: name, ReceivedAt: time.Now().UTC(), Headers: map[string]string{}}
+	if rc.DestinationHeader != "" {
+		d.Destination = r.Header.Get(rc.DestinationHeader)
+	}
+	for k := range r.Header {
+		d.Headers[k] = r.Header.Get(k)
+	}
+	if json.Valid(body) {
+		d.Body = body
+	} else {
+		d.Body, _ = json.Marshal(string(body))
+	}
+	status := http.StatusOK
+	if rc.Verify != nil {
+		ok := true
+		if err := rc.Verify(r.Header, body); err != nil {
+			ok, d.VerifyError, status = false, err.Error(), http.StatusUnauthorized
+		}
+		d.Verified = &ok
+	}
+	rc.mu.Lock()
+	rc.got = append(rc.got, d)
+	if len(rc.got) > maxRecorded {
+		rc.got = rc.got[len(rc.got)-maxRecorded:]
+	}
+	rc.mu.Unlock()
+	w.WriteHeader(status)
+}
+
+func (rc *Receiver) list(w http.ResponseWriter, r *http.Request) {
+	want := r.URL.Query().Get("destination")
+	out := rc.Received(want)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"items": out})
+}
+
+// Received returns what the hook named dest, or the destination with id dest, received, oldest
+// first; an empty dest returns everything.
+func (rc *Receiver) Received(dest string) []Delivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := []Delivery{}
+	for _, d := range rc.got {
+		if dest == "" || d.Hook == dest || d.Destination == dest {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// selfSigned returns a TLS certificate for the loopback addresses, valid for a day, and a pool
+// that trusts it. The webhook destinations must be https:// URLs (the config API refuses
+// anything else), so the local receiver serves TLS under its own throwaway certificate.
+func selfSigned() (tls.Certificate, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("generate receiver key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("generate serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "phiguard local webhook receiver"},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("create receiver certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("parse receiver certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
