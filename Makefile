@@ -52,9 +52,10 @@ build: ## compile every functions/<name> to build/<name>/bootstrap (linux/arm64,
 # ---- test ----
 
 .PHONY: test
-test: bootstrap ## bootstrap, start the emulators, go vet, all Go tests (unit + integration), stop the emulators
+test: bootstrap ## go vet, all Go tests (unit + integration) against the emulators, then make smoke
 	$(GO) vet ./...
 	$(EMULATORS) -- $(GO) test -count=1 ./...
+	$(EMULATORS) -- $(GO) run ./scripts/smoke
 
 .PHONY: test-short
 test-short: ## unit tests only (skips integration tests; never used by CI)

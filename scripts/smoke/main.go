@@ -60,9 +60,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	functions := stack.Functions
+	// Functions run in the manifest's order: the samples share one seeded workspace, and a
+	// sample that downgrades it (operator-update-plan) must come after those that need it
+	// eligible.
+	functions := manifest.Functions()
 	if *only != "" {
 		functions = strings.Split(*only, ",")
+	}
+	for _, fn := range stack.Functions {
+		if !slices.Contains(manifest.Functions(), fn) {
+			return fmt.Errorf("function %s has no sample in %s/samples.json", fn, *eventsDir)
+		}
 	}
 	binaries := map[string]string{baseline: "./scripts/smoke/minimal"}
 	for _, fn := range functions {

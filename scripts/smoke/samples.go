@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 )
 
 // Manifest is events/samples.json: every sample event, its function, and what the response
@@ -36,6 +37,17 @@ func LoadManifest(dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "samples.json"), err)
 	}
 	return &m, nil
+}
+
+// Functions returns the functions that have samples, in order of their first sample.
+func (m *Manifest) Functions() []string {
+	var out []string
+	for _, s := range m.Samples {
+		if !slices.Contains(out, s.Function) {
+			out = append(out, s.Function)
+		}
+	}
+	return out
 }
 
 // For returns the samples of one function, in manifest order.

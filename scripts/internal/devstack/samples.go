@@ -20,6 +20,7 @@ const (
 	SampleOwnerToken    = "phit_sample-token-for-local-testing-only-000000"
 	SampleSourceID      = "src_00000000000000000000000001"
 	SampleDestinationID = "dst_00000000000000000000000001"
+	SampleKeyID         = "key_00000000000000000000000001"
 
 	// Extra items the delete and revoke samples remove.
 	spareTokenID       = "tok_00000000000000000000000002"
@@ -91,7 +92,7 @@ func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) er
 	}
 	pub := priv.Public()
 	key := &phi.Key{
-		ID: phi.NewID(phi.PrefixKey), WorkspaceID: ws.ID, DestinationID: SampleDestinationID,
+		ID: SampleKeyID, WorkspaceID: ws.ID, DestinationID: SampleDestinationID,
 		Kind: phi.KeyEncryption, Algorithm: string(pub.Algorithm()), Origin: phi.OriginKMS,
 		PublicKeyPEM: string(pub.PEM()), Fingerprint: pub.Fingerprint(), Status: phi.KeyActive,
 		CreatedAt: now, CreatedBy: owner.ID,
