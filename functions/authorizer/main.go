@@ -12,10 +12,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsconfig"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -35,7 +37,7 @@ type handler func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeR
 // run builds the authorizer once per cold start. It fails, naming the problem, when an
 // environment variable is missing or invalid or the AWS configuration is unusable.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (handler, error) {
-	logger, err := httpapi.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
 	}
@@ -43,10 +45,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (han
 	if table == "" {
 		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
 	}
-	clients, err := awsclient.Load(ctx)
+	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a := httpapi.Authorizer{Tokens: dynamo.New(clients.DynamoDB, table), Logger: logger}
+	a := httpapi.Authorizer{Tokens: dynamo.New(dynamodb.NewFromConfig(cfg), table), Logger: logger}
 	return a.Authorize, nil
 }

@@ -11,10 +11,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsconfig"
 	"github.com/phiguard/phiguard/shared/dynamo"
-	"github.com/phiguard/phiguard/shared/pipeline"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
 )
@@ -34,7 +35,7 @@ func main() {
 // a signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the insecure
 // flag has a value other than "true", "false" or "".
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
-	logger, err := pipeline.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
 	}
@@ -54,12 +55,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (fun
 	default:
 		return nil, fmt.Errorf("environment variable %s must be \"true\" (local development only) or unset", stack.EnvAllowInsecureHTTP)
 	}
-	clients, err := awsclient.Load(ctx)
+	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h, err := webhook.New(webhook.Config{
-		Store:      dynamo.New(clients.DynamoDB, table),
+		Store:      dynamo.New(dynamodb.NewFromConfig(cfg), table),
 		SigningKey: []byte(key),
 		Policy:     webhook.Policy{AllowInsecureLoopback: insecure},
 		Logger:     logger,

@@ -11,9 +11,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsconfig"
 	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/pipeline"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -32,7 +37,7 @@ func main() {
 // run builds the handler once per cold start. It makes no network call (HMAC keys are
 // decrypted on first use) and fails, naming the variable, when the environment is incomplete.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
-	logger, err := pipeline.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
 	}
@@ -50,15 +55,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (fun
 			return nil, fmt.Errorf("environment variable %s (%s) is not set", v.name, v.what)
 		}
 	}
-	clients, err := awsclient.Load(ctx)
+	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h, err := pipeline.New(pipeline.Config{
-		Store:            dynamo.New(clients.DynamoDB, required[stack.EnvTable]),
-		SNS:              clients.SNS,
-		SQS:              clients.SQS,
-		KMS:              clients.KMS,
+		Store:            dynamo.New(dynamodb.NewFromConfig(cfg), required[stack.EnvTable]),
+		SNS:              sns.NewFromConfig(cfg),
+		SQS:              sqs.NewFromConfig(cfg),
+		KMS:              kms.NewFromConfig(cfg),
 		TopicARN:         required[stack.EnvTopicARN],
 		RejectedQueueURL: required[stack.EnvRejectedQueueURL],
 		KMSKeyID:         getenv(stack.EnvKMSKeyID),

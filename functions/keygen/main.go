@@ -11,10 +11,13 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsconfig"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -34,7 +37,7 @@ func main() {
 // environment variable is missing or invalid or the AWS configuration is unusable. It makes no
 // network call.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (httpapi.LambdaHandler, error) {
-	logger, err := httpapi.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
 	}
@@ -46,12 +49,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (htt
 	if cmk == "" {
 		return nil, fmt.Errorf("environment variable %s (the service's KMS key) is not set", stack.EnvKMSKeyID)
 	}
-	clients, err := awsclient.Load(ctx)
+	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	svc := &keygen.Service{
-		Store: dynamo.New(clients.DynamoDB, table), KMS: clients.KMS, CMK: cmk,
+		Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), KMS: kms.NewFromConfig(cfg), CMK: cmk,
 		Auth: httpapi.Gateway{}, Logger: logger,
 	}
 	h, err := svc.Handler()

@@ -10,10 +10,12 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsconfig"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -31,7 +33,7 @@ func main() {
 // run builds the Lambda handler once per cold start. It fails, naming the problem, when an
 // environment variable is missing or invalid or the AWS configuration is unusable.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (httpapi.LambdaHandler, error) {
-	logger, err := httpapi.NewLogger(stdout, getenv(stack.EnvLogLevel))
+	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
 	}
@@ -39,11 +41,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (htt
 	if table == "" {
 		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
 	}
-	clients, err := awsclient.Load(ctx)
+	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	api := &httpapi.Operator{Store: dynamo.New(clients.DynamoDB, table), Auth: httpapi.Gateway{}, Logger: logger}
+	api := &httpapi.Operator{Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), Auth: httpapi.Gateway{}, Logger: logger}
 	h, err := api.Handler()
 	if err != nil {
 		return nil, err

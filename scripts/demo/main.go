@@ -20,7 +20,7 @@ import (
 
 	"github.com/phiguard/phiguard/scripts/internal/demo"
 	"github.com/phiguard/phiguard/scripts/internal/devserver"
-	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -54,9 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		*keyOut = filepath.Join(dir, "private-key.pem")
 	}
-	logger, err := httpapi.NewLogger(io.Discard, "error")
+	logger, err := jsonlog.New(io.Discard, "error")
 	if *verbose {
-		logger, err = httpapi.NewLogger(stderr, "info")
+		logger, err = jsonlog.New(stderr, "info")
 	}
 	if err != nil {
 		return err

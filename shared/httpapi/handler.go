@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 )
@@ -19,16 +17,4 @@ func Handle(logger *slog.Logger, fn HandlerFunc) http.Handler {
 			WriteError(w, r, logger, err)
 		}
 	})
-}
-
-// NewLogger returns the JSON logger every function uses, at the level named by level (debug,
-// info, warn or error; "" is info). An unknown level is an error naming the accepted ones.
-func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if level != "" {
-		if err := l.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("log level %q: use debug, info, warn or error", clip(level))
-		}
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
 }

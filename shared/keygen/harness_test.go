@@ -18,6 +18,7 @@ import (
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
@@ -141,7 +142,7 @@ func newEnv(t *testing.T) *env {
 	e.cmk = *key.KeyMetadata.KeyId
 	e.store = dynamo.New(c.DynamoDB, e.table)
 	e.rec = &recordingKMS{KMS: c.KMS}
-	logger, err := httpapi.NewLogger(e.logs, "debug")
+	logger, err := jsonlog.New(e.logs, "debug")
 	if err != nil {
 		t.Fatal(err)
 	}

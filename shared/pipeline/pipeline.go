@@ -385,15 +385,3 @@ func (h *Handler) transient(inv *invocation, i int, m *events.SQSMessage, op str
 func strAttrSNS(v string) snstypes.MessageAttributeValue {
 	return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
-
-// NewLogger returns a JSON logger writing to w at level ("debug", "info", "warn", "error";
-// "" means info). It returns an error for any other level.
-func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if level != "" {
-		if err := l.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("log level %q: use debug, info, warn or error", clip(level, 16))
-		}
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
-}

@@ -18,16 +18,16 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// Message attributes of a copy, as the pipeline publishes them (pipeline.AttrWorkspace,
-// pipeline.AttrDestination, pipeline.AttrDedupID). The webhook queue's subscription uses raw
-// message delivery, so SNS message attributes arrive as SQS message attributes and the SQS
-// body is the copy itself.
+// Message attributes of a copy, as the pipeline publishes them. The webhook queue's
+// subscription uses raw message delivery, so SNS message attributes arrive as SQS message
+// attributes and the SQS body is the copy itself.
 const (
-	attrWorkspace   = "workspace"
-	attrDestination = "destination"
-	attrDedupID     = "dedupId"
+	attrWorkspace   = stack.AttrWorkspace
+	attrDestination = stack.AttrDestination
+	attrDedupID     = stack.AttrDedupID
 )
 
 // destinationTTL is how long a destination's URL is cached per container.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -40,7 +41,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))
 	}
-	logger, err := httpapi.NewLogger(stderr, *logLevel)
+	logger, err := jsonlog.New(stderr, *logLevel)
 	if err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
