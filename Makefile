@@ -77,13 +77,30 @@ bench: ## run the Go benchmarks; ends with the transform's speedup and cost rati
 .PHONY: dev
 dev: bootstrap ## run the whole service locally: API on 127.0.0.1:3000, pipeline, webhook receiver; Ctrl-C stops it (ARGS='-h' for flags)
 	$(GO) build -o $(TOOLS)/phiguard-dev ./scripts/dev
-	$(EMULATORS) -- $(TOOLS)/phiguard-dev $(ARGS)
+	$(EMULATORS) $(EMULATOR_FLAGS) -- $(TOOLS)/phiguard-dev $(ARGS)
 
 .PHONY: demo
 demo: bootstrap ## walk the HIPAA workflow end to end against a fresh local service; last line: demo: N checks passed
 	$(GO) build -o $(TOOLS)/phiguard-demo ./scripts/demo
 	$(GO) build -o $(TOOLS)/phictl ./scripts/phictl
 	$(EMULATORS) -- $(TOOLS)/phiguard-demo $(ARGS)
+
+# ---- SAM (needs Docker, which these machines lack; make smoke is the Docker-free equivalent) ----
+
+STACK_TEMPLATE := cdk.out/Phiguard.template.json
+SAM ?= sam
+
+.PHONY: sam-invoke
+sam-invoke: synth ## sam local invoke FN=<logical id, e.g. APIConfigCA2AFE04> EVENT=events/<file>.json (with make dev-sam running)
+	$(SAM) local invoke -t $(STACK_TEMPLATE) $(FN) -e $(EVENT) --env-vars events/env.json
+
+.PHONY: sam-api
+sam-api: synth ## sam local start-api against the synthesized template (with make dev-sam running)
+	$(SAM) local start-api -t $(STACK_TEMPLATE) --env-vars events/env.json
+
+.PHONY: dev-sam
+dev-sam: ## make dev with the emulators on the fixed ports events/env.json names (moto 4566, local-kms 4599)
+	$(MAKE) dev EMULATOR_FLAGS='-moto-port 4566 -kms-port 4599'
 
 .PHONY: fmt
 fmt: ## gofmt every Go file
