@@ -139,6 +139,10 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 			spec := def.spec
 			spec.name = route.Function
 			spec.env = map[string]*string{stack.EnvTable: data.Table.TableName(), stack.EnvKMSKeyID: keys.Key.KeyArn()}
+			if route.Function == stack.FunctionConfig {
+				// Declared (off) so that SAM's --env-vars can turn it on for local webhooks.
+				spec.env[stack.EnvAllowInsecureHTTP] = jsii.String("false")
+			}
 			fn := newGoFunction(c, assets, keys.Key, spec)
 			def.grant(fn, keys, data)
 			a.Functions[route.Function] = fn

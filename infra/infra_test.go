@@ -444,6 +444,11 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		}
 	}
 	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))
+	for _, env := range []map[string]any{delivery, envOf(idOf(s.svc.Stack, s.svc.API.Functions[stack.FunctionConfig].Node().DefaultChild().(awscdk.CfnElement)))} {
+		if v := env[stack.EnvAllowInsecureHTTP]; v != "false" {
+			t.Errorf("%s = %v; deployed functions must refuse non-HTTPS and loopback webhooks", stack.EnvAllowInsecureHTTP, v)
+		}
+	}
 	if _, ok := delivery[stack.EnvTable]; !ok {
 		t.Errorf("delivery lacks %s: it reads each copy's destination for its webhook URL", stack.EnvTable)
 	}

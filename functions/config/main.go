@@ -17,6 +17,7 @@ import (
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
 )
 
 var _ httpapi.ConfigStore = (*dynamo.Store)(nil)
@@ -41,11 +42,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (htt
 	if table == "" {
 		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
 	}
+	// Webhook URLs are checked with the real resolver; loopback targets are allowed only for
+	// local development (sam local, make smoke), never by the deployed stack.
+	webhooks, err := webhook.PolicyFromEnv(getenv(stack.EnvAllowInsecureHTTP))
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	api := &httpapi.Config{Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), Auth: httpapi.Gateway{}, Logger: logger}
+	api := &httpapi.Config{Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), Auth: httpapi.Gateway{}, Logger: logger, Webhooks: webhooks}
+	if webhooks.AllowInsecureLoopback {
+		logger.Warn("insecure local webhooks allowed: destinations may target loopback addresses", "variable", stack.EnvAllowInsecureHTTP)
+	}
 	h, err := api.Handler()
 	if err != nil {
 		return nil, err

@@ -47,13 +47,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (fun
 	if len(key) < webhook.MinSigningKeyLen {
 		return nil, fmt.Errorf("environment variable %s (the webhook signing key) must hold at least %d bytes", stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
 	}
-	var insecure bool
-	switch v := getenv(stack.EnvAllowInsecureHTTP); v {
-	case "", "false":
-	case "true":
-		insecure = true
-	default:
-		return nil, fmt.Errorf("environment variable %s must be \"true\" (local development only) or unset", stack.EnvAllowInsecureHTTP)
+	policy, err := webhook.PolicyFromEnv(getenv(stack.EnvAllowInsecureHTTP))
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
@@ -62,13 +58,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (fun
 	h, err := webhook.New(webhook.Config{
 		Store:      dynamo.New(dynamodb.NewFromConfig(cfg), table),
 		SigningKey: []byte(key),
-		Policy:     webhook.Policy{AllowInsecureLoopback: insecure},
+		Policy:     policy,
 		Logger:     logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if insecure {
+	if policy.AllowInsecureLoopback {
 		logger.Warn("insecure local webhooks allowed: plain http and loopback targets are reachable", "variable", stack.EnvAllowInsecureHTTP)
 	}
 	return h.Handle, nil

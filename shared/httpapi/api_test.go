@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -64,14 +67,42 @@ func newAPI(t *testing.T) *api {
 	return newAPIWith(t, store, store)
 }
 
+// testResolver stands in for DNS, which this machine lacks for public names: host names under
+// .example resolve to a public address, except those named in addrs; anything else does not
+// resolve.
+type testResolver map[string][]netip.Addr
+
+func (r testResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := r[host]; ok {
+		return a, nil
+	}
+	if strings.HasSuffix(host, ".example") {
+		return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// testWebhooks is the production webhook policy on testResolver.
+var testWebhooks = webhook.Policy{Resolver: testResolver{
+	"intranet.example": {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("10.20.30.40")},
+	"metadata.example": {netip.MustParseAddr("169.254.169.254")},
+	"home.example":     {netip.MustParseAddr("127.0.0.1")},
+}}
+
 // newAPIWith builds the API on store, with cfgStore for the config routes (a test may wrap the
 // store to inject an audit failure).
 func newAPIWith(t *testing.T, store *dynamo.Store, cfgStore ConfigStore) *api {
 	t.Helper()
+	return newAPIWithPolicy(t, store, cfgStore, testWebhooks)
+}
+
+// newAPIWithPolicy is newAPIWith with the webhook policy of the config routes.
+func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, webhooks webhook.Policy) *api {
+	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auth := InProcess{Tokens: store, OperatorSecret: testOperatorSecret}
-	cfg, err := (&Config{Store: cfgStore, Auth: auth, Logger: logger}).Handler()
+	cfg, err := (&Config{Store: cfgStore, Auth: auth, Logger: logger, Webhooks: webhooks}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

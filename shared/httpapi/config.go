@@ -13,6 +13,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
 )
 
 // Workspaces reads workspaces. *dynamo.Store satisfies it.
@@ -70,6 +71,12 @@ type Config struct {
 	Store  ConfigStore
 	Auth   Authenticator
 	Logger *slog.Logger
+	// Webhooks decides which webhook URLs a destination may be given. Its zero value is the
+	// production policy: https only, the host resolved with net.DefaultResolver, every address
+	// public. A local server sets AllowInsecureLoopback from stack.EnvAllowInsecureHTTP (its
+	// receiver listens on 127.0.0.1); tests inject a Resolver, since a name that does not
+	// resolve is refused.
+	Webhooks webhook.Policy
 	// Now is the service's clock; time.Now when nil.
 	Now func() time.Time
 }

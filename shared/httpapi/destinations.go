@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
+	"github.com/phiguard/phiguard/shared/transform"
 )
 
 // MaxHashedFields is the most fields one destination's hashing settings may list.
@@ -173,6 +176,9 @@ func (c *Config) createDestination(w http.ResponseWriter, r *http.Request) error
 		}
 		d.Hashing = h
 	}
+	if err := c.checkTarget(r.Context(), &req); err != nil {
+		return err
+	}
 	if err := c.Store.CreateDestination(r.Context(), &d); err != nil {
 		return wrap(err, "create destination")
 	}
@@ -226,6 +232,9 @@ func (c *Config) updateDestination(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 		d.Hashing = h
+	}
+	if err := c.checkTarget(r.Context(), &req); err != nil {
+		return err
 	}
 	if err := c.Store.UpdateDestination(r.Context(), d); err != nil {
 		return wrap(err, "update destination %s", id)
@@ -291,11 +300,13 @@ func (c *Config) deleteDestination(w http.ResponseWriter, r *http.Request) error
 // checkHashing validates hashing settings for destination dstID of ws and returns them
 // normalized (an empty treatment becomes encrypt). Enabled settings must pass, in this order:
 // the workspace is HIPAA eligible (EFORBIDDEN with the reason); every path is well formed,
-// every treatment known and no path listed twice (EINVALID listing each problem); every path
-// is classified yellow in the workspace (EINVALID listing each offending path with its
-// classification); encrypt and hmac have an active key of their kind for the destination
-// (ECONFLICT "generate hashing keys first"). Disabled settings are only checked for form, so
-// an owner can prepare fields before generating keys, and can always switch hashing off.
+// every treatment known and no path listed twice (EINVALID listing each problem); the settings
+// compile into the pipeline's protection plan (EINVALID naming the conflict, see
+// checkCompiles); every path is classified yellow in the workspace (EINVALID listing each
+// offending path with its classification); encrypt and hmac have an active key of their kind
+// for the destination (ECONFLICT "generate hashing keys first"). Disabled settings are only
+// checked for form and for compiling, so an owner can prepare fields before generating keys,
+// and can always switch hashing off.
 func (c *Config) checkHashing(ctx context.Context, ws *phi.Workspace, dstID string, h phi.HashingSettings) (phi.HashingSettings, error) {
 	if h.Enabled && !ws.HIPAAEligible() {
 		return h, phi.Errorf(phi.EFORBIDDEN, "hashing can only be enabled in a HIPAA eligible workspace: %s", ineligibility(ws)).
@@ -326,7 +337,13 @@ func (c *Config) checkHashing(ctx context.Context, ws *phi.Workspace, dstID stri
 		}
 		out.Fields = append(out.Fields, f)
 	}
-	if err := invalid(problems); err != nil || !h.Enabled {
+	if err := invalid(problems); err != nil {
+		return out, err
+	}
+	// The pipeline applies the listed fields whether or not hashing is enabled (disabled
+	// settings drop encrypt and hmac fields rather than send them in clear), so disabled
+	// settings must compile too.
+	if err := c.checkCompiles(ctx, ws.ID, out); err != nil || !h.Enabled {
 		return out, err
 	}
 
@@ -365,25 +382,113 @@ func (c *Config) checkHashing(ctx context.Context, ws *phi.Workspace, dstID stri
 		}
 		var missing []string
 		if need[phi.KeyEncryption] {
-			missing = append(missing, "an encryption key pair (POST .../keys) for the encrypt treatment")
+			missing = append(missing, "encryption key pair (POST .../keys) for the encrypt treatment")
 		}
 		if need[phi.KeyHMAC] {
-			missing = append(missing, "an HMAC key (POST .../hmac-keys) for the hmac treatment")
+			missing = append(missing, "HMAC key (POST .../hmac-keys) for the hmac treatment")
 		}
 		if len(missing) > 0 {
-			return out, phi.Errorf(phi.ECONFLICT, "generate hashing keys first: the destination has no active %s", joinAnd(missing)).
+			return out, phi.Errorf(phi.ECONFLICT, "generate hashing keys first: the destination has no active %s", strings.Join(missing, " and no active ")).
 				WithDetails(map[string]any{"missing": missing})
 		}
 	}
 	return out, nil
 }
 
-func joinAnd(s []string) string {
-	switch len(s) {
-	case 0:
-		return ""
-	case 1:
-		return s[0]
+// checkCompiles refuses hashing settings that the pipeline could not turn into a protection
+// plan — for example a field removed (redact) inside a field protected as a whole, one field
+// listed with and without "[]" under different treatments, or, with blockRed, a field
+// classified red inside a field protected as a whole. Saved, such settings would make every
+// copy for the destination fail (and pile up in the dead-letter queue) instead of leaving
+// protected. It builds the plan exactly as the pipeline does (transform.DestinationSpec, transform.Compile)
+// and returns EINVALID naming the conflict, or the store's error, wrapped, when the red
+// classifications cannot be read.
+func (c *Config) checkCompiles(ctx context.Context, wsID string, h phi.HashingSettings) error {
+	if _, err := transform.Compile(transform.DestinationSpec(h, nil)); err != nil {
+		return notCompiling(err, "")
 	}
-	return s[0] + " and " + s[1]
+	if !h.BlockRed || len(h.Fields) == 0 {
+		return nil // removing red fields alone always compiles: removals only cover each other
+	}
+	red, err := c.redPaths(ctx, wsID)
+	if err != nil {
+		return err
+	}
+	if _, err := transform.Compile(transform.DestinationSpec(h, red)); err != nil {
+		return notCompiling(err, " (blockRed removes every field classified red: protect the fields inside the outer one individually instead)")
+	}
+	return nil
+}
+
+// redPaths returns the workspace's field paths classified red that the transform can address,
+// as the pipeline collects them (paths it cannot parse can match no event and are skipped).
+func (c *Config) redPaths(ctx context.Context, wsID string) ([]string, error) {
+	var red []string
+	page := phi.Page{Limit: MaxPageLimit}
+	for {
+		items, next, err := c.Store.ListClassifications(ctx, wsID, page)
+		if err != nil {
+			return nil, wrap(err, "list classifications")
+		}
+		for _, cl := range items {
+			if cl.Class != string(privacy.Red) {
+				continue
+			}
+			if _, err := transform.ParsePath(cl.Path); err == nil {
+				red = append(red, cl.Path)
+			}
+		}
+		if next == "" || next == page.Cursor {
+			return red, nil
+		}
+		page.Cursor = next
+	}
+}
+
+// notCompiling turns a transform.Compile error into the EINVALID the caller sees.
+func notCompiling(err error, hint string) error {
+	if !errors.Is(err, transform.ErrInvalidPlan) {
+		return fmt.Errorf("compile hashing settings: %w", err)
+	}
+	reason := err.Error()
+	for _, p := range []string{"invalid protection plan: ", "transform: "} {
+		reason = strings.ReplaceAll(reason, p, "")
+	}
+	reason = clipReason(reason)
+	return phi.Errorf(phi.EINVALID, "fields: the hashing settings cannot be applied to events, so nothing could be sent to this destination: %s%s", reason, hint).
+		WithDetails([]Problem{{Field: "fields", Reason: reason + hint}})
+}
+
+// clipReason bounds a compile error quoted back (it quotes configured paths, at most 256 bytes each).
+func clipReason(s string) string {
+	const max = 800
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
+
+// webhookCheckTimeout bounds the DNS resolution of a webhook host at configuration time.
+const webhookCheckTimeout = 5 * time.Second
+
+// checkTarget checks a webhook destination's URL with c.Webhooks — https, and a host that
+// resolves, every address public (not loopback, private, link-local or metadata) — so that a
+// destination can never be configured to send events into the service's own network. The
+// delivery function checks the address again when it connects. It returns EINVALID naming
+// settings.url (a host that cannot be resolved included), or an internal error, wrapped, for
+// anything else.
+func (c *Config) checkTarget(ctx context.Context, req *destinationRequest) error {
+	if req.Type != phi.DestinationWebhook {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, webhookCheckTimeout)
+	defer cancel()
+	err := c.Webhooks.ValidateURL(ctx, req.Settings.URL)
+	if err == nil {
+		return nil
+	}
+	if phi.ErrorCode(err) == phi.EINVALID {
+		return invalid([]Problem{{Field: "settings.url", Reason: phi.ErrorMessage(err)}})
+	}
+	return fmt.Errorf("check webhook URL: %w", err)
 }

@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -128,20 +131,137 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 	}
 }
 
-// Routes that return a secret once are documented as such, with Cache-Control: no-store.
+// Routes that return a secret once are documented as such, with Cache-Control: no-store, and
+// the key-generation routes also with Pragma: no-cache, as shared/keygen sends them.
 func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 	doc, _ := loadOpenAPI(t)
-	for _, key := range []string{"POST /operator/workspaces", "POST /workspaces/{workspaceId}/tokens", "POST /workspaces/{workspaceId}/destinations/{destinationId}/keys"} {
-		method, path, _ := strings.Cut(key, " ")
+	const dst = "/workspaces/{workspaceId}/destinations/{destinationId}"
+	for _, c := range []struct {
+		key    string
+		schema string
+		pragma bool
+	}{
+		{"POST /operator/workspaces", "CreatedWorkspace", false},
+		{"POST /workspaces/{workspaceId}/tokens", "CreatedToken", false},
+		{"POST " + dst + "/keys", "GeneratedKey", true},
+		{"POST " + dst + "/hmac-keys", "GeneratedHMACKey", true},
+	} {
+		method, path, _ := strings.Cut(c.key, " ")
 		op := doc.Paths[path][strings.ToLower(method)]
 		created := string(op.Responses["201"])
 		if !strings.Contains(created, "once") || !strings.Contains(created, "NoStore") {
-			t.Errorf("%s: 201 does not say the secret is shown once with no-store: %s", key, created)
+			t.Errorf("%s: 201 does not say the secret is shown once with no-store: %s", c.key, created)
+		}
+		if !strings.Contains(created, `"#/components/schemas/`+c.schema+`"`) {
+			t.Errorf("%s: 201 is not a %s: %s", c.key, c.schema, created)
+		}
+		if c.pragma && !strings.Contains(created, "NoCache") {
+			t.Errorf("%s: 201 does not document Pragma: no-cache: %s", c.key, created)
 		}
 	}
-	if !strings.Contains(string(doc.Components.Schemas["GeneratedKey"]), "privateKey") {
+	if !strings.Contains(string(doc.Components.Schemas["GeneratedKey"]), `"privateKey"`) {
 		t.Error("GeneratedKey has no privateKey")
 	}
+	if !strings.Contains(string(doc.Components.Schemas["GeneratedHMACKey"]), `"secret"`) {
+		t.Error("GeneratedHMACKey has no secret")
+	}
+	imported := string(doc.Paths[dst+"/keys/import"]["post"].Responses["201"])
+	if !strings.Contains(imported, `"Location"`) {
+		t.Errorf("import: 201 does not document Location: %s", imported)
+	}
+}
+
+// requestSchemas names the request struct of every route of this package that takes a body.
+var requestSchemas = map[string]any{
+	"POST /operator/workspaces":                                          createWorkspaceRequest{},
+	"PUT /operator/workspaces/{workspaceId}/plan":                        planRequest{},
+	"POST /workspaces/{workspaceId}/tokens":                              tokenRequest{},
+	"POST /workspaces/{workspaceId}/sources":                             sourceRequest{},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   sourceRequest{},
+	"POST /workspaces/{workspaceId}/destinations":                        destinationRequest{},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         destinationRequest{},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": phi.HashingSettings{},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                    matcherRequest{},
+	"PUT /workspaces/{workspaceId}/privacy/classifications":              classificationsRequest{},
+}
+
+// The request body schema of every config and operator route lists exactly the JSON members its
+// request struct decodes (Decode refuses unknown fields, so a member documented but not decoded
+// would be refused, and one decoded but not documented would be unknown to clients).
+func TestOpenAPIRequestBodiesMatchTheRequestStructs(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	for _, rt := range stack.Routes {
+		if rt.Function == stack.FunctionKeygen {
+			continue // shared/keygen checks its own
+		}
+		key := RouteKey(rt)
+		op := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		v, ok := requestSchemas[key]
+		if (op.RequestBody != nil) != ok {
+			t.Errorf("%s: documented body %v, request struct %v", key, op.RequestBody != nil, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		documented, closed := requestProperties(t, doc, *op.RequestBody)
+		if !closed {
+			t.Errorf("%s: the body schema does not say additionalProperties: false", key)
+		}
+		if want := jsonMembers(reflect.TypeOf(v)); !slices.Equal(documented, want) {
+			t.Errorf("%s: documented members %v, the request struct decodes %v", key, documented, want)
+		}
+	}
+}
+
+// requestProperties returns the sorted property names of a request body's JSON schema (a $ref
+// to components/schemas) and whether it refuses other properties.
+func requestProperties(t *testing.T, doc openAPIDoc, body json.RawMessage) ([]string, bool) {
+	t.Helper()
+	var rb struct {
+		Content map[string]struct {
+			Schema struct {
+				Ref string `json:"$ref"`
+			} `json:"schema"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(body, &rb); err != nil {
+		t.Fatal(err)
+	}
+	ref := rb.Content["application/json"].Schema.Ref
+	name, ok := strings.CutPrefix(ref, "#/components/schemas/")
+	if !ok {
+		t.Fatalf("request body schema %q is not a component", ref)
+	}
+	var schema struct {
+		AdditionalProperties *bool                      `json:"additionalProperties"`
+		Properties           map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(doc.Components.Schemas[name], &schema); err != nil {
+		t.Fatalf("schema %s: %v", name, err)
+	}
+	return slices.Sorted(maps.Keys(schema.Properties)), schema.AdditionalProperties != nil && !*schema.AdditionalProperties
+}
+
+// jsonMembers returns the sorted JSON member names encoding/json decodes into struct type typ.
+func jsonMembers(typ reflect.Type) []string {
+	var names []string
+	for f := range typ.Fields() {
+		tag := f.Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "":
+			names = append(names, jsonMembers(f.Type)...)
+			continue
+		case name == "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func mustJSON(v any) []byte {

@@ -146,12 +146,26 @@ func errorJSON(code, msg string) errorBody {
 	return b
 }
 
+// Audit outcomes (phi.AuditRecord.Outcome).
+const (
+	OutcomeSuccess = "success" // the route answered 1xx–3xx
+	OutcomeDenied  = "denied"  // 401 or 403
+	OutcomeFailed  = "failed"  // any other 4xx or 5xx
+	// OutcomeAttempted is written by AuditAttempt before an irreversible step; the record of
+	// the outcome follows under the same request id.
+	OutcomeAttempted = "attempted"
+)
+
 // reqInfo is the per-request state the pipeline's layers share.
 type reqInfo struct {
 	route       string
 	actor       string
 	auditTarget string
 	auditWS     string
+	// attempt appends the attempt record of an audited route (nil elsewhere); attempted is
+	// set once it has been stored.
+	attempt   func() error
+	attempted bool
 }
 
 func info(ctx context.Context) *reqInfo {
@@ -166,6 +180,24 @@ func info(ctx context.Context) *reqInfo {
 // default — the request path below the workspace — does not say it well, for instance because
 // the id is only known after creation.
 func SetAuditTarget(r *http.Request, target string) { info(r.Context()).auditTarget = target }
+
+// AuditAttempt appends, now, the audit record of r with outcome OutcomeAttempted and the target
+// set so far (SetAuditTarget). A handler calls it just before a step that cannot be taken back
+// and whose result the caller must receive — generating a key whose private half exists only in
+// this response. If it returns an error the handler must stop and return it: nothing has
+// happened yet, and the caller gets 500 (fail closed). Once the attempt is stored, the router
+// still appends the outcome record after the handler; should that append fail, a successful
+// response is delivered all the same (and the failure logged), because the attempt record —
+// same request id, actor, action and target — already audits the action, and withholding the
+// response would not undo it: it would only lose the key. AuditAttempt returns an error when r
+// is not a request of an audited route.
+func AuditAttempt(r *http.Request) error {
+	ri := info(r.Context())
+	if ri.attempt == nil {
+		return fmt.Errorf("audit attempt: %s is not an audited route", ri.route)
+	}
+	return ri.attempt()
+}
 
 // SetAuditWorkspace names the workspace an audited operator request acted on when the path has
 // none (creating a workspace).
@@ -273,7 +305,7 @@ func (h *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.route.Auth == stack.AuthToken {
 		if err := RequireRole(actor, h.access.Role); err != nil {
 			if h.access.Action != "" {
-				h.audit(r, actor, wsID, "denied")
+				h.audit(r, actor, wsID, OutcomeDenied)
 			}
 			WriteError(w, r, logger, err)
 			return
@@ -284,18 +316,32 @@ func (h *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Audited: buffer the response so that it leaves only once its audit record is stored.
+	ri.attempt = func() error {
+		ws := wsID
+		if ri.auditWS != "" {
+			ws = ri.auditWS
+		}
+		if ws == "" {
+			return fmt.Errorf("audit attempt of %s: no workspace to record it in", ri.route)
+		}
+		if err := h.audit(r, actor, ws, OutcomeAttempted); err != nil {
+			return fmt.Errorf("append attempt audit record: %w", err)
+		}
+		ri.attempted = true
+		return nil
+	}
 	buf := newRecorder()
 	h.next.ServeHTTP(buf, r)
 	status := buf.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	outcome := "success"
+	outcome := OutcomeSuccess
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		outcome = "denied"
+		outcome = OutcomeDenied
 	case status >= 400:
-		outcome = "failed"
+		outcome = OutcomeFailed
 	}
 	if ri.auditWS != "" {
 		wsID = ri.auditWS
@@ -303,11 +349,17 @@ func (h *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if wsID == "" {
 		logger.WarnContext(r.Context(), "audited request without a workspace",
 			"requestId", RequestID(r.Context()), "route", ri.route, "actor", actor.ID, "outcome", outcome)
-	} else if err := h.audit(r, actor, wsID, outcome); err != nil && outcome == "success" {
-		// Fail closed: the caller must not get PHI-related data or a change confirmed without
-		// an audit record.
-		WriteError(w, r, logger, fmt.Errorf("append audit record: %w", err))
-		return
+	} else if err := h.audit(r, actor, wsID, outcome); err != nil && outcome == OutcomeSuccess {
+		if !ri.attempted {
+			// Fail closed: the caller must not get PHI-related data or a change confirmed
+			// without an audit record.
+			WriteError(w, r, logger, fmt.Errorf("append audit record: %w", err))
+			return
+		}
+		// The attempt record audits what the handler did, which cannot be undone; the
+		// caller must get its result (see AuditAttempt).
+		logger.ErrorContext(r.Context(), "outcome audit record lost after an audited attempt; the attempt record stands",
+			"requestId", RequestID(r.Context()), "route", ri.route, "actor", actor.ID)
 	}
 	for k, vs := range buf.header {
 		w.Header()[k] = vs
@@ -343,9 +395,24 @@ func (h *routed) audit(r *http.Request, actor phi.Actor, wsID, outcome string) e
 
 // defaultTarget names the resource of a request from its route template: the path below the
 // workspace with each id checked ("destinations/dst_…/hashing", "privacy/classifications"), or
-// "workspace/ws_…" for the workspace itself. Ids that are not well formed are written as "?", so
-// a target never records caller junk.
+// "workspace/ws_…" for the workspace itself. Operator routes act on a workspace as a whole, so
+// their targets are rooted at it ("workspace/ws_…/plan"), the way creating one is recorded as
+// "workspace/ws_…". Ids that are not well formed are written as "?", so a target never records
+// caller junk.
 func defaultTarget(template string, r *http.Request) string {
+	rel := relativeTarget(template, r)
+	if !strings.HasPrefix(template, "/operator/") || strings.HasPrefix(rel, "workspace") {
+		return rel
+	}
+	ws := r.PathValue("workspaceId")
+	if !validAnyID(ws) {
+		ws = "?"
+	}
+	return "workspace/" + ws + "/" + rel
+}
+
+// relativeTarget is defaultTarget's path below the workspace.
+func relativeTarget(template string, r *http.Request) string {
 	segs := strings.Split(strings.Trim(template, "/"), "/")
 	var out []string
 	below := false

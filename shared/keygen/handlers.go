@@ -2,6 +2,7 @@ package keygen
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/httpapi"
@@ -154,6 +156,9 @@ func (s *Service) generateKeyPair(w http.ResponseWriter, r *http.Request) error 
 	}
 	keyID := phi.NewID(phi.PrefixKey)
 	httpapi.SetAuditTarget(r, "destinations/"+dst.ID+"/keys/"+keyID)
+	if err := httpapi.AuditAttempt(r); err != nil {
+		return fmt.Errorf("generate key %s: %w", keyID, err)
+	}
 	pub, privPEM, err := s.newKeyPair(r.Context(), alg, bits, dst.WorkspaceID, dst.ID, keyID)
 	if err != nil {
 		return fmt.Errorf("generate %s key %s: %w", alg, keyID, err)
@@ -163,15 +168,18 @@ func (s *Service) generateKeyPair(w http.ResponseWriter, r *http.Request) error 
 		ID: keyID, WorkspaceID: dst.WorkspaceID, DestinationID: dst.ID,
 		Kind: phi.KeyEncryption, Algorithm: string(alg), Origin: phi.OriginKMS,
 		PublicKeyPEM: string(pub.PEM()), Fingerprint: pub.Fingerprint(),
-		CreatedAt: s.Now().UTC(), CreatedBy: a.ID,
+		Status: phi.KeyActive, CreatedAt: s.Now().UTC(), CreatedBy: a.ID,
 	}
-	if err := s.Store.PutActiveKey(r.Context(), k); err != nil {
-		return fmt.Errorf("store key %s: %w", keyID, err)
-	}
+	// The response is built before the key is stored: once the key is active, nothing may
+	// stand between it and the caller receiving its private key.
 	body, err := secretBody(k, "privateKey", privPEM)
 	clear(privPEM)
 	if err != nil {
 		return fmt.Errorf("respond with key %s: %w", keyID, err)
+	}
+	if err := s.activate(r.Context(), k); err != nil {
+		clear(body)
+		return err
 	}
 	s.Logger.InfoContext(r.Context(), "key pair generated", "requestId", httpapi.RequestID(r.Context()),
 		"workspace", k.WorkspaceID, "destination", k.DestinationID, "key", k.ID, "algorithm", k.Algorithm, "fingerprint", k.Fingerprint)
@@ -199,10 +207,13 @@ func (s *Service) generateHMACKey(w http.ResponseWriter, r *http.Request) error 
 	}
 	keyID := phi.NewID(phi.PrefixKey)
 	httpapi.SetAuditTarget(r, "destinations/"+dst.ID+"/hmac-keys/"+keyID)
+	if err := httpapi.AuditAttempt(r); err != nil {
+		return fmt.Errorf("generate HMAC key %s: %w", keyID, err)
+	}
 	k := &phi.Key{
 		ID: keyID, WorkspaceID: dst.WorkspaceID, DestinationID: dst.ID,
 		Kind: phi.KeyHMAC, Algorithm: HMACAlgorithm, Origin: phi.OriginKMS,
-		CreatedAt: s.Now().UTC(), CreatedBy: a.ID,
+		Status: phi.KeyActive, CreatedAt: s.Now().UTC(), CreatedBy: a.ID,
 	}
 	blob, secret, err := s.newHMACKey(r.Context(), k)
 	if err != nil {
@@ -210,13 +221,14 @@ func (s *Service) generateHMACKey(w http.ResponseWriter, r *http.Request) error 
 	}
 	defer clear(secret)
 	k.EncryptedHMACKey = blob
-	if err := s.Store.PutActiveKey(r.Context(), k); err != nil {
-		return fmt.Errorf("store HMAC key %s: %w", keyID, err)
-	}
 	body, err := secretBody(k, "secret", secret)
 	clear(secret)
 	if err != nil {
 		return fmt.Errorf("respond with HMAC key %s: %w", keyID, err)
+	}
+	if err := s.activate(r.Context(), k); err != nil {
+		clear(body)
+		return err
 	}
 	s.Logger.InfoContext(r.Context(), "HMAC key generated", "requestId", httpapi.RequestID(r.Context()),
 		"workspace", k.WorkspaceID, "destination", k.DestinationID, "key", k.ID)
@@ -281,12 +293,44 @@ func (s *Service) importKey(w http.ResponseWriter, r *http.Request) error {
 		CreatedAt: s.Now().UTC(), CreatedBy: a.ID,
 	}
 	httpapi.SetAuditTarget(r, "destinations/"+dst.ID+"/keys/"+k.ID)
-	if err := s.Store.PutActiveKey(r.Context(), k); err != nil {
-		return fmt.Errorf("store imported key %s: %w", k.ID, err)
+	if err := httpapi.AuditAttempt(r); err != nil {
+		return fmt.Errorf("import key %s: %w", k.ID, err)
+	}
+	if err := s.activate(r.Context(), k); err != nil {
+		return err
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/import"))
 	httpapi.WriteJSON(w, http.StatusCreated, k)
 	return nil
+}
+
+// rollbackTimeout bounds the revocation of a key whose storing may have half-failed.
+const rollbackTimeout = 5 * time.Second
+
+// activate stores k as its destination's active key (the previous one becomes decrypt-only).
+// It is called only once the attempt is audited and the response is built, so that no key
+// becomes active unless the action is audited and the caller is about to receive the key. When
+// the write fails in a way that may nonetheless have committed (a timeout, a lost connection),
+// activate revokes k before returning the error: the caller gets 500 and never sees the
+// secret, so data encrypted under k could never be decrypted. A refusal (EINVALID, ENOTFOUND,
+// ECONFLICT) wrote nothing and is returned as it is, wrapped. A failed revocation is logged
+// with the key id for an operator to revoke by hand.
+func (s *Service) activate(ctx context.Context, k *phi.Key) error {
+	err := s.Store.PutActiveKey(ctx, k)
+	if err == nil {
+		return nil
+	}
+	switch phi.ErrorCode(err) {
+	case phi.EINVALID, phi.ENOTFOUND, phi.ECONFLICT:
+		return fmt.Errorf("store key %s: %w", k.ID, err)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if rerr := s.Store.RevokeKey(rctx, k.WorkspaceID, k.DestinationID, k.ID, s.Now().UTC()); rerr != nil && phi.ErrorCode(rerr) != phi.ENOTFOUND {
+		s.Logger.ErrorContext(ctx, "a key whose storing failed could not be revoked; revoke it by hand",
+			"requestId", httpapi.RequestID(ctx), "workspace", k.WorkspaceID, "destination", k.DestinationID, "key", k.ID, "error", rerr.Error())
+	}
+	return fmt.Errorf("store key %s: %w", k.ID, err)
 }
 
 // revokeKey serves POST .../keys/{keyId}/revoke. Revoking stays possible when the workspace has
@@ -299,6 +343,9 @@ func (s *Service) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	keyID, err := httpapi.PathID(r, "keyId", phi.PrefixKey)
 	if err != nil {
 		return err
+	}
+	if err := httpapi.AuditAttempt(r); err != nil {
+		return fmt.Errorf("revoke key %s: %w", keyID, err)
 	}
 	if err := s.Store.RevokeKey(r.Context(), dst.WorkspaceID, dst.ID, keyID, s.Now().UTC()); err != nil {
 		return fmt.Errorf("revoke key %s: %w", keyID, err)

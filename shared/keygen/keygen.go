@@ -11,6 +11,17 @@
 // metadata are stored. An HMAC key is stored only as the KMS ciphertext blob; its plaintext is
 // returned once the same way.
 //
+// # Audit before activation
+//
+// A generated key must never be active unless its secret reaches the caller and its generation
+// is audited: data encrypted under a key whose private half nobody holds can never be decrypted.
+// So a key-changing handler first appends an "attempted" audit record naming the new key
+// (httpapi.AuditAttempt; if that fails nothing happens), then calls KMS, builds the response,
+// and only then stores the key as active. If the store write fails in a way that may have
+// committed anyway, the key is revoked before the 500 goes out. Once the key is active the
+// response is delivered even if the router's outcome record cannot be appended: the attempt
+// record already audits it.
+//
 // # Limits of zeroing in Go
 //
 // Overwriting is best effort. The buffers this package owns — KMS's plaintext output, the PEM

@@ -227,7 +227,7 @@ type AuditRecord struct {
 	Actor       string    `json:"actor"`
 	Action      string    `json:"action"`  // e.g. "destination.hashing.update", "key.generate"
 	Target      string    `json:"target"`  // e.g. "destination/dst_…"
-	Outcome     string    `json:"outcome"` // "success" or "denied" or "failed"
+	Outcome     string    `json:"outcome"` // "success", "denied", "failed", or "attempted" (written before a key is generated)
 	RequestID   string    `json:"requestId"`
 	At          time.Time `json:"at"`
 }

@@ -199,17 +199,10 @@ func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot) *workspa
 
 func (c *cache) compileDestination(d phi.Destination, eligible bool, red []string, keys []phi.Key, parsed map[string]*encryptionKey) *destination {
 	dc := &destination{id: d.ID, typ: string(d.Type), useKeys: eligible && d.Hashing.Enabled}
-	spec := transform.Spec{}
 	// Hashing fields apply whether or not hashing is enabled: with hashing disabled (or the
-	// workspace no longer eligible) they are applied without keys, so encrypt and hmac fields
-	// are dropped rather than sent in clear. To send a field in clear, remove it from the list.
-	for _, f := range d.Hashing.Fields {
-		spec.Fields = append(spec.Fields, transform.Field{Path: f.Path, Treatment: transform.Treatment(f.Treatment)})
-	}
-	if d.Hashing.BlockRed {
-		spec.Drop = red
-	}
-	dc.plan, dc.planErr = transform.Compile(spec)
+	// workspace no longer eligible) they are applied without keys (useKeys), so encrypt and
+	// hmac fields are dropped rather than sent in clear.
+	dc.plan, dc.planErr = transform.Compile(transform.DestinationSpec(d.Hashing, red))
 	if dc.planErr != nil {
 		c.log.Error("destination settings do not compile; its copies fail until they are fixed",
 			"workspace", d.WorkspaceID, "destination", d.ID, "error", dc.planErr.Error())

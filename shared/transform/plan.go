@@ -3,6 +3,8 @@ package transform
 import (
 	"fmt"
 	"strings"
+
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // Treatment says what a destination receives instead of a field's value.
@@ -182,4 +184,21 @@ func (p *Plan) Paths() []Field {
 		out[i] = Field{Path: r.path.text, Treatment: r.treatment}
 	}
 	return out
+}
+
+// DestinationSpec is the Spec for a destination with hashing settings h in a workspace whose
+// field paths classified red are red: every listed field with its treatment (they apply even
+// while hashing is disabled — then without keys, so encrypt and hmac fields are dropped rather
+// than sent in clear), and the red paths as drops when the destination blocks red fields. The
+// pipeline compiles it for every copy; the config API compiles it before saving settings, so
+// a saved configuration always compiles.
+func DestinationSpec(h phi.HashingSettings, red []string) Spec {
+	spec := Spec{Fields: make([]Field, 0, len(h.Fields))}
+	for _, f := range h.Fields {
+		spec.Fields = append(spec.Fields, Field{Path: f.Path, Treatment: Treatment(f.Treatment)})
+	}
+	if h.BlockRed {
+		spec.Drop = red
+	}
+	return spec
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 // ErrUnsafeURL is matched (errors.Is) by every error that refuses a webhook URL or the address
@@ -40,6 +41,19 @@ type Policy struct {
 // ValidateURL checks a webhook URL at configuration time with the production policy; see
 // Policy.ValidateURL.
 func ValidateURL(ctx context.Context, raw string) error { return Policy{}.ValidateURL(ctx, raw) }
+
+// PolicyFromEnv returns the policy that the value of stack.EnvAllowInsecureHTTP selects: ""
+// or "false" (every deployed stack) the production policy, "true" (local development only)
+// one that also admits loopback targets. Any other value is an error naming the variable.
+func PolicyFromEnv(value string) (Policy, error) {
+	switch value {
+	case "", "false":
+		return Policy{}, nil
+	case "true":
+		return Policy{AllowInsecureLoopback: true}, nil
+	}
+	return Policy{}, fmt.Errorf("environment variable %s must be \"true\" (local development only), \"false\" or unset", stack.EnvAllowInsecureHTTP)
+}
 
 // ValidateURL checks a webhook URL when a destination is configured: it must be an absolute
 // https URL without user info or fragment, and its host must be an IP literal or a name that

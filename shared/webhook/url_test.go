@@ -95,3 +95,17 @@ func TestBlockedLeavesPublicAddressesAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyFromEnvAdmitsLoopbackOnlyWhenAskedExplicitly(t *testing.T) {
+	for value, want := range map[string]bool{"": false, "false": false, "true": true} {
+		p, err := PolicyFromEnv(value)
+		if err != nil || p.AllowInsecureLoopback != want {
+			t.Errorf("PolicyFromEnv(%q) = %+v, %v; want AllowInsecureLoopback %v", value, p, err, want)
+		}
+	}
+	for _, value := range []string{"1", "yes", "TRUE"} {
+		if _, err := PolicyFromEnv(value); err == nil {
+			t.Errorf("PolicyFromEnv(%q) accepted an ambiguous value", value)
+		}
+	}
+}

@@ -41,8 +41,13 @@ type functions struct {
 // cannot be built (a missing environment variable, a route without a handler).
 func buildFunctions(ctx context.Context, d functionDeps) (*functions, error) {
 	fns := &functions{API: map[string]http.Handler{}}
+	webhooks, err := webhook.PolicyFromEnv(d.Getenv(stack.EnvAllowInsecureHTTP))
+	if err != nil {
+		return nil, err
+	}
 	op := &httpapi.Operator{Store: d.Store, Auth: d.Auth, Logger: d.Logger}
-	cfg := &httpapi.Config{Store: d.Store, Auth: d.Auth, Logger: d.Logger}
+	cfg := &httpapi.Config{Store: d.Store, Auth: d.Auth, Logger: d.Logger,
+		Webhooks: webhooks}
 	kg := &keygen.Service{Store: d.Store, KMS: d.Clients.KMS, CMK: d.Getenv(stack.EnvKMSKeyID), Auth: d.Auth, Logger: d.Logger}
 	for name, build := range map[string]func() (http.Handler, error){
 		stack.FunctionOperator: op.Handler,
@@ -73,7 +78,7 @@ func buildFunctions(ctx context.Context, d functionDeps) (*functions, error) {
 	key := d.Getenv(stack.EnvWebhookSigningKey)
 	delivery, err := webhook.New(webhook.Config{
 		Store: d.Store, SigningKey: []byte(key), Logger: d.Logger, TLSConfig: d.TLSConfig,
-		Policy: webhook.Policy{AllowInsecureLoopback: d.Getenv(stack.EnvAllowInsecureHTTP) == "true"},
+		Policy: webhooks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build the %s function: %w", stack.FunctionDelivery, err)

@@ -23,7 +23,7 @@ import (
 // Resources names what Provision created.
 type Resources struct {
 	Table               string
-	KMSKeyID            string
+	KMSKeyID            string // "alias/<prefix>"
 	IngestQueueURL      string
 	IngestDLQURL        string
 	RejectedQueueURL    string
@@ -55,7 +55,11 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 	if err != nil {
 		return nil, fmt.Errorf("create KMS key: %w", err)
 	}
-	r.KMSKeyID = aws.ToString(key.KeyMetadata.KeyId)
+	// Functions address the key by a stable alias, so a SAM env-vars file can name it.
+	r.KMSKeyID = "alias/" + prefix
+	if _, err := c.KMS.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(r.KMSKeyID), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
+		return nil, fmt.Errorf("create KMS alias: %w", err)
+	}
 
 	if r.IngestDLQURL, err = createQueue(ctx, c.SQS, prefix+"-ingest-dlq", nil); err != nil {
 		return nil, err

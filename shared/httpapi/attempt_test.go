@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// AuditAttempt records an attempt before an irreversible step and fails closed; once the
+// attempt is recorded, the result of the step reaches the caller even if the outcome record
+// is lost.
+func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
+	const (
+		wsID  = "ws_0000000000000000000000000a"
+		dstID = "dst_0000000000000000000000000a"
+	)
+	owner := phi.Actor{ID: "tok_0000000000000000000000000a", WorkspaceID: wsID, Role: phi.RoleOwner}
+	keys := "/workspaces/" + wsID + "/destinations/" + dstID + "/keys"
+	cases := []struct {
+		name       string
+		failOn     string // the outcome whose append fails; "*" fails all
+		wantStatus int
+		wantStep   bool
+		wantStored []string
+	}{
+		{"the audit log is down: nothing happens and the caller gets 500", "*", 500, false, nil},
+		{"the attempt is stored but the outcome is lost: the result is delivered", OutcomeSuccess, 201, true, []string{OutcomeAttempted}},
+		{"both records stored", "", 201, true, []string{OutcomeAttempted, OutcomeSuccess}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var stored []*phi.AuditRecord
+			audit := auditFunc(func(r *phi.AuditRecord) error {
+				if c.failOn == "*" || c.failOn == r.Outcome {
+					return errors.New("audit table unavailable")
+				}
+				mu.Lock()
+				stored = append(stored, r)
+				mu.Unlock()
+				return nil
+			})
+			stepped := false
+			handlers := map[string]http.Handler{}
+			for _, rt := range stack.Routes {
+				if rt.Function == stack.FunctionKeygen {
+					handlers[RouteKey(rt)] = http.NotFoundHandler()
+				}
+			}
+			handlers["POST /workspaces/{workspaceId}/destinations/{destinationId}/keys"] = Handle(nil, func(w http.ResponseWriter, r *http.Request) error {
+				SetAuditTarget(r, "destinations/"+dstID+"/keys/key_0000000000000000000000000a")
+				if err := AuditAttempt(r); err != nil {
+					return err
+				}
+				stepped = true
+				WriteJSON(w, http.StatusCreated, map[string]string{"secret": "shown once"})
+				return nil
+			})
+			var logs bytes.Buffer
+			h, err := NewRouter(RouterConfig{
+				Auth:   AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return owner, nil }),
+				Audit:  audit,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			}, stack.FunctionKeygen, handlers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("POST", keys, nil))
+			if w.Code != c.wantStatus || stepped != c.wantStep {
+				t.Fatalf("status %d, step taken %v; want %d, %v: %s", w.Code, stepped, c.wantStatus, c.wantStep, w.Body)
+			}
+			if c.wantStep != strings.Contains(w.Body.String(), "shown once") {
+				t.Errorf("body = %s", w.Body)
+			}
+			var outcomes []string
+			for _, r := range stored {
+				outcomes = append(outcomes, r.Outcome)
+				if r.Target != "destinations/"+dstID+"/keys/key_0000000000000000000000000a" || r.Action != "key.generate" || r.Actor != owner.ID {
+					t.Errorf("record %+v", r)
+				}
+			}
+			if strings.Join(outcomes, ",") != strings.Join(c.wantStored, ",") {
+				t.Errorf("stored outcomes %v, want %v", outcomes, c.wantStored)
+			}
+			if c.failOn == OutcomeSuccess && !strings.Contains(logs.String(), "outcome audit record lost") {
+				t.Errorf("the lost outcome record was not logged: %s", logs.String())
+			}
+		})
+	}
+
+	t.Run("a route that is not audited cannot record an attempt", func(t *testing.T) {
+		var got error
+		r := httptest.NewRequest("POST", keys, nil)
+		got = AuditAttempt(r)
+		if got == nil {
+			t.Fatal("AuditAttempt outside an audited route succeeded")
+		}
+	})
+}

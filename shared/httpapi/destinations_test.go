@@ -1,0 +1,233 @@
+package httpapi
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/transform"
+	"github.com/phiguard/phiguard/shared/webhook"
+)
+
+// problemField returns the field of the first problem an EINVALID response lists.
+func problemField(t *testing.T, res response) string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Details []Problem `json:"details"`
+		} `json:"error"`
+	}
+	res.json(t, &e)
+	if len(e.Error.Details) == 0 {
+		t.Fatalf("no problems listed: %s", res.Body)
+	}
+	return e.Error.Details[0].Field
+}
+
+func destinationBody(src, url string) string {
+	return `{"sourceId":"` + src + `","name":"crm","type":"webhook","settings":{"url":"` + url + `"}}`
+}
+
+// A destination's webhook URL is checked when the destination is created or updated: https, a
+// host that resolves, and only public addresses (issue 5 §8).
+func TestWebhookURLsAreCheckedWhenADestinationIsSaved(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	dsts := "/workspaces/" + ws.ID + "/destinations"
+	cases := []struct {
+		name string
+		url  string
+		want int
+		says string
+	}{
+		{"a public host is accepted", "https://crm.example/hook", 201, ""},
+		{"a public IP literal is accepted", "https://93.184.215.14/hook", 201, ""},
+		{"a host that does not resolve is refused", "https://crm.invalid/hook", 422, "does not resolve"},
+		{"a host with a private address among its addresses is refused", "https://intranet.example/hook", 422, "private"},
+		{"a host resolving to the metadata address is refused", "https://metadata.example/latest", 422, "link-local"},
+		{"the metadata address itself is refused", "https://169.254.169.254/latest/meta-data", 422, "link-local"},
+		{"a private IP literal is refused", "https://10.0.0.8/hook", 422, "private"},
+		{"an IPv4-mapped private address is refused", "https://[::ffff:192.168.1.1]/hook", 422, "private"},
+		{"loopback is refused without the local-development allowance", "https://127.0.0.1:8443/hook", 422, "loopback"},
+		{"a host resolving to loopback is refused", "https://home.example/hook", 422, "loopback"},
+		{"localhost is refused", "https://localhost:8443/hook", 422, "localhost"},
+		{"plain http is refused", "http://crm.example/hook", 422, "https"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := a.must(t, c.want, "POST", dsts, ws.Member, destinationBody(ws.Source, c.url))
+			if c.want != 422 {
+				return
+			}
+			if f := problemField(t, res); f != "settings.url" {
+				t.Errorf("problem names %q, want settings.url: %s", f, res.Body)
+			}
+			if !strings.Contains(res.Body, c.says) {
+				t.Errorf("message does not say %q: %s", c.says, res.Body)
+			}
+		})
+	}
+
+	t.Run("an update to an unsafe URL is refused and changes nothing", func(t *testing.T) {
+		dst := dsts + "/" + ws.Destination
+		var before DestinationView
+		a.must(t, 200, "GET", dst, ws.Member, "").json(t, &before)
+		res := a.must(t, 422, "PUT", dst, ws.Member, destinationBody(ws.Source, "https://intranet.example/hook"), "If-Match", ETag(before.Version))
+		if problemField(t, res) != "settings.url" {
+			t.Errorf("body = %s", res.Body)
+		}
+		var after DestinationView
+		a.must(t, 200, "GET", dst, ws.Member, "").json(t, &after)
+		if after.Settings.URL != before.Settings.URL || after.Version != before.Version {
+			t.Errorf("refused update changed the destination: %+v", after)
+		}
+		a.must(t, 200, "PUT", dst, ws.Member, destinationBody(ws.Source, "https://crm.example/v2"), "If-Match", ETag(before.Version))
+	})
+
+	t.Run("the local-development allowance admits loopback and nothing else", func(t *testing.T) {
+		local := newAPIWithPolicy(t, a.store, a.store, webhook.Policy{AllowInsecureLoopback: true, Resolver: testResolver{
+			"intranet.example": {netip.MustParseAddr("10.20.30.40")},
+		}})
+		local.must(t, 201, "POST", dsts, ws.Member, destinationBody(ws.Source, "https://127.0.0.1:8443/hook"))
+		local.must(t, 201, "POST", dsts, ws.Member, destinationBody(ws.Source, "https://localhost:8443/hook"))
+		for _, url := range []string{"https://10.0.0.8/hook", "https://intranet.example/hook", "https://169.254.169.254/", "http://127.0.0.1:8080/hook"} {
+			local.must(t, 422, "POST", dsts, ws.Member, destinationBody(ws.Source, url))
+		}
+	})
+}
+
+// Hashing settings that the pipeline could not compile into a protection plan are refused when
+// saved, whether hashing is enabled or not (the pipeline applies the listed fields either way),
+// so a saved configuration can never make a destination's copies fail.
+func TestHashingSettingsThatWouldNotCompileAreRefused(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	classify(t, a, ws, "traits.address", "yellow", "traits.address.city", "yellow", "traits.address.ssn", "red",
+		"traits.tags", "yellow", "traits.email", "yellow")
+	dst := "/workspaces/" + ws.ID + "/destinations/" + ws.Destination
+	put := func(t *testing.T, want int, body string) response {
+		t.Helper()
+		var cur DestinationView
+		a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &cur)
+		return a.must(t, want, "PUT", dst+"/hashing", ws.Owner, body, "If-Match", ETag(cur.Version))
+	}
+	put(t, 200, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}],"blockRed":true}`)
+
+	cases := []struct {
+		name string
+		body string
+		says []string
+	}{
+		{"a field redacted inside a field hashed as a whole, hashing disabled",
+			`{"enabled":false,"fields":[{"path":"traits.address","treatment":"sha256"},{"path":"traits.address.city","treatment":"redact"}]}`,
+			[]string{`traits.address.city`, "inside"}},
+		{"a field redacted inside a field hashed as a whole, hashing enabled",
+			`{"enabled":true,"fields":[{"path":"traits.address","treatment":"sha256"},{"path":"traits.address.city","treatment":"redact"}]}`,
+			[]string{`traits.address.city`, "inside"}},
+		{"one field listed with and without [] under different treatments",
+			`{"enabled":false,"fields":[{"path":"traits.tags","treatment":"sha256"},{"path":"traits.tags[]","treatment":"redact"}]}`,
+			[]string{"traits.tags[]", "same field"}},
+		{"a red field inside a field hashed as a whole, with red fields blocked",
+			`{"enabled":true,"fields":[{"path":"traits.address","treatment":"sha256"}],"blockRed":true}`,
+			[]string{"traits.address.ssn", "blockRed"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := put(t, 422, c.body)
+			if f := problemField(t, res); f != "fields" {
+				t.Errorf("problem names %q, want fields", f)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(res.Body, s) {
+					t.Errorf("message does not say %q: %s", s, res.Body)
+				}
+			}
+			var after DestinationView
+			a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &after)
+			if len(after.Hashing.Fields) != 1 || after.Hashing.Fields[0].Path != "traits.email" {
+				t.Errorf("a refused change was stored: %+v", after.Hashing)
+			}
+		})
+	}
+
+	t.Run("the same settings through PUT destination are refused too", func(t *testing.T) {
+		var cur DestinationView
+		a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &cur)
+		a.must(t, 422, "PUT", dst, ws.Owner, `{"sourceId":"`+ws.Source+`","name":"crm","type":"webhook","settings":{"url":"https://crm.example/hook"},`+
+			`"hashing":{"enabled":false,"fields":[{"path":"traits.address","treatment":"sha256"},{"path":"traits.address.city","treatment":"redact"}]}}`,
+			"If-Match", ETag(cur.Version))
+	})
+
+	t.Run("without blockRed the red field travels inside its hashed parent, and that compiles", func(t *testing.T) {
+		var v DestinationView
+		put(t, 200, `{"enabled":true,"fields":[{"path":"traits.address","treatment":"sha256"}],"blockRed":false}`).json(t, &v)
+		red := []string{"traits.address.ssn"}
+		if _, err := transform.Compile(transform.DestinationSpec(*v.Hashing, red)); err != nil {
+			t.Fatalf("saved settings do not compile as the pipeline builds them: %v", err)
+		}
+	})
+}
+
+// The conflict asking for keys reads as English whichever keys are missing.
+func TestMissingKeysAreNamedInPlainEnglish(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	classify(t, a, ws, "traits.email", "yellow", "traits.phone", "yellow")
+	dst := "/workspaces/" + ws.ID + "/destinations/" + ws.Destination
+	cases := []struct {
+		name   string
+		fields string
+		says   []string
+	}{
+		{"encrypt", `{"path":"traits.email","treatment":"encrypt"}`,
+			[]string{"the destination has no active encryption key pair (POST .../keys) for the encrypt treatment"}},
+		{"hmac", `{"path":"traits.email","treatment":"hmac"}`,
+			[]string{"the destination has no active HMAC key (POST .../hmac-keys) for the hmac treatment"}},
+		{"both", `{"path":"traits.email","treatment":"encrypt"},{"path":"traits.phone","treatment":"hmac"}`,
+			[]string{"no active encryption key pair (POST .../keys) for the encrypt treatment and no active HMAC key (POST .../hmac-keys)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var cur DestinationView
+			a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &cur)
+			res := a.must(t, 409, "PUT", dst+"/hashing", ws.Owner, `{"enabled":true,"fields":[`+c.fields+`]}`, "If-Match", ETag(cur.Version))
+			_, msg, _ := decodeErr(t, []byte(res.Body))
+			for _, s := range c.says {
+				if !strings.Contains(msg, s) {
+					t.Errorf("message %q does not say %q", msg, s)
+				}
+			}
+			if strings.Contains(msg, "active an") {
+				t.Errorf("message %q", msg)
+			}
+		})
+	}
+}
+
+// Operator routes act on a workspace as a whole; their audit targets name it, like creating one.
+func TestOperatorAuditTargetsNameTheWorkspace(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	var w WorkspaceView
+	a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, "").json(t, &w)
+	a.must(t, 200, "PUT", "/operator/workspaces/"+ws.ID+"/plan", testOperatorSecret, `{"tier":"team","baa":{"signed":false}}`, "If-Match", ETag(w.Version))
+	var log List[phi.AuditRecord]
+	a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/audit?limit=100", ws.Owner, "").json(t, &log)
+	want := map[string]string{
+		"workspace.create":      "workspace/" + ws.ID,
+		"workspace.read":        "workspace/" + ws.ID,
+		"workspace.plan.update": "workspace/" + ws.ID + "/plan",
+	}
+	for _, r := range log.Items {
+		if target, ok := want[r.Action]; ok {
+			if r.Target != target {
+				t.Errorf("%s target = %q, want %q", r.Action, r.Target, target)
+			}
+			delete(want, r.Action)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no audit record for %v", want)
+	}
+}

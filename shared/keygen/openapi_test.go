@@ -1,0 +1,168 @@
+package keygen
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// openAPISchema is the part of a JSON schema this test reads.
+type openAPISchema struct {
+	Ref                  string                   `json:"$ref"`
+	AdditionalProperties *bool                    `json:"additionalProperties"`
+	Properties           map[string]openAPISchema `json:"properties"`
+	AllOf                []openAPISchema          `json:"allOf"`
+}
+
+type openAPIOperation struct {
+	RequestBody *struct {
+		Required bool `json:"required"`
+		Content  map[string]struct {
+			Schema openAPISchema `json:"schema"`
+		} `json:"content"`
+	} `json:"requestBody"`
+	Responses map[string]struct {
+		Content map[string]struct {
+			Schema openAPISchema `json:"schema"`
+		} `json:"content"`
+		Headers map[string]json.RawMessage `json:"headers"`
+	} `json:"responses"`
+}
+
+type openAPIDoc struct {
+	Paths      map[string]map[string]openAPIOperation `json:"paths"`
+	Components struct {
+		Schemas map[string]openAPISchema `json:"schemas"`
+	} `json:"components"`
+}
+
+// resolve follows a component $ref.
+func (d *openAPIDoc) resolve(t *testing.T, s openAPISchema) openAPISchema {
+	t.Helper()
+	if s.Ref == "" {
+		return s
+	}
+	name, ok := strings.CutPrefix(s.Ref, "#/components/schemas/")
+	r, found := d.Components.Schemas[name]
+	if !ok || !found {
+		t.Fatalf("unresolved $ref %s", s.Ref)
+	}
+	return r
+}
+
+// properties returns the sorted property names of s, through $ref and allOf.
+func (d *openAPIDoc) properties(t *testing.T, s openAPISchema) []string {
+	t.Helper()
+	s = d.resolve(t, s)
+	names := slices.Collect(maps.Keys(s.Properties))
+	for _, part := range s.AllOf {
+		names = append(names, d.properties(t, part)...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// jsonMembers returns the sorted JSON member names of struct type typ, embedded structs included.
+func jsonMembers(typ reflect.Type) []string {
+	var names []string
+	for f := range typ.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "":
+			names = append(names, jsonMembers(f.Type)...)
+			continue
+		case name == "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// docs/openapi.json describes the keygen routes as the handlers serve them: each request body
+// lists exactly the members its request struct decodes (and is optional where the handler
+// accepts no body), each 201 names exactly the members its response struct encodes, secrets are
+// sent with Cache-Control: no-store and Pragma: no-cache, and an import answers with Location.
+func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc openAPIDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("docs/openapi.json: %v", err)
+	}
+	const dst = "/workspaces/{workspaceId}/destinations/{destinationId}"
+	routes := []struct {
+		key          string
+		request      any // nil: no body
+		optional     bool
+		created      any // the 201 body; nil: no 201
+		secret       bool
+		wantLocation bool
+	}{
+		{"GET " + dst + "/keys", nil, false, nil, false, false},
+		{"POST " + dst + "/keys", GenerateRequest{}, true, GeneratedKey{}, true, false},
+		{"POST " + dst + "/keys/import", ImportRequest{}, false, GeneratedKey{}.Key, false, true},
+		{"POST " + dst + "/keys/{keyId}/revoke", nil, false, nil, false, false},
+		{"POST " + dst + "/hmac-keys", HMACRequest{}, true, GeneratedHMACKey{}, true, false},
+	}
+	seen := map[string]bool{}
+	for _, rc := range routes {
+		seen[rc.key] = true
+		t.Run(rc.key, func(t *testing.T) {
+			method, path, _ := strings.Cut(rc.key, " ")
+			op, ok := doc.Paths[path][strings.ToLower(method)]
+			if !ok {
+				t.Fatal("not documented")
+			}
+			switch {
+			case rc.request == nil && op.RequestBody != nil:
+				t.Error("documents a body the handler does not read")
+			case rc.request != nil && op.RequestBody == nil:
+				t.Error("documents no body; the handler reads one")
+			case rc.request != nil:
+				if op.RequestBody.Required == rc.optional {
+					t.Errorf("requestBody.required = %v; the body is optional: %v", op.RequestBody.Required, rc.optional)
+				}
+				s := doc.resolve(t, op.RequestBody.Content["application/json"].Schema)
+				if s.AdditionalProperties == nil || *s.AdditionalProperties {
+					t.Error("the body schema does not refuse unknown members, as the handler does")
+				}
+				if got, want := doc.properties(t, s), jsonMembers(reflect.TypeOf(rc.request)); !slices.Equal(got, want) {
+					t.Errorf("body members documented %v, decoded %v", got, want)
+				}
+			}
+			if rc.created == nil {
+				return
+			}
+			created, ok := op.Responses["201"]
+			if !ok {
+				t.Fatal("no 201 response")
+			}
+			if got, want := doc.properties(t, created.Content["application/json"].Schema), jsonMembers(reflect.TypeOf(rc.created)); !slices.Equal(got, want) {
+				t.Errorf("201 members documented %v, encoded %v", got, want)
+			}
+			for header, want := range map[string]bool{"Cache-Control": rc.secret, "Pragma": rc.secret, "Location": rc.wantLocation} {
+				if _, ok := created.Headers[header]; ok != want {
+					t.Errorf("201 documents %s: %v, want %v", header, ok, want)
+				}
+			}
+		})
+	}
+	for _, rt := range stack.Routes {
+		if rt.Function == stack.FunctionKeygen && !seen[httpapi.RouteKey(rt)] {
+			t.Errorf("keygen route %s is not checked here", httpapi.RouteKey(rt))
+		}
+	}
+}

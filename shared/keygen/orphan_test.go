@@ -1,0 +1,194 @@
+package keygen
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/jsonlog"
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+// faultyStore is the real store with injected failures: AppendAudit fails for the outcomes
+// failAudit names ("*" for every record); PutActiveKey, when commitThenFail is set, stores the
+// key and then reports a failure, as a timeout after DynamoDB committed would.
+type faultyStore struct {
+	Store
+	failAudit      map[string]bool
+	commitThenFail bool
+}
+
+func (f faultyStore) AppendAudit(ctx context.Context, r *phi.AuditRecord) error {
+	if f.failAudit["*"] || f.failAudit[r.Outcome] {
+		return errors.New("audit table unavailable")
+	}
+	return f.Store.AppendAudit(ctx, r)
+}
+
+func (f faultyStore) PutActiveKey(ctx context.Context, k *phi.Key) error {
+	if err := f.Store.PutActiveKey(ctx, k); err != nil || !f.commitThenFail {
+		return err
+	}
+	return errors.New("operation error DynamoDB: TransactWriteItems: request canceled, context deadline exceeded")
+}
+
+// serve sends one request to a keygen service over the env's table and KMS, built on store.
+func (e *env) serve(t *testing.T, store Store, method, path, token, body string) response {
+	t.Helper()
+	logger, err := jsonlog.New(e.logs, "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := (&Service{Store: store, KMS: e.rec, CMK: e.cmk, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return response{Status: rec.Code, Header: rec.Header(), Body: bytes.Clone(rec.Body.Bytes())}
+}
+
+// kmsCalls counts the KMS calls that handed out key material.
+func (k *recordingKMS) calls() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.pairs) + len(k.randoms) + len(k.dataKeys)
+}
+
+// No key becomes active unless its secret was returned to the caller and its generation is
+// in the audit log — whichever write fails. A key active without its secret would make every
+// field encrypted under it undecryptable.
+func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing.T) {
+	e := newEnv(t)
+	kinds := []struct {
+		name string
+		kind phi.KeyKind
+		path func(*workspace) string
+		// secret returns the id and the secret a 201 carried, checked against the stored key.
+		secret func(t *testing.T, res response, stored *phi.Key) string
+	}{
+		{"key pair", phi.KeyEncryption, keysPath, func(t *testing.T, res response, stored *phi.Key) string {
+			var g GeneratedKey
+			res.json(t, &g)
+			g.Key = *stored
+			keyPair(t, g) // the returned private key belongs to the stored public key
+			return g.PrivateKey
+		}},
+		{"HMAC key", phi.KeyHMAC, hmacPath, func(t *testing.T, res response, stored *phi.Key) string {
+			var g GeneratedHMACKey
+			res.json(t, &g)
+			if b, err := base64.StdEncoding.DecodeString(g.Secret); err != nil || len(b) != 32 {
+				t.Fatalf("secret is not 32 bytes of base64: %v", err)
+			}
+			return g.Secret
+		}},
+	}
+	faults := []struct {
+		name  string
+		store func(Store) Store
+		// want is the status; wantActiveNew says whether the new key ends up active.
+		want          int
+		wantActiveNew bool
+		wantKMS       bool
+	}{
+		{"the audit log is down: nothing is generated or stored", func(s Store) Store {
+			return faultyStore{Store: s, failAudit: map[string]bool{"*": true}}
+		}, 500, false, false},
+		{"only the outcome record fails: the attempt record audits it and the secret is returned", func(s Store) Store {
+			return faultyStore{Store: s, failAudit: map[string]bool{httpapi.OutcomeSuccess: true}}
+		}, 201, true, true},
+		{"the key write fails after committing: the key is revoked", func(s Store) Store {
+			return faultyStore{Store: s, commitThenFail: true}
+		}, 500, false, true},
+		{"the key write and then the outcome record fail: the key is revoked", func(s Store) Store {
+			return faultyStore{Store: s, commitThenFail: true, failAudit: map[string]bool{httpapi.OutcomeFailed: true}}
+		}, 500, false, true},
+	}
+	for _, k := range kinds {
+		for _, f := range faults {
+			t.Run(k.name+"/"+f.name, func(t *testing.T) {
+				ws := e.newWorkspace(t, phi.TierBusiness, true)
+				// An earlier key, generated normally, whose secret the customer holds.
+				prev := e.must(t, http.StatusCreated, "POST", k.path(ws), ws.Owner, "")
+				var prevKey phi.Key
+				prev.json(t, &prevKey)
+				before := e.rec.calls()
+				start := time.Now().Add(-time.Second)
+
+				res := e.serve(t, f.store(e.store), "POST", k.path(ws), ws.Owner, "")
+				if res.Status != f.want {
+					t.Fatalf("status %d, want %d: %s", res.Status, f.want, res.Body)
+				}
+				if got := e.rec.calls() > before; got != f.wantKMS {
+					t.Errorf("KMS handed out key material: %v, want %v", got, f.wantKMS)
+				}
+
+				keys, err := e.store.ListKeys(e.ctx, ws.ID, ws.Destination)
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs, _, err := e.store.ListAudit(e.ctx, ws.ID, start, time.Now().Add(time.Minute), phi.Page{Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var active []phi.Key
+				var fresh *phi.Key
+				for i := range keys {
+					if keys[i].Kind != k.kind {
+						continue
+					}
+					if keys[i].Status == phi.KeyActive {
+						active = append(active, keys[i])
+					}
+					if keys[i].ID != prevKey.ID {
+						fresh = &keys[i]
+					}
+				}
+				if len(active) > 1 {
+					t.Fatalf("%d active keys of kind %s", len(active), k.kind)
+				}
+				switch {
+				case f.wantActiveNew:
+					if len(active) != 1 || fresh == nil || active[0].ID != fresh.ID {
+						t.Fatalf("the new key is not the active one: %+v", keys)
+					}
+					if k.secret(t, res, fresh) == "" {
+						t.Fatal("no secret in the response")
+					}
+					audited := false
+					for _, r := range recs {
+						audited = audited || (strings.Contains(r.Target, fresh.ID) && r.Actor == ws.OwnerID && r.Outcome == httpapi.OutcomeAttempted)
+					}
+					if !audited {
+						t.Errorf("the active key's generation is not in the audit log: %+v", recs)
+					}
+				case fresh != nil:
+					// The write may have committed: the key must be revoked, never active, and
+					// its secret was not returned.
+					if fresh.Status != phi.KeyRevoked {
+						t.Errorf("a key whose secret was never returned is %s", fresh.Status)
+					}
+					if bytes.Contains(res.Body, []byte("PRIVATE KEY")) || bytes.Contains(res.Body, []byte(`"secret"`)) {
+						t.Errorf("a failed response carries the secret: %s", res.Body)
+					}
+				default:
+					if len(active) != 1 || active[0].ID != prevKey.ID {
+						t.Errorf("the earlier key is no longer the active one: %+v", keys)
+					}
+				}
+			})
+		}
+	}
+}
