@@ -207,20 +207,9 @@ func (c *Config) updateDestination(w http.ResponseWriter, r *http.Request) error
 	if err := invalid(req.check()); err != nil {
 		return err
 	}
-	version, err := IfMatch(r)
+	ws, d, err := c.destinationForUpdate(r, a, id)
 	if err != nil {
 		return err
-	}
-	ws, err := c.Store.GetWorkspace(r.Context(), a.WorkspaceID)
-	if err != nil {
-		return wrap(err, "get workspace")
-	}
-	d, err := c.Store.GetDestination(r.Context(), a.WorkspaceID, id)
-	if err != nil {
-		return wrap(err, "get destination %s", id)
-	}
-	if d.Version != version {
-		return phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
 	}
 	d.SourceID, d.Name, d.Type, d.Settings = req.SourceID, req.Name, req.Type, req.Settings
 	if req.Enabled != nil {
@@ -257,20 +246,9 @@ func (c *Config) updateHashing(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	version, err := IfMatch(r)
+	ws, d, err := c.destinationForUpdate(r, a, id)
 	if err != nil {
 		return err
-	}
-	ws, err := c.Store.GetWorkspace(r.Context(), a.WorkspaceID)
-	if err != nil {
-		return wrap(err, "get workspace")
-	}
-	d, err := c.Store.GetDestination(r.Context(), a.WorkspaceID, id)
-	if err != nil {
-		return wrap(err, "get destination %s", id)
-	}
-	if d.Version != version {
-		return phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
 	}
 	h, err := c.checkHashing(r.Context(), ws, d.ID, req)
 	if err != nil {
@@ -283,6 +261,28 @@ func (c *Config) updateHashing(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", ETag(d.Version))
 	WriteJSON(w, http.StatusOK, viewDestination(d, ws, a))
 	return nil
+}
+
+// destinationForUpdate reads the caller's workspace and destination id for an update, which
+// must name the destination's current version in If-Match: EPRECONDITION when it does not (a
+// concurrent edit), the store's error, wrapped, when either cannot be read.
+func (c *Config) destinationForUpdate(r *http.Request, a phi.Actor, id string) (*phi.Workspace, *phi.Destination, error) {
+	version, err := IfMatch(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := c.Store.GetWorkspace(r.Context(), a.WorkspaceID)
+	if err != nil {
+		return nil, nil, wrap(err, "get workspace")
+	}
+	d, err := c.Store.GetDestination(r.Context(), a.WorkspaceID, id)
+	if err != nil {
+		return nil, nil, wrap(err, "get destination %s", id)
+	}
+	if d.Version != version {
+		return nil, nil, phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
+	}
+	return ws, d, nil
 }
 
 func (c *Config) deleteDestination(w http.ResponseWriter, r *http.Request) error {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/phiguard/phiguard/shared/privacy"
+	"github.com/phiguard/phiguard/shared/retry"
 )
 
 // Inbox feed limits. maxSeenPaths bounds the per-container memory of paths already recorded;
@@ -81,7 +82,7 @@ func (r *inboxRun) finish(ctx context.Context) {
 	close(r.work)
 	wait := inboxFinishMax
 	if dl, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl)-deadlineMargin)
+		wait = min(wait, time.Until(dl)-retry.DeadlineMargin)
 	}
 	if wait <= 0 {
 		return

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/phiguard/phiguard/shared/retry"
 )
 
 // SNS limits: at most 10 entries per PublishBatch, and 256 KiB for one message and for the
@@ -112,7 +113,7 @@ func (p *publisher) wait(ctx context.Context) {
 func (p *publisher) send(ctx context.Context, batch []copyOut) {
 	pending := batch
 	for attempt := 0; attempt < p.attempts && len(pending) > 0; attempt++ {
-		if attempt > 0 && !sleep(ctx, backoff(p.base, attempt)) {
+		if attempt > 0 && !retry.Sleep(ctx, retry.Backoff(p.base, 2*time.Second, attempt)) {
 			break
 		}
 		in := &sns.PublishBatchInput{TopicArn: p.topic, PublishBatchRequestEntries: make([]snstypes.PublishBatchRequestEntry, len(pending))}
@@ -179,35 +180,6 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 		}
 		p.mu.Unlock()
 		p.log.Error("copies not published after retries; their messages will be redelivered", "copies", len(pending))
-	}
-}
-
-// backoff returns the delay before retry attempt n (n >= 1): base·2^(n-1), with full jitter
-// on its upper half, capped at 2s.
-func backoff(base time.Duration, n int) time.Duration {
-	d := base << (n - 1)
-	if d > 2*time.Second || d <= 0 {
-		d = 2 * time.Second
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// deadlineMargin is the time kept free before an invocation's deadline to respond.
-const deadlineMargin = 2 * time.Second
-
-// sleep waits d, or returns false at once when the context ends first or when waiting would
-// leave less than deadlineMargin before its deadline.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-d < deadlineMargin {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/retry"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -219,7 +219,7 @@ func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body 
 	}
 	var wait time.Duration
 	for attempts < h.attempts {
-		if attempts > 0 && !sleep(ctx, wait) {
+		if attempts > 0 && !retry.Sleep(ctx, wait) {
 			break
 		}
 		attempts++
@@ -231,7 +231,7 @@ func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body 
 		if !errors.Is(err, ErrUnavailable) {
 			return status, attempts, err
 		}
-		wait = backoff(h.base, attempts)
+		wait = retry.Backoff(h.base, 5*time.Second, attempts)
 		if retryAfter > wait {
 			wait = min(retryAfter, 5*time.Second)
 		}
@@ -299,31 +299,4 @@ func attr(m *events.SQSMessage, name string) string {
 		return *a.StringValue
 	}
 	return ""
-}
-
-// backoff returns the delay before retry n (n >= 1): base·2^(n-1) capped at 5s, jittered over
-// its upper half.
-func backoff(base time.Duration, n int) time.Duration {
-	d := base << (n - 1)
-	if d > 5*time.Second || d <= 0 {
-		d = 5 * time.Second
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// deadlineMargin is kept free before the invocation's deadline to respond.
-const deadlineMargin = 2 * time.Second
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-d < deadlineMargin {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
