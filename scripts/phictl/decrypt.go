@@ -28,8 +28,8 @@ type decrypter struct {
 	opened, left, failed int
 }
 
-// manifest is the part of transform's "_phi" manifest decrypt needs (see
-// shared/transform/MANIFEST.md).
+// manifest is the part of transform's "_phi" manifest decrypt needs (see docs/ENCRYPTION.md,
+// section 6).
 type manifest struct {
 	Fields []struct {
 		Path      string `json:"path"`

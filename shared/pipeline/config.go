@@ -202,7 +202,18 @@ func (c *cache) compileDestination(d phi.Destination, eligible bool, red []strin
 	// Hashing fields apply whether or not hashing is enabled: with hashing disabled (or the
 	// workspace no longer eligible) they are applied without keys (useKeys), so encrypt and
 	// hmac fields are dropped rather than sent in clear.
-	dc.plan, dc.planErr = transform.Compile(transform.DestinationSpec(d.Hashing, red))
+	spec := transform.DestinationSpec(d.Hashing, red)
+	dc.plan, dc.planErr = transform.Compile(spec)
+	if dc.planErr != nil && d.Hashing.BlockRed {
+		// The config API refuses settings that do not compile with the red classifications of
+		// the moment, but a field classified red later can lie inside a field protected whole.
+		// Blocking the enclosing field keeps the red data out and the copies flowing.
+		if plan, err := transform.Compile(transform.BlockEnclosing(spec)); err == nil {
+			c.log.Warn("fields enclosing a field classified red are blocked whole; reconfigure the destination",
+				"workspace", d.WorkspaceID, "destination", d.ID)
+			dc.plan, dc.planErr = plan, nil
+		}
+	}
 	if dc.planErr != nil {
 		c.log.Error("destination settings do not compile; its copies fail until they are fixed",
 			"workspace", d.WorkspaceID, "destination", d.ID, "error", dc.planErr.Error())

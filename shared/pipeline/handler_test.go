@@ -354,6 +354,81 @@ func TestKeysThatCannotBeUsedDropTheirFields(t *testing.T) {
 	}
 }
 
+// An event under MaxEventBytes whose protected copy cannot fit an SNS message (thousands of
+// short array elements, each becoming a token) can never be published: it is rejected as
+// oversize and acknowledged, not retried until it lands in the DLQ, and no destination gets a
+// partial set of copies.
+func TestAnEventWhoseProtectedCopyExceedsTheSNSLimitIsRejectedNotRetried(t *testing.T) {
+	e := newEnv(t)
+	d := e.destination(destOpts{enabled: true, alg: fieldcrypt.HPKEP256, hashing: phi.HashingSettings{Enabled: true, Fields: []phi.FieldTreatment{
+		{Path: "properties.tags[]", Treatment: phi.TreatmentEncrypt},
+	}}})
+	plain := e.destination(destOpts{enabled: true}) // would fit: must not receive a copy either
+	tags := strings.TrimSuffix(strings.Repeat(`"a",`, 3000), ",")
+	big := `{"type":"track","messageId":"m-big","userId":"u","event":"Tagged","properties":{"tags":[` + tags + `]}}`
+	if len(big) > pipeline.MaxEventBytes {
+		t.Fatalf("test event is %d bytes, over MaxEventBytes", len(big))
+	}
+	ev := e.sqsEvent(e.msg(big), e.msg(`{"batch":[`+big+`,`+track("m-ok")+`]}`))
+	resp, err := e.handler(nil).Handle(e.ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch item failures %v: a copy that can never fit SNS must be rejected, not retried", resp.BatchItemFailures)
+	}
+	rejected := e.drain(e.rejected)
+	if len(rejected) != 2 {
+		t.Fatalf("rejected queue holds %d messages, want the single event and the batch's big event", len(rejected))
+	}
+	for _, r := range rejected {
+		if r.attrs[pipeline.AttrReason] != pipeline.ReasonOversize || r.body != big {
+			t.Errorf("rejected %.60s… with reason %q, want the big event with reason %q", r.body, r.attrs[pipeline.AttrReason], pipeline.ReasonOversize)
+		}
+	}
+	for _, x := range []*dest{d, plain} {
+		if ids := mapsKeys(e.copies(x)); !reflect.DeepEqual(ids, []string{"m-ok"}) {
+			t.Errorf("destination received %v, want only m-ok", ids)
+		}
+	}
+}
+
+// A field classified red after the destination was configured can lie inside a field the
+// destination protects whole. The outer field is then blocked too: its copies keep flowing
+// without the red data, instead of failing (for every destination of the source) until the DLQ.
+func TestAFieldClassifiedRedInsideAProtectedFieldBlocksTheOuterField(t *testing.T) {
+	e := newEnv(t)
+	d := e.destination(destOpts{enabled: true, alg: fieldcrypt.HPKEP256, hashing: phi.HashingSettings{Enabled: true, BlockRed: true, Fields: []phi.FieldTreatment{
+		{Path: "traits.address", Treatment: phi.TreatmentEncrypt},
+		{Path: "traits.email", Treatment: phi.TreatmentEncrypt},
+	}}})
+	other := e.destination(destOpts{enabled: true})
+	if err := e.store.PutClassification(e.ctx, e.ws.ID, phi.Classification{Path: "traits.address.ssn", Class: "red", DecidedBy: "tok_test"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := `{"type":"identify","messageId":"m-1","userId":"u","traits":{"email":"` + email + `","address":{"street":"1 Main St","ssn":"` + ssn + `"}}}`
+	resp, err := e.handler(nil).Handle(e.ctx, e.sqsEvent(e.msg(ev)))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("resp %v err %v: the destination's copies must not fail", resp, err)
+	}
+	c, ok := e.copies(d)["m-1"]
+	if !ok {
+		t.Fatal("the destination received no copy")
+	}
+	if _, ok := c.at("traits", "address"); ok || strings.Contains(c.raw, ssn) || strings.Contains(c.raw, "Main St") {
+		t.Errorf("the field enclosing a red field reached the destination: %s", c.raw)
+	}
+	if v, _ := c.at("traits", "email"); open(t, d, v) != email {
+		t.Error("traits.email is not encrypted for the destination")
+	}
+	if _, dropped := c.manifest(); !slices.Contains(dropped, "traits.address blocked") {
+		t.Errorf("manifest dropped = %v, want traits.address blocked", dropped)
+	}
+	if len(e.copies(other)) != 1 {
+		t.Error("the other destination of the source did not receive its copy")
+	}
+}
+
 func TestHashingDisabledWithoutFieldsPassesEventsButStillBlocksRed(t *testing.T) {
 	e := newEnv(t)
 	d := e.destination(destOpts{enabled: true, hashing: phi.HashingSettings{BlockRed: true}})

@@ -43,13 +43,13 @@ const (
 	ReasonUnknownWorkspace = "unknown-workspace"  // no such workspace
 	ReasonUnknownSource    = "unknown-source"     // no such source in the workspace
 	ReasonInvalidEvent     = "invalid-event"      // not a valid Segment-spec event
-	ReasonOversize         = "oversize"           // an event over MaxEventBytes
+	ReasonOversize         = "oversize"           // an event over MaxEventBytes, or whose protected copy exceeds the SNS limit
 	ReasonEmptyBatch       = "empty-batch"        // {"batch": []}
 )
 
 // MaxEventBytes is the largest event the pipeline accepts, in bytes of JSON text: Segment's
-// own per-event limit (32 KiB). A protected copy of an event this size always fits an SNS
-// message.
+// own per-event limit (32 KiB). Its protected copies usually fit an SNS message, but not
+// always (many short protected array elements): such an event is rejected as ReasonOversize.
 const MaxEventBytes = 32 << 10
 
 // maxMessageIDLen bounds an event's messageId.

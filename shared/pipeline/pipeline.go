@@ -27,7 +27,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -267,45 +266,51 @@ func (h *Handler) message(ctx context.Context, inv *invocation, i int, m *events
 		inv.c.EventsIn++
 		e, paths, why := checkEvent(raw, inv.paths[:0])
 		inv.paths = paths
-		if why != nil {
-			if !batch {
-				rejectMessage(ws, src, why)
+		if why == nil {
+			inv.inbox.offer(ws, src, paths)
+			var ok bool
+			if why, ok = h.fanOut(ctx, inv, i, m, ws, src, dests, e, raw); !ok {
 				return
 			}
-			inv.c.EventsRejected++
-			h.log.Warn("event rejected", "message_id", m.MessageId, "workspace", ws, "source", src, "event_index", k, "reason", why.reason)
-			if err := h.sendRejected(ctx, rejected{body: raw, why: why, messageID: m.MessageId, ws: ws, src: src, eventIndex: k}); err != nil {
-				h.transient(inv, i, m, "reject", err)
-				return
-			}
+		}
+		if why == nil {
 			continue
 		}
-		inv.inbox.offer(ws, src, paths)
-		if !h.fanOut(ctx, inv, i, m, ws, src, dests, e, raw) {
+		if !batch {
+			rejectMessage(ws, src, why)
+			return
+		}
+		inv.c.EventsRejected++
+		h.log.Warn("event rejected", "message_id", m.MessageId, "workspace", ws, "source", src, "event_index", k, "reason", why.reason)
+		if err := h.sendRejected(ctx, rejected{body: raw, why: why, messageID: m.MessageId, ws: ws, src: src, eventIndex: k}); err != nil {
+			h.transient(inv, i, m, "reject", err)
 			return
 		}
 	}
 }
 
-// fanOut protects event raw for every destination and queues the copies. It returns false
-// when the message has failed (transiently) and processing it further is pointless.
-func (h *Handler) fanOut(ctx context.Context, inv *invocation, i int, m *events.SQSMessage, ws, src string, dests []*destination, e event, raw []byte) bool {
+// fanOut protects event raw for every destination and queues the copies, or none of them. It
+// returns a rejection when a copy can never be published (it would exceed the SNS message
+// limit: protection makes short values much longer, so an event under MaxEventBytes with many
+// small protected array elements can produce one), and false when the message has failed
+// (transiently) and processing it further is pointless.
+func (h *Handler) fanOut(ctx context.Context, inv *invocation, i int, m *events.SQSMessage, ws, src string, dests []*destination, e event, raw []byte) (*rejection, bool) {
 	copies := make([]copyOut, 0, len(dests))
 	for _, d := range dests {
 		if d.planErr != nil {
 			h.transient(inv, i, m, "compile destination "+d.id, d.planErr)
-			return false
+			return nil, false
 		}
 		run := h.prepare(ctx, inv, d)
 		if run.err != nil {
 			h.transient(inv, i, m, "prepare destination "+d.id, run.err)
-			return false
+			return nil, false
 		}
 		out, res, err := inv.tr.Apply(inv.buf[:0], raw, d.plan, run.prot)
 		if err != nil {
 			// checkEvent validated raw with the same scanner; this cannot happen.
 			h.transient(inv, i, m, "transform for destination "+d.id, err)
-			return false
+			return nil, false
 		}
 		inv.buf = out
 		inv.c.FieldsProtected += res.Protected
@@ -330,17 +335,16 @@ func (h *Handler) fanOut(ctx context.Context, inv *invocation, i int, m *events.
 			c.size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
 		}
 		if c.size > publishBatchBytes {
-			// Not reachable with events under MaxEventBytes; kept so a change of limits
-			// cannot turn into a silent loss.
-			h.transient(inv, i, m, "copy for destination "+d.id, fmt.Errorf("copy of %d bytes exceeds the SNS limit", c.size))
-			return false
+			// Retrying the same event cannot make the copy smaller: a permanent rejection.
+			return reject(ReasonOversize, "the protected copy for destination %s would be %d bytes, over the %d-byte SNS message limit; send fewer protected values (array elements) per event",
+				d.id, c.size, publishBatchBytes), true
 		}
 		copies = append(copies, c)
 	}
 	for _, c := range copies {
 		inv.pub.add(ctx, c)
 	}
-	return true
+	return nil, true
 }
 
 // prepare returns destination d's keys for this invocation, creating its Encrypter and

@@ -400,7 +400,13 @@ func (t *Transformer) protect(r *rule, st *ruleStat, vs, ve int) bool {
 
 	switch r.treatment {
 	case SHA256:
-		t.normBuf = appendNormalized(t.normBuf[:0], pt, r.norm, t.plan.cc)
+		// A digest is recognised as sent (trimmed), before normalization: the phone rule
+		// would otherwise turn the digits of a hex digest into a "number" and hash it again.
+		if v := bytes.TrimSpace(pt); isDigest(v) {
+			t.normBuf = append(t.normBuf[:0], v...)
+		} else {
+			t.normBuf = appendNormalized(t.normBuf[:0], pt, r.norm, t.plan.cc)
+		}
 		t.flush(vs)
 		t.out = append(t.out, '"')
 		if isDigest(t.normBuf) {

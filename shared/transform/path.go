@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -76,6 +77,12 @@ func (p Path) Root() string {
 		return ""
 	}
 	return p.keys[0]
+}
+
+// encloses reports whether q lies strictly inside p (arrays are transparent, so "[]" markers
+// do not matter).
+func (p Path) encloses(q Path) bool {
+	return len(q.keys) > len(p.keys) && slices.Equal(q.keys[:len(p.keys)], p.keys)
 }
 
 func isRoot(s string) bool {

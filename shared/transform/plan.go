@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/phiguard/phiguard/shared/phi"
@@ -201,4 +202,31 @@ func DestinationSpec(h phi.HashingSettings, red []string) Spec {
 		spec.Drop = red
 	}
 	return spec
+}
+
+// BlockEnclosing returns spec with every field that is sent protected as a whole (encrypt, hmac,
+// sha256) while a path of spec.Drop lies inside it moved to Drop: the outer value would carry
+// the blocked field to the destination, so the outer field is blocked too (fail closed). Compile
+// refuses such a spec; the pipeline applies BlockEnclosing when red classifications made after a
+// destination was configured conflict with its fields, so its copies keep leaving, without the
+// red data, instead of failing until they reach the dead-letter queue. Fields and drops that do
+// not parse are kept as they are (Compile reports them).
+func BlockEnclosing(spec Spec) Spec {
+	var drops []Path
+	for _, d := range spec.Drop {
+		if p, err := ParsePath(d); err == nil {
+			drops = append(drops, p)
+		}
+	}
+	out := Spec{Drop: slices.Clone(spec.Drop), DefaultCountryCode: spec.DefaultCountryCode}
+	for _, f := range spec.Fields {
+		p, perr := ParsePath(f.Path)
+		t, terr := ParseTreatment(string(f.Treatment))
+		if perr == nil && terr == nil && !t.removes() && slices.ContainsFunc(drops, p.encloses) {
+			out.Drop = append(out.Drop, f.Path)
+			continue
+		}
+		out.Fields = append(out.Fields, f)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package transform
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -160,15 +161,15 @@ func TestSHA256Normalization(t *testing.T) {
 	}
 
 	t.Run("a value that is already a SHA-256 digest is passed through lower-cased, not hashed again", func(t *testing.T) {
-		plan := mustCompile(t, Spec{Fields: []Field{{"traits.email", SHA256}, {"traits.phone", SHA256}}})
-		d := sha("jane@example.com")
-		in := `{"traits":{"email":" ` + upper(d) + ` ","phone":5551234567}}`
+		plan := mustCompile(t, Spec{Fields: []Field{{"traits.email", SHA256}, {"traits.phone", SHA256}, {"traits.mobile_phone", SHA256}, {"traits.name", SHA256}}})
+		d, p, n := sha("jane@example.com"), sha("+15551234567"), sha("jane doe")
+		in := `{"traits":{"email":" ` + upper(d) + ` ","phone":5551234567,"mobile_phone":" ` + upper(p) + `","name":"` + n + `"}}`
 		out, _, err := Apply(nil, []byte(in), plan, Protectors{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := splitManifest(t, string(out))
-		want := `{"traits":{"email":"` + d + `","phone":"` + sha("+15551234567") + `"}}`
+		want := `{"traits":{"email":"` + d + `","phone":"` + p + `","mobile_phone":"` + p + `","name":"` + n + `"}}`
 		if body != want {
 			t.Errorf("got  %s\nwant %s", body, want)
 		}
@@ -236,5 +237,42 @@ func TestAppendFieldPaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBlockEnclosingBlocksFieldsThatWouldCarryABlockedOne(t *testing.T) {
+	spec := Spec{
+		Fields: []Field{
+			{"traits.address", Encrypt}, {"properties.items[]", SHA256}, {"traits.email", HMAC},
+			{"traits.notes", Redact}, {"traits.other", Encrypt},
+		},
+		Drop:               []string{"traits.address.ssn", "properties.items.card", "traits.notes.secret", "traits.email"},
+		DefaultCountryCode: "44",
+	}
+	if _, err := Compile(spec); !errors.Is(err, ErrInvalidPlan) {
+		t.Fatalf("Compile accepted a blocked field inside a field protected whole: %v", err)
+	}
+	got := BlockEnclosing(spec)
+	want := Spec{
+		Fields:             []Field{{"traits.email", HMAC}, {"traits.notes", Redact}, {"traits.other", Encrypt}},
+		Drop:               []string{"traits.address.ssn", "properties.items.card", "traits.notes.secret", "traits.email", "traits.address", "properties.items[]"},
+		DefaultCountryCode: "44",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("BlockEnclosing =\n %+v\nwant\n %+v", got, want)
+	}
+	plan := mustCompile(t, got)
+	in := `{"traits":{"address":{"street":"1 Main St","ssn":"123-45-6789"},"email":"e","other":"o"},"properties":{"items":[{"card":"4111"}]}}`
+	out, res, err := Apply(nil, []byte(in), plan, hexProt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"Main", "123-45", "4111"} {
+		if strings.Contains(string(out), v) {
+			t.Errorf("%q left in clear: %s", v, out)
+		}
+	}
+	if res.Blocked != 3 || res.Protected != 1 {
+		t.Errorf("result %+v, want 3 blocked (address, items, email) and 1 protected (other)", res)
 	}
 }
