@@ -241,6 +241,18 @@ func TestAuditIsAppendOnlyAndListsNewestFirstWithinTheRange(t *testing.T) {
 		t.Errorf("retention %v is under six years", AuditRetention)
 	}
 
+	retry := *r // the SDK's retry of a write whose response was lost
+	if err := s.AppendAudit(ctx, &retry); err != nil {
+		t.Errorf("appending the same record again: %v, want success", err)
+	}
+	now := &phi.AuditRecord{WorkspaceID: f.ws.ID, Actor: f.owner.ID, Action: "token.create", Target: "tokens/x",
+		Outcome: "success", RequestID: "req-2", At: time.Now()} // timed by the clock, as the router times its records
+	if err := s.AppendAudit(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, now); err != nil {
+		t.Errorf("appending a record timed by time.Now again: %v, want success", err)
+	}
 	dup := *r
 	dup.Outcome = "denied"
 	wantCode(t, s.AppendAudit(ctx, &dup), phi.ECONFLICT)

@@ -260,13 +260,19 @@ func checkSecretHash(h string) error {
 
 // getItem reads one item with a consistent read; it returns nil, nil when there is none.
 func (s *Store) getItem(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
+	return s.getItemNamed(ctx, pk, sk, pk+" "+sk)
+}
+
+// getItemNamed is getItem naming the item as name in its error, for keys that must not reach
+// a log line (a token's lookup item is keyed by the hash of its secret).
+func (s *Store) getItemNamed(ctx context.Context, pk, sk, name string) (map[string]types.AttributeValue, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      s.table,
 		Key:            key(pk, sk),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get %s %s: %w", pk, sk, err)
+		return nil, fmt.Errorf("get %s: %w", name, err)
 	}
 	return out.Item, nil
 }

@@ -545,3 +545,24 @@ func encodeRaw(s string) string { return base64.RawURLEncoding.EncodeToString([]
 
 // newStoreLike returns a store on the same table and client as s without any interleaving.
 func newStoreLike(s *Store) *Store { return New(dynamodb.New(s.client.Options()), *s.table) }
+
+// A store failure while looking up or revoking a token names neither the token's secret nor
+// the hash it is stored under: the authorizer logs these errors, and the hash is the key that
+// finds the token.
+func TestTokenStoreErrorsDoNotCarryTheSecretHash(t *testing.T) {
+	s, client, _ := newStore(t)
+	ctx := context.Background()
+	f := newFixture(t, s)
+	broken := New(client, awstest.UniqueName("no-such-table"))
+	hash := hashOf(f.ownerSecret)
+	if _, err := broken.LookupToken(ctx, hash); err == nil || phi.ErrorCode(err) != phi.EINTERNAL {
+		t.Fatalf("LookupToken on a missing table = %v, want an internal error", err)
+	} else if strings.Contains(err.Error(), hash) || strings.Contains(err.Error(), f.ownerSecret) {
+		t.Errorf("LookupToken error carries the token's hash: %v", err)
+	}
+	if err := broken.RevokeToken(ctx, f.ws.ID, f.owner.ID, time.Now()); err == nil {
+		t.Fatal("RevokeToken on a missing table succeeded")
+	} else if strings.Contains(err.Error(), hash) {
+		t.Errorf("RevokeToken error carries the token's hash: %v", err)
+	}
+}

@@ -90,7 +90,7 @@ func (s *Store) LookupToken(ctx context.Context, secretHash string) (*phi.Token,
 	if checkSecretHash(secretHash) != nil {
 		return nil, phi.Errorf(phi.ENOTFOUND, "token not found")
 	}
-	m, err := s.getItem(ctx, prefixTokHash+secretHash, skToken)
+	m, err := s.getItemNamed(ctx, prefixTokHash+secretHash, skToken, "token lookup item")
 	if err != nil {
 		return nil, fmt.Errorf("look up token: %w", err)
 	}

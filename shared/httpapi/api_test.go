@@ -4,22 +4,29 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
 )
@@ -51,11 +58,43 @@ type api struct {
 	store *dynamo.Store
 	h     http.Handler
 	logs  *syncBuffer
+	ops   *opCounter // the DynamoDB operations of newAPI's store
+}
+
+// opCounter counts DynamoDB operations by name.
+type opCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *opCounter) seen() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
+}
+
+// withOpCounter returns a copy of client that counts its operations in c and refuses Scan: no
+// request path may scan the table (docs/STORE.md), so any route that did fails its test.
+func withOpCounter(client *dynamodb.Client, c *opCounter) *dynamodb.Client {
+	hook := middleware.InitializeMiddlewareFunc("count-ops", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		op := awsmiddleware.GetOperationName(ctx)
+		c.mu.Lock()
+		c.n[op]++
+		c.mu.Unlock()
+		if op == "Scan" {
+			return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("Scan on a request path")
+		}
+		return next.HandleInitialize(ctx, in)
+	})
+	return dynamodb.New(client.Options(), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Initialize.Add(hook, middleware.Before) })
+	})
 }
 
 func newAPI(t *testing.T) *api {
 	t.Helper()
-	client := awstest.Clients(t).DynamoDB
+	ops := &opCounter{n: map[string]int{}}
+	client := withOpCounter(awstest.Clients(t).DynamoDB, ops)
 	name := awstest.UniqueName("httpapi-test")
 	if err := dynamo.CreateTable(context.Background(), client, name); err != nil {
 		t.Fatal(err)
@@ -64,7 +103,9 @@ func newAPI(t *testing.T) *api {
 		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	store := dynamo.New(client, name)
-	return newAPIWith(t, store, store)
+	a := newAPIWith(t, store, store)
+	a.ops = ops
+	return a
 }
 
 // testResolver stands in for DNS, which this machine lacks for public names: host names under
@@ -244,31 +285,78 @@ var validBodies = map[string]string{
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys":   `{"algorithm":"hpke-p256"}`,
 }
 
-// The authorization matrix: every route of stack.Routes × every kind of caller.
+// leastRole is the least role each customer route needs, written from the issue rather than
+// read from Accesses: only owners reach tokens, the Privacy Portal, hashing settings, keys and
+// the audit log; members manage sources and destinations; readonly reads non-PHI config.
+var leastRole = map[string]phi.Role{
+	"GET /workspaces/{workspaceId}":                                                   phi.RoleReadonly,
+	"GET /workspaces/{workspaceId}/tokens":                                            phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/tokens":                                           phi.RoleOwner,
+	"DELETE /workspaces/{workspaceId}/tokens/{tokenId}":                               phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/sources":                                           phi.RoleReadonly,
+	"POST /workspaces/{workspaceId}/sources":                                          phi.RoleMember,
+	"GET /workspaces/{workspaceId}/sources/{sourceId}":                                phi.RoleReadonly,
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                phi.RoleMember,
+	"DELETE /workspaces/{workspaceId}/sources/{sourceId}":                             phi.RoleMember,
+	"GET /workspaces/{workspaceId}/destinations":                                      phi.RoleReadonly,
+	"POST /workspaces/{workspaceId}/destinations":                                     phi.RoleMember,
+	"GET /workspaces/{workspaceId}/destinations/{destinationId}":                      phi.RoleReadonly,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":                      phi.RoleMember,
+	"DELETE /workspaces/{workspaceId}/destinations/{destinationId}":                   phi.RoleMember,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing":              phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/privacy/matchers":                                  phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/privacy/matchers":                                 phi.RoleOwner,
+	"DELETE /workspaces/{workspaceId}/privacy/matchers/{matcherId}":                   phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/privacy/inbox":                                     phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/privacy/classifications":                           phi.RoleOwner,
+	"PUT /workspaces/{workspaceId}/privacy/classifications":                           phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/audit":                                             phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/destinations/{destinationId}/keys":                 phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys":                phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys/import":         phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke": phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys":           phi.RoleOwner,
+}
+
+// The authorization matrix: every route of stack.Routes × every kind of caller, each cell
+// asserting its exact status. An allowed caller gets the route's success status (the request is
+// well formed, names existing resources and, for a PUT, the current ETag); a refused one gets
+// 401, 403 or 404 "workspace not found" and changes nothing. Every call of an audited route by
+// an authenticated caller of the workspace leaves an audit record with the route's action, the
+// caller, the outcome and the request id.
 func TestAuthorizationMatrix(t *testing.T) {
 	a := newAPI(t)
+	ctx := context.Background()
 	wsA := a.newWorkspace(t, "business", true)
 	wsB := a.newWorkspace(t, "business", true)
 
 	type outcome int
 	const (
-		allowed      outcome = iota // passes authentication, scoping and the role check
+		allowed      outcome = iota // the route's success status
 		unauthorized                // 401
 		forbidden                   // 403
 		hidden                      // 404 "workspace not found"
 	)
+	tokenID := func(secret string) string {
+		tok, err := a.store.LookupToken(ctx, HashToken(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.ID
+	}
 	callers := []struct {
 		name  string
 		token string
 		role  phi.Role
+		actor string // the audit actor of an authenticated caller
 	}{
-		{"owner", wsA.Owner, phi.RoleOwner},
-		{"member", wsA.Member, phi.RoleMember},
-		{"readonly", wsA.Readonly, phi.RoleReadonly},
-		{"no token", "", ""},
-		{"bad token", "phit_" + strings.Repeat("x", 43), ""},
-		{"other workspace's owner", wsB.Owner, ""},
-		{"operator", testOperatorSecret, ""},
+		{"owner", wsA.Owner, phi.RoleOwner, tokenID(wsA.Owner)},
+		{"member", wsA.Member, phi.RoleMember, wsA.MemberID},
+		{"readonly", wsA.Readonly, phi.RoleReadonly, tokenID(wsA.Readonly)},
+		{"no token", "", "", ""},
+		{"bad token", "phit_" + strings.Repeat("x", 43), "", ""},
+		{"other workspace's owner", wsB.Owner, "", tokenID(wsB.Owner)},
+		{"operator", testOperatorSecret, "", "operator:local"},
 	}
 	expect := func(rt stack.Route, caller string, role phi.Role) outcome {
 		switch {
@@ -283,41 +371,134 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return unauthorized
 		case caller == "other workspace's owner":
 			return hidden
-		case rank(role) >= rank(Accesses[RouteKey(rt)].Role):
+		case rank(role) >= rank(leastRole[RouteKey(rt)]):
 			return allowed
 		}
 		return forbidden
 	}
-	ids := map[string]string{"sourceId": wsA.Source, "destinationId": wsA.Destination}
 	for _, rt := range stack.Routes {
+		if rt.Auth == stack.AuthToken && Accesses[RouteKey(rt)].Role != leastRole[RouteKey(rt)] {
+			t.Errorf("%s: Accesses asks for %q, the issue for %q", RouteKey(rt), Accesses[RouteKey(rt)].Role, leastRole[RouteKey(rt)])
+		}
+	}
+	success := func(rt stack.Route) int {
+		switch {
+		case rt.Function == stack.FunctionKeygen:
+			return http.StatusOK // this test's keygen stubs answer 200
+		case rt.Method == "POST":
+			return http.StatusCreated
+		case rt.Method == "DELETE":
+			return http.StatusNoContent
+		}
+		return http.StatusOK
+	}
+	// victim creates, in the store, a fresh resource for a DELETE route to delete, and returns
+	// its path parameter and a check that it is still there.
+	victim := func(t *testing.T, rt stack.Route) (map[string]string, func() bool) {
+		t.Helper()
+		var err error
+		var ids map[string]string
+		var exists func() bool
+		switch {
+		case strings.HasSuffix(rt.Path, "{tokenId}"):
+			secret := NewTokenSecret()
+			tok := phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: wsA.ID, Name: "victim", Role: phi.RoleReadonly}
+			err = a.store.CreateToken(ctx, &tok, HashToken(secret))
+			ids = map[string]string{"tokenId": tok.ID}
+			exists = func() bool {
+				got, err := a.store.LookupToken(ctx, HashToken(secret))
+				return err == nil && got.RevokedAt == nil
+			}
+		case strings.HasSuffix(rt.Path, "{sourceId}"):
+			src := phi.Source{ID: phi.NewID(phi.PrefixSource), WorkspaceID: wsA.ID, Name: "victim"}
+			err = a.store.CreateSource(ctx, &src)
+			ids = map[string]string{"sourceId": src.ID}
+			exists = func() bool { _, err := a.store.GetSource(ctx, wsA.ID, src.ID); return err == nil }
+		case strings.HasSuffix(rt.Path, "{destinationId}"):
+			d := phi.Destination{ID: phi.NewID(phi.PrefixDestination), WorkspaceID: wsA.ID, SourceID: wsA.Source, Name: "victim",
+				Type: phi.DestinationWebhook, Settings: phi.DestinationSettings{URL: "https://v.example/h"}}
+			err = a.store.CreateDestination(ctx, &d)
+			ids = map[string]string{"destinationId": d.ID}
+			exists = func() bool { _, err := a.store.GetDestination(ctx, wsA.ID, d.ID); return err == nil }
+		case strings.HasSuffix(rt.Path, "{matcherId}"):
+			m := privacy.Matcher{Name: "victim", Classification: privacy.Yellow, Target: privacy.TargetKey, Mode: privacy.ModeExact, Synonyms: []string{"victim"}}
+			err = a.store.PutMatcher(ctx, wsA.ID, &m)
+			ids = map[string]string{"matcherId": m.ID}
+			exists = func() bool {
+				ms, _, err := a.store.ListMatchers(ctx, wsA.ID, phi.Page{Limit: MaxPageLimit})
+				return err == nil && slices.ContainsFunc(ms, func(x privacy.Matcher) bool { return x.ID == m.ID })
+			}
+		default:
+			t.Fatalf("no victim for %s", RouteKey(rt))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, exists
+	}
+	for _, rt := range stack.Routes {
+		key := RouteKey(rt)
+		acc := Accesses[key]
 		for _, c := range callers {
-			t.Run(RouteKey(rt)+"/"+c.name, func(t *testing.T) {
-				ids := ids
+			t.Run(key+"/"+c.name, func(t *testing.T) {
+				ids := map[string]string{"sourceId": wsA.Source, "destinationId": wsA.Destination}
+				var exists func() bool
 				if rt.Method == "DELETE" {
-					ids = nil // fresh ids of nothing: an allowed delete answers 404, and the fixture survives
+					ids, exists = victim(t, rt)
 				}
 				path := fill(rt.Path, wsA.ID, ids)
-				body := strings.ReplaceAll(validBodies[RouteKey(rt)], "SRC", wsA.Source)
-				res := a.do(t, rt.Method, path, c.token, body)
+				var headers []string
+				if ifMatchRoutes[key] {
+					// The current ETag, read by a caller allowed to read it.
+					reader := wsA.Owner
+					if rt.Auth == stack.AuthOperator {
+						reader = testOperatorSecret
+					}
+					headers = []string{"If-Match", currentETag(t, a, path, reader)}
+				}
+				res := a.do(t, rt.Method, path, c.token, validBodyFor(rt, wsA.Source), headers...)
 				want := expect(rt, c.name, c.role)
-				_, msg, _ := decodeErr(t, append([]byte(nil), res.Body...))
+				var code, msg string
+				if res.Status >= 400 {
+					code, msg, _ = decodeErr(t, []byte(res.Body))
+				}
 				switch want {
 				case allowed:
-					if res.Status == 401 || res.Status == 403 || res.Status >= 500 || (res.Status == 404 && msg == "workspace not found") {
-						t.Fatalf("want the route reached, got %d: %s", res.Status, res.Body)
+					if res.Status != success(rt) {
+						t.Fatalf("want %d, got %d: %s", success(rt), res.Status, res.Body)
 					}
 				case unauthorized:
-					if res.Status != 401 || res.Header.Get("WWW-Authenticate") == "" {
+					if res.Status != 401 || code != phi.EUNAUTHORIZED || res.Header.Get("WWW-Authenticate") == "" {
 						t.Fatalf("want 401 with WWW-Authenticate, got %d: %s", res.Status, res.Body)
 					}
 				case forbidden:
-					if res.Status != 403 {
-						t.Fatalf("want 403, got %d: %s", res.Status, res.Body)
+					if res.Status != 403 || code != phi.EFORBIDDEN || !strings.Contains(msg, string(acc.Role)) {
+						t.Fatalf("want 403 naming the %s role, got %d: %s", acc.Role, res.Status, res.Body)
 					}
 				case hidden:
-					if res.Status != 404 || msg != "workspace not found" {
+					if res.Status != 404 || code != phi.ENOTFOUND || msg != "workspace not found" {
 						t.Fatalf("want 404 workspace not found, got %d: %s", res.Status, res.Body)
 					}
+				}
+				if exists != nil && (want == allowed) == exists() {
+					t.Errorf("after a %d, the resource exists: %v", res.Status, !(want == allowed))
+				}
+				if acc.Action == "" || (want != allowed && want != forbidden) {
+					return
+				}
+				auditWS := wsA.ID
+				if key == "POST /operator/workspaces" {
+					var created CreatedWorkspace
+					res.json(t, &created)
+					auditWS = created.ID
+				}
+				wantOutcome := OutcomeSuccess
+				if want == forbidden {
+					wantOutcome = OutcomeDenied
+				}
+				rec := auditRecordOf(t, a, auditWS, res.Header.Get("X-Request-Id"))
+				if rec.Action != acc.Action || rec.Actor != c.actor || rec.Outcome != wantOutcome || rec.Target == "" || strings.Contains(rec.Target, "?") {
+					t.Errorf("audit record = %+v; want action %s, actor %s, outcome %s and a target", rec, acc.Action, c.actor, wantOutcome)
 				}
 			})
 		}
@@ -328,4 +509,37 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if len(srcs.Items) != 1 {
 		t.Errorf("workspace B has %d sources after the matrix", len(srcs.Items))
 	}
+	// No route scanned the table (the test client refuses Scan; this proves the hook was on).
+	if ops := a.ops.seen(); ops["Scan"] != 0 || ops["Query"] == 0 || ops["GetItem"] == 0 {
+		t.Errorf("DynamoDB operations of the matrix: %v; want Query and GetItem, never Scan", ops)
+	}
+}
+
+// auditRecordOf returns the one audit record of workspace wsID written under requestID.
+func auditRecordOf(t *testing.T, a *api, wsID, requestID string) phi.AuditRecord {
+	t.Helper()
+	if requestID == "" {
+		t.Fatal("the response has no X-Request-Id")
+	}
+	var found []phi.AuditRecord
+	page := phi.Page{Limit: MaxPageLimit}
+	for {
+		recs, next, err := a.store.ListAudit(context.Background(), wsID, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.RequestID == requestID {
+				found = append(found, r)
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	if len(found) != 1 {
+		t.Fatalf("request %s left %d audit records in %s, want 1: %+v", requestID, len(found), wsID, found)
+	}
+	return found[0]
 }

@@ -106,3 +106,45 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 		}
 	})
 }
+
+// A failed audit append is the service's fault, whatever the audit log says: the caller gets
+// 500 "internal error", never the audit log's own error (a conflict would read as 409 and leak
+// audit record ids).
+func TestAuditFailuresAreInternalErrors(t *testing.T) {
+	const wsID = "ws_0000000000000000000000000a"
+	audit := auditFunc(func(r *phi.AuditRecord) error {
+		return phi.Errorf(phi.ECONFLICT, "audit record %s already exists; audit records are append-only", r.ID)
+	})
+	operator := AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) {
+		return phi.Actor{ID: "operator:test", Operator: true}, nil
+	})
+	ok := Handle(nil, func(w http.ResponseWriter, r *http.Request) error {
+		WriteJSON(w, http.StatusOK, map[string]string{"tier": "business"})
+		return nil
+	})
+	attempt := Handle(nil, func(w http.ResponseWriter, r *http.Request) error {
+		if err := AuditAttempt(r); err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"tier": "business"})
+		return nil
+	})
+	for name, h := range map[string]http.Handler{"outcome record": ok, "attempt record": attempt} {
+		t.Run(name, func(t *testing.T) {
+			router, err := NewRouter(RouterConfig{Auth: operator, Audit: audit}, stack.FunctionOperator, map[string]http.Handler{
+				"POST /operator/workspaces":                   ok,
+				"GET /operator/workspaces/{workspaceId}":      h,
+				"PUT /operator/workspaces/{workspaceId}/plan": ok,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			router.ServeHTTP(w, httptest.NewRequest("GET", "/operator/workspaces/"+wsID, nil))
+			code, msg, _ := decodeErr(t, w.Body.Bytes())
+			if w.Code != 500 || code != phi.EINTERNAL || msg != "internal error" || strings.Contains(w.Body.String(), "business") {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ import (
 const EnvLocalOperatorSecret = "PHI_LOCAL_OPERATOR_SECRET"
 
 // TokenPrefix starts every API token secret, so secret scanners and people recognise one.
-const TokenPrefix = "phit_"
+const TokenPrefix = phi.TokenPrefix
 
 // NewTokenSecret returns a fresh token secret (TokenPrefix and 256 random bits, base64url).
 func NewTokenSecret() string {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/privacy"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 func classify(t *testing.T, a *api, ws *workspace, pairs ...string) {
@@ -174,6 +176,62 @@ func TestDestinationEditsNeedTheCurrentETag(t *testing.T) {
 	})
 }
 
+// ifMatchRoutes are the routes that change a versioned resource and so need If-Match; the
+// OpenAPI document must declare it (and 412) on exactly these.
+var ifMatchRoutes = map[string]bool{
+	"PUT /operator/workspaces/{workspaceId}/plan":                        true,
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   true,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         true,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": true,
+}
+
+// Every PUT of a versioned resource refuses a request without If-Match (412), and accepts it
+// with the current ETag; the other PUTs do not ask for it.
+func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	ids := map[string]string{"sourceId": ws.Source, "destinationId": ws.Destination}
+	for _, rt := range stack.Routes {
+		if rt.Method != "PUT" {
+			continue
+		}
+		key := RouteKey(rt)
+		t.Run(key, func(t *testing.T) {
+			tok := ws.Owner
+			if rt.Auth == stack.AuthOperator {
+				tok = testOperatorSecret
+			}
+			path := fill(rt.Path, ws.ID, ids)
+			body := validBodyFor(rt, ws.Source)
+			if !ifMatchRoutes[key] {
+				a.must(t, 200, "PUT", path, tok, body)
+				return
+			}
+			if res := a.must(t, 412, "PUT", path, tok, body); !strings.Contains(res.Body, "If-Match") {
+				t.Errorf("412 does not ask for If-Match: %s", res.Body)
+			}
+			a.must(t, 200, "PUT", path, tok, body, "If-Match", currentETag(t, a, path, tok))
+		})
+	}
+	for key := range ifMatchRoutes {
+		if _, ok := Accesses[key]; !ok {
+			t.Errorf("ifMatchRoutes names %s, which is not a route", key)
+		}
+	}
+}
+
+// currentETag reads the ETag of the resource a PUT route changes (a hashing PUT changes its
+// destination).
+func currentETag(t *testing.T, a *api, path, tok string) string {
+	t.Helper()
+	get := strings.TrimSuffix(strings.TrimSuffix(path, "/hashing"), "/plan")
+	etag := a.must(t, 200, "GET", get, tok, "").Header.Get("ETag")
+	if etag == "" {
+		t.Fatalf("GET %s has no ETag", get)
+	}
+	return etag
+}
+
 func TestListsPaginate(t *testing.T) {
 	a := newAPI(t)
 	ws := a.newWorkspace(t, "free", false)
@@ -251,6 +309,24 @@ func TestPrivacyPortal(t *testing.T) {
 			t.Errorf("decided classification missing: %+v", byPath["properties.color"])
 		}
 	})
+	t.Run("the 101st custom matcher is refused with a clear error, and deleting one makes room", func(t *testing.T) {
+		var l MatcherList
+		a.must(t, 200, "GET", base+"/matchers?limit=100", ws.Owner, "").json(t, &l)
+		for i := len(l.Items); i < privacy.MaxCustomMatchers; i++ {
+			m := privacy.Matcher{Name: fmt.Sprintf("custom %d", i), Classification: privacy.Green, Target: privacy.TargetKey, Mode: privacy.ModeExact, Synonyms: []string{fmt.Sprintf("field %d", i)}}
+			if err := a.store.PutMatcher(context.Background(), ws.ID, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		body := `{"name":"one too many","classification":"yellow","target":"key","mode":"exact","synonyms":["extra"]}`
+		res := a.must(t, 409, "POST", base+"/matchers", ws.Owner, body)
+		if code, msg, _ := decodeErr(t, []byte(res.Body)); code != phi.ECONFLICT || !strings.Contains(msg, "at most 100 custom matchers") || !strings.Contains(msg, "delete one") {
+			t.Fatalf("101st matcher: %s", res.Body)
+		}
+		a.must(t, 204, "DELETE", base+"/matchers/"+m.ID, ws.Owner, "")
+		a.must(t, 201, "POST", base+"/matchers", ws.Owner, body)
+		a.must(t, 409, "POST", base+"/matchers", ws.Owner, body)
+	})
 	t.Run("classifications export as CSV", func(t *testing.T) {
 		classify(t, a, ws, "traits.email", "yellow")
 		res := a.must(t, 200, "GET", base+"/classifications", ws.Owner, "", "Accept", "text/csv")
@@ -323,6 +399,17 @@ func TestTokensNeverAppearAfterTheirCreationResponse(t *testing.T) {
 	record(a.must(t, 401, "GET", "/workspaces/"+ws.ID, created.Secret+"x", ""))                      // unknown
 	record(a.must(t, 400, "POST", "/workspaces/"+ws.ID+"/sources", ws.Owner, `{"`+ws.Member+`":1}`)) // a secret pasted as a field name
 	record(a.must(t, 404, "GET", "/workspaces/"+ws.ID+"/sources/"+phi.NewID(phi.PrefixSource), ws.Member, ""))
+	// Secrets pasted into fields whose bad values the 422 quotes back.
+	record(a.must(t, 422, "POST", "/workspaces/"+ws.ID+"/destinations", ws.Owner,
+		`{"sourceId":"`+ws.Source+`","name":"x","type":"`+ws.Member+`","settings":{"url":"https://x.example/h"}}`))
+	record(a.must(t, 422, "POST", "/workspaces/"+ws.ID+"/privacy/matchers", ws.Owner,
+		`{"name":"x","classification":"`+ws.Member+`","target":"`+ws.Owner+`","mode":"`+ws.Readonly+`","synonyms":["x"]}`))
+	record(a.must(t, 422, "PUT", "/workspaces/"+ws.ID+"/privacy/classifications", ws.Owner,
+		`{"classifications":[{"path":"`+ws.Member+`","classification":"`+ws.Owner+`"}]}`))
+	var dst DestinationView
+	a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/destinations/"+ws.Destination, ws.Owner, "").json(t, &dst)
+	record(a.must(t, 422, "PUT", "/workspaces/"+ws.ID+"/destinations/"+ws.Destination+"/hashing", ws.Owner,
+		`{"enabled":false,"fields":[{"path":"traits.email","treatment":"`+ws.Member+`"}]}`, "If-Match", ETag(dst.Version)))
 	record(a.must(t, 403, "GET", "/workspaces/"+ws.ID+"/audit", ws.Readonly, ""))
 	record(a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/audit?limit=100", ws.Owner, ""))
 	record(a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, ""))

@@ -92,15 +92,16 @@ func decodeErr(t *testing.T, body []byte) (code, message string, details map[str
 	t.Helper()
 	var e struct {
 		Error struct {
-			Code    string         `json:"code"`
-			Message string         `json:"message"`
-			Details map[string]any `json:"details"`
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Details any    `json:"details"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("error body is not JSON: %q", body)
 	}
-	return e.Error.Code, e.Error.Message, e.Error.Details
+	details, _ = e.Error.Details.(map[string]any) // nil for a list of problems
+	return e.Error.Code, e.Error.Message, details
 }
 
 func TestDecodeRefusesBadBodiesNamingTheProblem(t *testing.T) {
@@ -123,6 +124,7 @@ func TestDecodeRefusesBadBodiesNamingTheProblem(t *testing.T) {
 		{"syntax", `{"name" "x"}`, "", phi.EBADREQUEST, "not valid JSON"},
 		{"two values", `{} {}`, "", phi.EBADREQUEST, "more than one"},
 		{"empty", ``, "", phi.EBADREQUEST, "empty"},
+		{"null", ` null `, "", phi.EBADREQUEST, "not null"},
 		{"wrong content type", `{}`, "text/plain", phi.EBADREQUEST, "Content-Type"},
 		{"pasted token as a field name", `{"phit_abcdefghijklmnopqrstuvwxyz0123456789":1}`, "", phi.EBADREQUEST, "not shown"},
 		{"oversize", `{"name":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, "", phi.ETOOLARGE, "larger than"},

@@ -107,7 +107,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // Decode reads r's JSON body into v, refusing with a *phi.Error: ETOOLARGE (413) over
 // MaxBodyBytes; EBADREQUEST (400) for a non-JSON content type, malformed JSON, an unknown field,
-// a value of the wrong type (naming the field), trailing data or an empty body.
+// a value of the wrong type (naming the field), trailing data, an empty body or a bare null.
 func Decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -125,8 +125,13 @@ func Decode(r *http.Request, v any) error {
 	if len(body) > MaxBodyBytes {
 		return tooLarge()
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	switch strings.TrimSpace(string(body)) {
+	case "":
 		return phi.Errorf(phi.EBADREQUEST, "the request body is empty; send a JSON object")
+	case "null":
+		// encoding/json would leave v untouched: a PUT of null would silently reset the
+		// resource to its zero value (hashing off, blockRed off).
+		return phi.Errorf(phi.EBADREQUEST, "the request body must be a JSON object, not null")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
@@ -207,10 +212,14 @@ func jsonKind(kind string) string {
 	return "a " + kind
 }
 
-// clip shortens caller text quoted back in a message, so a pasted secret or blob never floods a
-// response or a log line.
+// clip shortens caller text quoted back in a message, so a pasted blob never floods a response
+// or a log line, and withholds text that carries an API token (a secret pasted into the wrong
+// field), so a token is never echoed after its creation response.
 func clip(s string) string {
 	const max = 40
+	if strings.Contains(s, TokenPrefix) {
+		return "(a value that looks like an API token, not shown)"
+	}
 	if len(s) <= max {
 		return s
 	}

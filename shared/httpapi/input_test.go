@@ -22,8 +22,24 @@ var wrongTypes = map[string][2]string{
 	"PUT /workspaces/{workspaceId}/privacy/classifications":              {`{"classifications":[{"path":1}]}`, "classifications.path"},
 }
 
+// brokenRules are well-formed bodies that break a rule, per route with a body; the field named
+// is the one the 422 must name.
+var brokenRules = map[string][2]string{
+	"POST /operator/workspaces":                                          {`{"name":""}`, "name"},
+	"PUT /operator/workspaces/{workspaceId}/plan":                        {`{"tier":"gold","baa":{"signed":false}}`, "tier"},
+	"POST /workspaces/{workspaceId}/tokens":                              {`{"name":"x","role":"admin"}`, "role"},
+	"POST /workspaces/{workspaceId}/sources":                             {`{"name":" padded "}`, "name"},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   {`{"name":""}`, "name"},
+	"POST /workspaces/{workspaceId}/destinations":                        {`{"sourceId":"SRC","name":"x","type":"webhook","settings":{"url":"http://x.example/h"}}`, "settings.url"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         {`{"sourceId":"SRC","name":"x","type":"ftp"}`, "type"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": {`{"enabled":false,"fields":[{"path":"email","treatment":"sha256"}]}`, "fields[0].path"},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                    {`{"name":"x","classification":"purple","target":"key","mode":"exact","synonyms":["x"]}`, "classification"},
+	"PUT /workspaces/{workspaceId}/privacy/classifications":              {`{"classifications":[{"path":"traits.email","classification":"blue"}]}`, "classifications[0].classification"},
+}
+
 // Every route that takes a body refuses unknown fields, wrong types, oversize bodies and
-// non-JSON with 400/413 naming the problem; every route with a path id refuses a malformed id
+// non-JSON with 400/413 naming the problem, and a well-formed body that breaks a rule with 422
+// naming the field; every route with a path id refuses a malformed id
 // with 400 naming the parameter; unknown and non-canonical paths get a JSON 404/400.
 func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 	a := newAPI(t)
@@ -64,6 +80,23 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 			})
 			t.Run(key+"/empty body", func(t *testing.T) {
 				a.must(t, 400, rt.Method, path, tok, ``)
+			})
+			t.Run(key+"/broken rule", func(t *testing.T) {
+				br, ok := brokenRules[key]
+				if !ok {
+					t.Fatalf("no broken-rule body for %s", key)
+				}
+				var headers []string
+				if ifMatchRoutes[key] {
+					headers = []string{"If-Match", currentETag(t, a, path, tok)}
+				}
+				res := a.must(t, 422, rt.Method, path, tok, strings.ReplaceAll(br[0], "SRC", ws.Source), headers...)
+				if res.errCode(t) != "invalid" || !strings.Contains(res.Body, `"field":"`+br[1]+`"`) {
+					t.Errorf("422 does not name %s: %s", br[1], res.Body)
+				}
+			})
+			t.Run(key+"/null body", func(t *testing.T) {
+				a.must(t, 400, rt.Method, path, tok, `null`, "If-Match", `"1"`)
 			})
 		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen {
 			t.Errorf("route %s takes a body but has no bad-input case", key)

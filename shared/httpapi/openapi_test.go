@@ -86,8 +86,9 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 				t.Errorf("%s: path parameter %s is not declared", RouteKey(rt), p[1])
 			}
 		}
-		if rt.Method == "PUT" && !strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`) {
-			t.Errorf("%s: If-Match is not declared", RouteKey(rt))
+		_, has412 := op.Responses["412"]
+		if declared := strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`); declared != ifMatchRoutes[RouteKey(rt)] || has412 != declared {
+			t.Errorf("%s: If-Match declared %v, 412 documented %v; the handler needs If-Match: %v", RouteKey(rt), declared, has412, ifMatchRoutes[RouteKey(rt)])
 		}
 		for _, code := range []string{"400", "401", "404", "500"} {
 			if _, ok := op.Responses[code]; !ok {

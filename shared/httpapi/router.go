@@ -325,7 +325,7 @@ func (h *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return fmt.Errorf("audit attempt of %s: no workspace to record it in", ri.route)
 		}
 		if err := h.audit(r, actor, ws, OutcomeAttempted); err != nil {
-			return fmt.Errorf("append attempt audit record: %w", err)
+			return auditFailed("append attempt audit record", err)
 		}
 		ri.attempted = true
 		return nil
@@ -353,7 +353,7 @@ func (h *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ri.attempted {
 			// Fail closed: the caller must not get PHI-related data or a change confirmed
 			// without an audit record.
-			WriteError(w, r, logger, fmt.Errorf("append audit record: %w", err))
+			WriteError(w, r, logger, auditFailed("append audit record", err))
 			return
 		}
 		// The attempt record audits what the handler did, which cannot be undone; the
@@ -366,6 +366,12 @@ func (h *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.body.Bytes())
+}
+
+// auditFailed is the error of a failed audit append: always internal (500), whatever the
+// store's error says — a conflict in the audit log is not the caller's conflict.
+func auditFailed(op string, err error) error {
+	return &phi.Error{Code: phi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("%s: %w", op, err)}
 }
 
 // audit appends the record of this request; failures are logged and returned.

@@ -17,6 +17,10 @@ const (
 	PrefixAudit       = "aud_"
 )
 
+// TokenPrefix starts every API token secret, so that secret scanners and people recognise one,
+// and so that any layer can refuse to quote back caller text that carries one.
+const TokenPrefix = "phit_"
+
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
 // NewID returns prefix followed by 26 characters of lower-case Crockford base32 (130 random

@@ -93,10 +93,10 @@ func validateSegment(seg string, n int) error {
 		key = key[:len(key)-2]
 	}
 	if key == "" {
-		return fmt.Errorf("segment %d %q has no key before []; write the array's key, e.g. items[]", n, seg)
+		return fmt.Errorf("segment %d %q has no key before []; write the array's key, e.g. items[]", n, clip(seg))
 	}
 	if strings.ContainsAny(key, "[]") {
-		return fmt.Errorf("segment %d %q: brackets may only appear as [] at the end of a key, e.g. items[]", n, seg)
+		return fmt.Errorf("segment %d %q: brackets may only appear as [] at the end of a key, e.g. items[]", n, clip(seg))
 	}
 	for _, r := range key {
 		if !unicode.IsGraphic(r) {
@@ -104,10 +104,10 @@ func validateSegment(seg string, n int) error {
 		}
 	}
 	if first, _ := utf8.DecodeRuneInString(key); unicode.IsSpace(first) {
-		return fmt.Errorf("segment %d %q starts with a space", n, seg)
+		return fmt.Errorf("segment %d %q starts with a space", n, clip(seg))
 	}
 	if last, _ := utf8.DecodeLastRuneInString(key); unicode.IsSpace(last) {
-		return fmt.Errorf("segment %d %q ends with a space", n, seg)
+		return fmt.Errorf("segment %d %q ends with a space", n, clip(seg))
 	}
 	return nil
 }

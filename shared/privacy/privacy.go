@@ -24,6 +24,9 @@ package privacy
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // ErrInvalid matches every *InvalidError with errors.Is, so a caller that maps
@@ -133,9 +136,13 @@ func (c Classification) rank() int {
 }
 
 // clip shortens caller input quoted back in an error message, so that a
-// pasted blob never floods a response or a log line.
+// pasted blob never floods a response or a log line, and withholds input that
+// carries an API token (a secret pasted into the wrong field).
 func clip(s string) string {
 	const max = 64
+	if strings.Contains(s, phi.TokenPrefix) {
+		return "(a value that looks like an API token, not shown)"
+	}
 	if len(s) <= max {
 		return s
 	}

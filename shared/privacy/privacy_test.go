@@ -70,3 +70,26 @@ func TestProblemsListsEveryInvalidField(t *testing.T) {
 		t.Error("Problems of an error without *InvalidError is not nil")
 	}
 }
+
+// Validation messages quote bad input back, but never an API token pasted into the wrong field.
+func TestValidationMessagesWithholdPastedTokens(t *testing.T) {
+	const secret = "phit_VvDIg2xu8qoM5is-LTVEPJUy_JUNaQCFHx3PGIlWbnw"
+	for name, err := range map[string]error{
+		"classification":       privacy.Classification(secret).Validate(),
+		"target":               privacy.Target(secret).Validate(),
+		"mode":                 privacy.Mode(secret).Validate(),
+		"path root":            privacy.FieldPath(secret).Validate(),
+		"path segment":         privacy.FieldPath("traits. " + secret).Validate(),
+		"pattern":              privacy.Matcher{Name: "x", Classification: "red", Target: "key", Mode: "exact", Patterns: []string{"(?:" + secret + ")?"}}.Validate(),
+		"default matcher edit": privacy.CheckEditable("default-" + secret),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err == nil {
+				t.Fatal("the bad input was accepted")
+			}
+			if strings.Contains(err.Error(), secret[:20]) {
+				t.Errorf("the message quotes the token: %v", err)
+			}
+		})
+	}
+}
