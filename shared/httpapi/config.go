@@ -228,10 +228,47 @@ func (c *Config) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Store.RevokeToken(r.Context(), r.PathValue("workspaceId"), id, c.Now().UTC()); err != nil {
+	wsID := r.PathValue("workspaceId")
+	if err := c.keepsAnOwner(r.Context(), wsID, id); err != nil {
+		return err
+	}
+	if err := c.Store.RevokeToken(r.Context(), wsID, id, c.Now().UTC()); err != nil {
 		return wrap(err, "revoke token %s", id)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// keepsAnOwner refuses (ECONFLICT) to revoke tokenID when it is the workspace's last active
+// owner token: only owners reach the Privacy Portal, keys, tokens and audit log, and no customer
+// route could let them back in. Two owners revoking each other's tokens at the same instant can
+// still both pass this check; an operator then has to issue a new owner token.
+func (c *Config) keepsAnOwner(ctx context.Context, wsID, tokenID string) error {
+	target, others := false, 0
+	page := phi.Page{Limit: MaxPageLimit}
+	for {
+		toks, next, err := c.Store.ListTokens(ctx, wsID, page)
+		if err != nil {
+			return wrap(err, "list tokens")
+		}
+		for _, t := range toks {
+			if t.Role != phi.RoleOwner || t.RevokedAt != nil {
+				continue
+			}
+			if t.ID == tokenID {
+				target = true
+			} else {
+				others++
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	if target && others == 0 {
+		return phi.Errorf(phi.ECONFLICT, "this is the workspace's last active owner token; create another owner token before revoking it")
+	}
 	return nil
 }
 

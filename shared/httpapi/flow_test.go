@@ -449,3 +449,23 @@ func TestTokensNeverAppearAfterTheirCreationResponse(t *testing.T) {
 		}
 	}
 }
+
+func TestTheLastActiveOwnerTokenCannotBeRevoked(t *testing.T) {
+	a := newAPI(t)
+	var created CreatedWorkspace
+	a.must(t, 201, "POST", "/operator/workspaces", testOperatorSecret, `{"name":"Solo Clinic","tier":"team"}`).json(t, &created)
+	base := "/workspaces/" + created.ID + "/tokens/"
+	first := created.OwnerToken
+
+	res := a.must(t, 409, "DELETE", base+first.ID, first.Secret, "")
+	if !strings.Contains(res.Body, "last active owner token") {
+		t.Fatalf("refusal does not say why: %s", res.Body)
+	}
+
+	var second CreatedToken
+	a.must(t, 201, "POST", "/workspaces/"+created.ID+"/tokens", first.Secret, `{"name":"backup owner","role":"owner"}`).json(t, &second)
+	a.must(t, 204, "DELETE", base+first.ID, second.Secret, "")
+	a.must(t, 401, "GET", "/workspaces/"+created.ID, first.Secret, "")
+	a.must(t, 409, "DELETE", base+second.ID, second.Secret, "")
+	a.must(t, 200, "GET", "/workspaces/"+created.ID, second.Secret, "")
+}
