@@ -138,8 +138,11 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 			}
 			spec := def.spec
 			spec.name = route.Function
-			spec.env = map[string]*string{stack.EnvTable: data.Table.TableName(), stack.EnvKMSKeyID: keys.Key.KeyArn()}
-			if route.Function == stack.FunctionConfig {
+			spec.env = map[string]*string{stack.EnvTable: data.Table.TableName()}
+			switch route.Function {
+			case stack.FunctionKeygen:
+				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn() // the only API function that uses the key directly
+			case stack.FunctionConfig:
 				// Declared (off) so that SAM's --env-vars can turn it on for local webhooks.
 				spec.env[stack.EnvAllowInsecureHTTP] = jsii.String("false")
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -17,6 +18,10 @@ const StackName = "Phiguard"
 const (
 	contextAssetRoot    = "phiguard:assetRoot"    // where `make build` put the binaries; default "build"
 	contextPlaceholders = "phiguard:placeholders" // "true": synth with placeholder binaries (never for deploy)
+	// "true": a template for `sam local` (make sam-invoke, make sam-api), whose functions declare
+	// the SDK's endpoint variables, empty, so that SAM's --env-vars can point them at the
+	// emulators (SAM only overrides variables a template declares). Never for deploy.
+	contextSAM = "phiguard:sam"
 )
 
 // ServiceProps configures the service stack.
@@ -50,6 +55,29 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 	return s
 }
 
+// functions returns every function of the service by its stack.Functions name.
+func (s *Service) functions() map[string]awslambda.Function {
+	fns := map[string]awslambda.Function{
+		stack.FunctionAuthorizer: s.API.Authorizer,
+		stack.FunctionHashing:    s.Pipeline.Hashing,
+		stack.FunctionDelivery:   s.Pipeline.Delivery,
+	}
+	for name, fn := range s.API.Functions {
+		fns[name] = fn
+	}
+	return fns
+}
+
+// declareEndpointVars declares stack.EndpointVars, empty, on every function. The SDK treats an
+// empty endpoint variable as unset, so the functions would still talk to AWS.
+func (s *Service) declareEndpointVars() {
+	for _, fn := range s.functions() {
+		for _, name := range stack.EndpointVars {
+			fn.AddEnvironment(jsii.String(name), jsii.String(""), nil)
+		}
+	}
+}
+
 // newApp builds the app as `cdk synth` and the tests see it: the assets are checked (and, when
 // the context allows it, placeholders written), the stack built, and the cdk-nag packs applied.
 // It returns the assets' error when a binary is missing and placeholders are not allowed.
@@ -63,6 +91,9 @@ func newApp(app awscdk.App) (*Service, error) {
 		return nil, err
 	}
 	svc := NewService(app, StackName, &ServiceProps{Assets: assets})
+	if contextBool(app, contextSAM) {
+		svc.declareEndpointVars()
+	}
 	for _, name := range placeholders {
 		awscdk.Annotations_Of(svc.Stack).AddWarningV2(jsii.String("phiguard:placeholder-asset"),
 			jsii.String(fmt.Sprintf("functions/%s is not built; its asset is a placeholder that fails when invoked (do not deploy)", name)), nil)

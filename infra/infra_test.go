@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -131,7 +132,11 @@ func TestTableIsOnDemandRecoverableProtectedAndEncryptedWithTheServiceKey(t *tes
 			"TimeToLiveSpecification": map[string]any{"AttributeName": dynamo.Table.TTLAttribute, "Enabled": true},
 		}),
 	})
-	// Audit records must outlive six years: the monthly backup keeps seven.
+	// Audit records must outlive six years: their TTL is dynamo.AuditRetention, and the monthly
+	// backup keeps seven.
+	if sixYears := 6 * 365 * 24 * time.Hour; dynamo.AuditRetention < sixYears {
+		t.Errorf("audit records expire after %v, less than HIPAA's six years", dynamo.AuditRetention)
+	}
 	s.template.HasResourceProperties(jsii.String("AWS::Backup::BackupPlan"), map[string]any{
 		"BackupPlan": assertions.Match_ObjectLike(&map[string]any{
 			"BackupPlanRule": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
@@ -183,6 +188,25 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 			t.Errorf("key policy has no %s statement", sid)
 		}
 	}
+	wantPurpose := (&phi.Key{}).HMACEncryptionContext()["phiguard:purpose"]
+	if wantPurpose == "" {
+		t.Fatal("phi.Key.HMACEncryptionContext has no phiguard:purpose entry for the key policy to pin")
+	}
+	hmacOnly := false
+	for _, st := range policy["Statement"].([]any) {
+		st := st.(map[string]any)
+		if st["Sid"] != "DenyDirectDecryptExceptHMACKeys" {
+			continue
+		}
+		hmacOnly = st["Effect"] == "Deny" && st["Action"] == "kms:Decrypt" &&
+			toJSON(st["Condition"].(map[string]any)["StringNotEquals"]) == `{"kms:EncryptionContext:phiguard:purpose":"`+wantPurpose+`"}`
+		if !hmacOnly {
+			t.Errorf("DenyDirectDecryptExceptHMACKeys does not pin direct decrypts to the HMAC keys' context: %s", toJSON(st))
+		}
+	}
+	if !hmacOnly {
+		t.Error("key policy lets a direct Decrypt open anything, not only HMAC keys")
+	}
 
 	// In IAM, only keygen is granted key pairs, random bytes and unconditioned data keys.
 	for id, p := range s.resources("AWS::IAM::Policy") {
@@ -197,6 +221,35 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 				}
 			}
 		}
+	}
+}
+
+func TestOnlyHashingMayDecryptDirectlyAndOnlyHMACKeys(t *testing.T) {
+	s := synth(t)
+	hashing := roleID(s, s.svc.Pipeline.Hashing.Role())
+	wantPurpose := `{"StringEquals":{"kms:EncryptionContext:phiguard:purpose":"` + (&phi.Key{}).HMACEncryptionContext()["phiguard:purpose"] + `"}}`
+	hmacGrant := false
+	for id, p := range s.resources("AWS::IAM::Policy") {
+		isHashing := slices.ContainsFunc(asList(props(p)["Roles"]), func(r any) bool { return toJSON(r) == `{"Ref":"`+hashing+`"}` })
+		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			decrypts := slices.ContainsFunc(asList(st["Action"]), func(a any) bool { return a == "kms:Decrypt" || a == "kms:*" })
+			if !decrypts || st["Effect"] != "Allow" {
+				continue
+			}
+			cond := toJSON(st["Condition"])
+			switch {
+			case strings.Contains(cond, `"kms:ViaService"`):
+				// through DynamoDB, SQS or SNS on the caller's behalf
+			case isHashing && cond == wantPurpose:
+				hmacGrant = true
+			default:
+				t.Errorf("policy %s grants a direct kms:Decrypt beyond the hashing function's HMAC keys: %s", id, toJSON(st))
+			}
+		}
+	}
+	if !hmacGrant {
+		t.Error("the hashing function cannot decrypt HMAC keys")
 	}
 }
 
@@ -422,6 +475,12 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		if p["MemorySize"] == nil || p["Timeout"] == nil {
 			t.Errorf("%s: memory and timeout must be chosen per function", id)
 		}
+		vars, _ := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		for name := range vars {
+			if strings.HasPrefix(name, "AWS_ENDPOINT_URL") {
+				t.Errorf("%s: the deployable template sets %s; endpoints are for local emulators only", id, name)
+			}
+		}
 	}
 	envOf := func(fnID string) map[string]any {
 		env, _ := props(fns[fnID])["Environment"].(map[string]any)
@@ -439,8 +498,13 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		}
 	}
 	for name, fn := range s.svc.API.Functions {
-		if _, ok := envOf(idOf(s.svc.Stack, fn.Node().DefaultChild().(awscdk.CfnElement)))[stack.EnvTable]; !ok {
+		env := envOf(idOf(s.svc.Stack, fn.Node().DefaultChild().(awscdk.CfnElement)))
+		if _, ok := env[stack.EnvTable]; !ok {
 			t.Errorf("%s lacks %s", name, stack.EnvTable)
+		}
+		// Only keygen calls KMS directly; the others get no name of a key they cannot use.
+		if _, ok := env[stack.EnvKMSKeyID]; ok != (name == stack.FunctionKeygen) {
+			t.Errorf("%s: %s set = %v, want it only on %s", name, stack.EnvKMSKeyID, ok, stack.FunctionKeygen)
 		}
 	}
 	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))
@@ -613,5 +677,52 @@ func TestGoBuildOverwritesAPlaceholder(t *testing.T) {
 	}
 	if _, err := (Assets{Root: root}).Prepare([]string{"fn"}); err != nil {
 		t.Errorf("the built binary is still seen as a placeholder: %v", err)
+	}
+}
+
+// TestEveryVariableOfEnvJSONIsDeclaredInTheSAMTemplate synthesizes the template `make sam-invoke`
+// and `make sam-api` use: SAM's --env-vars only overrides variables a function declares, so an
+// undeclared one (the emulator endpoints, above all) would be dropped without a word and the
+// function would talk to AWS.
+func TestEveryVariableOfEnvJSONIsDeclaredInTheSAMTemplate(t *testing.T) {
+	raw, err := os.ReadFile("../events/env.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var envFile struct{ Parameters map[string]string }
+	if err := json.Unmarshal(raw, &envFile); err != nil || len(envFile.Parameters) == 0 {
+		t.Fatalf("events/env.json: %v (want a Parameters object for every function)", err)
+	}
+	for _, name := range stack.EndpointVars {
+		if envFile.Parameters[name] == "" {
+			t.Errorf("events/env.json does not point %s at the emulators", name)
+		}
+	}
+
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
+		contextAssetRoot: t.TempDir(), contextPlaceholders: true, contextSAM: true,
+		"aws:cdk:bundling-stacks": []string{},
+	}})
+	svc, err := newApp(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := assertions.Template_FromStack(svc.Stack, nil).FindResources(jsii.String("AWS::Lambda::Function"), nil)
+	declared := map[string]int{} // variable -> number of functions declaring it
+	for _, f := range *fns {
+		vars, _ := props(*f)["Environment"].(map[string]any)["Variables"].(map[string]any)
+		for name := range vars {
+			declared[name]++
+		}
+	}
+	for name := range envFile.Parameters {
+		if declared[name] == 0 {
+			t.Errorf("events/env.json sets %s, which no function of the SAM template declares; SAM would ignore it", name)
+		}
+	}
+	for _, name := range stack.EndpointVars {
+		if declared[name] != len(stack.Functions) {
+			t.Errorf("%s is declared by %d functions, want all %d", name, declared[name], len(stack.Functions))
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // Keys is the service's one symmetric customer-managed KMS key. It encrypts everything at rest
@@ -14,8 +16,8 @@ import (
 //
 // Who may call the key directly (not through an AWS service) is fixed by the key policy, not
 // only by IAM: after Restrict, an explicit Deny keeps GenerateDataKeyPair* to the keygen role,
-// direct GenerateDataKey* to the keygen role, direct Decrypt to the hashing role (HMAC keys)
-// and direct Encrypt/ReEncrypt to nobody. Calls made by DynamoDB, SQS, SNS, Lambda and Secrets
+// direct GenerateDataKey* to the keygen role, direct Decrypt to the hashing role and to blobs
+// carrying the HMAC keys' encryption context, and direct Encrypt/ReEncrypt to nobody. Calls made by DynamoDB, SQS, SNS, Lambda and Secrets
 // Manager on a caller's behalf (kms:ViaService) and by AWS service principals (CloudWatch Logs,
 // SNS delivering to an encrypted queue, CloudWatch alarms) stay allowed.
 type Keys struct {
@@ -74,9 +76,25 @@ func (k *Keys) GrantKeyGeneration(grantee awsiam.IGrantable) {
 	})
 }
 
-// GrantHMACKeyDecrypt lets grantee decrypt the KMS-encrypted HMAC keys stored in the table.
+// hmacPurpose is the encryption-context entry that every HMAC key blob carries
+// (phi.Key.HMACEncryptionContext): the key-generation function generates the blob under it, the
+// pipeline decrypts with it, and nothing else is encrypted under it.
+var hmacPurpose = struct{ key, value string }{"phiguard:purpose", (&phi.Key{}).HMACEncryptionContext()["phiguard:purpose"]}
+
+// hmacPurposeCondition is the IAM condition key that reads hmacPurpose from a request.
+func hmacPurposeCondition() string { return "kms:EncryptionContext:" + hmacPurpose.key }
+
+// GrantHMACKeyDecrypt lets grantee decrypt the KMS-encrypted HMAC keys stored in the table, and
+// nothing else: the grant requires the HMAC keys' encryption context.
 func (k *Keys) GrantHMACKeyDecrypt(grantee awsiam.IGrantable) {
-	k.Key.Grant(grantee, jsii.String("kms:Decrypt"))
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("kms:Decrypt"),
+		ResourceArns: jsii.Strings(*k.Key.KeyArn()),
+		Conditions: &map[string]*map[string]any{
+			"StringEquals": {hmacPurposeCondition(): hmacPurpose.value},
+		},
+	})
 }
 
 // GrantViaService lets grantee use the key only through the named AWS service (e.g. "dynamodb"),
@@ -141,5 +159,8 @@ func (k *Keys) Restrict(keygen, hashing awsiam.IRole) {
 	deny("DenyDirectDataKeysExceptKeygen", []string{"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"},
 		direct(keygen))
 	deny("DenyDirectDecryptExceptHashing", []string{"kms:Decrypt"}, direct(hashing))
+	onlyHMACKeys := direct()
+	onlyHMACKeys["StringNotEquals"] = map[string]any{hmacPurposeCondition(): hmacPurpose.value}
+	deny("DenyDirectDecryptExceptHMACKeys", []string{"kms:Decrypt"}, onlyHMACKeys)
 	deny("DenyDirectEncrypt", []string{"kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"}, direct())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -42,15 +41,7 @@ func suppress(c constructs.IConstruct, children bool, findings ...finding) {
 
 // suppressFindings is the one place where cdk-nag findings are accepted.
 func suppressFindings(s *Service) {
-	functions := map[string]awslambda.Function{
-		stack.FunctionAuthorizer: s.API.Authorizer,
-		stack.FunctionHashing:    s.Pipeline.Hashing,
-		stack.FunctionDelivery:   s.Pipeline.Delivery,
-	}
-	for name, fn := range s.API.Functions {
-		functions[name] = fn
-	}
-	for name, fn := range functions {
+	for name, fn := range s.functions() {
 		wildcard := "X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) support no resource-level " +
 			"permissions, so AWS requires Resource \"*\"; every other statement names its resource."
 		if name == stack.FunctionKeygen {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
@@ -98,12 +97,12 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	keys.GrantViaService(p.Hashing, "sns", true)
 	p.Rejected.Grant(p.Hashing, jsii.String("sqs:SendMessage"))
 	keys.GrantViaService(p.Hashing, "sqs", true)
-	p.Hashing.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Ingest, &awslambdaeventsources.SqsEventSourceProps{
+	consume(p.Hashing, p.Ingest, keys, &awslambda.EventSourceMappingOptions{
 		BatchSize:               jsii.Number(stack.IngestBatchSize),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(stack.IngestBatchWindowSecond)),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(hashingMaxConcurrency),
-	}))
+	})
 
 	// The example destination consumer.
 	p.WebhookDLQ = queue("WebhookDLQ", 0, nil, 0)
@@ -143,10 +142,22 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	})
 	// Reads each copy's destination for its webhook URL and enabled state.
 	data.Grant(p.Delivery, keys, false, tableRead)
-	p.Delivery.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Webhook, &awslambdaeventsources.SqsEventSourceProps{
+	consume(p.Delivery, p.Webhook, keys, &awslambda.EventSourceMappingOptions{
 		BatchSize:               jsii.Number(deliveryBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
-	}))
+	})
 	return p
+}
+
+// consume makes queue an event source of fn with the permissions Lambda's poller needs. Unlike
+// SqsEventSource, whose grantConsumeMessages adds an unconditioned kms:Decrypt on the queue's
+// key, fn may use the key only through SQS: the one direct Decrypt in the stack is the hashing
+// function's, for HMAC keys (Keys.GrantHMACKeyDecrypt).
+func consume(fn awslambda.Function, queue awssqs.Queue, keys *Keys, opts *awslambda.EventSourceMappingOptions) {
+	opts.EventSourceArn = queue.QueueArn()
+	fn.AddEventSourceMapping(jsii.String("SqsEventSource"), opts)
+	queue.Grant(fn, *jsii.Strings("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
+		"sqs:DeleteMessage", "sqs:GetQueueAttributes")...)
+	keys.GrantViaService(fn, "sqs", false)
 }

@@ -61,8 +61,8 @@ const (
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("emulators", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	moto := fs.String("moto", ".venv/bin/moto_server", "moto server executable (installed by scripts/bootstrap)")
-	localKMS := fs.String("local-kms", ".tools/bin/local-kms", "local-kms executable (built by scripts/bootstrap)")
+	moto := fs.String("moto", ".venv/bin/moto_server", "moto server executable (installed by make bootstrap)")
+	localKMS := fs.String("local-kms", ".tools/bin/local-kms", "local-kms executable (built by make bootstrap)")
 	envFile := fs.String("env-file", "", "also write the environment as shell exports to this file")
 	logDir := fs.String("log-dir", ".emulators", "directory for the emulators' logs and KMS data")
 	motoPortFlag := fs.Int("moto-port", 0, "moto's port on 127.0.0.1 (0: a free port)")
@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 
 	motoCmd, err := start(*moto, []string{"-H", "127.0.0.1", "-p", strconv.Itoa(motoPort)}, nil, filepath.Join(*logDir, "moto.log"))
 	if err != nil {
-		return 1, fmt.Errorf("start moto (run scripts/bootstrap first): %w", err)
+		return 1, fmt.Errorf("start moto (run make bootstrap first): %w", err)
 	}
 	procs = append(procs, motoCmd)
 	kmsCmd, err := start(*localKMS, nil, []string{
@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		"KMS_SEED_PATH=" + filepath.Join(kmsData, "no-seed.yaml"),
 	}, filepath.Join(*logDir, "local-kms.log"))
 	if err != nil {
-		return 1, fmt.Errorf("start local-kms (run scripts/bootstrap first): %w", err)
+		return 1, fmt.Errorf("start local-kms (run make bootstrap first): %w", err)
 	}
 	procs = append(procs, kmsCmd)
 

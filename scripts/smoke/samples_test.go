@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -129,5 +130,64 @@ func TestMatch(t *testing.T) {
 				t.Fatalf("error %q does not say the response is not JSON", err)
 			}
 		})
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		xs   []float64
+		want float64
+	}{
+		{"no samples give zero", nil, 0},
+		{"an odd count gives the middle value", []float64{9, 1, 5}, 5},
+		{"an even count gives the mean of the middle two", []float64{4, 1, 9, 2}, 3},
+		{"one outlier does not move it", []float64{5, 5, 50}, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := median(tt.xs); got != tt.want {
+				t.Errorf("median(%v) = %v, want %v", tt.xs, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReportComparesMediansWithTheBaselineAndMarksTheOnesOverTarget(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{baseline, "fast", "slow"} {
+		p := bootstrapPath(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	err := report(&out, dir, []string{baseline, "fast", "slow"}, map[string][]float64{
+		baseline: {4, 5, 40}, // median 5: the outlier does not count
+		"fast":   {9, 8, 10}, // 9/5 = 1.80
+		"slow":   {11, 12, 13},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			lines[f[0]] = l
+		}
+	}
+	for name, want := range map[string]*regexp.Regexp{
+		"minimal": regexp.MustCompile(`\s5\.00\s+4\.0–40\.0\s+1\.00$`),
+		"fast":    regexp.MustCompile(`\s9\.00\s+8\.0–10\.0\s+1\.80$`),
+		"slow":    regexp.MustCompile(`\s12\.00\s+11\.0–13\.0\s+2\.40 over$`),
+	} {
+		if !want.MatchString(lines[name]) {
+			t.Errorf("%s line %q does not match %s\n%s", name, lines[name], want, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "median of 3 cold starts") {
+		t.Errorf("the report does not say how many cold starts it measured:\n%s", out.String())
 	}
 }

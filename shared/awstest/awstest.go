@@ -19,15 +19,11 @@ import (
 	"testing"
 
 	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 // EndpointVars are the SDK variables that must point at the emulators.
-var EndpointVars = []string{
-	"AWS_ENDPOINT_URL_DYNAMODB",
-	"AWS_ENDPOINT_URL_SQS",
-	"AWS_ENDPOINT_URL_SNS",
-	"AWS_ENDPOINT_URL_KMS",
-}
+var EndpointVars = stack.EndpointVars
 
 // Clients returns SDK clients wired to the emulators. It skips the test under -short and
 // fails it when an endpoint variable is missing or does not name a loopback address.

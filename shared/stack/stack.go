@@ -27,10 +27,16 @@ const (
 	EnvTopicARN          = "PHI_TOPIC_ARN"                     // the SNS fan-out topic
 	EnvRejectedQueueURL  = "PHI_REJECTED_QUEUE_URL"            // permanent pipeline failures, with a reason attribute
 	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY"           // delivery: secret for the webhook HMAC signature header
-	EnvAllowInsecureHTTP = "PHI_ALLOW_INSECURE_LOCAL_WEBHOOKS" // delivery: "true" only for local development
+	EnvAllowInsecureHTTP = "PHI_ALLOW_INSECURE_LOCAL_WEBHOOKS" // config and delivery: "true" only for local development
 	EnvLogLevel          = "PHI_LOG_LEVEL"                     // debug, info (default), warn, error
 	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"              // pipeline: Go duration, default 30s
 )
+
+// EndpointVars are the AWS SDK's own variables that point the functions' clients at local
+// emulators (moto, local-kms). Deployed functions never set them, so the SDK talks to AWS; the
+// local tools set all four, and a template synthesized for SAM declares them (empty) so that
+// `sam local --env-vars` may set them: SAM only overrides variables a template declares.
+var EndpointVars = []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_KMS"}
 
 // Auth says how API Gateway authorizes a route.
 type Auth string

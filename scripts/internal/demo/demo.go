@@ -65,6 +65,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.PrivateKeyOut == "" {
 		return 0, errors.New("demo: no file named for the private key")
 	}
+	// Refuse an existing key file now, not halfway through the walkthrough.
+	for _, f := range []string{cfg.PrivateKeyOut, rotatedKeyFile(cfg.PrivateKeyOut)} {
+		if _, err := os.Lstat(f); err == nil {
+			return 0, fmt.Errorf("demo: %s already exists; name a private key file that does not exist yet", f)
+		}
+	}
 	w := &walk{cfg: cfg, out: cfg.Out, api: &api{base: cfg.APIURL, client: &http.Client{Timeout: 30 * time.Second}}}
 	err := w.run(ctx)
 	return w.checks, err
@@ -655,9 +661,14 @@ func (w *walk) pushAndReceive(ctx context.Context) error {
 	return w.check(bad == 0 && n == countFields(sent), "every token decrypts with the saved private key to the value that was sent (%d mismatches)", bad)
 }
 
+// rotatedKeyFile is where the rotated private key goes: beside file, "-2" before its extension.
+func rotatedKeyFile(file string) string {
+	ext := filepath.Ext(file)
+	return strings.TrimSuffix(file, ext) + "-2" + ext
+}
+
 func (w *walk) rotate(ctx context.Context) error {
-	ext := filepath.Ext(w.key1File)
-	w.key2File = strings.TrimSuffix(w.key1File, ext) + "-2" + ext
+	w.key2File = rotatedKeyFile(w.key1File)
 	k, err := w.generate(ctx, w.key2File)
 	if err != nil {
 		return err
@@ -739,8 +750,10 @@ func (w *walk) audit(ctx context.Context) error {
 	slices.SortStableFunc(list.Items, func(a, b auditRecord) int { return a.At.Compare(b.At) })
 	w.say("the owner reads the audit trail: %d records", len(list.Items))
 	seen := map[string]bool{}
+	for _, line := range auditTable(list.Items) {
+		w.detail("%s", line)
+	}
 	for _, it := range list.Items {
-		w.detail("%s  %-30s %-8s %-30s %s", it.At.Format("15:04:05.000"), it.Action, it.Outcome, it.Actor, it.Target)
 		seen[it.Action+" "+it.Outcome] = true
 	}
 	var missing []string
@@ -754,6 +767,24 @@ func (w *walk) audit(ctx context.Context) error {
 		}
 	}
 	return w.check(len(missing) == 0, "the audit trail records every step, including the refused one (missing: %v)", missing)
+}
+
+// auditTable lays the records out as aligned columns — time, action, outcome, actor, target —
+// each as wide as its widest value, so no outcome ("attempted" is the longest) or actor shifts
+// the columns after it.
+func auditTable(items []auditRecord) []string {
+	var action, outcome, actor int
+	for _, it := range items {
+		action = max(action, len(it.Action))
+		outcome = max(outcome, len(it.Outcome))
+		actor = max(actor, len(it.Actor))
+	}
+	lines := make([]string, len(items))
+	for i, it := range items {
+		lines[i] = fmt.Sprintf("%s  %-*s  %-*s  %-*s  %s", it.At.Format("15:04:05.000"),
+			action, it.Action, outcome, it.Outcome, actor, it.Actor, it.Target)
+	}
+	return lines
 }
 
 func (w *walk) decryptTool() string {

@@ -143,6 +143,26 @@ func TestRunNeedsAFileForThePrivateKey(t *testing.T) {
 	}
 }
 
+func TestRunRefusesAnExistingKeyFileBeforeAnyStep(t *testing.T) {
+	dir := t.TempDir()
+	for _, existing := range []string{"k.pem", "k-2.pem"} {
+		t.Run(existing, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, existing), []byte("a key the user keeps"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(filepath.Join(dir, existing))
+			var out bytes.Buffer
+			n, err := Run(context.Background(), Config{APIURL: "http://127.0.0.1:1", PrivateKeyOut: filepath.Join(dir, "k.pem"), Out: &out})
+			if err == nil || !strings.Contains(err.Error(), existing+" already exists") {
+				t.Fatalf("Run = %v; want an error naming the existing %s", err, existing)
+			}
+			if n != 0 || out.Len() != 0 {
+				t.Errorf("Run took %d checks and printed %q before refusing", n, out.String())
+			}
+		})
+	}
+}
+
 func TestLookupFollowsDottedPaths(t *testing.T) {
 	ev := map[string]any{"traits": map[string]any{"address": map[string]any{"city": "Springfield"}}, "n": 1.0}
 	tests := []struct {
@@ -159,5 +179,36 @@ func TestLookupFollowsDottedPaths(t *testing.T) {
 				t.Errorf("lookup(%q) = %v, want %v", tt.path, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAuditTableKeepsEveryColumnAlignedWhateverTheOutcome(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	items := []auditRecord{
+		{At: at, Action: "workspace.create", Outcome: "success", Actor: "operator:local", Target: "workspace/ws_1"},
+		{At: at, Action: "key.generate", Outcome: "attempted", Actor: "tok_5z278g7d43ega1nfwfhfbd5p64", Target: "destinations/dst_1/keys/key_1"},
+		{At: at, Action: "destination.hashing.update", Outcome: "failed", Actor: "tok_5z278g7d43ega1nfwfhfbd5p64", Target: "destinations/dst_1/hashing"},
+	}
+	lines := auditTable(items)
+	if len(lines) != len(items) {
+		t.Fatalf("%d lines for %d records", len(lines), len(items))
+	}
+	for _, column := range []func(auditRecord) string{
+		func(r auditRecord) string { return r.Action },
+		func(r auditRecord) string { return r.Outcome },
+		func(r auditRecord) string { return r.Actor },
+		func(r auditRecord) string { return r.Target },
+	} {
+		start := -1
+		for i, line := range lines {
+			col := strings.Index(line, "  "+column(items[i])) + 2
+			if col < 2 {
+				t.Fatalf("line %q lacks %q", line, column(items[i]))
+			}
+			if start >= 0 && col != start {
+				t.Errorf("column of %q starts at %d, the one above at %d:\n%s", column(items[i]), col, start, strings.Join(lines, "\n"))
+			}
+			start = col
+		}
 	}
 }

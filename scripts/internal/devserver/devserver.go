@@ -256,13 +256,10 @@ func newOperatorSecret() string {
 	return "phio_" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// endpointVars must all point at the emulators.
-var endpointVars = []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_KMS"}
-
 // checkEmulators returns an error unless every endpoint variable names a loopback address, so
 // the local service can never create resources in, or send PHI to, a real AWS account.
 func checkEmulators(getenv func(string) string) error {
-	for _, name := range endpointVars {
+	for _, name := range stack.EndpointVars {
 		v := getenv(name)
 		u, err := url.Parse(v)
 		if v == "" || err != nil {

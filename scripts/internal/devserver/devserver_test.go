@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 func TestMatchRouteFindsTheTemplateAPIGatewayWouldMatch(t *testing.T) {
@@ -147,7 +148,7 @@ func TestReceiverRecordsWhatEachDestinationReceived(t *testing.T) {
 
 func TestCheckEmulatorsRefusesAnythingButLoopback(t *testing.T) {
 	good := map[string]string{}
-	for _, v := range endpointVars {
+	for _, v := range stack.EndpointVars {
 		good[v] = "http://127.0.0.1:4566"
 	}
 	tests := []struct {
