@@ -119,4 +119,21 @@ func (d *Data) Grant(grantee awsiam.IGrantable, keys *Keys, write bool, actions 
 	}
 	d.Table.Grant(grantee, all...)
 	keys.GrantViaService(grantee, "dynamodb", write)
+	if write {
+		d.denyAuditRewrites(grantee)
+	}
+}
+
+// denyAuditRewrites keeps the audit log append-only at the IAM level: grantee may add audit
+// records (a conditional PutItem) but never update, delete or batch-write one.
+func (d *Data) denyAuditRewrites(grantee awsiam.IGrantable) {
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("AuditLogIsAppendOnly"),
+		Effect:    awsiam.Effect_DENY,
+		Actions:   jsii.Strings("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+		Resources: jsii.Strings(*d.Table.TableArn()),
+		Conditions: &map[string]any{
+			"ForAnyValue:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{dynamo.AuditPartitions}},
+		},
+	}))
 }

@@ -726,3 +726,37 @@ func TestEveryVariableOfEnvJSONIsDeclaredInTheSAMTemplate(t *testing.T) {
 		}
 	}
 }
+
+// The audit log is append-only in IAM, not just in code: every policy that lets a function
+// write the table also denies it updating, deleting or batch-writing audit records.
+func TestEveryTableWriterIsDeniedRewritingTheAuditLog(t *testing.T) {
+	s := synth(t)
+	writers := 0
+	for id, p := range s.resources("AWS::IAM::Policy") {
+		var writes, denies bool
+		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			actions := asList(st["Action"])
+			switch st["Effect"] {
+			case "Allow":
+				writes = writes || slices.Contains(actions, any("dynamodb:UpdateItem")) || slices.Contains(actions, any("dynamodb:DeleteItem"))
+			case "Deny":
+				cond := toJSON(st["Condition"])
+				if slices.Contains(actions, any("dynamodb:UpdateItem")) && slices.Contains(actions, any("dynamodb:DeleteItem")) &&
+					slices.Contains(actions, any("dynamodb:BatchWriteItem")) &&
+					strings.Contains(cond, "dynamodb:LeadingKeys") && strings.Contains(cond, dynamo.AuditPartitions) {
+					denies = true
+				}
+			}
+		}
+		if writes {
+			writers++
+			if !denies {
+				t.Errorf("policy %s writes the table but may rewrite audit records", id)
+			}
+		}
+	}
+	if writers < 4 { // operator, config, keygen, hashing
+		t.Fatalf("found %d table-writing policies, want at least 4", writers)
+	}
+}

@@ -37,6 +37,11 @@ var Table = Schema{
 	PointInTimeRecovery: true,
 }
 
+// AuditPartitions matches, as an IAM StringLike pattern on dynamodb:LeadingKeys, the partition
+// keys of audit records. Infra denies every function UpdateItem, DeleteItem and BatchWriteItem
+// on them, so the audit log stays append-only whatever a function's code does.
+const AuditPartitions = prefixWS + "*" + suffixAudit
+
 // CreateTableInput returns the CreateTable request for a table called name built from
 // [Table]. It never fails; DynamoDB validates name when the request is sent.
 func CreateTableInput(name string) *dynamodb.CreateTableInput {
