@@ -195,24 +195,12 @@ func (t *Transformer) object(i int, n *node, depth int, top bool) (int, error) {
 		return i + 1, nil
 	}
 	for {
-		if i >= len(in) || in[i] != '"' {
-			return 0, syntaxErr(i, "expected a string key")
-		}
 		ks := i
-		end, esc, err := scanString(in, i)
-		if err != nil {
+		var key []byte
+		var err error
+		if key, t.keyBuf, i, err = memberKey(in, i, t.keyBuf); err != nil {
 			return 0, err
 		}
-		key := in[i+1 : end-1]
-		if esc {
-			t.keyBuf = appendUnescaped(t.keyBuf[:0], key)
-			key = t.keyBuf
-		}
-		i = skipSpace(in, end)
-		if i >= len(in) || in[i] != ':' {
-			return 0, syntaxErr(i, "expected ':' after key")
-		}
-		i = skipSpace(in, i+1)
 		vs := i
 
 		remove := false

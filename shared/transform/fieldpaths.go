@@ -48,23 +48,11 @@ func (w *pathWalker) object(i, depth int, top bool, keys int) (int, error) {
 		return i + 1, nil
 	}
 	for {
-		if i >= len(in) || in[i] != '"' {
-			return 0, syntaxErr(i, "expected a string key")
-		}
-		end, esc, err := scanString(in, i)
-		if err != nil {
+		var key []byte
+		var err error
+		if key, w.kbuf, i, err = memberKey(in, i, w.kbuf); err != nil {
 			return 0, err
 		}
-		key := in[i+1 : end-1]
-		if esc {
-			w.kbuf = appendUnescaped(w.kbuf[:0], key)
-			key = w.kbuf
-		}
-		i = skipSpace(in, end)
-		if i >= len(in) || in[i] != ':' {
-			return 0, syntaxErr(i, "expected ':' after key")
-		}
-		i = skipSpace(in, i+1)
 
 		mark := len(w.buf)
 		enter := false

@@ -175,6 +175,29 @@ func skipValue(in []byte, i, depth int) (int, error) {
 	}
 }
 
+// memberKey reads the key of the object member starting at in[i] and the ':' after it. It returns
+// the key — unescaped into buf when it holds escapes, so that keys compare by their JSON value —
+// the buffer (grown if needed, for reuse), and the index of the member's value.
+func memberKey(in []byte, i int, buf []byte) (key, _ []byte, next int, err error) {
+	if i >= len(in) || in[i] != '"' {
+		return nil, buf, 0, syntaxErr(i, "expected a string key")
+	}
+	end, esc, err := scanString(in, i)
+	if err != nil {
+		return nil, buf, 0, err
+	}
+	key = in[i+1 : end-1]
+	if esc {
+		buf = appendUnescaped(buf[:0], key)
+		key = buf
+	}
+	i = skipSpace(in, end)
+	if i >= len(in) || in[i] != ':' {
+		return nil, buf, 0, syntaxErr(i, "expected ':' after key")
+	}
+	return key, buf, skipSpace(in, i+1), nil
+}
+
 func skipObject(in []byte, i, depth int) (int, error) {
 	if depth > MaxDepth {
 		return 0, syntaxErr(i, "nesting deeper than 64 levels")
