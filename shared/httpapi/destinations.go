@@ -143,19 +143,26 @@ func (c *Config) getDestination(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// decodeDestination reads and checks a destination's create or update body: 400 for a malformed
+// one, 403 when a non-owner sends hashing settings, 422 listing every rule it breaks.
+func decodeDestination(r *http.Request, a phi.Actor) (destinationRequest, error) {
+	var req destinationRequest
+	if err := Decode(r, &req); err != nil {
+		return req, err
+	}
+	if req.Hashing != nil && a.Role != phi.RoleOwner {
+		return req, errOwnerHashing
+	}
+	return req, invalid(req.check())
+}
+
 func (c *Config) createDestination(w http.ResponseWriter, r *http.Request) error {
 	a, err := actor(r)
 	if err != nil {
 		return err
 	}
-	var req destinationRequest
-	if err := Decode(r, &req); err != nil {
-		return err
-	}
-	if req.Hashing != nil && a.Role != phi.RoleOwner {
-		return errOwnerHashing
-	}
-	if err := invalid(req.check()); err != nil {
+	req, err := decodeDestination(r, a)
+	if err != nil {
 		return err
 	}
 	ws, err := c.Store.GetWorkspace(r.Context(), a.WorkspaceID)
@@ -197,14 +204,8 @@ func (c *Config) updateDestination(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var req destinationRequest
-	if err := Decode(r, &req); err != nil {
-		return err
-	}
-	if req.Hashing != nil && a.Role != phi.RoleOwner {
-		return errOwnerHashing
-	}
-	if err := invalid(req.check()); err != nil {
+	req, err := decodeDestination(r, a)
+	if err != nil {
 		return err
 	}
 	ws, d, err := c.destinationForUpdate(r, a, id)
