@@ -307,17 +307,12 @@ func (t *Transformer) array(i int, n *node, depth int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		i = skipSpace(in, i)
-		if i >= len(in) {
-			return 0, syntaxErr(i, "unexpected end of event")
+		var more bool
+		if i, more, err = nextItem(in, i, ']'); err != nil {
+			return 0, err
 		}
-		switch in[i] {
-		case ',':
-			i = skipSpace(in, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "expected ',' or ']'")
+		if !more {
+			return i, nil
 		}
 	}
 }
@@ -349,17 +344,12 @@ func (t *Transformer) eachElement(i int, r *rule, st *ruleStat, depth int) (int,
 		if err != nil {
 			return 0, err
 		}
-		i = skipSpace(in, i)
-		if i >= len(in) {
-			return 0, syntaxErr(i, "unexpected end of event")
+		var more bool
+		if i, more, err = nextItem(in, i, ']'); err != nil {
+			return 0, err
 		}
-		switch in[i] {
-		case ',':
-			i = skipSpace(in, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "expected ',' or ']'")
+		if !more {
+			return i, nil
 		}
 	}
 }

@@ -76,17 +76,12 @@ func (w *pathWalker) object(i, depth int, top bool, keys int) (int, error) {
 		}
 		w.buf = w.buf[:mark]
 
-		i = skipSpace(in, i)
-		if i >= len(in) {
-			return 0, syntaxErr(i, "unexpected end of event")
+		var more bool
+		if i, more, err = nextItem(in, i, '}'); err != nil {
+			return 0, err
 		}
-		switch in[i] {
-		case ',':
-			i = skipSpace(in, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "expected ',' or '}'")
+		if !more {
+			return i, nil
 		}
 	}
 }
@@ -122,17 +117,12 @@ func (w *pathWalker) value(i, depth, keys int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		i = skipSpace(in, i)
-		if i >= len(in) {
-			return 0, syntaxErr(i, "unexpected end of event")
+		var more bool
+		if i, more, err = nextItem(in, i, ']'); err != nil {
+			return 0, err
 		}
-		switch in[i] {
-		case ',':
-			i = skipSpace(in, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "expected ',' or ']'")
+		if !more {
+			return i, nil
 		}
 	}
 }

@@ -198,6 +198,22 @@ func memberKey(in []byte, i int, buf []byte) (key, _ []byte, next int, err error
 	return key, buf, skipSpace(in, i+1), nil
 }
 
+// nextItem steps past what follows an object member or array element that ends before in[i]:
+// after a ',' it returns the index of the next one and more; after closer ('}' or ']') the
+// index past it and not more; anything else is a syntax error.
+func nextItem(in []byte, i int, closer byte) (next int, more bool, err error) {
+	i = skipSpace(in, i)
+	switch {
+	case i >= len(in):
+		return 0, false, syntaxErr(i, "unexpected end of event")
+	case in[i] == ',':
+		return skipSpace(in, i+1), true, nil
+	case in[i] == closer:
+		return i + 1, false, nil
+	}
+	return 0, false, syntaxErr(i, "expected ',' or '"+string(closer)+"'")
+}
+
 func skipObject(in []byte, i, depth int) (int, error) {
 	if depth > MaxDepth {
 		return 0, syntaxErr(i, "nesting deeper than 64 levels")
@@ -222,17 +238,12 @@ func skipObject(in []byte, i, depth int) (int, error) {
 		if i, err = skipValue(in, i, depth); err != nil {
 			return 0, err
 		}
-		i = skipSpace(in, i)
-		if i >= len(in) {
-			return 0, syntaxErr(i, "unexpected end of event")
+		var more bool
+		if i, more, err = nextItem(in, i, '}'); err != nil {
+			return 0, err
 		}
-		switch in[i] {
-		case ',':
-			i = skipSpace(in, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "expected ',' or '}'")
+		if !more {
+			return i, nil
 		}
 	}
 }
@@ -250,17 +261,12 @@ func skipArray(in []byte, i, depth int) (int, error) {
 		if i, err = skipValue(in, i, depth); err != nil {
 			return 0, err
 		}
-		i = skipSpace(in, i)
-		if i >= len(in) {
-			return 0, syntaxErr(i, "unexpected end of event")
+		var more bool
+		if i, more, err = nextItem(in, i, ']'); err != nil {
+			return 0, err
 		}
-		switch in[i] {
-		case ',':
-			i = skipSpace(in, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "expected ',' or ']'")
+		if !more {
+			return i, nil
 		}
 	}
 }
