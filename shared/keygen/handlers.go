@@ -87,6 +87,17 @@ func (s *Service) destination(r *http.Request, eligible bool) (*phi.Destination,
 	return d, nil
 }
 
+// keyTarget returns, for the routes that add a key, the caller and the destination the key is
+// for, refusing as destination(r, true) does when the workspace is not HIPAA eligible.
+func (s *Service) keyTarget(r *http.Request) (phi.Actor, *phi.Destination, error) {
+	a, err := actor(r)
+	if err != nil {
+		return phi.Actor{}, nil, err
+	}
+	dst, err := s.destination(r, true)
+	return a, dst, err
+}
+
 // decodeOptional decodes a JSON body like httpapi.Decode, but an absent or empty body leaves v
 // as it is: the bodies of the generate routes have defaults for every member.
 func decodeOptional(r *http.Request, v any) error {
@@ -138,11 +149,7 @@ func parseGenerate(req GenerateRequest) (fieldcrypt.Algorithm, int, error) {
 // generateKeyPair serves POST .../keys: a key pair through KMS, stored as the destination's active
 // key (the previous one becomes decrypt-only), the private key returned once.
 func (s *Service) generateKeyPair(w http.ResponseWriter, r *http.Request) error {
-	a, err := actor(r)
-	if err != nil {
-		return err
-	}
-	dst, err := s.destination(r, true)
+	a, dst, err := s.keyTarget(r)
 	if err != nil {
 		return err
 	}
@@ -190,11 +197,7 @@ func (s *Service) generateKeyPair(w http.ResponseWriter, r *http.Request) error 
 // generateHMACKey serves POST .../hmac-keys: a KMS data key stored only as its KMS ciphertext,
 // the plaintext returned once.
 func (s *Service) generateHMACKey(w http.ResponseWriter, r *http.Request) error {
-	a, err := actor(r)
-	if err != nil {
-		return err
-	}
-	dst, err := s.destination(r, true)
+	a, dst, err := s.keyTarget(r)
 	if err != nil {
 		return err
 	}
@@ -243,11 +246,7 @@ const maxKeyErrorLen = 300
 // as the destination's active key. A key this destination already has (in any status) is refused,
 // so a revoked key can never come back.
 func (s *Service) importKey(w http.ResponseWriter, r *http.Request) error {
-	a, err := actor(r)
-	if err != nil {
-		return err
-	}
-	dst, err := s.destination(r, true)
+	a, dst, err := s.keyTarget(r)
 	if err != nil {
 		return err
 	}
