@@ -239,12 +239,7 @@ func checkID(prefix, id, what string) error {
 	return nil
 }
 
-func clipID(id string) string {
-	if len(id) > 40 {
-		return id[:40] + "…"
-	}
-	return id
-}
+func clipID(id string) string { return phi.Clip(id, 40) }
 
 // checkSecretHash refuses anything but 64 lower-case hex digits, so a token secret passed by
 // mistake in place of its hash is never stored.

@@ -215,23 +215,7 @@ func jsonKind(kind string) string {
 // clip shortens caller text quoted back in a message, so a pasted blob never floods a response
 // or a log line, and withholds text that carries an API token (a secret pasted into the wrong
 // field), so a token is never echoed after its creation response.
-func clip(s string) string {
-	const max = 40
-	if strings.Contains(s, TokenPrefix) {
-		return "(a value that looks like an API token, not shown)"
-	}
-	if len(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if i > max {
-			break
-		}
-		n = i
-	}
-	return s[:n] + "…"
-}
+func clip(s string) string { return phi.Clip(s, 40) }
 
 // ETag returns the strong entity tag for a resource version.
 func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -3,6 +3,7 @@ package phi
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes: the service's one error vocabulary. The HTTP layer maps each code to a status in
@@ -86,4 +87,25 @@ func ErrorDetails(err error) any {
 		return e.Details
 	}
 	return nil
+}
+
+// Clip prepares caller input for quoting in an error message or a log line: text that carries
+// an API token (a secret pasted into the wrong field) is withheld, and anything longer than max
+// bytes is cut at a character boundary and marked with "…", so a pasted blob never floods a
+// response or a log.
+func Clip(s string, max int) string {
+	if strings.Contains(s, TokenPrefix) {
+		return "(a value that looks like an API token, not shown)"
+	}
+	if len(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if i > max {
+			break
+		}
+		n = i
+	}
+	return s[:n] + "…"
 }

@@ -47,3 +47,18 @@ func TestHIPAAEligibleNeedsBusinessTierAndSignedBAA(t *testing.T) {
 		}
 	}
 }
+
+func TestClipWithholdsTokensAndCutsAtACharacterBoundary(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"short text is kept", "abc", "abc"},
+		{"a token is withheld", "x " + TokenPrefix + "abc", "(a value that looks like an API token, not shown)"},
+		{"long text is cut and marked", "abcdefghij", "abcd…"},
+		{"a cut never splits a character", "abcéfgh", "abc…"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Clip(tt.in, 4); got != tt.want {
+				t.Fatalf("Clip(%q, 4) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

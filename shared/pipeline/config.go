@@ -318,9 +318,4 @@ type fixedHMAC struct {
 
 func (f fixedHMAC) HMACKey() (string, []byte, error) { return f.id, f.key, nil }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+func clip(s string, n int) string { return phi.Clip(s, n) }

@@ -24,7 +24,6 @@ package privacy
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/phiguard/phiguard/shared/phi"
 )
@@ -138,20 +137,4 @@ func (c Classification) rank() int {
 // clip shortens caller input quoted back in an error message, so that a
 // pasted blob never floods a response or a log line, and withholds input that
 // carries an API token (a secret pasted into the wrong field).
-func clip(s string) string {
-	const max = 64
-	if strings.Contains(s, phi.TokenPrefix) {
-		return "(a value that looks like an API token, not shown)"
-	}
-	if len(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if i > max {
-			break
-		}
-		n = i
-	}
-	return s[:n] + "…"
-}
+func clip(s string) string { return phi.Clip(s, 64) }

@@ -232,9 +232,4 @@ func invalid(format string, args ...any) error {
 		Details: map[string]string{"field": "settings.url"}}
 }
 
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func clip(s string) string { return phi.Clip(s, 64) }
