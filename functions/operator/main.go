@@ -1,54 +1,13 @@
-// Command operator is the platform-operator API (create workspaces, change tier and BAA) behind
-// API Gateway's REST proxy integration with IAM authorization. Wiring only: the
-// handlers live in shared/httpapi.
+// Command operator is the platform-operator API (creating workspaces, setting their tier and BAA)
+// behind API Gateway's REST proxy integration, IAM-authorized. Wiring only: shared/fn/operatorfn
+// builds it.
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
-	"github.com/phiguard/phiguard/shared/awsconfig"
-	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/fn"
+	"github.com/phiguard/phiguard/shared/fn/operatorfn"
 	"github.com/phiguard/phiguard/shared/httpapi"
-	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-var _ httpapi.OperatorStore = (*dynamo.Store)(nil)
-
-func main() {
-	h, err := run(context.Background(), os.Getenv, os.Stdout)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", stack.FunctionOperator, err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
-
-// run builds the Lambda handler once per cold start. It fails, naming the problem, when an
-// environment variable is missing or invalid or the AWS configuration is unusable.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (httpapi.LambdaHandler, error) {
-	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", stack.EnvLogLevel, err)
-	}
-	table := getenv(stack.EnvTable)
-	if table == "" {
-		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
-	}
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	api := &httpapi.Operator{Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), Auth: httpapi.Gateway{}, Logger: logger}
-	h, err := api.Handler()
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.Lambda(h), nil
-}
+func main() { fn.Main(stack.FunctionOperator, httpapi.LambdaOf(operatorfn.Build)) }

@@ -23,12 +23,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
+	"github.com/phiguard/phiguard/shared/workspace"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -143,23 +145,24 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auth := InProcess{Tokens: store, OperatorSecret: testOperatorSecret}
-	cfg, err := (&Config{Store: cfgStore, Auth: auth, Logger: logger, Webhooks: webhooks}).Handler()
+	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Auth: auth, Logger: logger}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := (&Operator{Store: store, Auth: auth, Logger: logger}).Handler()
+	op, err := (&OperatorAPI{Operator: &workspace.Operator{Store: store}, Audit: store, Auth: auth, Logger: logger}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stubs := map[string]http.Handler{}
+	stubs := NewRouter(RouterConfig{Auth: auth, Audit: store, Logger: logger}, stack.FunctionKeygen)
 	for _, rt := range stack.Routes {
 		if rt.Function == stack.FunctionKeygen {
-			stubs[RouteKey(rt)] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			stubs.Handle(rt, func(w http.ResponseWriter, r *http.Request) error {
 				WriteJSON(w, http.StatusOK, map[string]bool{"reached": true})
+				return nil
 			})
 		}
 	}
-	kg, err := NewRouter(RouterConfig{Auth: auth, Audit: store, Logger: logger}, stack.FunctionKeygen, stubs)
+	kg, err := stubs.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,15 +225,15 @@ func (a *api) must(t *testing.T, want int, method, path, token, body string, hea
 	return res
 }
 
-// workspace is a workspace created through the operator API, with a token per role.
-type workspace struct {
+// testWorkspace is a workspace created through the operator API, with a token per role.
+type testWorkspace struct {
 	ID                      string
 	Owner, Member, Readonly string // token secrets
 	MemberID                string
 	Source, Destination     string
 }
 
-func (a *api) newWorkspace(t *testing.T, tier string, baaSigned bool) *workspace {
+func (a *api) newWorkspace(t *testing.T, tier string, baaSigned bool) *testWorkspace {
 	t.Helper()
 	body := `{"name":"Acme Health","tier":"` + tier + `"}`
 	if baaSigned {
@@ -238,7 +241,7 @@ func (a *api) newWorkspace(t *testing.T, tier string, baaSigned bool) *workspace
 	}
 	var created CreatedWorkspace
 	a.must(t, 201, "POST", "/operator/workspaces", testOperatorSecret, body).json(t, &created)
-	ws := &workspace{ID: created.ID, Owner: created.OwnerToken.Secret}
+	ws := &testWorkspace{ID: created.ID, Owner: created.OwnerToken.Secret}
 	base := "/workspaces/" + ws.ID
 	var tok CreatedToken
 	a.must(t, 201, "POST", base+"/tokens", ws.Owner, `{"name":"ci","role":"member"}`).json(t, &tok)
@@ -286,7 +289,7 @@ var validBodies = map[string]string{
 }
 
 // leastRole is the least role each customer route needs, written from the issue rather than
-// read from Accesses: only owners reach tokens, the Privacy Portal, hashing settings, keys and
+// read from stack.Routes: only owners reach tokens, the Privacy Portal, hashing settings, keys and
 // the audit log; members manage sources and destinations; readonly reads non-PHI config.
 var leastRole = map[string]phi.Role{
 	"GET /workspaces/{workspaceId}":                                                   phi.RoleReadonly,
@@ -338,7 +341,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		hidden                      // 404 "workspace not found"
 	)
 	tokenID := func(secret string) string {
-		tok, err := a.store.LookupToken(ctx, HashToken(secret))
+		tok, err := a.store.LookupToken(ctx, phi.HashToken(secret))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,14 +374,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return unauthorized
 		case caller == "other workspace's owner":
 			return hidden
-		case rank(role) >= rank(leastRole[RouteKey(rt)]):
+		case rank(role) >= rank(leastRole[rt.Key()]):
 			return allowed
 		}
 		return forbidden
 	}
 	for _, rt := range stack.Routes {
-		if rt.Auth == stack.AuthToken && Accesses[RouteKey(rt)].Role != leastRole[RouteKey(rt)] {
-			t.Errorf("%s: Accesses asks for %q, the issue for %q", RouteKey(rt), Accesses[RouteKey(rt)].Role, leastRole[RouteKey(rt)])
+		if rt.Auth == stack.AuthToken && rt.Role != leastRole[rt.Key()] {
+			t.Errorf("%s: stack.Routes asks for %q, the issue for %q", rt.Key(), rt.Role, leastRole[rt.Key()])
 		}
 	}
 	success := func(rt stack.Route) int {
@@ -401,12 +404,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		var exists func() bool
 		switch {
 		case strings.HasSuffix(rt.Path, "{tokenId}"):
-			secret := NewTokenSecret()
+			secret := phi.NewTokenSecret()
 			tok := phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: wsA.ID, Name: "victim", Role: phi.RoleReadonly}
-			err = a.store.CreateToken(ctx, &tok, HashToken(secret))
+			err = a.store.CreateToken(ctx, &tok, phi.HashToken(secret))
 			ids = map[string]string{"tokenId": tok.ID}
 			exists = func() bool {
-				got, err := a.store.LookupToken(ctx, HashToken(secret))
+				got, err := a.store.LookupToken(ctx, phi.HashToken(secret))
 				return err == nil && got.RevokedAt == nil
 			}
 		case strings.HasSuffix(rt.Path, "{sourceId}"):
@@ -429,7 +432,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				return err == nil && slices.ContainsFunc(ms, func(x privacy.Matcher) bool { return x.ID == m.ID })
 			}
 		default:
-			t.Fatalf("no victim for %s", RouteKey(rt))
+			t.Fatalf("no victim for %s", rt.Key())
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -437,8 +440,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return ids, exists
 	}
 	for _, rt := range stack.Routes {
-		key := RouteKey(rt)
-		acc := Accesses[key]
+		key := rt.Key()
+		acc := rt
 		for _, c := range callers {
 			t.Run(key+"/"+c.name, func(t *testing.T) {
 				ids := map[string]string{"sourceId": wsA.Source, "destinationId": wsA.Destination}
@@ -492,9 +495,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 					res.json(t, &created)
 					auditWS = created.ID
 				}
-				wantOutcome := OutcomeSuccess
+				wantOutcome := audit.OutcomeSuccess
 				if want == forbidden {
-					wantOutcome = OutcomeDenied
+					wantOutcome = audit.OutcomeDenied
 				}
 				rec := auditRecordOf(t, a, auditWS, res.Header.Get("X-Request-Id"))
 				if rec.Action != acc.Action || rec.Actor != c.actor || rec.Outcome != wantOutcome || rec.Target == "" || strings.Contains(rec.Target, "?") {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -32,14 +33,14 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 		wantStored []string
 	}{
 		{"the audit log is down: nothing happens and the caller gets 500", "*", 500, false, nil},
-		{"the attempt is stored but the outcome is lost: the result is delivered", OutcomeSuccess, 201, true, []string{OutcomeAttempted}},
-		{"both records stored", "", 201, true, []string{OutcomeAttempted, OutcomeSuccess}},
+		{"the attempt is stored but the outcome is lost: the result is delivered", audit.OutcomeSuccess, 201, true, []string{audit.OutcomeAttempted}},
+		{"both records stored", "", 201, true, []string{audit.OutcomeAttempted, audit.OutcomeSuccess}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var stored []*phi.AuditRecord
-			audit := auditFunc(func(r *phi.AuditRecord) error {
+			auditLog := auditFunc(func(r *phi.AuditRecord) error {
 				if c.failOn == "*" || c.failOn == r.Outcome {
 					return errors.New("audit table unavailable")
 				}
@@ -49,27 +50,27 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 				return nil
 			})
 			stepped := false
-			handlers := map[string]http.Handler{}
-			for _, rt := range stack.Routes {
-				if rt.Function == stack.FunctionKeygen {
-					handlers[RouteKey(rt)] = http.NotFoundHandler()
+			var logs bytes.Buffer
+			rt := NewRouter(RouterConfig{
+				Auth:   AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return owner, nil }),
+				Audit:  auditLog,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			}, stack.FunctionKeygen)
+			for _, route := range stack.Routes {
+				if route.Function == stack.FunctionKeygen {
+					rt.Handle(route, func(http.ResponseWriter, *http.Request) error { return phi.Errorf(phi.ENOTFOUND, "not here") })
 				}
 			}
-			handlers["POST /workspaces/{workspaceId}/destinations/{destinationId}/keys"] = Handle(nil, func(w http.ResponseWriter, r *http.Request) error {
-				SetAuditTarget(r, "destinations/"+dstID+"/keys/key_0000000000000000000000000a")
-				if err := AuditAttempt(r); err != nil {
+			rt.Handle(stack.RouteGenerateKeyPair, func(w http.ResponseWriter, r *http.Request) error {
+				audit.SetTarget(r.Context(), "destinations/"+dstID+"/keys/key_0000000000000000000000000a")
+				if err := audit.Attempt(r.Context()); err != nil {
 					return err
 				}
 				stepped = true
 				WriteJSON(w, http.StatusCreated, map[string]string{"secret": "shown once"})
 				return nil
 			})
-			var logs bytes.Buffer
-			h, err := NewRouter(RouterConfig{
-				Auth:   AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return owner, nil }),
-				Audit:  audit,
-				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-			}, stack.FunctionKeygen, handlers)
+			h, err := rt.Handler()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 			if strings.Join(outcomes, ",") != strings.Join(c.wantStored, ",") {
 				t.Errorf("stored outcomes %v, want %v", outcomes, c.wantStored)
 			}
-			if c.failOn == OutcomeSuccess && !strings.Contains(logs.String(), "outcome audit record lost") {
+			if c.failOn == audit.OutcomeSuccess && !strings.Contains(logs.String(), "outcome audit record lost") {
 				t.Errorf("the lost outcome record was not logged: %s", logs.String())
 			}
 		})
@@ -100,9 +101,9 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 	t.Run("a route that is not audited cannot record an attempt", func(t *testing.T) {
 		var got error
 		r := httptest.NewRequest("POST", keys, nil)
-		got = AuditAttempt(r)
+		got = audit.Attempt(r.Context())
 		if got == nil {
-			t.Fatal("AuditAttempt outside an audited route succeeded")
+			t.Fatal("audit.Attempt outside an audited route succeeded")
 		}
 	})
 }
@@ -112,30 +113,30 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 // audit record ids).
 func TestAuditFailuresAreInternalErrors(t *testing.T) {
 	const wsID = "ws_0000000000000000000000000a"
-	audit := auditFunc(func(r *phi.AuditRecord) error {
+	auditLog := auditFunc(func(r *phi.AuditRecord) error {
 		return phi.Errorf(phi.ECONFLICT, "audit record %s already exists; audit records are append-only", r.ID)
 	})
 	operator := AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) {
 		return phi.Actor{ID: "operator:test", Operator: true}, nil
 	})
-	ok := Handle(nil, func(w http.ResponseWriter, r *http.Request) error {
+	ok := func(w http.ResponseWriter, r *http.Request) error {
 		WriteJSON(w, http.StatusOK, map[string]string{"tier": "business"})
 		return nil
-	})
-	attempt := Handle(nil, func(w http.ResponseWriter, r *http.Request) error {
-		if err := AuditAttempt(r); err != nil {
+	}
+	attempt := func(w http.ResponseWriter, r *http.Request) error {
+		if err := audit.Attempt(r.Context()); err != nil {
 			return err
 		}
 		WriteJSON(w, http.StatusOK, map[string]string{"tier": "business"})
 		return nil
-	})
-	for name, h := range map[string]http.Handler{"outcome record": ok, "attempt record": attempt} {
+	}
+	for name, h := range map[string]HandlerFunc{"outcome record": ok, "attempt record": attempt} {
 		t.Run(name, func(t *testing.T) {
-			router, err := NewRouter(RouterConfig{Auth: operator, Audit: audit}, stack.FunctionOperator, map[string]http.Handler{
-				"POST /operator/workspaces":                   ok,
-				"GET /operator/workspaces/{workspaceId}":      h,
-				"PUT /operator/workspaces/{workspaceId}/plan": ok,
-			})
+			rt := NewRouter(RouterConfig{Auth: operator, Audit: auditLog}, stack.FunctionOperator)
+			rt.Handle(stack.RouteCreateWorkspace, ok)
+			rt.Handle(stack.RouteOperatorGetWorkspace, h)
+			rt.Handle(stack.RouteUpdatePlan, ok)
+			router, err := rt.Handler()
 			if err != nil {
 				t.Fatal(err)
 			}

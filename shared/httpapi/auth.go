@@ -2,11 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -23,22 +20,6 @@ import (
 // and this variable must be unset. Locally an operator sends "Authorization: Bearer <secret>"
 // on /operator routes; it is compared in constant time and must be at least 32 characters.
 const EnvLocalOperatorSecret = "PHI_LOCAL_OPERATOR_SECRET"
-
-// TokenPrefix starts every API token secret, so secret scanners and people recognise one.
-const TokenPrefix = phi.TokenPrefix
-
-// NewTokenSecret returns a fresh token secret (TokenPrefix and 256 random bits, base64url).
-func NewTokenSecret() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// HashToken returns the SHA-256 hex digest under which a token secret is stored and looked up.
-func HashToken(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
 
 // TokenLookup finds a token by the hash of its secret. *dynamo.Store satisfies it.
 type TokenLookup interface {
@@ -68,7 +49,7 @@ func BearerToken(header string) (string, error) {
 // revoked token is EUNAUTHORIZED (the two are indistinguishable to the caller); a store failure
 // is returned wrapped (fail closed). The secret itself never appears in any error.
 func LookupActor(ctx context.Context, tokens TokenLookup, bearer string) (phi.Actor, error) {
-	tok, err := tokens.LookupToken(ctx, HashToken(bearer))
+	tok, err := tokens.LookupToken(ctx, phi.HashToken(bearer))
 	switch {
 	case phi.ErrorCode(err) == phi.ENOTFOUND:
 		return phi.Actor{}, phi.Errorf(phi.EUNAUTHORIZED, "the token is unknown or revoked")
@@ -250,9 +231,7 @@ type ctxKey int
 
 const (
 	actorKey ctxKey = iota
-	requestIDKey
 	gatewayKey
-	auditKey
 )
 
 // ActorFrom returns the authenticated caller the router attached to ctx, and false outside a
@@ -269,15 +248,12 @@ func WithActor(ctx context.Context, actor phi.Actor) context.Context {
 
 // RequestID returns the request id of ctx: API Gateway's request id under Lambda, a generated
 // one otherwise; "" outside a routed request.
-func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
-}
+func RequestID(ctx context.Context) string { return audit.RequestID(ctx) }
 
 // RoutePattern returns the route (for example "GET /workspaces/{workspaceId}") that matched r,
 // for logs: it names no caller-controlled text.
 func RoutePattern(r *http.Request) string {
-	if i, ok := r.Context().Value(auditKey).(*reqInfo); ok && i.route != "" {
+	if i := info(r.Context()); i.route != "" {
 		return i.route
 	}
 	return r.Pattern
@@ -302,4 +278,13 @@ func rank(r phi.Role) int {
 		return 1
 	}
 	return 0
+}
+
+// AuthOf returns a, or Gateway{} — API Gateway's authentication, what every deployed API
+// function uses — when a is nil.
+func AuthOf(a Authenticator) Authenticator {
+	if a == nil {
+		return Gateway{}
+	}
+	return a
 }

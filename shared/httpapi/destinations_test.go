@@ -15,7 +15,7 @@ func problemField(t *testing.T, res response) string {
 	t.Helper()
 	var e struct {
 		Error struct {
-			Details []Problem `json:"details"`
+			Details []phi.Problem `json:"details"`
 		} `json:"error"`
 	}
 	res.json(t, &e)

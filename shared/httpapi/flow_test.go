@@ -12,9 +12,10 @@ import (
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/workspace"
 )
 
-func classify(t *testing.T, a *api, ws *workspace, pairs ...string) {
+func classify(t *testing.T, a *api, ws *testWorkspace, pairs ...string) {
 	t.Helper()
 	var items []string
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -61,7 +62,7 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 	t.Run("sha256 of a yellow field needs no key", func(t *testing.T) {
 		var v DestinationView
 		put(200, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}],"blockRed":true}`).json(t, &v)
-		if v.HashingState != HashingActive || v.Hashing == nil || len(v.Hashing.Fields) != 1 {
+		if v.HashingState != workspace.HashingActive || v.Hashing == nil || len(v.Hashing.Fields) != 1 {
 			t.Fatalf("view = %+v", v)
 		}
 	})
@@ -113,7 +114,7 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 		}
 		var v DestinationView
 		a.must(t, 200, "GET", dst, ws.Readonly, "").json(t, &v)
-		if v.HashingState != HashingSuspended || !strings.Contains(v.HashingStateReason, "not HIPAA eligible") {
+		if v.HashingState != workspace.HashingSuspended || !strings.Contains(v.HashingStateReason, "not HIPAA eligible") {
 			t.Fatalf("view = %+v", v)
 		}
 		res := put(403, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}]}`)
@@ -195,7 +196,7 @@ func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
 		if rt.Method != "PUT" {
 			continue
 		}
-		key := RouteKey(rt)
+		key := rt.Key()
 		t.Run(key, func(t *testing.T) {
 			tok := ws.Owner
 			if rt.Auth == stack.AuthOperator {
@@ -213,8 +214,12 @@ func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
 			a.must(t, 200, "PUT", path, tok, body, "If-Match", currentETag(t, a, path, tok))
 		})
 	}
+	routes := map[string]bool{}
+	for _, rt := range stack.Routes {
+		routes[rt.Key()] = true
+	}
 	for key := range ifMatchRoutes {
-		if _, ok := Accesses[key]; !ok {
+		if !routes[key] {
 			t.Errorf("ifMatchRoutes names %s, which is not a route", key)
 		}
 	}
@@ -281,7 +286,7 @@ func TestPrivacyPortal(t *testing.T) {
 		}
 	})
 	t.Run("defaults are listed and cannot be deleted", func(t *testing.T) {
-		var l MatcherList
+		var l workspace.MatcherList
 		a.must(t, 200, "GET", base+"/matchers", ws.Owner, "").json(t, &l)
 		if len(l.Defaults) == 0 || len(l.Items) != 1 || l.Items[0].ID != m.ID {
 			t.Fatalf("list = %d defaults, items %+v", len(l.Defaults), l.Items)
@@ -293,9 +298,9 @@ func TestPrivacyPortal(t *testing.T) {
 			t.Fatal(err)
 		}
 		classify(t, a, ws, "properties.color", "green")
-		var l List[InboxItem]
+		var l List[workspace.InboxItem]
 		a.must(t, 200, "GET", base+"/inbox", ws.Owner, "").json(t, &l)
-		byPath := map[string]InboxItem{}
+		byPath := map[string]workspace.InboxItem{}
 		for _, it := range l.Items {
 			byPath[it.Path] = it
 		}
@@ -310,7 +315,7 @@ func TestPrivacyPortal(t *testing.T) {
 		}
 	})
 	t.Run("the 101st custom matcher is refused with a clear error, and deleting one makes room", func(t *testing.T) {
-		var l MatcherList
+		var l workspace.MatcherList
 		a.must(t, 200, "GET", base+"/matchers?limit=100", ws.Owner, "").json(t, &l)
 		for i := len(l.Items); i < privacy.MaxCustomMatchers; i++ {
 			m := privacy.Matcher{Name: fmt.Sprintf("custom %d", i), Classification: privacy.Green, Target: privacy.TargetKey, Mode: privacy.ModeExact, Synonyms: []string{fmt.Sprintf("field %d", i)}}
@@ -369,7 +374,7 @@ func TestAuditedRoutesFailClosedWhenTheAuditLogIsDown(t *testing.T) {
 		t.Fatalf("PHI config left without an audit record: %s", res.Body)
 	}
 	res = down.must(t, 500, "POST", "/workspaces/"+ws.ID+"/tokens", ws.Owner, `{"name":"x","role":"owner"}`)
-	if strings.Contains(res.Body, TokenPrefix) {
+	if strings.Contains(res.Body, phi.TokenPrefix) {
 		t.Fatalf("token secret returned without an audit record: %s", res.Body)
 	}
 	// Routes without PHI-related configuration are not audited and keep working.
@@ -387,8 +392,8 @@ func TestTokensNeverAppearAfterTheirCreationResponse(t *testing.T) {
 	var created CreatedToken
 	res := a.must(t, 201, "POST", "/workspaces/"+ws.ID+"/tokens", ws.Owner, `{"name":"temp","role":"member"}`)
 	res.json(t, &created)
-	if !strings.HasPrefix(created.Secret, TokenPrefix) || res.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("creation response: secret %t, Cache-Control %q", strings.HasPrefix(created.Secret, TokenPrefix), res.Header.Get("Cache-Control"))
+	if !strings.HasPrefix(created.Secret, phi.TokenPrefix) || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("creation response: secret %t, Cache-Control %q", strings.HasPrefix(created.Secret, phi.TokenPrefix), res.Header.Get("Cache-Control"))
 	}
 	secrets = append(secrets, created.Secret)
 
@@ -433,7 +438,7 @@ func TestTokensNeverAppearAfterTheirCreationResponse(t *testing.T) {
 		t.Fatalf("no access log captured: %q", logs)
 	}
 	for _, s := range append(secrets, testOperatorSecret) {
-		if strings.Contains(logs, s) || strings.Contains(logs, HashToken(s)) {
+		if strings.Contains(logs, s) || strings.Contains(logs, phi.HashToken(s)) {
 			t.Errorf("the logs contain a token or its hash")
 		}
 	}

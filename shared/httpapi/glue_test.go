@@ -20,62 +20,62 @@ import (
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// Every route of stack.Routes has exactly one entry in Accesses, and every entry has a route.
-func TestAccessesCoverEveryRouteExactly(t *testing.T) {
-	routes := map[string]stack.Route{}
+// Every route of stack.Routes is unique, and says who may call it: a valid role on token
+// routes, none on operator routes.
+func TestEveryRouteNamesWhoMayCallIt(t *testing.T) {
+	seen := map[string]bool{}
 	for _, rt := range stack.Routes {
-		routes[RouteKey(rt)] = rt
-		acc, ok := Accesses[RouteKey(rt)]
-		if !ok {
-			t.Errorf("route %s has no Access", RouteKey(rt))
-			continue
+		if seen[rt.Key()] {
+			t.Errorf("route %s is listed twice", rt.Key())
 		}
-		if rt.Auth == stack.AuthToken && !acc.Role.Valid() {
-			t.Errorf("token route %s has no valid role (%q)", RouteKey(rt), acc.Role)
+		seen[rt.Key()] = true
+		if rt.Auth == stack.AuthToken && !rt.Role.Valid() {
+			t.Errorf("token route %s has no valid role (%q)", rt.Key(), rt.Role)
 		}
-		if rt.Auth == stack.AuthOperator && acc.Role != "" {
-			t.Errorf("operator route %s names a workspace role", RouteKey(rt))
-		}
-	}
-	for key := range Accesses {
-		if _, ok := routes[key]; !ok {
-			t.Errorf("Accesses has %s, which is not in stack.Routes", key)
+		if rt.Auth == stack.AuthOperator && rt.Role != "" {
+			t.Errorf("operator route %s names a workspace role", rt.Key())
 		}
 	}
 }
 
 func TestOwnerOnlyRoutesArePHIRelatedAndAudited(t *testing.T) {
-	for key, acc := range Accesses {
+	for _, rt := range stack.Routes {
 		for _, prefix := range []string{"/privacy", "/audit", "/tokens", "/keys", "/hmac-keys", "/hashing"} {
-			if strings.Contains(key, prefix) && (acc.Role != phi.RoleOwner || acc.Action == "") {
-				t.Errorf("%s touches %s but is not owner-only and audited: %+v", key, prefix, acc)
+			if strings.Contains(rt.Path, prefix) && (rt.Role != phi.RoleOwner || rt.Action == "") {
+				t.Errorf("%s touches %s but is not owner-only and audited: %+v", rt.Key(), prefix, rt)
 			}
 		}
 	}
 }
 
-func TestNewRouterRefusesMissingAndUnknownHandlers(t *testing.T) {
+func TestRouterRefusesMissingAndUnknownHandlers(t *testing.T) {
 	cfg := RouterConfig{Auth: AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return phi.Actor{}, nil }), Audit: auditFunc(nil)}
-	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	all := map[string]http.Handler{}
+	ok := func(http.ResponseWriter, *http.Request) error { return nil }
+	router := func(routes ...stack.Route) *Router {
+		rt := NewRouter(cfg, stack.FunctionOperator)
+		for _, route := range routes {
+			rt.Handle(route, ok)
+		}
+		return rt
+	}
+	var all []stack.Route
 	for _, rt := range stack.Routes {
 		if rt.Function == stack.FunctionOperator {
-			all[RouteKey(rt)] = ok
+			all = append(all, rt)
 		}
 	}
-	if _, err := NewRouter(cfg, stack.FunctionOperator, all); err != nil {
-		t.Fatalf("complete handler map refused: %v", err)
+	if _, err := router(all...).Handler(); err != nil {
+		t.Fatalf("complete handler set refused: %v", err)
 	}
-	missing := map[string]http.Handler{"POST /operator/workspaces": ok}
-	if _, err := NewRouter(cfg, stack.FunctionOperator, missing); err == nil || !strings.Contains(err.Error(), "no handler") {
+	if _, err := router(stack.RouteCreateWorkspace).Handler(); err == nil || !strings.Contains(err.Error(), "no handler") {
 		t.Errorf("missing handlers: err = %v", err)
 	}
-	extra := map[string]http.Handler{"GET /nowhere": ok}
-	for k, v := range all {
-		extra[k] = v
+	if _, err := router(append(all, stack.RouteGetWorkspace)...).Handler(); err == nil || !strings.Contains(err.Error(), "no route") {
+		t.Errorf("handler of another function's route: err = %v", err)
 	}
-	if _, err := NewRouter(cfg, stack.FunctionOperator, extra); err == nil || !strings.Contains(err.Error(), "no route") {
-		t.Errorf("unknown handler: err = %v", err)
+	invented := stack.Route{Method: "GET", Path: "/nowhere", Function: stack.FunctionOperator, Auth: stack.AuthOperator}
+	if _, err := router(append(all, invented)...).Handler(); err == nil || !strings.Contains(err.Error(), "no route") {
+		t.Errorf("unknown route: err = %v", err)
 	}
 }
 
@@ -330,11 +330,11 @@ func TestAuthorizerAllowsKnownTokensAndRefusesTheRest(t *testing.T) {
 	revoked := time.Now()
 	store := tokenFunc(func(h string) (*phi.Token, error) {
 		switch h {
-		case HashToken(secret):
+		case phi.HashToken(secret):
 			return &phi.Token{ID: tok, WorkspaceID: ws, Role: phi.RoleMember}, nil
-		case HashToken("phit_revoked"):
+		case phi.HashToken("phit_revoked"):
 			return &phi.Token{ID: tok, WorkspaceID: ws, Role: phi.RoleMember, RevokedAt: &revoked}, nil
-		case HashToken("phit_storedown"):
+		case phi.HashToken("phit_storedown"):
 			return nil, errors.New("dynamodb unavailable")
 		}
 		return nil, phi.Errorf(phi.ENOTFOUND, "token not found")

@@ -181,7 +181,7 @@ func decodeError(err error) error {
 // echoable reports whether a caller-supplied field name may be quoted back: short, shaped like
 // the API's own field names, and not a token someone pasted into the wrong place.
 func echoable(name string) bool {
-	if name == "" || len(name) > 32 || strings.HasPrefix(name, TokenPrefix) {
+	if name == "" || len(name) > 32 || strings.HasPrefix(name, phi.TokenPrefix) {
 		return false
 	}
 	for i, r := range name {

@@ -52,7 +52,7 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 		return ws.Owner
 	}
 	for _, rt := range stack.Routes {
-		key := RouteKey(rt)
+		key := rt.Key()
 		path := fill(rt.Path, ws.ID, ids)
 		tok := tokenFor(rt)
 		if wt, ok := wrongTypes[key]; ok {
@@ -150,5 +150,5 @@ func params(path string) []string {
 }
 
 func validBodyFor(rt stack.Route, src string) string {
-	return strings.ReplaceAll(validBodies[RouteKey(rt)], "SRC", src)
+	return strings.ReplaceAll(validBodies[rt.Key()], "SRC", src)
 }

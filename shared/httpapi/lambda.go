@@ -134,6 +134,15 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.body.Write(b)
 }
 
+// copyTo writes the buffered response to w with status.
+func (r *recorder) copyTo(w http.ResponseWriter, status int) {
+	for k, vs := range r.header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(r.body.Bytes())
+}
+
 func (r *recorder) response() events.APIGatewayProxyResponse {
 	status := r.status
 	if status == 0 {
@@ -161,4 +170,16 @@ func headerValue(h map[string]string, name string) string {
 		}
 	}
 	return ""
+}
+
+// LambdaOf turns the builder of an API function's http.Handler into the builder of its Lambda
+// handler (see Lambda), for the function's main: fn.Main(name, httpapi.LambdaOf(build)).
+func LambdaOf[E any](build func(context.Context, E) (http.Handler, error)) func(context.Context, E) (LambdaHandler, error) {
+	return func(ctx context.Context, env E) (LambdaHandler, error) {
+		h, err := build(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		return Lambda(h), nil
+	}
 }

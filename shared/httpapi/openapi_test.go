@@ -12,6 +12,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/workspace"
 )
 
 type openAPIDoc struct {
@@ -59,10 +60,10 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 	}
 	inRoutes := map[string]bool{}
 	for _, rt := range stack.Routes {
-		inRoutes[RouteKey(rt)] = true
+		inRoutes[rt.Key()] = true
 		op, ok := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
 		if !ok {
-			t.Errorf("%s is in stack.Routes but not in docs/openapi.json", RouteKey(rt))
+			t.Errorf("%s is in stack.Routes but not in docs/openapi.json", rt.Key())
 			continue
 		}
 		wantScheme := "bearer"
@@ -70,10 +71,10 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 			wantScheme = "sigv4"
 		}
 		if len(op.Security) != 1 || op.Security[0][wantScheme] == nil {
-			t.Errorf("%s: security %v, want %s", RouteKey(rt), op.Security, wantScheme)
+			t.Errorf("%s: security %v, want %s", rt.Key(), op.Security, wantScheme)
 		}
 		if op.Function != rt.Function {
-			t.Errorf("%s: x-phiguard-function %q, want %q", RouteKey(rt), op.Function, rt.Function)
+			t.Errorf("%s: x-phiguard-function %q, want %q", rt.Key(), op.Function, rt.Function)
 		}
 		for _, p := range regexp.MustCompile(`\{(\w+)\}`).FindAllStringSubmatch(rt.Path, -1) {
 			if !slices.ContainsFunc(op.Parameters, func(q struct {
@@ -83,27 +84,27 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 			}) bool {
 				return q.Name == p[1] && q.In == "path" && q.Required
 			}) {
-				t.Errorf("%s: path parameter %s is not declared", RouteKey(rt), p[1])
+				t.Errorf("%s: path parameter %s is not declared", rt.Key(), p[1])
 			}
 		}
 		_, has412 := op.Responses["412"]
-		if declared := strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`); declared != ifMatchRoutes[RouteKey(rt)] || has412 != declared {
-			t.Errorf("%s: If-Match declared %v, 412 documented %v; the handler needs If-Match: %v", RouteKey(rt), declared, has412, ifMatchRoutes[RouteKey(rt)])
+		if declared := strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`); declared != ifMatchRoutes[rt.Key()] || has412 != declared {
+			t.Errorf("%s: If-Match declared %v, 412 documented %v; the handler needs If-Match: %v", rt.Key(), declared, has412, ifMatchRoutes[rt.Key()])
 		}
 		for _, code := range []string{"400", "401", "404", "500"} {
 			if _, ok := op.Responses[code]; !ok {
-				t.Errorf("%s: no %s response", RouteKey(rt), code)
+				t.Errorf("%s: no %s response", rt.Key(), code)
 			}
 		}
 		if rt.Auth == stack.AuthToken {
 			if _, ok := op.Responses["403"]; !ok {
-				t.Errorf("%s: no 403 response", RouteKey(rt))
+				t.Errorf("%s: no 403 response", rt.Key())
 			}
 		}
 		if op.RequestBody != nil {
 			for _, code := range []string{"413", "422"} {
 				if _, ok := op.Responses[code]; !ok {
-					t.Errorf("%s: takes a body but has no %s response", RouteKey(rt), code)
+					t.Errorf("%s: takes a body but has no %s response", rt.Key(), code)
 				}
 			}
 		}
@@ -174,15 +175,15 @@ func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 
 // requestSchemas names the request struct of every route of this package that takes a body.
 var requestSchemas = map[string]any{
-	"POST /operator/workspaces":                                          createWorkspaceRequest{},
-	"PUT /operator/workspaces/{workspaceId}/plan":                        planRequest{},
-	"POST /workspaces/{workspaceId}/tokens":                              tokenRequest{},
-	"POST /workspaces/{workspaceId}/sources":                             sourceRequest{},
-	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   sourceRequest{},
-	"POST /workspaces/{workspaceId}/destinations":                        destinationRequest{},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         destinationRequest{},
+	"POST /operator/workspaces":                                          workspace.NewWorkspace{},
+	"PUT /operator/workspaces/{workspaceId}/plan":                        workspace.Plan{},
+	"POST /workspaces/{workspaceId}/tokens":                              workspace.TokenInput{},
+	"POST /workspaces/{workspaceId}/sources":                             workspace.SourceInput{},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   workspace.SourceInput{},
+	"POST /workspaces/{workspaceId}/destinations":                        workspace.DestinationInput{},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         workspace.DestinationInput{},
 	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": phi.HashingSettings{},
-	"POST /workspaces/{workspaceId}/privacy/matchers":                    matcherRequest{},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                    workspace.MatcherInput{},
 	"PUT /workspaces/{workspaceId}/privacy/classifications":              classificationsRequest{},
 }
 
@@ -195,7 +196,7 @@ func TestOpenAPIRequestBodiesMatchTheRequestStructs(t *testing.T) {
 		if rt.Function == stack.FunctionKeygen {
 			continue // shared/keygen checks its own
 		}
-		key := RouteKey(rt)
+		key := rt.Key()
 		op := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
 		v, ok := requestSchemas[key]
 		if (op.RequestBody != nil) != ok {

@@ -1,4 +1,4 @@
-package keygen
+package keygen_test
 
 import (
 	"bytes"
@@ -19,13 +19,14 @@ import (
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/jsonlog"
+	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // recordingKMS delegates to local-kms and keeps, for the leak test, a copy of every secret KMS
 // handed out, plus the output structs themselves so a test can check the service overwrote them.
 type recordingKMS struct {
-	KMS
+	keygen.KMS
 	mu       sync.Mutex
 	secrets  [][]byte // copies: private key plaintexts, ciphertext blobs, random seeds, data keys
 	handed   [][]byte // the very buffers handed to the service, which it must overwrite
@@ -146,8 +147,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &Service{Store: e.store, KMS: e.rec, CMK: e.cmk, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}
-	if e.h, err = svc.Handler(); err != nil {
+	svc := &keygen.Service{Store: e.store, KMS: e.rec, CMK: e.cmk, Logger: logger}
+	api := &httpapi.KeygenAPI{Keys: svc, Audit: e.store, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}
+	if e.h, err = api.Handler(); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -163,10 +165,10 @@ func (e *env) newWorkspace(t *testing.T, tier phi.Tier, baa bool) *workspace {
 	if baa {
 		w.BAA.SignedAt, w.BAA.SignedBy = now, "operator:test"
 	}
-	ws.Owner, ws.Member, ws.Readonly = httpapi.NewTokenSecret(), httpapi.NewTokenSecret(), httpapi.NewTokenSecret()
+	ws.Owner, ws.Member, ws.Readonly = phi.NewTokenSecret(), phi.NewTokenSecret(), phi.NewTokenSecret()
 	owner := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: ws.ID, Name: "owner", Role: phi.RoleOwner, CreatedAt: now, CreatedBy: "operator:test"}
 	ws.OwnerID = owner.ID
-	if err := e.store.CreateWorkspace(e.ctx, w, owner, httpapi.HashToken(ws.Owner)); err != nil {
+	if err := e.store.CreateWorkspace(e.ctx, w, owner, phi.HashToken(ws.Owner)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tk := range []struct {
@@ -176,7 +178,7 @@ func (e *env) newWorkspace(t *testing.T, tier phi.Tier, baa bool) *workspace {
 	}{{ws.Member, phi.RoleMember, &ws.MemberID}, {ws.Readonly, phi.RoleReadonly, &ws.ReadonID}} {
 		tok := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: ws.ID, Name: string(tk.role), Role: tk.role, CreatedAt: now, CreatedBy: owner.ID}
 		*tk.id = tok.ID
-		if err := e.store.CreateToken(e.ctx, tok, httpapi.HashToken(tk.secret)); err != nil {
+		if err := e.store.CreateToken(e.ctx, tok, phi.HashToken(tk.secret)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -250,9 +252,9 @@ func hmacPath(ws *workspace) string {
 }
 
 // generate generates a key pair through the API as the workspace owner.
-func (e *env) generate(t *testing.T, ws *workspace, body string) GeneratedKey {
+func (e *env) generate(t *testing.T, ws *workspace, body string) httpapi.GeneratedKey {
 	t.Helper()
-	var g GeneratedKey
+	var g httpapi.GeneratedKey
 	e.must(t, http.StatusCreated, "POST", keysPath(ws), ws.Owner, body).json(t, &g)
 	return g
 }

@@ -1,7 +1,7 @@
 // Package keygen is the key-generation service behind the keygen function: it generates a
 // destination's encryption key pairs and HMAC keys through AWS KMS, imports customer public keys
-// (bring your own key), lists and revokes keys, and serves those operations over HTTP on the
-// stack.FunctionKeygen routes.
+// (bring your own key), lists and revokes keys. It knows nothing of HTTP: the REST handlers
+// (shared/httpapi) and the console call it.
 //
 // The private key of a generated key pair exists on the service's side only while one request
 // is served: KMS returns it (GenerateDataKeyPair, or GenerateRandom as the seed of an X-Wing key),
@@ -16,7 +16,7 @@
 // A generated key must never be active unless its secret reaches the caller and its generation
 // is audited: data encrypted under a key whose private half nobody holds can never be decrypted.
 // So a key-changing handler first appends an "attempted" audit record naming the new key
-// (httpapi.AuditAttempt; if that fails nothing happens), then calls KMS, builds the response,
+// (audit.Attempt; if that fails nothing happens), then calls KMS, builds the response,
 // and only then stores the key as active. If the store write fails in a way that may have
 // committed anyway, the key is revoked before the 500 goes out. Once the key is active the
 // response is delivered even if the router's outcome record cannot be appended: the attempt
@@ -39,12 +39,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -63,7 +62,7 @@ var _ KMS = (*kms.Client)(nil)
 
 // Store is what the service reads and writes in the table. *dynamo.Store satisfies it.
 type Store interface {
-	httpapi.AuditLog
+	audit.Log
 	// GetWorkspace returns the workspace or ENOTFOUND.
 	GetWorkspace(ctx context.Context, wsID string) (*phi.Workspace, error)
 	// GetDestination returns the destination or ENOTFOUND.
@@ -79,45 +78,43 @@ type Store interface {
 	RevokeKey(ctx context.Context, wsID, dstID, keyID string, at time.Time) error
 }
 
-// Service is the key-generation API (function stack.FunctionKeygen).
+// Service generates, imports, lists and revokes a destination's keys (function
+// stack.FunctionKeygen; the REST handlers are httpapi's, the console's are its own).
 type Service struct {
 	Store Store
 	KMS   KMS
 	// CMK is the service's customer-managed KMS key (id, ARN or alias; stack.EnvKMSKeyID) under
 	// which key pairs and HMAC keys are generated.
-	CMK  string
-	Auth httpapi.Authenticator
+	CMK string
 	// Logger receives ids and outcomes only, never key material; nil discards.
 	Logger *slog.Logger
 	// Now is the service's clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// Handler returns the router of every keygen route. It fails when a dependency is missing or the
-// route table and the handlers disagree.
-func (s *Service) Handler() (http.Handler, error) {
+// Check returns an error naming what is missing when s cannot work.
+func (s *Service) Check() error {
 	switch {
 	case s.Store == nil:
-		return nil, fmt.Errorf("keygen API: no store")
+		return fmt.Errorf("keygen: no store")
 	case s.KMS == nil:
-		return nil, fmt.Errorf("keygen API: no KMS client")
+		return fmt.Errorf("keygen: no KMS client")
 	case s.CMK == "":
-		return nil, fmt.Errorf("keygen API: no KMS key id (%s)", stack.EnvKMSKeyID)
+		return fmt.Errorf("keygen: no KMS key id (%s)", stack.EnvKMSKeyID)
 	}
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
+	return nil
+}
+
+func (s *Service) now() time.Time {
 	if s.Now == nil {
-		s.Now = time.Now
+		return time.Now().UTC()
 	}
-	h := func(fn httpapi.HandlerFunc) http.Handler { return httpapi.Handle(s.Logger, fn) }
-	const dst = "/workspaces/{workspaceId}/destinations/{destinationId}"
-	handlers := map[string]http.Handler{
-		"GET " + dst + "/keys":                 h(s.listKeys),
-		"POST " + dst + "/keys":                h(s.generateKeyPair),
-		"POST " + dst + "/keys/import":         h(s.importKey),
-		"POST " + dst + "/keys/{keyId}/revoke": h(s.revokeKey),
-		"POST " + dst + "/hmac-keys":           h(s.generateHMACKey),
+	return s.Now().UTC()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	return httpapi.NewRouter(httpapi.RouterConfig{Auth: s.Auth, Audit: s.Store, Logger: s.Logger, Now: s.Now}, stack.FunctionKeygen, handlers)
+	return s.Logger
 }

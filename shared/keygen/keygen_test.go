@@ -1,4 +1,4 @@
-package keygen
+package keygen_test
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
@@ -35,7 +37,7 @@ var algCases = []algCase{
 }
 
 // keyPair parses a generated key's public and private halves and checks they belong together.
-func keyPair(t *testing.T, g GeneratedKey) (*fieldcrypt.PublicKey, *fieldcrypt.PrivateKey) {
+func keyPair(t *testing.T, g httpapi.GeneratedKey) (*fieldcrypt.PublicKey, *fieldcrypt.PrivateKey) {
 	t.Helper()
 	pub, err := fieldcrypt.ParsePublicKey([]byte(g.PublicKeyPEM))
 	if err != nil {
@@ -73,7 +75,7 @@ func TestGeneratedKeysRoundTripThroughKMS(t *testing.T) {
 			if res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("Pragma") != "no-cache" {
 				t.Fatalf("headers = %v, want Cache-Control: no-store and Pragma: no-cache", res.Header)
 			}
-			var g GeneratedKey
+			var g httpapi.GeneratedKey
 			res.json(t, &g)
 			pub, priv := keyPair(t, g)
 			if g.Algorithm != string(c.alg) || pub.Algorithm() != c.alg || pub.Bits() != c.bits {
@@ -340,13 +342,13 @@ func TestHMACKeysAreStoredOnlyAsKMSCiphertext(t *testing.T) {
 	if res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("Pragma") != "no-cache" {
 		t.Fatalf("headers = %v", res.Header)
 	}
-	var g GeneratedHMACKey
+	var g httpapi.GeneratedHMACKey
 	res.json(t, &g)
 	secret, err := base64.StdEncoding.DecodeString(g.Secret)
 	if err != nil || len(secret) != 32 {
 		t.Fatalf("secret is %d bytes (%v), want 32 bytes of base64", len(secret), err)
 	}
-	if g.Kind != phi.KeyHMAC || g.Algorithm != HMACAlgorithm || g.Status != phi.KeyActive || g.PublicKeyPEM != "" {
+	if g.Kind != phi.KeyHMAC || g.Algorithm != keygen.HMACAlgorithm || g.Status != phi.KeyActive || g.PublicKeyPEM != "" {
 		t.Fatalf("metadata = %+v", g.Key)
 	}
 	stored, err := e.store.GetKey(e.ctx, ws.ID, ws.Destination, g.ID)
@@ -377,7 +379,7 @@ func TestHMACKeysAreStoredOnlyAsKMSCiphertext(t *testing.T) {
 	t.Run("a second HMAC key rotates the first, and encryption keys are a separate kind", func(t *testing.T) {
 		enc := e.generate(t, ws, "")
 		res := e.must(t, http.StatusCreated, "POST", hmacPath(ws), ws.Owner, `{"algorithm":"hmac-sha256"}`)
-		var g2 GeneratedHMACKey
+		var g2 httpapi.GeneratedHMACKey
 		res.json(t, &g2)
 		status := map[string]phi.KeyStatus{}
 		for _, k := range e.listKeys(t, ws) {

@@ -1,4 +1,4 @@
-package keygen
+package keygen_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -112,10 +113,10 @@ func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 		wantLocation bool
 	}{
 		{"GET " + dst + "/keys", nil, false, nil, false, false},
-		{"POST " + dst + "/keys", GenerateRequest{}, true, GeneratedKey{}, true, false},
-		{"POST " + dst + "/keys/import", ImportRequest{}, false, GeneratedKey{}.Key, false, true},
+		{"POST " + dst + "/keys", keygen.GenerateRequest{}, true, httpapi.GeneratedKey{}, true, false},
+		{"POST " + dst + "/keys/import", keygen.ImportRequest{}, false, httpapi.GeneratedKey{}.Key, false, true},
 		{"POST " + dst + "/keys/{keyId}/revoke", nil, false, nil, false, false},
-		{"POST " + dst + "/hmac-keys", HMACRequest{}, true, GeneratedHMACKey{}, true, false},
+		{"POST " + dst + "/hmac-keys", keygen.HMACRequest{}, true, httpapi.GeneratedHMACKey{}, true, false},
 	}
 	seen := map[string]bool{}
 	for _, rc := range routes {
@@ -161,8 +162,8 @@ func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 		})
 	}
 	for _, rt := range stack.Routes {
-		if rt.Function == stack.FunctionKeygen && !seen[httpapi.RouteKey(rt)] {
-			t.Errorf("keygen route %s is not checked here", httpapi.RouteKey(rt))
+		if rt.Function == stack.FunctionKeygen && !seen[rt.Key()] {
+			t.Errorf("keygen route %s is not checked here", rt.Key())
 		}
 	}
 }

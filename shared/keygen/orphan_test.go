@@ -1,4 +1,4 @@
-package keygen
+package keygen_test
 
 import (
 	"bytes"
@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/jsonlog"
+	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
@@ -20,7 +22,7 @@ import (
 // failAudit names ("*" for every record); PutActiveKey, when commitThenFail is set, stores the
 // key and then reports a failure, as a timeout after DynamoDB committed would.
 type faultyStore struct {
-	Store
+	keygen.Store
 	failAudit      map[string]bool
 	commitThenFail bool
 }
@@ -40,13 +42,14 @@ func (f faultyStore) PutActiveKey(ctx context.Context, k *phi.Key) error {
 }
 
 // serve sends one request to a keygen service over the env's table and KMS, built on store.
-func (e *env) serve(t *testing.T, store Store, method, path, token, body string) response {
+func (e *env) serve(t *testing.T, store keygen.Store, method, path, token, body string) response {
 	t.Helper()
 	logger, err := jsonlog.New(e.logs, "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := (&Service{Store: store, KMS: e.rec, CMK: e.cmk, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}).Handler()
+	svc := &keygen.Service{Store: store, KMS: e.rec, CMK: e.cmk, Logger: logger}
+	h, err := (&httpapi.KeygenAPI{Keys: svc, Audit: store, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,14 +83,14 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 		secret func(t *testing.T, res response, stored *phi.Key) string
 	}{
 		{"key pair", phi.KeyEncryption, keysPath, func(t *testing.T, res response, stored *phi.Key) string {
-			var g GeneratedKey
+			var g httpapi.GeneratedKey
 			res.json(t, &g)
 			g.Key = *stored
 			keyPair(t, g) // the returned private key belongs to the stored public key
 			return g.PrivateKey
 		}},
 		{"HMAC key", phi.KeyHMAC, hmacPath, func(t *testing.T, res response, stored *phi.Key) string {
-			var g GeneratedHMACKey
+			var g httpapi.GeneratedHMACKey
 			res.json(t, &g)
 			if b, err := base64.StdEncoding.DecodeString(g.Secret); err != nil || len(b) != 32 {
 				t.Fatalf("secret is not 32 bytes of base64: %v", err)
@@ -97,23 +100,23 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 	}
 	faults := []struct {
 		name  string
-		store func(Store) Store
+		store func(keygen.Store) keygen.Store
 		// want is the status; wantActiveNew says whether the new key ends up active.
 		want          int
 		wantActiveNew bool
 		wantKMS       bool
 	}{
-		{"the audit log is down: nothing is generated or stored", func(s Store) Store {
+		{"the audit log is down: nothing is generated or stored", func(s keygen.Store) keygen.Store {
 			return faultyStore{Store: s, failAudit: map[string]bool{"*": true}}
 		}, 500, false, false},
-		{"only the outcome record fails: the attempt record audits it and the secret is returned", func(s Store) Store {
-			return faultyStore{Store: s, failAudit: map[string]bool{httpapi.OutcomeSuccess: true}}
+		{"only the outcome record fails: the attempt record audits it and the secret is returned", func(s keygen.Store) keygen.Store {
+			return faultyStore{Store: s, failAudit: map[string]bool{audit.OutcomeSuccess: true}}
 		}, 201, true, true},
-		{"the key write fails after committing: the key is revoked", func(s Store) Store {
+		{"the key write fails after committing: the key is revoked", func(s keygen.Store) keygen.Store {
 			return faultyStore{Store: s, commitThenFail: true}
 		}, 500, false, true},
-		{"the key write and then the outcome record fail: the key is revoked", func(s Store) Store {
-			return faultyStore{Store: s, commitThenFail: true, failAudit: map[string]bool{httpapi.OutcomeFailed: true}}
+		{"the key write and then the outcome record fail: the key is revoked", func(s keygen.Store) keygen.Store {
+			return faultyStore{Store: s, commitThenFail: true, failAudit: map[string]bool{audit.OutcomeFailed: true}}
 		}, 500, false, true},
 	}
 	for _, k := range kinds {
@@ -169,7 +172,7 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 					}
 					audited := false
 					for _, r := range recs {
-						audited = audited || (strings.Contains(r.Target, fresh.ID) && r.Actor == ws.OwnerID && r.Outcome == httpapi.OutcomeAttempted)
+						audited = audited || (strings.Contains(r.Target, fresh.ID) && r.Actor == ws.OwnerID && r.Outcome == audit.OutcomeAttempted)
 					}
 					if !audited {
 						t.Errorf("the active key's generation is not in the audit log: %+v", recs)

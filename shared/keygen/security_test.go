@@ -1,4 +1,4 @@
-package keygen
+package keygen_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
@@ -170,7 +171,7 @@ func TestPrivateKeysAreNeverStoredLoggedOrReturnedAgain(t *testing.T) {
 		}
 		secrets = append(secrets, issued{len(e.bodies) - 1, needles})
 	}
-	var h GeneratedHMACKey
+	var h httpapi.GeneratedHMACKey
 	e.must(t, http.StatusCreated, "POST", hmacPath(ws), ws.Owner, "").json(t, &h)
 	hk, _ := base64.StdEncoding.DecodeString(h.Secret)
 	secrets = append(secrets, issued{len(e.bodies) - 1, fragments(hk)})

@@ -2,7 +2,10 @@ package phi
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
 	"strings"
 )
 
@@ -44,4 +47,18 @@ func ValidID(prefix, id string) bool {
 		}
 	}
 	return true
+}
+
+// NewTokenSecret returns a fresh API token secret: TokenPrefix and 256 random bits, base64url.
+func NewTokenSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashToken returns the SHA-256 hex digest under which a token secret is stored and looked up;
+// the secret itself is never stored.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }

@@ -7,6 +7,7 @@
 package phi
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -256,4 +257,29 @@ type Snapshot struct {
 	Destinations    []Destination
 	Keys            []Key
 	Classifications []Classification
+}
+
+// Ineligibility says why w is not HIPAA eligible, in a sentence for its owner, or "" when it is.
+func (w *Workspace) Ineligibility() string {
+	switch {
+	case w.HIPAAEligible():
+		return ""
+	case w.Tier != TierBusiness && !w.BAA.Signed:
+		return fmt.Sprintf("the workspace is on the %s tier and has no signed BAA; HIPAA eligibility needs the business tier and a signed BAA", w.Tier)
+	case w.Tier != TierBusiness:
+		return fmt.Sprintf("the workspace is on the %s tier; HIPAA eligibility needs the business tier", w.Tier)
+	}
+	return "the workspace has no signed BAA; HIPAA eligibility needs a signed BAA"
+}
+
+// NotEligible returns the EFORBIDDEN error refusing what, a PHI setting, in w when w is not
+// HIPAA eligible — the reason in the message, the tier and BAA in the details — and nil when it
+// is.
+func (w *Workspace) NotEligible(what string) error {
+	reason := w.Ineligibility()
+	if reason == "" {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "%s in a HIPAA eligible workspace: %s", what, reason).
+		WithDetails(map[string]any{"hipaaEligible": false, "tier": w.Tier, "baaSigned": w.BAA.Signed})
 }

@@ -4,6 +4,8 @@
 // cannot drift apart. It must never import the CDK.
 package stack
 
+import "github.com/phiguard/phiguard/shared/phi"
+
 // Function names; each is also the folder functions/<name> and the asset build/<name>/bootstrap.
 const (
 	FunctionOperator   = "operator"   // platform-operator routes (IAM-authorized): workspaces, tier, BAA
@@ -47,49 +49,74 @@ const (
 	AuthOperator Auth = "iam"   // SigV4-signed by a platform operator's IAM principal
 )
 
-// Route is one REST API route. Path uses API Gateway's template syntax ({param}).
+// Route is one REST API route: everything API Gateway (infra), the routers and the audit log
+// need to know about it. Handlers are registered by Route value (httpapi.Router.Handle), so
+// adding a route is one row here, listed in Routes, and one handler.
 type Route struct {
-	Method   string
+	Method string
+	// Path uses API Gateway's template syntax ({param}).
 	Path     string
 	Function string
 	Auth     Auth
+	// Role is the least workspace role a token needs; empty for operator routes.
+	Role phi.Role
+	// Action, when set, makes every call of the route — allowed, denied or failed — append an
+	// audit record with this action before the response leaves.
+	Action string
 }
+
+// Key returns "METHOD /path", the route's name in net/http patterns, logs and tests.
+func (r Route) Key() string { return r.Method + " " + r.Path }
+
+// The routes. Owners alone reach the Privacy Portal, hashing settings, keys, tokens and the
+// audit log; members manage sources and destinations (without hashing settings, which the
+// destination handlers enforce on the body); readonly reads workspace, sources and
+// destinations (without hashing settings).
+var (
+	RouteCreateWorkspace      = Route{Method: "POST", Path: "/operator/workspaces", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.create"}
+	RouteOperatorGetWorkspace = Route{Method: "GET", Path: "/operator/workspaces/{workspaceId}", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.read"}
+	RouteUpdatePlan           = Route{Method: "PUT", Path: "/operator/workspaces/{workspaceId}/plan", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.plan.update"}
+
+	RouteGetWorkspace        = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
+	RouteListTokens          = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
+	RouteCreateToken         = Route{Method: "POST", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.create"}
+	RouteRevokeToken         = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/tokens/{tokenId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.revoke"}
+	RouteListSources         = Route{Method: "GET", Path: "/workspaces/{workspaceId}/sources", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
+	RouteCreateSource        = Route{Method: "POST", Path: "/workspaces/{workspaceId}/sources", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
+	RouteGetSource           = Route{Method: "GET", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
+	RouteUpdateSource        = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
+	RouteDeleteSource        = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
+	RouteListDestinations    = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.list"}
+	RouteCreateDestination   = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.create"}
+	RouteGetDestination      = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.read"}
+	RouteUpdateDestination   = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.update"}
+	RouteDeleteDestination   = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.delete"}
+	RouteUpdateHashing       = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hashing", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.hashing.update"}
+	RouteListMatchers        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.list"}
+	RouteCreateMatcher       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.create"}
+	RouteDeleteMatcher       = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/privacy/matchers/{matcherId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.delete"}
+	RouteListInbox           = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/inbox", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.inbox.read"}
+	RouteListClassifications = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/classifications", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.classification.read"}
+	RoutePutClassifications  = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/privacy/classifications", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.classification.update"}
+	RouteListAudit           = Route{Method: "GET", Path: "/workspaces/{workspaceId}/audit", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "audit.read"}
+
+	RouteListKeys        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.list"}
+	RouteGenerateKeyPair = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.generate"}
+	RouteImportKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/import", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.import"}
+	RouteRevokeKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.revoke"}
+	RouteGenerateHMACKey = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.hmac.generate"}
+)
 
 // Routes is the REST API. API Gateway (infra), the local server and the handlers' routers are all
 // built from it; the OpenAPI document is tested against it.
 var Routes = []Route{
-	{"POST", "/operator/workspaces", FunctionOperator, AuthOperator},
-	{"GET", "/operator/workspaces/{workspaceId}", FunctionOperator, AuthOperator},
-	{"PUT", "/operator/workspaces/{workspaceId}/plan", FunctionOperator, AuthOperator},
-
-	{"GET", "/workspaces/{workspaceId}", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/tokens", FunctionConfig, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/tokens", FunctionConfig, AuthToken},
-	{"DELETE", "/workspaces/{workspaceId}/tokens/{tokenId}", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/sources", FunctionConfig, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/sources", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/sources/{sourceId}", FunctionConfig, AuthToken},
-	{"PUT", "/workspaces/{workspaceId}/sources/{sourceId}", FunctionConfig, AuthToken},
-	{"DELETE", "/workspaces/{workspaceId}/sources/{sourceId}", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/destinations", FunctionConfig, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/destinations", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/destinations/{destinationId}", FunctionConfig, AuthToken},
-	{"PUT", "/workspaces/{workspaceId}/destinations/{destinationId}", FunctionConfig, AuthToken},
-	{"DELETE", "/workspaces/{workspaceId}/destinations/{destinationId}", FunctionConfig, AuthToken},
-	{"PUT", "/workspaces/{workspaceId}/destinations/{destinationId}/hashing", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/privacy/matchers", FunctionConfig, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/privacy/matchers", FunctionConfig, AuthToken},
-	{"DELETE", "/workspaces/{workspaceId}/privacy/matchers/{matcherId}", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/privacy/inbox", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/privacy/classifications", FunctionConfig, AuthToken},
-	{"PUT", "/workspaces/{workspaceId}/privacy/classifications", FunctionConfig, AuthToken},
-	{"GET", "/workspaces/{workspaceId}/audit", FunctionConfig, AuthToken},
-
-	{"GET", "/workspaces/{workspaceId}/destinations/{destinationId}/keys", FunctionKeygen, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/destinations/{destinationId}/keys", FunctionKeygen, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/destinations/{destinationId}/keys/import", FunctionKeygen, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke", FunctionKeygen, AuthToken},
-	{"POST", "/workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys", FunctionKeygen, AuthToken},
+	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan,
+	RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
+	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
+	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
+	RouteUpdateHashing, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
+	RouteListClassifications, RoutePutClassifications, RouteListAudit,
+	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteGenerateHMACKey,
 }
 
 // Queue and batching settings of the hashing function's event source mapping; infra configures

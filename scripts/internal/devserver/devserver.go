@@ -26,6 +26,7 @@ import (
 	"github.com/phiguard/phiguard/scripts/internal/devstack"
 	"github.com/phiguard/phiguard/shared/awsclient"
 	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -153,8 +154,8 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	}
 
 	store := dynamo.New(clients.DynamoDB, res.Table)
-	fns, err := buildFunctions(ctx, functionDeps{
-		Clients: clients, Store: store, Getenv: getenv, Logger: cfg.Logger,
+	fns, err := buildFunctions(ctx, &fn.Env{
+		Getenv: getenv, AWS: &clients.Config, Logger: cfg.Logger,
 		Auth:      httpapi.InProcess{Tokens: store, OperatorSecret: cfg.OperatorSecret},
 		TLSConfig: trustReceiver,
 	})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
-	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 )
@@ -46,7 +45,7 @@ func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) er
 		BAA: phi.BAA{Signed: true, SignedAt: now, SignedBy: "operator:local"},
 	}
 	owner := &phi.Token{ID: SampleOwnerTokenID, WorkspaceID: ws.ID, Name: "sample owner", Role: phi.RoleOwner, CreatedAt: now, CreatedBy: "operator:local"}
-	if err := store.CreateWorkspace(ctx, ws, owner, httpapi.HashToken(SampleOwnerToken)); err != nil {
+	if err := store.CreateWorkspace(ctx, ws, owner, phi.HashToken(SampleOwnerToken)); err != nil {
 		return fmt.Errorf("seed workspace: %w", err)
 	}
 	for id, name := range map[string]string{SampleSourceID: "web app", spareSourceID: "mobile app"} {
@@ -55,7 +54,7 @@ func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) er
 		}
 	}
 	spare := &phi.Token{ID: spareTokenID, WorkspaceID: ws.ID, Name: "old integration", Role: phi.RoleMember, CreatedAt: now, CreatedBy: owner.ID}
-	if err := store.CreateToken(ctx, spare, httpapi.HashToken(httpapi.NewTokenSecret())); err != nil {
+	if err := store.CreateToken(ctx, spare, phi.HashToken(phi.NewTokenSecret())); err != nil {
 		return fmt.Errorf("seed token: %w", err)
 	}
 	matcher := &privacy.Matcher{

@@ -1,0 +1,51 @@
+package configfn_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/phiguard/phiguard/shared/fn/configfn"
+	"github.com/phiguard/phiguard/shared/fn/fntest"
+	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// The sample events in events/ run through the function's real wiring against DynamoDB in moto.
+func TestSampleEventsRunThroughTheFunction(t *testing.T) {
+	store, table := fntest.Table(t)
+	fntest.Seed(t, store, &phi.Workspace{ID: fntest.WorkspaceID, Name: "Sample", Tier: phi.TierBusiness})
+	var logs fntest.Log
+	// The samples' webhook URL is a loopback https address (no public DNS here): like make
+	// smoke, run with the local-development allowance.
+	env := fntest.Vars{stack.EnvTable: table, stack.EnvAllowInsecureHTTP: "true"}
+	h := fntest.Build(t, httpapi.LambdaOf(configfn.Build), env, &logs)
+	for _, s := range []struct {
+		file   string
+		status int
+	}{
+		{"config-get-workspace.json", 200},
+		{"config-create-source.json", 201},
+		{"config-create-destination.json", 201},
+	} {
+		t.Run(s.file, func(t *testing.T) {
+			ev := fntest.Event[events.APIGatewayProxyRequest](t, s.file)
+			resp := fntest.Invoke(t, h, ev, s.status)
+			if got := resp.MultiValueHeaders["X-Request-Id"]; len(got) != 1 || got[0] != ev.RequestContext.RequestID {
+				t.Errorf("X-Request-Id = %v, want API Gateway's request id", got)
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), `"route"`) {
+		t.Errorf("no JSON access log on stdout: %q", logs.String())
+	}
+}
+
+func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
+	fntest.RunColdStarts(t, configfn.Build,
+		fntest.ColdStart{Name: "bad log level", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvLogLevel: "loud"}, Want: stack.EnvLogLevel},
+		fntest.ColdStart{Name: "insecure flag not boolean", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAllowInsecureHTTP: "yes"}, Want: stack.EnvAllowInsecureHTTP},
+	)
+}

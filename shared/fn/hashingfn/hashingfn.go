@@ -1,0 +1,69 @@
+// Package hashingfn wires the hashing function (stack.FunctionHashing): the SQS-triggered
+// pipeline that protects each ingested event per destination and fans the copies out to SNS.
+package hashingfn
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/fn"
+	"github.com/phiguard/phiguard/shared/pipeline"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+var _ pipeline.Store = (*dynamo.Store)(nil)
+
+// Handler is the hashing function's Lambda handler.
+type Handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+
+// Build returns the pipeline's handler. It makes no network call (HMAC keys are decrypted on
+// first use) and fails, naming the variable, when the environment is incomplete.
+func Build(ctx context.Context, env *fn.Env) (Handler, error) {
+	logger, err := env.Log()
+	if err != nil {
+		return nil, err
+	}
+	ttl, err := pipeline.ParseCacheTTL(env.Getenv(stack.EnvConfigCacheTTL))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stack.EnvConfigCacheTTL, err)
+	}
+	table, err := env.Table()
+	if err != nil {
+		return nil, err
+	}
+	topic, err := env.Require(stack.EnvTopicARN, "the SNS fan-out topic ARN")
+	if err != nil {
+		return nil, err
+	}
+	rejected, err := env.Require(stack.EnvRejectedQueueURL, "the rejected-events queue URL")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := env.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := pipeline.New(pipeline.Config{
+		Store:            dynamo.New(dynamodb.NewFromConfig(cfg), table),
+		SNS:              sns.NewFromConfig(cfg),
+		SQS:              sqs.NewFromConfig(cfg),
+		KMS:              kms.NewFromConfig(cfg),
+		TopicARN:         topic,
+		RejectedQueueURL: rejected,
+		KMSKeyID:         env.Getenv(stack.EnvKMSKeyID),
+		CacheTTL:         ttl,
+		Logger:           logger,
+		Metrics:          env.Stdout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.Handle, nil
+}

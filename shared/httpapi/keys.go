@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/keygen"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// KeygenAPI is the REST face of the key-generation service (function stack.FunctionKeygen).
+// Private keys and HMAC keys appear only in the 201 response of their generation, marked
+// Cache-Control: no-store; see shared/keygen for the rules that keep them there.
+type KeygenAPI struct {
+	Keys *keygen.Service
+	// Audit receives the routes' audit records.
+	Audit  audit.Log
+	Auth   Authenticator
+	Logger *slog.Logger
+}
+
+// GeneratedKey is the 201 response of POST .../keys: the stored metadata and, this once, the
+// private key as PKCS#8 PEM.
+type GeneratedKey struct {
+	phi.Key
+	PrivateKey string `json:"privateKey"`
+}
+
+// GeneratedHMACKey is the 201 response of POST .../hmac-keys: the stored metadata and, this
+// once, the 32-byte key as standard base64.
+type GeneratedHMACKey struct {
+	phi.Key
+	Secret string `json:"secret"`
+}
+
+// Handler returns the router of every keygen route. It fails when a dependency is missing or the
+// route table and the handlers disagree.
+func (k *KeygenAPI) Handler() (http.Handler, error) {
+	if k.Keys == nil {
+		return nil, fmt.Errorf("keygen API: no key service")
+	}
+	if err := k.Keys.Check(); err != nil {
+		return nil, err
+	}
+	if k.Logger == nil {
+		k.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt := NewRouter(RouterConfig{Auth: k.Auth, Audit: k.Audit, Logger: k.Logger, Now: k.Keys.Now}, stack.FunctionKeygen)
+	rt.Handle(stack.RouteListKeys, k.listKeys)
+	rt.Handle(stack.RouteGenerateKeyPair, k.generateKeyPair)
+	rt.Handle(stack.RouteImportKey, k.importKey)
+	rt.Handle(stack.RouteRevokeKey, k.revokeKey)
+	rt.Handle(stack.RouteGenerateHMACKey, k.generateHMACKey)
+	return rt.Handler()
+}
+
+// target returns the caller and the destination named by the path; eligible as in
+// keygen.Service.Destination.
+func (k *KeygenAPI) target(r *http.Request, eligible bool) (phi.Actor, *phi.Destination, error) {
+	a, err := Actor(r)
+	if err != nil {
+		return phi.Actor{}, nil, err
+	}
+	dstID, err := PathID(r, "destinationId", phi.PrefixDestination)
+	if err != nil {
+		return phi.Actor{}, nil, err
+	}
+	dst, err := k.Keys.Destination(r.Context(), r.PathValue("workspaceId"), dstID, eligible)
+	return a, dst, err
+}
+
+// decodeOptional decodes a JSON body like Decode, but an absent or empty body leaves v as it
+// is: the bodies of the generate routes have defaults for every member.
+func decodeOptional(r *http.Request, v any) error {
+	if r.Body == nil || r.ContentLength == 0 {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return phi.Errorf(phi.EBADREQUEST, "could not read the request body")
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	return Decode(r, v)
+}
+
+// respondOnce answers with a generated key and its secret: the body is built before the key is
+// activated — once the key is active, nothing may stand between it and the caller receiving its
+// secret — and every buffer holding the secret is cleared once written.
+func (k *KeygenAPI) respondOnce(w http.ResponseWriter, r *http.Request, sec *keygen.Secret, field, logMsg string) error {
+	defer sec.Clear()
+	body, err := secretBody(sec.Key, field, sec.Secret)
+	sec.Clear()
+	if err != nil {
+		return fmt.Errorf("respond with key %s: %w", sec.Key.ID, err)
+	}
+	if err := k.Keys.Activate(r.Context(), sec.Key); err != nil {
+		clear(body)
+		return err
+	}
+	k.Logger.InfoContext(r.Context(), logMsg, "requestId", RequestID(r.Context()),
+		"workspace", sec.Key.WorkspaceID, "destination", sec.Key.DestinationID, "key", sec.Key.ID,
+		"kind", sec.Key.Kind, "algorithm", sec.Key.Algorithm, "fingerprint", sec.Key.Fingerprint)
+	writeSecret(w, http.StatusCreated, body)
+	return nil
+}
+
+// generateKeyPair serves POST .../keys: a key pair through KMS, stored as the destination's
+// active key (the previous one becomes decrypt-only), the private key returned once.
+func (k *KeygenAPI) generateKeyPair(w http.ResponseWriter, r *http.Request) error {
+	a, dst, err := k.target(r, true)
+	if err != nil {
+		return err
+	}
+	var req keygen.GenerateRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return err
+	}
+	sec, err := k.Keys.NewKeyPair(r.Context(), a, dst, req)
+	if err != nil {
+		return err
+	}
+	return k.respondOnce(w, r, sec, "privateKey", "key pair generated")
+}
+
+// generateHMACKey serves POST .../hmac-keys: a KMS data key stored only as its KMS ciphertext,
+// the plaintext returned once.
+func (k *KeygenAPI) generateHMACKey(w http.ResponseWriter, r *http.Request) error {
+	a, dst, err := k.target(r, true)
+	if err != nil {
+		return err
+	}
+	var req keygen.HMACRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return err
+	}
+	sec, err := k.Keys.NewHMACKey(r.Context(), a, dst, req)
+	if err != nil {
+		return err
+	}
+	return k.respondOnce(w, r, sec, "secret", "HMAC key generated")
+}
+
+// importKey serves POST .../keys/import: a customer's public key, stored as the destination's
+// active key.
+func (k *KeygenAPI) importKey(w http.ResponseWriter, r *http.Request) error {
+	a, dst, err := k.target(r, true)
+	if err != nil {
+		return err
+	}
+	var req keygen.ImportRequest
+	if err := Decode(r, &req); err != nil {
+		return err
+	}
+	key, err := k.Keys.Import(r.Context(), a, dst, req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/import"))
+	WriteJSON(w, http.StatusCreated, key)
+	return nil
+}
+
+// revokeKey serves POST .../keys/{keyId}/revoke. Revoking stays possible when the workspace has
+// lost its eligibility: it only ever reduces what a key can do.
+func (k *KeygenAPI) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	_, dst, err := k.target(r, false)
+	if err != nil {
+		return err
+	}
+	keyID, err := PathID(r, "keyId", phi.PrefixKey)
+	if err != nil {
+		return err
+	}
+	key, err := k.Keys.Revoke(r.Context(), dst, keyID)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, key)
+	return nil
+}
+
+// listKeys serves GET .../keys: metadata and public keys, newest first, paged with ?limit= and
+// ?cursor=.
+func (k *KeygenAPI) listKeys(w http.ResponseWriter, r *http.Request) error {
+	page, err := PageParams(r)
+	if err != nil {
+		return err
+	}
+	_, dst, err := k.target(r, false)
+	if err != nil {
+		return err
+	}
+	items, next, err := k.Keys.Keys(r.Context(), dst, page)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, NewList(items, next))
+	return nil
+}

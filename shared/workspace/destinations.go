@@ -1,0 +1,429 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/privacy"
+	"github.com/phiguard/phiguard/shared/transform"
+)
+
+// MaxHashedFields is the most fields one destination's hashing settings may list.
+const MaxHashedFields = 200
+
+// Effective hashing states of a destination. The pipeline decides the same way on every
+// snapshot, so the state shown is what events get.
+const (
+	HashingOff       = "off"       // hashing is not enabled
+	HashingActive    = "active"    // enabled, and the workspace is HIPAA eligible
+	HashingSuspended = "suspended" // enabled, but the workspace is no longer eligible: the listed fields are removed (fail closed)
+)
+
+// HashingState returns d's effective hashing state in ws and, when it is not what the owner
+// configured, the reason.
+func HashingState(d *phi.Destination, ws *phi.Workspace) (state, reason string) {
+	if !d.Hashing.Enabled {
+		return HashingOff, ""
+	}
+	if r := ws.Ineligibility(); r != "" {
+		return HashingSuspended, "workspace not HIPAA eligible: " + r + "; protected fields are removed from events until eligibility is restored"
+	}
+	return HashingActive, ""
+}
+
+// DestinationInput is what a destination is made of (the body of create and update). Hashing is
+// optional: absent on update, the stored settings are kept; present, the caller must be an
+// owner.
+type DestinationInput struct {
+	SourceID string                  `json:"sourceId"`
+	Name     string                  `json:"name"`
+	Type     phi.DestinationType     `json:"type"`
+	Enabled  *bool                   `json:"enabled"`
+	Settings phi.DestinationSettings `json:"settings"`
+	Hashing  *phi.HashingSettings    `json:"hashing"`
+}
+
+var errOwnerHashing = phi.Errorf(phi.EFORBIDDEN, "only workspace owners can see or change hashing settings; send the destination without \"hashing\"")
+
+// CheckDestination checks a destination's input before anything is read: EFORBIDDEN when a
+// non-owner sends hashing settings, EINVALID listing every rule the input breaks.
+func CheckDestination(a phi.Actor, in DestinationInput) error {
+	if in.Hashing != nil && a.Role != phi.RoleOwner {
+		return errOwnerHashing
+	}
+	var p []phi.Problem
+	if !phi.ValidID(phi.PrefixSource, in.SourceID) {
+		p = append(p, phi.Problem{Field: "sourceId", Reason: "must be the id of a source of this workspace (src_…)"})
+	}
+	p = append(p, phi.CheckName("name", in.Name)...)
+	switch in.Type {
+	case phi.DestinationWebhook:
+		p = append(p, checkWebhookURL("settings.url", in.Settings.URL)...)
+	case "":
+		p = append(p, phi.Problem{Field: "type", Reason: `is required; use "webhook"`})
+	default:
+		p = append(p, phi.Problem{Field: "type", Reason: fmt.Sprintf("%q is not a destination type; use \"webhook\"", phi.Clip(string(in.Type), 40))})
+	}
+	return phi.Invalid(p)
+}
+
+// checkWebhookURL accepts an absolute https URL with a host, no credentials and no fragment.
+func checkWebhookURL(field, s string) []phi.Problem {
+	if s == "" {
+		return []phi.Problem{{Field: field, Reason: "is required for a webhook destination"}}
+	}
+	if len(s) > 2048 {
+		return []phi.Problem{{Field: field, Reason: "is longer than 2048 characters"}}
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return []phi.Problem{{Field: field, Reason: "is not a URL"}}
+	case u.Scheme != "https":
+		return []phi.Problem{{Field: field, Reason: "must be an https:// URL"}}
+	case u.Host == "" || u.Hostname() == "":
+		return []phi.Problem{{Field: field, Reason: "has no host"}}
+	case u.User != nil:
+		return []phi.Problem{{Field: field, Reason: "must not carry credentials; configure authentication separately"}}
+	case u.Fragment != "":
+		return []phi.Problem{{Field: field, Reason: "must not have a #fragment"}}
+	}
+	return nil
+}
+
+// ListDestinations returns a page of the workspace's destinations and the workspace (for their
+// hashing state).
+func (s *Service) ListDestinations(ctx context.Context, wsID string, page phi.Page) ([]phi.Destination, *phi.Workspace, string, error) {
+	ws, err := s.Workspace(ctx, wsID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	dsts, next, err := s.Store.ListDestinations(ctx, wsID, page)
+	if err != nil {
+		return nil, nil, "", wrap(err, "list destinations")
+	}
+	return dsts, ws, next, nil
+}
+
+// Destination returns destination id and its workspace, or ENOTFOUND.
+func (s *Service) Destination(ctx context.Context, wsID, id string) (*phi.Destination, *phi.Workspace, error) {
+	ws, err := s.Workspace(ctx, wsID)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := s.Store.GetDestination(ctx, wsID, id)
+	if err != nil {
+		return nil, nil, wrap(err, "get destination %s", id)
+	}
+	return d, ws, nil
+}
+
+// CreateDestination creates a destination in a's workspace after CheckDestination, the hashing
+// rules (CheckHashing) and the webhook policy (checkTarget) pass.
+func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in DestinationInput) (*phi.Destination, *phi.Workspace, error) {
+	if err := CheckDestination(a, in); err != nil {
+		return nil, nil, err
+	}
+	ws, err := s.Workspace(ctx, a.WorkspaceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	d := &phi.Destination{
+		ID: phi.NewID(phi.PrefixDestination), WorkspaceID: a.WorkspaceID, SourceID: in.SourceID,
+		Name: in.Name, Type: in.Type, Enabled: in.Enabled == nil || *in.Enabled, Settings: in.Settings,
+		Hashing: phi.HashingSettings{Fields: []phi.FieldTreatment{}}, CreatedAt: now, UpdatedAt: now,
+	}
+	audit.SetTarget(ctx, "destinations/"+d.ID)
+	if in.Hashing != nil {
+		if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, *in.Hashing); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := s.checkTarget(ctx, in); err != nil {
+		return nil, nil, err
+	}
+	if err := s.Store.CreateDestination(ctx, d); err != nil {
+		return nil, nil, wrap(err, "create destination")
+	}
+	return d, ws, nil
+}
+
+// UpdateDestination replaces destination id's settings (and its hashing settings when in has
+// them), refusing as CreateDestination does, and with EPRECONDITION when version is not the
+// stored one (a concurrent edit).
+func (s *Service) UpdateDestination(ctx context.Context, a phi.Actor, id string, version int64, in DestinationInput) (*phi.Destination, *phi.Workspace, error) {
+	if err := CheckDestination(a, in); err != nil {
+		return nil, nil, err
+	}
+	d, ws, err := s.destinationAt(ctx, a.WorkspaceID, id, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.SourceID, d.Name, d.Type, d.Settings = in.SourceID, in.Name, in.Type, in.Settings
+	if in.Enabled != nil {
+		d.Enabled = *in.Enabled
+	}
+	if in.Hashing != nil {
+		if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, *in.Hashing); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := s.checkTarget(ctx, in); err != nil {
+		return nil, nil, err
+	}
+	if err := s.Store.UpdateDestination(ctx, d); err != nil {
+		return nil, nil, wrap(err, "update destination %s", id)
+	}
+	return d, ws, nil
+}
+
+// SetHashing replaces destination id's hashing settings after CheckHashing, with EPRECONDITION
+// when version is not the stored one.
+func (s *Service) SetHashing(ctx context.Context, wsID, id string, version int64, h phi.HashingSettings) (*phi.Destination, *phi.Workspace, error) {
+	d, ws, err := s.destinationAt(ctx, wsID, id, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, h); err != nil {
+		return nil, nil, err
+	}
+	if err := s.Store.UpdateDestination(ctx, d); err != nil {
+		return nil, nil, wrap(err, "update hashing of destination %s", id)
+	}
+	return d, ws, nil
+}
+
+// destinationAt reads the destination for an update, which must name its current version:
+// EPRECONDITION when it does not (a concurrent edit).
+func (s *Service) destinationAt(ctx context.Context, wsID, id string, version int64) (*phi.Destination, *phi.Workspace, error) {
+	d, ws, err := s.Destination(ctx, wsID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Version != version {
+		return nil, nil, phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
+	}
+	return d, ws, nil
+}
+
+// DeleteDestination deletes destination id (ENOTFOUND when absent).
+func (s *Service) DeleteDestination(ctx context.Context, wsID, id string) error {
+	if err := s.Store.DeleteDestination(ctx, wsID, id); err != nil {
+		return wrap(err, "delete destination %s", id)
+	}
+	return nil
+}
+
+// CheckHashing validates hashing settings for destination dstID of ws and returns them
+// normalized (an empty treatment becomes encrypt). Enabled settings must pass, in this order:
+// the workspace is HIPAA eligible (EFORBIDDEN with the reason); every path is well formed,
+// every treatment known and no path listed twice (EINVALID listing each problem); the settings
+// compile into the pipeline's protection plan (EINVALID naming the conflict, see
+// checkCompiles); every path is classified yellow in the workspace (EINVALID listing each
+// offending path with its classification); encrypt and hmac have an active key of their kind
+// for the destination (ECONFLICT "generate hashing keys first"). Disabled settings are only
+// checked for form and for compiling, so an owner can prepare fields before generating keys,
+// and can always switch hashing off.
+func (s *Service) CheckHashing(ctx context.Context, ws *phi.Workspace, dstID string, h phi.HashingSettings) (phi.HashingSettings, error) {
+	if h.Enabled {
+		if err := ws.NotEligible("hashing can only be enabled"); err != nil {
+			return h, err
+		}
+	}
+	out, err := normalizeFields(h)
+	if err != nil {
+		return out, err
+	}
+	// The pipeline applies the listed fields whether or not hashing is enabled (disabled
+	// settings drop encrypt and hmac fields rather than send them in clear), so disabled
+	// settings must compile too.
+	if err := s.checkCompiles(ctx, ws.ID, out); err != nil || !h.Enabled {
+		return out, err
+	}
+	if err := s.checkYellow(ctx, ws.ID, out); err != nil {
+		return out, err
+	}
+	return out, s.checkKeys(ctx, ws.ID, dstID, out)
+}
+
+// normalizeFields checks the form of h's fields and fills in the default treatment.
+func normalizeFields(h phi.HashingSettings) (phi.HashingSettings, error) {
+	if len(h.Fields) > MaxHashedFields {
+		return h, phi.InvalidField("fields", "lists %d fields; the limit is %d", len(h.Fields), MaxHashedFields)
+	}
+	var problems []phi.Problem
+	out := h
+	out.Fields = make([]phi.FieldTreatment, 0, len(h.Fields))
+	seen := map[string]bool{}
+	for i, f := range h.Fields {
+		if f.Treatment == "" {
+			f.Treatment = phi.TreatmentEncrypt
+		}
+		field := fmt.Sprintf("fields[%d].path", i)
+		if err := privacy.FieldPath(f.Path).Validate(); err != nil {
+			for _, p := range privacy.Problems(err) {
+				problems = append(problems, phi.Problem{Field: field, Reason: p.Reason})
+			}
+		} else if seen[f.Path] {
+			problems = append(problems, phi.Problem{Field: field, Reason: "is listed twice; list each field once"})
+		}
+		seen[f.Path] = true
+		if !f.Treatment.Valid() {
+			problems = append(problems, phi.Problem{Field: fmt.Sprintf("fields[%d].treatment", i),
+				Reason: fmt.Sprintf("%q is not a treatment; use encrypt, hmac, sha256 or redact", phi.Clip(string(f.Treatment), 40))})
+		}
+		out.Fields = append(out.Fields, f)
+	}
+	return out, phi.Invalid(problems)
+}
+
+// checkYellow refuses (EINVALID, listing each) fields that are not classified yellow.
+func (s *Service) checkYellow(ctx context.Context, wsID string, h phi.HashingSettings) error {
+	paths := make([]string, len(h.Fields))
+	for i, f := range h.Fields {
+		paths[i] = f.Path
+	}
+	classes, err := s.Store.GetClassifications(ctx, wsID, paths)
+	if err != nil {
+		return wrap(err, "get classifications")
+	}
+	var offending []map[string]string
+	for _, f := range h.Fields {
+		if cl := classes[f.Path].Class; cl != string(privacy.Yellow) {
+			if cl == "" {
+				cl = "unclassified"
+			}
+			offending = append(offending, map[string]string{"path": f.Path, "classification": cl})
+		}
+	}
+	if len(offending) > 0 {
+		return phi.Errorf(phi.EINVALID, "only fields classified yellow in the Privacy Portal can be hashed; %d listed fields are not", len(offending)).
+			WithDetails(map[string]any{"fields": offending})
+	}
+	return nil
+}
+
+// checkKeys refuses (ECONFLICT) encrypt and hmac treatments without an active key of their kind.
+func (s *Service) checkKeys(ctx context.Context, wsID, dstID string, h phi.HashingSettings) error {
+	need := map[phi.KeyKind]bool{phi.KeyEncryption: h.Uses(phi.TreatmentEncrypt), phi.KeyHMAC: h.Uses(phi.TreatmentHMAC)}
+	if !need[phi.KeyEncryption] && !need[phi.KeyHMAC] {
+		return nil
+	}
+	keys, err := s.Store.ListKeys(ctx, wsID, dstID)
+	if err != nil {
+		return wrap(err, "list keys of destination %s", dstID)
+	}
+	for _, k := range keys {
+		if k.Status == phi.KeyActive {
+			need[k.Kind] = false
+		}
+	}
+	var missing []string
+	if need[phi.KeyEncryption] {
+		missing = append(missing, "encryption key pair (POST .../keys) for the encrypt treatment")
+	}
+	if need[phi.KeyHMAC] {
+		missing = append(missing, "HMAC key (POST .../hmac-keys) for the hmac treatment")
+	}
+	if len(missing) > 0 {
+		return phi.Errorf(phi.ECONFLICT, "generate hashing keys first: the destination has no active %s", strings.Join(missing, " and no active ")).
+			WithDetails(map[string]any{"missing": missing})
+	}
+	return nil
+}
+
+// checkCompiles refuses hashing settings that the pipeline could not turn into a protection
+// plan — for example a field removed (redact) inside a field protected as a whole, one field
+// listed with and without "[]" under different treatments, or, with blockRed, a field
+// classified red inside a field protected as a whole. Saved, such settings would make every
+// copy for the destination fail (and pile up in the dead-letter queue) instead of leaving
+// protected. It builds the plan exactly as the pipeline does (transform.DestinationSpec,
+// transform.Compile) and returns EINVALID naming the conflict, or the store's error, wrapped,
+// when the red classifications cannot be read.
+func (s *Service) checkCompiles(ctx context.Context, wsID string, h phi.HashingSettings) error {
+	if _, err := transform.Compile(transform.DestinationSpec(h, nil)); err != nil {
+		return notCompiling(err, "")
+	}
+	if !h.BlockRed || len(h.Fields) == 0 {
+		return nil // removing red fields alone always compiles: removals only cover each other
+	}
+	red, err := s.redPaths(ctx, wsID)
+	if err != nil {
+		return err
+	}
+	if _, err := transform.Compile(transform.DestinationSpec(h, red)); err != nil {
+		return notCompiling(err, " (blockRed removes every field classified red: protect the fields inside the outer one individually instead)")
+	}
+	return nil
+}
+
+// redPaths returns the workspace's field paths classified red that the transform can address,
+// as the pipeline collects them (paths it cannot parse can match no event and are skipped).
+func (s *Service) redPaths(ctx context.Context, wsID string) ([]string, error) {
+	var red []string
+	page := phi.Page{Limit: MaxPageLimit}
+	for {
+		items, next, err := s.Store.ListClassifications(ctx, wsID, page)
+		if err != nil {
+			return nil, wrap(err, "list classifications")
+		}
+		for _, cl := range items {
+			if cl.Class != string(privacy.Red) {
+				continue
+			}
+			if _, err := transform.ParsePath(cl.Path); err == nil {
+				red = append(red, cl.Path)
+			}
+		}
+		if next == "" || next == page.Cursor {
+			return red, nil
+		}
+		page.Cursor = next
+	}
+}
+
+// notCompiling turns a transform.Compile error into the EINVALID the caller sees.
+func notCompiling(err error, hint string) error {
+	if !errors.Is(err, transform.ErrInvalidPlan) {
+		return fmt.Errorf("compile hashing settings: %w", err)
+	}
+	reason := err.Error()
+	for _, p := range []string{"invalid protection plan: ", "transform: "} {
+		reason = strings.ReplaceAll(reason, p, "")
+	}
+	reason = phi.Clip(reason, 800)
+	return phi.Errorf(phi.EINVALID, "fields: the hashing settings cannot be applied to events, so nothing could be sent to this destination: %s%s", reason, hint).
+		WithDetails([]phi.Problem{{Field: "fields", Reason: reason + hint}})
+}
+
+// webhookCheckTimeout bounds the DNS resolution of a webhook host at configuration time.
+const webhookCheckTimeout = 5 * time.Second
+
+// checkTarget checks a webhook destination's URL with s.Webhooks — https, and a host that
+// resolves, every address public (not loopback, private, link-local or metadata) — so that a
+// destination can never be configured to send events into the service's own network. The
+// delivery function checks the address again when it connects. It returns EINVALID naming
+// settings.url (a host that cannot be resolved included), or an internal error, wrapped, for
+// anything else.
+func (s *Service) checkTarget(ctx context.Context, in DestinationInput) error {
+	if in.Type != phi.DestinationWebhook {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, webhookCheckTimeout)
+	defer cancel()
+	err := s.Webhooks.ValidateURL(ctx, in.Settings.URL)
+	if err == nil {
+		return nil
+	}
+	if phi.ErrorCode(err) == phi.EINVALID {
+		return phi.InvalidField("settings.url", "%s", phi.ErrorMessage(err))
+	}
+	return fmt.Errorf("check webhook URL: %w", err)
+}

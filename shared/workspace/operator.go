@@ -1,0 +1,145 @@
+package workspace
+
+import (
+	"context"
+	"time"
+
+	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+// OperatorStore is what platform operators change. *dynamo.Store satisfies it.
+type OperatorStore interface {
+	Workspaces
+	// CreateWorkspace stores a workspace and its first owner token in one transaction.
+	CreateWorkspace(ctx context.Context, w *phi.Workspace, owner *phi.Token, ownerSecretHash string) error
+	// UpdateWorkspace saves tier and BAA when the stored version is w.Version (else EPRECONDITION).
+	UpdateWorkspace(ctx context.Context, w *phi.Workspace) error
+}
+
+// Operator applies the platform operator's rules: creating workspaces and changing their plan
+// tier and BAA — the only way a workspace becomes (or stops being) HIPAA eligible.
+type Operator struct {
+	Store OperatorStore
+	// Now is the service's clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (o *Operator) now() time.Time {
+	if o.Now == nil {
+		return time.Now().UTC()
+	}
+	return o.Now().UTC()
+}
+
+// Plan is a workspace's tier and BAA as an operator sets them. The BAA's signing time is set by
+// the service when it becomes signed; a signed BAA needs the business tier.
+type Plan struct {
+	Tier phi.Tier `json:"tier"`
+	BAA  BAAInput `json:"baa"`
+}
+
+// BAAInput is whether the BAA is signed, and by whom.
+type BAAInput struct {
+	Signed   bool   `json:"signed"`
+	SignedBy string `json:"signedBy"`
+}
+
+// NewWorkspace is what a workspace is created from. Tier defaults to free, the owner token's
+// name to "owner".
+type NewWorkspace struct {
+	Name      string    `json:"name"`
+	Tier      phi.Tier  `json:"tier"`
+	BAA       *BAAInput `json:"baa"`
+	OwnerName string    `json:"ownerTokenName"`
+}
+
+func (p Plan) problems() []phi.Problem {
+	var out []phi.Problem
+	if !p.Tier.Valid() {
+		out = append(out, phi.Problem{Field: "tier", Reason: `use "free", "team" or "business"`})
+	}
+	if p.BAA.Signed {
+		if p.Tier != phi.TierBusiness {
+			out = append(out, phi.Problem{Field: "baa.signed", Reason: "only a business-tier workspace can sign a BAA; set tier to business, or baa.signed to false to downgrade"})
+		}
+		out = append(out, phi.CheckName("baa.signedBy", p.BAA.SignedBy)...)
+	} else if p.BAA.SignedBy != "" {
+		out = append(out, phi.Problem{Field: "baa.signedBy", Reason: "must be empty when the BAA is not signed"})
+	}
+	return out
+}
+
+// Check returns EINVALID listing every rule p breaks, or nil.
+func (p Plan) Check() error { return phi.Invalid(p.problems()) }
+
+// CreateWorkspace creates a workspace and its first owner token, returned with its secret
+// (shown this once). Bad input is EINVALID listing each problem.
+func (o *Operator) CreateWorkspace(ctx context.Context, a phi.Actor, in NewWorkspace) (*phi.Workspace, *phi.Token, string, error) {
+	if in.Tier == "" {
+		in.Tier = phi.TierFree
+	}
+	if in.OwnerName == "" {
+		in.OwnerName = "owner"
+	}
+	plan := Plan{Tier: in.Tier}
+	if in.BAA != nil {
+		plan.BAA = *in.BAA
+	}
+	problems := phi.CheckName("name", in.Name)
+	problems = append(problems, phi.CheckName("ownerTokenName", in.OwnerName)...)
+	problems = append(problems, plan.problems()...)
+	if err := phi.Invalid(problems); err != nil {
+		return nil, nil, "", err
+	}
+	now := o.now()
+	ws := &phi.Workspace{ID: phi.NewID(phi.PrefixWorkspace), Name: in.Name, Tier: in.Tier, CreatedAt: now, UpdatedAt: now}
+	if plan.BAA.Signed {
+		ws.BAA = phi.BAA{Signed: true, SignedAt: now, SignedBy: plan.BAA.SignedBy}
+	}
+	tok := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: ws.ID, Name: in.OwnerName, Role: phi.RoleOwner, CreatedAt: now, CreatedBy: a.ID}
+	audit.SetWorkspace(ctx, ws.ID)
+	audit.SetTarget(ctx, "workspace/"+ws.ID)
+	secret := phi.NewTokenSecret()
+	if err := o.Store.CreateWorkspace(ctx, ws, tok, phi.HashToken(secret)); err != nil {
+		return nil, nil, "", wrap(err, "create workspace %s", ws.ID)
+	}
+	return ws, tok, secret, nil
+}
+
+// Workspace returns workspace wsID, or ENOTFOUND.
+func (o *Operator) Workspace(ctx context.Context, wsID string) (*phi.Workspace, error) {
+	ws, err := o.Store.GetWorkspace(ctx, wsID)
+	if err != nil {
+		return nil, wrap(err, "get workspace")
+	}
+	return ws, nil
+}
+
+// SetPlan changes wsID's tier and BAA when its stored version is version (else EPRECONDITION).
+// Downgrading or revoking the BAA needs no further write: the pipeline re-checks eligibility on
+// every snapshot and removes protected fields (fail closed), and destinations show hashing as
+// suspended.
+func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Plan) (*phi.Workspace, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	ws, err := o.Workspace(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	ws.Tier = p.Tier
+	switch {
+	case p.BAA.Signed && !ws.BAA.Signed:
+		ws.BAA = phi.BAA{Signed: true, SignedAt: o.now(), SignedBy: p.BAA.SignedBy}
+	case p.BAA.Signed:
+		ws.BAA.SignedBy = p.BAA.SignedBy
+	default:
+		ws.BAA = phi.BAA{}
+	}
+	ws.Version = version
+	if err := o.Store.UpdateWorkspace(ctx, ws); err != nil {
+		return nil, wrap(err, "update plan of workspace %s", ws.ID)
+	}
+	return ws, nil
+}
