@@ -16,6 +16,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // Key sizes and encodings. See docs/ENCRYPTION.md, "Key encodings".
@@ -30,6 +35,8 @@ const (
 	DefaultRSABits = 3072
 	// maxKeyPEMLen bounds the PEM input accepted by the parsers (an RSA-4096 PKCS#8 PEM is ~3.3 kB).
 	maxKeyPEMLen = 64 << 10
+	// maxQuotedLen bounds the caller text (a PEM block type) an error quotes back.
+	maxQuotedLen = 40
 )
 
 const (
@@ -57,7 +64,7 @@ func (a Algorithm) hpkeKEM() hpke.KEM {
 	return nil
 }
 
-// PublicKey is a validated public key of one Algorithm: RSA (2048, 3072 or 4096 bits, e=65537),
+// PublicKey is a validated public key of one Algorithm: RSA (one of RSASizes, e=65537),
 // P-256, or X-Wing. It is safe for concurrent use and never changes after parsing.
 type PublicKey struct {
 	alg  Algorithm
@@ -142,8 +149,8 @@ func (k *PrivateKey) LogValue() slog.Value {
 }
 
 // ParsePublicKey parses a PEM "PUBLIC KEY" (SubjectPublicKeyInfo) block — or a PKCS#1 "RSA PUBLIC
-// KEY" block — and validates it as a key for one of the supported algorithms: RSA of 2048, 3072
-// or 4096 bits with exponent 65537, an uncompressed P-256 point, or a 1216-byte X-Wing key. It is
+// KEY" block — and validates it as a key for one of the supported algorithms: RSA of one of
+// RSASizes with exponent 65537, an uncompressed P-256 point, or a 1216-byte X-Wing key. It is
 // meant for bring-your-own-key uploads: every failure is an *Error of kind ErrInvalidKey whose
 // Reason, fit to show the uploader, says what is wrong (not PEM, private key uploaded,
 // certificate, wrong type, size or curve).
@@ -167,7 +174,7 @@ func ParsePublicKey(pemData []byte) (_ *PublicKey, err error) {
 	case "CERTIFICATE":
 		return nil, errorf(ErrInvalidKey, "this is a certificate; upload its public key as a PEM \"PUBLIC KEY\" block (openssl x509 -pubkey -noout)")
 	default:
-		return nil, errorf(ErrInvalidKey, "PEM block type %q is not a public key; want \"PUBLIC KEY\"", truncate(block.Type))
+		return nil, errorf(ErrInvalidKey, "PEM block type %q is not a public key; want \"PUBLIC KEY\"", phi.Clip(block.Type, maxQuotedLen))
 	}
 }
 
@@ -272,7 +279,7 @@ func ParsePrivateKey(pemData []byte) (_ *PrivateKey, err error) {
 	case pemPublicKey, "RSA PUBLIC KEY":
 		return nil, errorf(ErrInvalidKey, "this is a public key; decryption needs the private key")
 	default:
-		return nil, errorf(ErrInvalidKey, "PEM block type %q is not a private key; want \"PRIVATE KEY\"", truncate(block.Type))
+		return nil, errorf(ErrInvalidKey, "PEM block type %q is not a private key; want \"PRIVATE KEY\"", phi.Clip(block.Type, maxQuotedLen))
 	}
 }
 
@@ -335,7 +342,7 @@ func PrivateKeyPEM(pkcs8 []byte) (_ []byte, err error) {
 
 // GenerateKeyPair generates a key pair for alg from the operating system's secure randomness (as
 // Go 1.26 always does; tests make it deterministic with testing/cryptotest.SetGlobalRandom). For
-// RSA, rsaBits must be 2048, 3072 or 4096, or 0 for DefaultRSABits; HPKE algorithms ignore it.
+// RSA, rsaBits must be one of RSASizes, or 0 for DefaultRSABits; HPKE algorithms ignore it.
 // It returns an error wrapping ErrUnknownAlgorithm or ErrInvalidKey on bad arguments.
 func GenerateKeyPair(alg Algorithm, rsaBits int) (_ *PrivateKey, err error) {
 	defer setOp(&err, "generate key pair")
@@ -347,8 +354,8 @@ func GenerateKeyPair(alg Algorithm, rsaBits int) (_ *PrivateKey, err error) {
 		if rsaBits == 0 {
 			rsaBits = DefaultRSABits
 		}
-		if !validRSABits(rsaBits) {
-			return nil, errorf(ErrInvalidKey, "RSA size %d bits is not supported; use 2048, 3072 or 4096", rsaBits)
+		if !ValidRSASize(rsaBits) {
+			return nil, errorf(ErrInvalidKey, "RSA size %d bits is not supported; use %s", rsaBits, RSASizeList())
 		}
 		k, err := rsa.GenerateKey(nil, rsaBits) // Go 1.26 ignores the reader and uses crypto/rand
 		if err != nil {
@@ -422,17 +429,44 @@ func KMSKeyPairSpec(alg Algorithm, rsaBits int) (_ string, err error) {
 	if rsaBits == 0 {
 		rsaBits = DefaultRSABits
 	}
-	if !validRSABits(rsaBits) {
-		return "", errorf(ErrInvalidKey, "RSA size %d bits is not supported; use 2048, 3072 or 4096", rsaBits)
+	if !ValidRSASize(rsaBits) {
+		return "", errorf(ErrInvalidKey, "RSA size %d bits is not supported; use %s", rsaBits, RSASizeList())
 	}
 	return fmt.Sprintf("RSA_%d", rsaBits), nil
 }
 
-func validRSABits(bits int) bool { return bits == 2048 || bits == 3072 || bits == 4096 }
+// rsaSizes are the RSA modulus sizes of RSASizes, smallest first.
+var rsaSizes = []int{2048, 3072, 4096}
+
+// RSASizes returns the RSA modulus sizes, in bits, that keys may have, smallest first: 2048, 3072
+// and 4096, the sizes KMS GenerateDataKeyPair offers. The slice is the caller's to change.
+func RSASizes() []int { return slices.Clone(rsaSizes) }
+
+// ValidRSASize reports whether bits is one of RSASizes.
+func ValidRSASize(bits int) bool { return slices.Contains(rsaSizes, bits) }
+
+// RSASizeList returns RSASizes as a list for messages: "2048, 3072 or 4096".
+func RSASizeList() string { return listRSASizes("", "or") }
+
+// listRSASizes writes RSASizes for a message, each followed by suffix and the last after conj:
+// ("", "and") gives "2048, 3072 and 4096", ("-", "or") gives "2048-, 3072- or 4096-".
+func listRSASizes(suffix, conj string) string {
+	var b strings.Builder
+	for i, n := range rsaSizes {
+		switch {
+		case i == len(rsaSizes)-1 && i > 0:
+			b.WriteString(" " + conj + " ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(n) + suffix)
+	}
+	return b.String()
+}
 
 func checkRSA(pub *rsa.PublicKey) error {
-	if bits := pub.N.BitLen(); !validRSABits(bits) {
-		return errorf(ErrInvalidKey, "RSA key is %d bits; only 2048, 3072 and 4096 are supported", bits)
+	if bits := pub.N.BitLen(); !ValidRSASize(bits) {
+		return errorf(ErrInvalidKey, "RSA key is %d bits; only %s are supported", bits, listRSASizes("", "and"))
 	}
 	if pub.E != 65537 {
 		return errorf(ErrInvalidKey, "RSA public exponent must be 65537")
@@ -573,12 +607,4 @@ func decodePEM(data []byte) (*pem.Block, error) {
 		}
 		return block, nil
 	}
-}
-
-// truncate keeps caller-controlled text short in error messages.
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

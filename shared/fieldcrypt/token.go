@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -190,20 +191,18 @@ func parseHPKE(token string) (hpkeToken, error) {
 	return t, nil
 }
 
-// parseRSA decodes an RSA token: strict padded standard base64 of a 256-, 384- or 512-byte
-// ciphertext.
+// parseRSA decodes an RSA token: strict padded standard base64 of a ciphertext of one of
+// RSASizes (256, 384 or 512 bytes).
 func parseRSA(token string) ([]byte, error) {
-	switch len(token) {
-	case b64std.EncodedLen(256), b64std.EncodedLen(384), b64std.EncodedLen(512):
-	default:
-		return nil, errorf(ErrMalformedToken, "not an HPKE token (no %q prefix) and not the base64 of a 2048-, 3072- or 4096-bit RSA ciphertext (%d bytes of text)", HPKETokenPrefix, len(token))
+	if !slices.ContainsFunc(rsaSizes, func(bits int) bool { return len(token) == b64std.EncodedLen(bits/8) }) {
+		return nil, errorf(ErrMalformedToken, "not an HPKE token (no %q prefix) and not the base64 of a %sbit RSA ciphertext (%d bytes of text)", HPKETokenPrefix, listRSASizes("-", "or"), len(token))
 	}
 	ct, err := b64std.DecodeString(token)
 	if err != nil || strings.ContainsAny(token, "\r\n") {
 		return nil, errorf(ErrMalformedToken, "RSA token is not padded standard base64")
 	}
-	if !validRSABits(8 * len(ct)) {
-		return nil, errorf(ErrMalformedToken, "RSA token decodes to %d bytes, not a 2048-, 3072- or 4096-bit ciphertext", len(ct))
+	if !ValidRSASize(8 * len(ct)) {
+		return nil, errorf(ErrMalformedToken, "RSA token decodes to %d bytes, not a %sbit ciphertext", len(ct), listRSASizes("-", "or"))
 	}
 	return ct, nil
 }
