@@ -41,7 +41,6 @@ const (
 
 	maxRawHPKELen   = 3 + MaxKeyIDLen + 2 + encLenXWing + nonceLen + MaxPlaintextLen + tagLen
 	minRawHPKELen   = 3 + 1 + 2 + encLenP256 + nonceLen + tagLen
-	maxRSATokenLen  = 684 // base64 of a 4096-bit (512-byte) ciphertext
 	rsaOAEPOverhead = 2*32 + 2
 )
 
