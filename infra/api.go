@@ -21,9 +21,6 @@ const (
 	// Stage-wide throttling; per-client limits come from the WAF rate rule.
 	apiRateLimit  = 100
 	apiBurstLimit = 200
-	// maxRequestBody is the request size limit. API Gateway's own limit (10 MB) is not
-	// configurable, so the WAF enforces it; configuration documents are far smaller.
-	maxRequestBody = 64 * 1024
 	// wafRateLimit is the number of requests one client IP may make in five minutes.
 	wafRateLimit = 3000
 	// accessLogRetention keeps API access logs (who called what, when — never bodies) for the
@@ -222,8 +219,9 @@ func resourcePolicy() awsiam.PolicyDocument {
 }
 
 // newWebACL puts a regional web ACL in front of the stage: it blocks bodies larger than
-// maxRequestBody (bodies beyond what WAF inspects count as too large) and clients that exceed
-// wafRateLimit requests in five minutes.
+// stack.MaxRequestBodyBytes (bodies beyond what WAF inspects count as too large, so the
+// inspection limit, KB_64, must not be below it) and clients that exceed wafRateLimit requests
+// in five minutes.
 //
 // Its log keeps blocked requests only, with the Authorization header redacted (bearer tokens
 // must never be logged); WAF logs never contain request bodies.
@@ -259,7 +257,7 @@ func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys
 							Body: &awswafv2.CfnWebACL_BodyProperty{OversizeHandling: jsii.String("MATCH")},
 						},
 						ComparisonOperator:  jsii.String("GT"),
-						Size:                jsii.Number(maxRequestBody),
+						Size:                jsii.Number(stack.MaxRequestBodyBytes),
 						TextTransformations: &[]any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
 					},
 				},

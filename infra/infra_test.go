@@ -364,10 +364,20 @@ func TestAPILogsAccessAsJSONTracesAndNeverLogsBodies(t *testing.T) {
 		"Rules": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
 			"Name": "BodyTooLarge",
 			"Statement": map[string]any{"SizeConstraintStatement": assertions.Match_ObjectLike(&map[string]any{
-				"ComparisonOperator": "GT", "Size": maxRequestBody,
+				"ComparisonOperator": "GT", "Size": stack.MaxRequestBodyBytes,
 			})},
 		})}),
 	})
+	// WAF inspects the first KB_64 of a body and counts a longer one as too large (the rule
+	// matches it), so a limit above 64 KB would still block at 64 KB.
+	s.template.HasResourceProperties(jsii.String("AWS::WAFv2::WebACL"), map[string]any{
+		"AssociationConfig": assertions.Match_ObjectLike(&map[string]any{"RequestBody": map[string]any{
+			"API_GATEWAY": map[string]any{"DefaultSizeInspectionLimit": "KB_64"},
+		}}),
+	})
+	if stack.MaxRequestBodyBytes > 64<<10 {
+		t.Errorf("stack.MaxRequestBodyBytes is %d, more than the 64 KB the web ACL inspects", stack.MaxRequestBodyBytes)
+	}
 	s.template.ResourceCountIs(jsii.String("AWS::WAFv2::WebACLAssociation"), jsii.Number(1))
 	s.template.HasResourceProperties(jsii.String("AWS::WAFv2::LoggingConfiguration"), map[string]any{
 		"RedactedFields": []any{map[string]any{"SingleHeader": map[string]any{"Name": "authorization"}}},

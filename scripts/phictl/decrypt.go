@@ -84,7 +84,7 @@ func (d *decrypter) addKey(arg string) error {
 		if i := strings.LastIndexByte(arg, ':'); i > 0 {
 			path, id = arg[:i], arg[i+1:]
 			if err := fieldcrypt.ValidateKeyID(id); err != nil {
-				return usagef("--private-key %s: key id: %s", clip(path), oneLine(err.Error()))
+				return usagef("--private-key %s: key id: %s", clip(path), describe(err))
 			}
 		}
 	}
@@ -95,13 +95,13 @@ func (d *decrypter) addKey(arg string) error {
 	defer clear(pemData)
 	k, err := fieldcrypt.ParsePrivateKey(pemData)
 	if err != nil {
-		return fmt.Errorf("private key %s: %w", path, err)
+		return fmt.Errorf("private key %s: %s", path, describe(err))
 	}
 	if fp, ok := d.prints[id]; ok && id != "" && fp != k.Public().Fingerprint() {
 		return usagef("--private-key: key id %s is given for two different keys", id)
 	}
 	if err := d.ring.Add(id, k); err != nil {
-		return fmt.Errorf("private key %s: %w", path, err)
+		return fmt.Errorf("private key %s: %s", path, describe(err))
 	}
 	if id != "" {
 		d.ids[id] = true

@@ -41,7 +41,7 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("at least one --field PATH is required, e.g. --field traits.email")
 	}
 	if err := fieldcrypt.ValidateKeyID(*keyID); err != nil {
-		return usagef("--key-id: %s", oneLine(err.Error()))
+		return usagef("--key-id: %s", describe(err))
 	}
 	spec := transform.Spec{}
 	for _, f := range fields {
@@ -52,7 +52,7 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	plan, err := transform.Compile(spec)
 	if err != nil {
-		return usagef("--field: %v", err)
+		return usagef("--field: %s", describe(err))
 	}
 	pemData, err := readFile(*keyFile)
 	if err != nil {
@@ -64,12 +64,12 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else {
 		a, aerr := fieldcrypt.ParseAlgorithm(*alg)
 		if aerr != nil {
-			return usagef("--alg: %s", oneLine(aerr.Error()))
+			return usagef("--alg: %s", describe(aerr))
 		}
 		pub, err = fieldcrypt.ParsePublicKeyFor(a, pemData)
 	}
 	if err != nil {
-		return fmt.Errorf("public key %s: %w", *keyFile, err)
+		return fmt.Errorf("public key %s: %s", *keyFile, describe(err))
 	}
 	e := &encrypter{pub: pub, keyID: *keyID, plan: plan, stderr: stderr}
 	return eachValue(stdin, func(n int, raw []byte) error {
@@ -113,7 +113,7 @@ func (e *encrypter) event(name string, raw []byte) ([]byte, error) {
 	if e.enc == nil || e.events%stack.IngestBatchSize == 0 {
 		enc, err := fieldcrypt.NewEncrypter(e.pub, e.keyID)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("new encrypter: %s", describe(err))
 		}
 		e.enc = enc
 	}

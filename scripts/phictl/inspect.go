@@ -46,7 +46,7 @@ func inspect(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	info, err := fieldcrypt.Inspect(tok)
 	if err != nil {
-		return fmt.Errorf("not a phiguard token: %w", err)
+		return fmt.Errorf("not a phiguard token: %s", describe(err))
 	}
 	out := tokenInfo{
 		Algorithm: info.Algorithm, KeyID: info.KeyID, Version: info.Version, TokenLen: info.TokenLen,

@@ -49,14 +49,14 @@ func keygen(args []string, stdout io.Writer) error {
 	}
 	a, err := fieldcrypt.ParseAlgorithm(*alg)
 	if err != nil {
-		return usagef("--alg: %s", oneLine(err.Error()))
+		return usagef("--alg: %s", describe(err))
 	}
 	if a != fieldcrypt.RSAOAEPSHA256 && *bits != 0 {
 		return usagef("--rsa-bits applies only to %s", fieldcrypt.RSAOAEPSHA256)
 	}
 	priv, err := fieldcrypt.GenerateKeyPair(a, *bits)
 	if err != nil {
-		return err
+		return errors.New(describe(err))
 	}
 	pemBytes := priv.PEM()
 	defer clear(pemBytes)

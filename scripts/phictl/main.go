@@ -22,7 +22,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/transform"
 )
 
 // Exit codes.
@@ -33,12 +38,13 @@ const (
 	exitLeftOver = 3 // decrypt --strict: some tokens stayed encrypted
 )
 
-const usage = `usage:
+var usage = `usage:
   phictl keygen  --alg ALG [--rsa-bits N] --private-out FILE --public-out FILE
   phictl encrypt --public-key FILE --key-id ID [--alg ALG] --field PATH [--field PATH...]  < events > protected
   phictl decrypt --private-key FILE[:KEYID] [--private-key FILE[:KEYID]...] [--typed] [--strict]   < protected > events
   phictl inspect TOKEN          (TOKEN "-" reads it from stdin)
-algorithms: hpke-p256 (default), hpke-xwing, rsa-oaep-sha256 (--rsa-bits 2048, 3072 or 4096; default 3072)`
+algorithms: hpke-p256 (default), hpke-xwing, rsa-oaep-sha256 (--rsa-bits ` + fieldcrypt.RSASizeList() +
+	"; default " + strconv.Itoa(fieldcrypt.DefaultRSABits) + ")"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -88,16 +94,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // oneLine keeps an error message on one line.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "fieldcrypt: ", "")), " ")
+	return strings.Join(strings.Fields(s), " ")
 }
 
-// clip shortens caller text quoted back in a message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+// describe returns what phictl says about err: for a fieldcrypt error its kind and caller-safe
+// reason ("invalid key: this is a private key …"), for a plan that does not compile
+// ErrInvalidPlan and the reason, without the package and operation names their Error adds for
+// logs; for any other error its Error.
+func describe(err error) string {
+	var fe *fieldcrypt.Error
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("%v: %s", fe.Kind, fe.Reason)
 	}
-	return s
+	var pe *transform.PlanError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%v: %s", transform.ErrInvalidPlan, pe.Reason)
+	}
+	return err.Error()
 }
+
+// clip prepares caller text quoted back in a message: at most 40 bytes, cut at a character
+// boundary, and never a pasted API token (phi.Clip).
+func clip(s string) string { return phi.Clip(s, 40) }
 
 // stringList is a repeatable string flag.
 type stringList []string

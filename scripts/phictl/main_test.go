@@ -396,6 +396,9 @@ func TestBadInputGivesOneLineAndANonZeroExit(t *testing.T) {
 			if !strings.Contains(r.stderr, c.says) {
 				t.Fatalf("stderr %q does not say %q", r.stderr, c.says)
 			}
+			if strings.Contains(r.stderr, "fieldcrypt:") {
+				t.Fatalf("stderr %q names the package; phictl shows an error's kind and reason", r.stderr)
+			}
 			for _, l := range append(privateLines(t, priv), privateLines(t, rsaPriv)...) {
 				if strings.Contains(r.stderr+r.stdout, l) {
 					t.Fatal("a private key appears in the output")

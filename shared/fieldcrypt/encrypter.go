@@ -36,12 +36,13 @@ type Encrypter struct {
 // NewEncrypter returns an Encrypter for pub, naming keyID in every HPKE token (RSA tokens carry no
 // key id; the per-event manifest does). For HPKE it performs the one encapsulation of the batch.
 // It returns an error wrapping ErrInvalidKeyID for a bad key id or ErrInvalidKey for a nil key.
-func NewEncrypter(pub *PublicKey, keyID string) (*Encrypter, error) {
+func NewEncrypter(pub *PublicKey, keyID string) (_ *Encrypter, err error) {
+	defer setOp(&err, "new encrypter")
 	if pub == nil {
-		return nil, fmt.Errorf("new encrypter: %w: public key is nil", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "public key is nil")
 	}
 	if err := ValidateKeyID(keyID); err != nil {
-		return nil, fmt.Errorf("new encrypter: %w", err)
+		return nil, err
 	}
 	if pub.alg == RSAOAEPSHA256 {
 		return &Encrypter{alg: pub.alg, keyID: keyID, rsa: pub.rsa, maxPlain: pub.rsa.Size() - rsaOAEPOverhead}, nil
@@ -95,10 +96,10 @@ func (e *Encrypter) MaxPlaintext() int { return e.maxPlain }
 // HPKE path makes no allocation when dst has room for the token.
 func (e *Encrypter) Seal(dst, plaintext []byte) ([]byte, error) {
 	if e.rsa == nil && e.aead == nil {
-		return dst, fmt.Errorf("seal: %w: Encrypter not created by NewEncrypter", ErrInvalidKey)
+		return dst, &Error{Op: "seal", Kind: ErrInvalidKey, Reason: "Encrypter not created by NewEncrypter"}
 	}
 	if len(plaintext) > e.maxPlain {
-		return dst, fmt.Errorf("seal %s: %w: value is %d bytes, at most %d allowed", e.alg, ErrTooLarge, len(plaintext), e.maxPlain)
+		return dst, &Error{Op: "seal " + string(e.alg), Kind: ErrTooLarge, Reason: fmt.Sprintf("value is %d bytes, at most %d allowed", len(plaintext), e.maxPlain)}
 	}
 	if e.rsa != nil {
 		ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, e.rsa, plaintext, nil)

@@ -34,20 +34,21 @@ type ringKey struct {
 // and reports failures as ErrDecrypt rather than ErrUnknownKey. RSA keys need no id. Add returns
 // an error wrapping ErrInvalidKeyID for a malformed id, or ErrInvalidKey for a nil key or a key id
 // already held by another key.
-func (r *Keyring) Add(keyID string, k *PrivateKey) error {
+func (r *Keyring) Add(keyID string, k *PrivateKey) (err error) {
+	defer setOp(&err, "add key")
 	if k == nil {
-		return fmt.Errorf("add key: %w: private key is nil", ErrInvalidKey)
+		return errorf(ErrInvalidKey, "private key is nil")
 	}
 	if keyID != "" {
 		if err := ValidateKeyID(keyID); err != nil {
-			return fmt.Errorf("add key: %w", err)
+			return err
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rk := range r.keys {
 		if keyID != "" && rk.id == keyID && rk.key.alg == k.alg && !rk.key.pub.Equal(k.pub) {
-			return fmt.Errorf("add key: %w: key id %s is already held by another %s key", ErrInvalidKey, keyID, k.alg)
+			return errorf(ErrInvalidKey, "key id %s is already held by another %s key", keyID, k.alg)
 		}
 	}
 	r.keys = append(r.keys, ringKey{id: keyID, key: k})
@@ -66,7 +67,8 @@ func (r *Keyring) Len() int {
 // the token's algorithm and key id (HPKE) or modulus size (RSA), and ErrDecrypt when candidate keys
 // exist but none authenticates the token (altered, or made for another key). Errors never contain
 // the token, the plaintext or key material.
-func (r *Keyring) Open(token string) ([]byte, error) {
+func (r *Keyring) Open(token string) (_ []byte, err error) {
+	defer setOp(&err, "open token")
 	if strings.HasPrefix(token, HPKETokenPrefix) {
 		t, err := parseHPKE(token)
 		if err != nil {
@@ -103,12 +105,12 @@ func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
 	if ok {
 		pt, err := aead.Open(nil, t.nonce, t.ciphertext, t.header)
 		if err != nil {
-			return nil, fmt.Errorf("open %s token of key %s: %w: authentication failed", t.alg, t.keyID, ErrDecrypt)
+			return nil, errorf(ErrDecrypt, "%s token of key %s: authentication failed", t.alg, t.keyID)
 		}
 		return pt, nil
 	}
 	if len(exact) == 0 && len(trial) == 0 {
-		return nil, fmt.Errorf("open %s token: %w: key id %s", t.alg, ErrUnknownKey, t.keyID)
+		return nil, errorf(ErrUnknownKey, "%s token of key %s", t.alg, t.keyID)
 	}
 	info := hpkeInfo(t.info)
 	for _, k := range append(exact, trial...) {
@@ -123,7 +125,7 @@ func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
 		r.remember(string(t.header), aead)
 		return pt, nil
 	}
-	return nil, fmt.Errorf("open %s token of key %s: %w: authentication failed (token altered, or made for another key)", t.alg, t.keyID, ErrDecrypt)
+	return nil, errorf(ErrDecrypt, "%s token of key %s: authentication failed (token altered, or made for another key)", t.alg, t.keyID)
 }
 
 func (r *Keyring) remember(header string, aead cipher.AEAD) {
@@ -159,12 +161,12 @@ func (r *Keyring) openRSA(ct []byte) ([]byte, error) {
 	}
 	r.mu.Unlock()
 	if len(candidates) == 0 {
-		return nil, fmt.Errorf("open %s token: %w: no RSA-%d key", RSAOAEPSHA256, ErrUnknownKey, 8*len(ct))
+		return nil, errorf(ErrUnknownKey, "%s token: no RSA-%d key", RSAOAEPSHA256, 8*len(ct))
 	}
 	for _, k := range candidates {
 		if pt, err := rsa.DecryptOAEP(sha256.New(), nil, k, ct, nil); err == nil {
 			return pt, nil
 		}
 	}
-	return nil, fmt.Errorf("open %s token: %w: none of %d RSA-%d keys decrypts it (token altered, or made for another key)", RSAOAEPSHA256, ErrDecrypt, len(candidates), 8*len(ct))
+	return nil, errorf(ErrDecrypt, "%s token: none of %d RSA-%d keys decrypts it (token altered, or made for another key)", RSAOAEPSHA256, len(candidates), 8*len(ct))
 }

@@ -16,6 +16,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // Key sizes and encodings. See docs/ENCRYPTION.md, "Key encodings".
@@ -30,11 +35,19 @@ const (
 	DefaultRSABits = 3072
 	// maxKeyPEMLen bounds the PEM input accepted by the parsers (an RSA-4096 PKCS#8 PEM is ~3.3 kB).
 	maxKeyPEMLen = 64 << 10
+	// maxQuotedLen bounds the caller text (a PEM block type) an error quotes back.
+	maxQuotedLen = 40
 )
 
 const (
 	pemPublicKey  = "PUBLIC KEY"
 	pemPrivateKey = "PRIVATE KEY"
+)
+
+// Operations named by the errors of the key parsers.
+const (
+	opParsePublicKey  = "parse public key"
+	opParsePrivateKey = "parse private key"
 )
 
 // oidXWing is id-XWing from draft-connolly-cfrg-xwing-kem: 1.3.6.1.4.1.62253.25722.
@@ -51,7 +64,7 @@ func (a Algorithm) hpkeKEM() hpke.KEM {
 	return nil
 }
 
-// PublicKey is a validated public key of one Algorithm: RSA (2048, 3072 or 4096 bits, e=65537),
+// PublicKey is a validated public key of one Algorithm: RSA (one of RSASizes, e=65537),
 // P-256, or X-Wing. It is safe for concurrent use and never changes after parsing.
 type PublicKey struct {
 	alg  Algorithm
@@ -136,11 +149,13 @@ func (k *PrivateKey) LogValue() slog.Value {
 }
 
 // ParsePublicKey parses a PEM "PUBLIC KEY" (SubjectPublicKeyInfo) block — or a PKCS#1 "RSA PUBLIC
-// KEY" block — and validates it as a key for one of the supported algorithms: RSA of 2048, 3072 or
-// 4096 bits with exponent 65537, an uncompressed P-256 point, or a 1216-byte X-Wing key. It is
-// meant for bring-your-own-key uploads: every failure wraps ErrInvalidKey with a message saying
-// what is wrong (not PEM, private key uploaded, certificate, wrong type, size or curve).
-func ParsePublicKey(pemData []byte) (*PublicKey, error) {
+// KEY" block — and validates it as a key for one of the supported algorithms: RSA of one of
+// RSASizes with exponent 65537, an uncompressed P-256 point, or a 1216-byte X-Wing key. It is
+// meant for bring-your-own-key uploads: every failure is an *Error of kind ErrInvalidKey whose
+// Reason, fit to show the uploader, says what is wrong (not PEM, private key uploaded,
+// certificate, wrong type, size or curve).
+func ParsePublicKey(pemData []byte) (_ *PublicKey, err error) {
+	defer setOp(&err, opParsePublicKey)
 	block, err := decodePEM(pemData)
 	if err != nil {
 		return nil, err
@@ -151,21 +166,22 @@ func ParsePublicKey(pemData []byte) (*PublicKey, error) {
 	case "RSA PUBLIC KEY":
 		pub, err := x509.ParsePKCS1PublicKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: RSA PUBLIC KEY block is not a PKCS#1 RSA public key", ErrInvalidKey)
+			return nil, errorf(ErrInvalidKey, "RSA PUBLIC KEY block is not a PKCS#1 RSA public key")
 		}
 		return newRSAPublicKey(pub)
 	case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY":
-		return nil, fmt.Errorf("%w: this is a private key (%s); upload only the public key and keep the private key secret", ErrInvalidKey, block.Type)
+		return nil, errorf(ErrInvalidKey, "this is a private key (%s); upload only the public key and keep the private key secret", block.Type)
 	case "CERTIFICATE":
-		return nil, fmt.Errorf("%w: this is a certificate; upload its public key as a PEM \"PUBLIC KEY\" block (openssl x509 -pubkey -noout)", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "this is a certificate; upload its public key as a PEM \"PUBLIC KEY\" block (openssl x509 -pubkey -noout)")
 	default:
-		return nil, fmt.Errorf("%w: PEM block type %q is not a public key; want \"PUBLIC KEY\"", ErrInvalidKey, truncate(block.Type))
+		return nil, errorf(ErrInvalidKey, "PEM block type %q is not a public key; want \"PUBLIC KEY\"", phi.Clip(block.Type, maxQuotedLen))
 	}
 }
 
 // ParsePublicKeyFor parses like ParsePublicKey and also requires the key to be for alg. A valid key
-// of another algorithm returns an error wrapping ErrWrongAlgorithm.
-func ParsePublicKeyFor(alg Algorithm, pemData []byte) (*PublicKey, error) {
+// of another algorithm returns an *Error of kind ErrWrongAlgorithm.
+func ParsePublicKeyFor(alg Algorithm, pemData []byte) (_ *PublicKey, err error) {
+	defer setOp(&err, opParsePublicKey)
 	if err := alg.Validate(); err != nil {
 		return nil, err
 	}
@@ -174,7 +190,7 @@ func ParsePublicKeyFor(alg Algorithm, pemData []byte) (*PublicKey, error) {
 		return nil, err
 	}
 	if pub.alg != alg {
-		return nil, fmt.Errorf("%w: the key is a %s key (%s), not a %s key", ErrWrongAlgorithm, pub.alg, pub.describe(), alg)
+		return nil, errorf(ErrWrongAlgorithm, "the key is a %s key (%s), not a %s key", pub.alg, pub.describe(), alg)
 	}
 	return pub, nil
 }
@@ -182,30 +198,31 @@ func ParsePublicKeyFor(alg Algorithm, pemData []byte) (*PublicKey, error) {
 // ParsePublicKeyDER parses and validates a SubjectPublicKeyInfo DER encoding, such as the
 // PublicKey field of KMS GenerateDataKeyPair for RSA_2048/3072/4096 and ECC_NIST_P256. Failures
 // wrap ErrInvalidKey.
-func ParsePublicKeyDER(spki []byte) (*PublicKey, error) {
+func ParsePublicKeyDER(spki []byte) (_ *PublicKey, err error) {
+	defer setOp(&err, opParsePublicKey)
 	if len(spki) == 0 {
-		return nil, fmt.Errorf("%w: public key is empty", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "public key is empty")
 	}
 	var info struct {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}
 	if rest, err := asn1.Unmarshal(spki, &info); err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("%w: not a DER SubjectPublicKeyInfo", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "not a DER SubjectPublicKeyInfo")
 	}
 	if info.Algorithm.Algorithm.Equal(oidXWing) {
 		if len(info.Algorithm.Parameters.FullBytes) != 0 {
-			return nil, fmt.Errorf("%w: X-Wing AlgorithmIdentifier must have no parameters", ErrInvalidKey)
+			return nil, errorf(ErrInvalidKey, "X-Wing AlgorithmIdentifier must have no parameters")
 		}
 		if info.PublicKey.BitLength != 8*XWingPublicKeyLen {
-			return nil, fmt.Errorf("%w: X-Wing public key is %d bits, want %d bytes", ErrInvalidKey, info.PublicKey.BitLength, XWingPublicKeyLen)
+			return nil, errorf(ErrInvalidKey, "X-Wing public key is %d bits, want %d bytes", info.PublicKey.BitLength, XWingPublicKeyLen)
 		}
 		return newXWingPublicKey(info.PublicKey.Bytes)
 	}
 	parsed, err := x509.ParsePKIXPublicKey(spki)
 	if err != nil {
 		// x509's messages name the unsupported algorithm or curve and never contain key bytes.
-		return nil, fmt.Errorf("%w: unsupported public key: %v", ErrInvalidKey, err)
+		return nil, errorf(ErrInvalidKey, "unsupported public key: %v", err)
 	}
 	switch pub := parsed.(type) {
 	case *rsa.PublicKey:
@@ -213,17 +230,18 @@ func ParsePublicKeyDER(spki []byte) (*PublicKey, error) {
 	case *ecdsa.PublicKey:
 		return newP256PublicKey(pub)
 	case ed25519.PublicKey:
-		return nil, fmt.Errorf("%w: Ed25519 keys are not supported; use P-256 (hpke-p256), X-Wing (hpke-xwing) or RSA (rsa-oaep-sha256)", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "Ed25519 keys are not supported; use P-256 (hpke-p256), X-Wing (hpke-xwing) or RSA (rsa-oaep-sha256)")
 	case *ecdh.PublicKey:
-		return nil, fmt.Errorf("%w: %s keys are not supported; use P-256 (hpke-p256), X-Wing (hpke-xwing) or RSA (rsa-oaep-sha256)", ErrInvalidKey, pub.Curve())
+		return nil, errorf(ErrInvalidKey, "%s keys are not supported; use P-256 (hpke-p256), X-Wing (hpke-xwing) or RSA (rsa-oaep-sha256)", pub.Curve())
 	default:
-		return nil, fmt.Errorf("%w: unsupported public key type %T", ErrInvalidKey, parsed)
+		return nil, errorf(ErrInvalidKey, "unsupported public key type %T", parsed)
 	}
 }
 
 // PublicKeyPEM validates a SubjectPublicKeyInfo DER encoding (KMS GenerateDataKeyPair's
 // PublicKey) and returns it as a "PUBLIC KEY" PEM block. Failures wrap ErrInvalidKey.
-func PublicKeyPEM(spki []byte) ([]byte, error) {
+func PublicKeyPEM(spki []byte) (_ []byte, err error) {
+	defer setOp(&err, opParsePublicKey)
 	pub, err := ParsePublicKeyDER(spki)
 	if err != nil {
 		return nil, err
@@ -235,7 +253,8 @@ func PublicKeyPEM(spki []byte) ([]byte, error) {
 // algorithms), or the legacy "RSA PRIVATE KEY" (PKCS#1) and "EC PRIVATE KEY" (SEC 1) blocks; "EC
 // PARAMETERS" blocks before the key are skipped. The key must satisfy the same algorithm, size and
 // curve rules as ParsePublicKey. Failures wrap ErrInvalidKey and never contain key bytes.
-func ParsePrivateKey(pemData []byte) (*PrivateKey, error) {
+func ParsePrivateKey(pemData []byte) (_ *PrivateKey, err error) {
+	defer setOp(&err, opParsePrivateKey)
 	block, err := decodePEM(pemData)
 	if err != nil {
 		return nil, err
@@ -246,30 +265,31 @@ func ParsePrivateKey(pemData []byte) (*PrivateKey, error) {
 	case "RSA PRIVATE KEY":
 		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: RSA PRIVATE KEY block is not a valid PKCS#1 RSA private key", ErrInvalidKey)
+			return nil, errorf(ErrInvalidKey, "RSA PRIVATE KEY block is not a valid PKCS#1 RSA private key")
 		}
 		return newRSAPrivateKey(k)
 	case "EC PRIVATE KEY":
 		k, err := x509.ParseECPrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: EC PRIVATE KEY block is not a valid SEC 1 EC private key", ErrInvalidKey)
+			return nil, errorf(ErrInvalidKey, "EC PRIVATE KEY block is not a valid SEC 1 EC private key")
 		}
 		return newP256PrivateKey(k)
 	case "ENCRYPTED PRIVATE KEY":
-		return nil, fmt.Errorf("%w: the private key is password-protected; decrypt it first (openssl pkcs8 -in KEY -out PLAIN)", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "the private key is password-protected; decrypt it first (openssl pkcs8 -in KEY -out PLAIN)")
 	case pemPublicKey, "RSA PUBLIC KEY":
-		return nil, fmt.Errorf("%w: this is a public key; decryption needs the private key", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "this is a public key; decryption needs the private key")
 	default:
-		return nil, fmt.Errorf("%w: PEM block type %q is not a private key; want \"PRIVATE KEY\"", ErrInvalidKey, truncate(block.Type))
+		return nil, errorf(ErrInvalidKey, "PEM block type %q is not a private key; want \"PRIVATE KEY\"", phi.Clip(block.Type, maxQuotedLen))
 	}
 }
 
 // ParsePrivateKeyDER parses and validates a PKCS#8 PrivateKeyInfo DER encoding, such as the
 // PrivateKeyPlaintext field of KMS GenerateDataKeyPair. Failures wrap ErrInvalidKey and never
 // contain key bytes.
-func ParsePrivateKeyDER(pkcs8 []byte) (*PrivateKey, error) {
+func ParsePrivateKeyDER(pkcs8 []byte) (_ *PrivateKey, err error) {
+	defer setOp(&err, opParsePrivateKey)
 	if len(pkcs8) == 0 {
-		return nil, fmt.Errorf("%w: private key is empty", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "private key is empty")
 	}
 	var info struct {
 		Version    int
@@ -278,23 +298,23 @@ func ParsePrivateKeyDER(pkcs8 []byte) (*PrivateKey, error) {
 	}
 	rest, err := asn1.Unmarshal(pkcs8, &info)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a DER PKCS#8 PrivateKeyInfo", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "not a DER PKCS#8 PrivateKeyInfo")
 	}
 	if info.Algorithm.Algorithm.Equal(oidXWing) {
 		if len(rest) != 0 {
-			return nil, fmt.Errorf("%w: trailing data after the PKCS#8 PrivateKeyInfo", ErrInvalidKey)
+			return nil, errorf(ErrInvalidKey, "trailing data after the PKCS#8 PrivateKeyInfo")
 		}
 		if info.Version != 0 && info.Version != 1 {
-			return nil, fmt.Errorf("%w: unsupported PKCS#8 version %d", ErrInvalidKey, info.Version)
+			return nil, errorf(ErrInvalidKey, "unsupported PKCS#8 version %d", info.Version)
 		}
 		if len(info.Algorithm.Parameters.FullBytes) != 0 {
-			return nil, fmt.Errorf("%w: X-Wing AlgorithmIdentifier must have no parameters", ErrInvalidKey)
+			return nil, errorf(ErrInvalidKey, "X-Wing AlgorithmIdentifier must have no parameters")
 		}
 		return XWingKeyFromSeed(info.PrivateKey)
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(pkcs8)
 	if err != nil {
-		return nil, fmt.Errorf("%w: unsupported or malformed PKCS#8 private key", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "unsupported or malformed PKCS#8 private key")
 	}
 	switch k := parsed.(type) {
 	case *rsa.PrivateKey:
@@ -302,16 +322,17 @@ func ParsePrivateKeyDER(pkcs8 []byte) (*PrivateKey, error) {
 	case *ecdsa.PrivateKey:
 		return newP256PrivateKey(k)
 	case *ecdh.PrivateKey:
-		return nil, fmt.Errorf("%w: %s private keys are not supported", ErrInvalidKey, k.Curve())
+		return nil, errorf(ErrInvalidKey, "%s private keys are not supported", k.Curve())
 	default:
-		return nil, fmt.Errorf("%w: unsupported private key type %T", ErrInvalidKey, parsed)
+		return nil, errorf(ErrInvalidKey, "unsupported private key type %T", parsed)
 	}
 }
 
 // PrivateKeyPEM validates a PKCS#8 DER private key (KMS GenerateDataKeyPair's
 // PrivateKeyPlaintext) and returns it as a "PRIVATE KEY" PEM block. The result is secret. Failures
 // wrap ErrInvalidKey and never contain key bytes.
-func PrivateKeyPEM(pkcs8 []byte) ([]byte, error) {
+func PrivateKeyPEM(pkcs8 []byte) (_ []byte, err error) {
+	defer setOp(&err, opParsePrivateKey)
 	k, err := ParsePrivateKeyDER(pkcs8)
 	if err != nil {
 		return nil, err
@@ -321,9 +342,10 @@ func PrivateKeyPEM(pkcs8 []byte) ([]byte, error) {
 
 // GenerateKeyPair generates a key pair for alg from the operating system's secure randomness (as
 // Go 1.26 always does; tests make it deterministic with testing/cryptotest.SetGlobalRandom). For
-// RSA, rsaBits must be 2048, 3072 or 4096, or 0 for DefaultRSABits; HPKE algorithms ignore it.
+// RSA, rsaBits must be one of RSASizes, or 0 for DefaultRSABits; HPKE algorithms ignore it.
 // It returns an error wrapping ErrUnknownAlgorithm or ErrInvalidKey on bad arguments.
-func GenerateKeyPair(alg Algorithm, rsaBits int) (*PrivateKey, error) {
+func GenerateKeyPair(alg Algorithm, rsaBits int) (_ *PrivateKey, err error) {
+	defer setOp(&err, "generate key pair")
 	if err := alg.Validate(); err != nil {
 		return nil, err
 	}
@@ -332,8 +354,8 @@ func GenerateKeyPair(alg Algorithm, rsaBits int) (*PrivateKey, error) {
 		if rsaBits == 0 {
 			rsaBits = DefaultRSABits
 		}
-		if !validRSABits(rsaBits) {
-			return nil, fmt.Errorf("%w: RSA size %d bits is not supported; use 2048, 3072 or 4096", ErrInvalidKey, rsaBits)
+		if !ValidRSASize(rsaBits) {
+			return nil, errorf(ErrInvalidKey, "RSA size %d bits is not supported; use %s", rsaBits, RSASizeList())
 		}
 		k, err := rsa.GenerateKey(nil, rsaBits) // Go 1.26 ignores the reader and uses crypto/rand
 		if err != nil {
@@ -364,13 +386,14 @@ func GenerateKeyPair(alg Algorithm, rsaBits int) (*PrivateKey, error) {
 // into the ML-KEM-768 and X25519 keys). The key-generation function calls it with 32 bytes from KMS
 // GenerateRandom. The seed is the private key: it is what PEM returns inside PKCS#8. A seed of any
 // other length returns an error wrapping ErrInvalidKey.
-func XWingKeyFromSeed(seed []byte) (*PrivateKey, error) {
+func XWingKeyFromSeed(seed []byte) (_ *PrivateKey, err error) {
+	defer setOp(&err, "derive X-Wing key")
 	if len(seed) != XWingSeedLen {
-		return nil, fmt.Errorf("%w: X-Wing private key seed is %d bytes, want %d", ErrInvalidKey, len(seed), XWingSeedLen)
+		return nil, errorf(ErrInvalidKey, "X-Wing private key seed is %d bytes, want %d", len(seed), XWingSeedLen)
 	}
 	k, err := hpke.MLKEM768X25519().NewPrivateKey(seed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: X-Wing private key seed rejected", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "X-Wing private key seed rejected")
 	}
 	pub, err := newXWingPublicKey(k.PublicKey().Bytes())
 	if err != nil {
@@ -392,7 +415,8 @@ func XWingKeyFromSeed(seed []byte) (*PrivateKey, error) {
 // DefaultRSABits). For hpke-xwing, which KMS cannot generate, it returns "" and nil: generate 32
 // bytes with KMS GenerateRandom and call XWingKeyFromSeed. It returns an error wrapping
 // ErrUnknownAlgorithm or ErrInvalidKey (unsupported RSA size) otherwise.
-func KMSKeyPairSpec(alg Algorithm, rsaBits int) (string, error) {
+func KMSKeyPairSpec(alg Algorithm, rsaBits int) (_ string, err error) {
+	defer setOp(&err, "KMS key pair spec")
 	if err := alg.Validate(); err != nil {
 		return "", err
 	}
@@ -405,20 +429,47 @@ func KMSKeyPairSpec(alg Algorithm, rsaBits int) (string, error) {
 	if rsaBits == 0 {
 		rsaBits = DefaultRSABits
 	}
-	if !validRSABits(rsaBits) {
-		return "", fmt.Errorf("%w: RSA size %d bits is not supported; use 2048, 3072 or 4096", ErrInvalidKey, rsaBits)
+	if !ValidRSASize(rsaBits) {
+		return "", errorf(ErrInvalidKey, "RSA size %d bits is not supported; use %s", rsaBits, RSASizeList())
 	}
 	return fmt.Sprintf("RSA_%d", rsaBits), nil
 }
 
-func validRSABits(bits int) bool { return bits == 2048 || bits == 3072 || bits == 4096 }
+// rsaSizes are the RSA modulus sizes of RSASizes, smallest first.
+var rsaSizes = []int{2048, 3072, 4096}
+
+// RSASizes returns the RSA modulus sizes, in bits, that keys may have, smallest first: 2048, 3072
+// and 4096, the sizes KMS GenerateDataKeyPair offers. The slice is the caller's to change.
+func RSASizes() []int { return slices.Clone(rsaSizes) }
+
+// ValidRSASize reports whether bits is one of RSASizes.
+func ValidRSASize(bits int) bool { return slices.Contains(rsaSizes, bits) }
+
+// RSASizeList returns RSASizes as a list for messages: "2048, 3072 or 4096".
+func RSASizeList() string { return listRSASizes("", "or") }
+
+// listRSASizes writes RSASizes for a message, each followed by suffix and the last after conj:
+// ("", "and") gives "2048, 3072 and 4096", ("-", "or") gives "2048-, 3072- or 4096-".
+func listRSASizes(suffix, conj string) string {
+	var b strings.Builder
+	for i, n := range rsaSizes {
+		switch {
+		case i == len(rsaSizes)-1 && i > 0:
+			b.WriteString(" " + conj + " ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(n) + suffix)
+	}
+	return b.String()
+}
 
 func checkRSA(pub *rsa.PublicKey) error {
-	if bits := pub.N.BitLen(); !validRSABits(bits) {
-		return fmt.Errorf("%w: RSA key is %d bits; only 2048, 3072 and 4096 are supported", ErrInvalidKey, bits)
+	if bits := pub.N.BitLen(); !ValidRSASize(bits) {
+		return errorf(ErrInvalidKey, "RSA key is %d bits; only %s are supported", bits, listRSASizes("", "and"))
 	}
 	if pub.E != 65537 {
-		return fmt.Errorf("%w: RSA public exponent must be 65537", ErrInvalidKey)
+		return errorf(ErrInvalidKey, "RSA public exponent must be 65537")
 	}
 	return nil
 }
@@ -429,7 +480,7 @@ func newRSAPublicKey(pub *rsa.PublicKey) (*PublicKey, error) {
 	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode RSA public key: %v", ErrInvalidKey, err)
+		return nil, errorf(ErrInvalidKey, "encode RSA public key: %v", err)
 	}
 	return &PublicKey{alg: RSAOAEPSHA256, spki: der, rsa: pub}, nil
 }
@@ -440,11 +491,11 @@ func newRSAPrivateKey(k *rsa.PrivateKey) (*PrivateKey, error) {
 		return nil, err
 	}
 	if err := k.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: RSA private key is inconsistent", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "RSA private key is inconsistent")
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
-		return nil, fmt.Errorf("%w: RSA private key cannot be encoded as PKCS#8", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "RSA private key cannot be encoded as PKCS#8")
 	}
 	return &PrivateKey{alg: RSAOAEPSHA256, pkcs8: der, rsa: k, pub: pub}, nil
 }
@@ -458,11 +509,11 @@ func curveName(c elliptic.Curve) string {
 
 func newP256PublicKey(pub *ecdsa.PublicKey) (*PublicKey, error) {
 	if pub.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%w: EC key is on %s; only P-256 (prime256v1, KMS ECC_NIST_P256) is supported", ErrInvalidKey, curveName(pub.Curve))
+		return nil, errorf(ErrInvalidKey, "EC key is on %s; only P-256 (prime256v1, KMS ECC_NIST_P256) is supported", curveName(pub.Curve))
 	}
 	ek, err := pub.ECDH()
 	if err != nil {
-		return nil, fmt.Errorf("%w: P-256 public key is not a valid point", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "P-256 public key is not a valid point")
 	}
 	return newECDHP256PublicKey(ek)
 }
@@ -470,29 +521,29 @@ func newP256PublicKey(pub *ecdsa.PublicKey) (*PublicKey, error) {
 func newECDHP256PublicKey(ek *ecdh.PublicKey) (*PublicKey, error) {
 	hk, err := hpke.NewDHKEMPublicKey(ek)
 	if err != nil {
-		return nil, fmt.Errorf("%w: P-256 public key rejected by HPKE", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "P-256 public key rejected by HPKE")
 	}
 	der, err := x509.MarshalPKIXPublicKey(ek)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode P-256 public key: %v", ErrInvalidKey, err)
+		return nil, errorf(ErrInvalidKey, "encode P-256 public key: %v", err)
 	}
 	return &PublicKey{alg: HPKEP256, spki: der, hpke: hk}, nil
 }
 
 func newP256PrivateKey(k *ecdsa.PrivateKey) (*PrivateKey, error) {
 	if k.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%w: EC key is on %s; only P-256 (prime256v1, KMS ECC_NIST_P256) is supported", ErrInvalidKey, curveName(k.Curve))
+		return nil, errorf(ErrInvalidKey, "EC key is on %s; only P-256 (prime256v1, KMS ECC_NIST_P256) is supported", curveName(k.Curve))
 	}
 	ek, err := k.ECDH()
 	if err != nil {
-		return nil, fmt.Errorf("%w: P-256 private key is invalid", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "P-256 private key is invalid")
 	}
 	return newECDHP256PrivateKey(ek)
 }
 
 func newECDHP256PrivateKey(ek *ecdh.PrivateKey) (*PrivateKey, error) {
 	if ek.Curve() != ecdh.P256() {
-		return nil, fmt.Errorf("%w: only P-256 private keys are supported", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "only P-256 private keys are supported")
 	}
 	pub, err := newECDHP256PublicKey(ek.PublicKey())
 	if err != nil {
@@ -500,11 +551,11 @@ func newECDHP256PrivateKey(ek *ecdh.PrivateKey) (*PrivateKey, error) {
 	}
 	hk, err := hpke.NewDHKEMPrivateKey(ek)
 	if err != nil {
-		return nil, fmt.Errorf("%w: P-256 private key rejected by HPKE", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "P-256 private key rejected by HPKE")
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(ek)
 	if err != nil {
-		return nil, fmt.Errorf("%w: P-256 private key cannot be encoded as PKCS#8", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "P-256 private key cannot be encoded as PKCS#8")
 	}
 	return &PrivateKey{alg: HPKEP256, pkcs8: der, hpke: hk, pub: pub}, nil
 }
@@ -512,14 +563,14 @@ func newECDHP256PrivateKey(ek *ecdh.PrivateKey) (*PrivateKey, error) {
 func newXWingPublicKey(raw []byte) (*PublicKey, error) {
 	hk, err := hpke.MLKEM768X25519().NewPublicKey(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: X-Wing public key rejected (want %d bytes: ML-KEM-768 encapsulation key then X25519 key)", ErrInvalidKey, XWingPublicKeyLen)
+		return nil, errorf(ErrInvalidKey, "X-Wing public key rejected (want %d bytes: ML-KEM-768 encapsulation key then X25519 key)", XWingPublicKeyLen)
 	}
 	der, err := asn1.Marshal(struct {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}{pkix.AlgorithmIdentifier{Algorithm: oidXWing}, asn1.BitString{Bytes: bytes.Clone(raw), BitLength: 8 * len(raw)}})
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode X-Wing public key: %v", ErrInvalidKey, err)
+		return nil, errorf(ErrInvalidKey, "encode X-Wing public key: %v", err)
 	}
 	return &PublicKey{alg: HPKEXWing, spki: der, hpke: hk}, nil
 }
@@ -539,16 +590,16 @@ func (k *PublicKey) describe() string {
 // decodePEM returns the first PEM block that is not "EC PARAMETERS", refusing oversize input.
 func decodePEM(data []byte) (*pem.Block, error) {
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: key is empty", ErrInvalidKey)
+		return nil, errorf(ErrInvalidKey, "key is empty")
 	}
 	if len(data) > maxKeyPEMLen {
-		return nil, fmt.Errorf("%w: key PEM is %d bytes, more than the %d a key can be", ErrInvalidKey, len(data), maxKeyPEMLen)
+		return nil, errorf(ErrInvalidKey, "key PEM is %d bytes, more than the %d a key can be", len(data), maxKeyPEMLen)
 	}
 	rest := data
 	for {
 		block, r := pem.Decode(rest)
 		if block == nil {
-			return nil, errNotPEM
+			return nil, errorf(ErrInvalidKey, "no PEM block found (want text starting with -----BEGIN PUBLIC KEY----- or -----BEGIN PRIVATE KEY-----)")
 		}
 		if block.Type == "EC PARAMETERS" {
 			rest = r
@@ -556,14 +607,4 @@ func decodePEM(data []byte) (*pem.Block, error) {
 		}
 		return block, nil
 	}
-}
-
-var errNotPEM = fmt.Errorf("%w: no PEM block found (want text starting with -----BEGIN PUBLIC KEY----- or -----BEGIN PRIVATE KEY-----)", ErrInvalidKey)
-
-// truncate keeps caller-controlled text short in error messages.
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

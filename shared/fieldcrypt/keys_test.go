@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -432,5 +433,32 @@ func TestKMSKeyPairSpec(t *testing.T) {
 				t.Fatalf("KMSKeyPairSpec = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestRSASizesAreDefinedOnceAndListedForMessages(t *testing.T) {
+	if got := RSASizes(); !slices.Equal(got, []int{2048, 3072, 4096}) {
+		t.Fatalf("RSASizes() = %v", got)
+	}
+	RSASizes()[0] = 1024 // the caller's copy
+	for bits, ok := range map[int]bool{2048: true, 3072: true, 4096: true, 0: false, 1024: false, 8192: false} {
+		if ValidRSASize(bits) != ok {
+			t.Errorf("ValidRSASize(%d) = %v", bits, !ok)
+		}
+	}
+	if !ValidRSASize(DefaultRSABits) {
+		t.Errorf("DefaultRSABits %d is not one of RSASizes", DefaultRSABits)
+	}
+	for _, tt := range []struct{ got, want string }{
+		{RSASizeList(), "2048, 3072 or 4096"},
+		{listRSASizes("", "and"), "2048, 3072 and 4096"},
+		{listRSASizes("-", "or"), "2048-, 3072- or 4096-"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("list = %q, want %q", tt.got, tt.want)
+		}
+	}
+	if _, err := Inspect(strings.Repeat("A", 100)); err == nil || !strings.Contains(err.Error(), "not the base64 of a 2048-, 3072- or 4096-bit RSA ciphertext") {
+		t.Errorf("Inspect(100 bytes) error = %v", err)
 	}
 }

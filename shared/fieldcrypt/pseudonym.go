@@ -19,7 +19,7 @@ const MinHMACKeyLen = 32
 // hashes).
 func HMAC(dst, key, value []byte) ([]byte, error) {
 	if len(key) < MinHMACKeyLen {
-		return dst, fmt.Errorf("hmac: %w: key is %d bytes, at least %d required", ErrInvalidHMACKey, len(key), MinHMACKeyLen)
+		return dst, &Error{Op: "hmac", Kind: ErrInvalidHMACKey, Reason: fmt.Sprintf("key is %d bytes, at least %d required", len(key), MinHMACKeyLen)}
 	}
 	m := hmac.New(sha256.New, key)
 	m.Write(value)

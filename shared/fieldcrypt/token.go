@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -40,7 +41,6 @@ const (
 
 	maxRawHPKELen   = 3 + MaxKeyIDLen + 2 + encLenXWing + nonceLen + MaxPlaintextLen + tagLen
 	minRawHPKELen   = 3 + 1 + 2 + encLenP256 + nonceLen + tagLen
-	maxRSATokenLen  = 684 // base64 of a 4096-bit (512-byte) ciphertext
 	rsaOAEPOverhead = 2*32 + 2
 )
 
@@ -90,7 +90,8 @@ type TokenInfo struct {
 // Inspect reports the algorithm, key id and sizes of token without any key. A text that is not a
 // well-formed HPKE token nor the standard base64 of a 2048-, 3072- or 4096-bit RSA ciphertext
 // returns an error wrapping ErrMalformedToken that does not echo the token.
-func Inspect(token string) (TokenInfo, error) {
+func Inspect(token string) (_ TokenInfo, err error) {
+	defer setOp(&err, "inspect token")
 	if strings.HasPrefix(token, HPKETokenPrefix) {
 		t, err := parseHPKE(token)
 		if err != nil {
@@ -134,20 +135,20 @@ type hpkeToken struct {
 func parseHPKE(token string) (hpkeToken, error) {
 	body := token[len(HPKETokenPrefix):]
 	if len(body) < b64url.EncodedLen(minRawHPKELen) {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token is too short (%d bytes)", ErrMalformedToken, len(token))
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is too short (%d bytes)", len(token))
 	}
 	if len(body) > b64url.EncodedLen(maxRawHPKELen) {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token is too long (%d bytes)", ErrMalformedToken, len(token))
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is too long (%d bytes)", len(token))
 	}
 	if strings.ContainsAny(body, "\r\n") {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token contains a line break", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token contains a line break")
 	}
 	raw, err := b64url.DecodeString(body)
 	if err != nil {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token is not unpadded base64url", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is not unpadded base64url")
 	}
 	if raw[0] != tokenVersion1 {
-		return hpkeToken{}, fmt.Errorf("%w: unsupported HPKE token version %d", ErrMalformedToken, raw[0])
+		return hpkeToken{}, errorf(ErrMalformedToken, "unsupported HPKE token version %d", raw[0])
 	}
 	var t hpkeToken
 	switch raw[1] {
@@ -156,27 +157,27 @@ func parseHPKE(token string) (hpkeToken, error) {
 	case algIDXWing:
 		t.alg = HPKEXWing
 	default:
-		return hpkeToken{}, fmt.Errorf("%w: unknown HPKE token algorithm id 0x%02x", ErrMalformedToken, raw[1])
+		return hpkeToken{}, errorf(ErrMalformedToken, "unknown HPKE token algorithm id 0x%02x", raw[1])
 	}
 	idLen := int(raw[2])
 	if idLen == 0 {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token has an empty key id", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token has an empty key id")
 	}
 	p := 3 + idLen
 	if len(raw) < p+2 {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token is truncated in its key id", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is truncated in its key id")
 	}
 	t.keyID, t.info = raw[3:p], raw[:p]
 	if ValidateKeyID(string(t.keyID)) != nil {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token key id is not printable ASCII", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token key id is not printable ASCII")
 	}
 	n := int(binary.BigEndian.Uint16(raw[p:]))
 	if n != encLen(t.alg) {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token encapsulated key is %d bytes, %s needs %d", ErrMalformedToken, n, t.alg, encLen(t.alg))
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token encapsulated key is %d bytes, %s needs %d", n, t.alg, encLen(t.alg))
 	}
 	p += 2
 	if len(raw) < p+n+nonceLen+tagLen {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token is truncated", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is truncated")
 	}
 	t.enc = raw[p : p+n]
 	p += n
@@ -184,25 +185,23 @@ func parseHPKE(token string) (hpkeToken, error) {
 	t.nonce = raw[p : p+nonceLen]
 	t.ciphertext = raw[p+nonceLen:]
 	if len(t.ciphertext)-tagLen > MaxPlaintextLen {
-		return hpkeToken{}, fmt.Errorf("%w: HPKE token ciphertext is too long", ErrMalformedToken)
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token ciphertext is too long")
 	}
 	return t, nil
 }
 
-// parseRSA decodes an RSA token: strict padded standard base64 of a 256-, 384- or 512-byte
-// ciphertext.
+// parseRSA decodes an RSA token: strict padded standard base64 of a ciphertext of one of
+// RSASizes (256, 384 or 512 bytes).
 func parseRSA(token string) ([]byte, error) {
-	switch len(token) {
-	case b64std.EncodedLen(256), b64std.EncodedLen(384), b64std.EncodedLen(512):
-	default:
-		return nil, fmt.Errorf("%w: not an HPKE token (no %q prefix) and not the base64 of a 2048-, 3072- or 4096-bit RSA ciphertext (%d bytes of text)", ErrMalformedToken, HPKETokenPrefix, len(token))
+	if !slices.ContainsFunc(rsaSizes, func(bits int) bool { return len(token) == b64std.EncodedLen(bits/8) }) {
+		return nil, errorf(ErrMalformedToken, "not an HPKE token (no %q prefix) and not the base64 of a %sbit RSA ciphertext (%d bytes of text)", HPKETokenPrefix, listRSASizes("-", "or"), len(token))
 	}
 	ct, err := b64std.DecodeString(token)
 	if err != nil || strings.ContainsAny(token, "\r\n") {
-		return nil, fmt.Errorf("%w: RSA token is not padded standard base64", ErrMalformedToken)
+		return nil, errorf(ErrMalformedToken, "RSA token is not padded standard base64")
 	}
-	if !validRSABits(8 * len(ct)) {
-		return nil, fmt.Errorf("%w: RSA token decodes to %d bytes, not a 2048-, 3072- or 4096-bit ciphertext", ErrMalformedToken, len(ct))
+	if !ValidRSASize(8 * len(ct)) {
+		return nil, errorf(ErrMalformedToken, "RSA token decodes to %d bytes, not a %sbit ciphertext", len(ct), listRSASizes("-", "or"))
 	}
 	return ct, nil
 }

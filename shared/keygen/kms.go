@@ -4,32 +4,27 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/phiguard/phiguard/shared/phi"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 // hmacKeyLen is the length of an HMAC key: KMS GenerateDataKey with KeySpec AES_256.
 const hmacKeyLen = 32
 
-// keyPairSpec returns the KMS GenerateDataKeyPair spec of an algorithm and RSA size; hpke-xwing
-// has none (its seed comes from GenerateRandom).
+// keyPairSpec returns the KMS GenerateDataKeyPair spec of an algorithm and RSA size, as
+// fieldcrypt.KMSKeyPairSpec names it, and false when KMS has none: for hpke-xwing (its seed comes
+// from GenerateRandom) and for an algorithm or size fieldcrypt refuses.
 func keyPairSpec(alg fieldcrypt.Algorithm, rsaBits int) (types.DataKeyPairSpec, bool) {
-	switch {
-	case alg == fieldcrypt.HPKEP256:
-		return types.DataKeyPairSpecEccNistP256, true
-	case alg == fieldcrypt.RSAOAEPSHA256 && rsaBits == 2048:
-		return types.DataKeyPairSpecRsa2048, true
-	case alg == fieldcrypt.RSAOAEPSHA256 && rsaBits == 3072:
-		return types.DataKeyPairSpecRsa3072, true
-	case alg == fieldcrypt.RSAOAEPSHA256 && rsaBits == 4096:
-		return types.DataKeyPairSpecRsa4096, true
+	spec, err := fieldcrypt.KMSKeyPairSpec(alg, rsaBits)
+	if err != nil || spec == "" {
+		return "", false
 	}
-	return "", false
+	return types.DataKeyPairSpec(spec), true
 }
 
 // encryptionContext binds KMS calls to the key they are made for; it appears in CloudTrail.

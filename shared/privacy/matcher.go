@@ -1,8 +1,10 @@
 package privacy
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -217,11 +219,20 @@ func compilePattern(field, p string) (*regexp.Regexp, error) {
 	case len(p) > MaxPatternLen:
 		return nil, invalid(field, "is %d bytes long; the limit is %d", len(p), MaxPatternLen)
 	}
+	// regexp.Compile parses the pattern the same way; parsing it here first
+	// gives the *syntax.Error that says what is wrong (Code) and quotes the
+	// broken part of the pattern (Expr), the caller's own configuration,
+	// never event data.
+	if _, err := syntax.Parse(p, syntax.Perl); err != nil {
+		var se *syntax.Error
+		if !errors.As(err, &se) {
+			return nil, invalid(field, "is not a valid Go regular expression")
+		}
+		return nil, invalid(field, "is not a valid Go regular expression: %s: `%s`", se.Code, se.Expr)
+	}
 	re, err := regexp.Compile(p)
 	if err != nil {
-		// The regexp error quotes the broken part of the pattern, which is
-		// the caller's own configuration, never event data.
-		return nil, invalid(field, "is not a valid Go regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil, invalid(field, "is not a valid Go regular expression")
 	}
 	if re.MatchString("") {
 		return nil, invalid(field, "%q matches the empty string and so every field; make it require at least one character", clip(p))

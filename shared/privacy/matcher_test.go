@@ -47,6 +47,7 @@ func TestMatcherValidate(t *testing.T) {
 		{name: "an unknown mode is refused", edit: func(m *privacy.Matcher) { m.Mode = "fuzzy" }, wantField: "mode", wantText: `use "exact" or "similar"`},
 		{name: "a matcher without patterns or synonyms is refused", edit: func(m *privacy.Matcher) { m.Patterns, m.Synonyms = nil, nil }, wantField: "patterns", wantText: "at least one pattern or synonym"},
 		{name: "an invalid regular expression is refused with its position", edit: func(m *privacy.Matcher) { m.Patterns = []string{"ok", "(abc"} }, wantField: "patterns[1]", wantText: "missing closing )"},
+		{name: "an invalid regular expression is refused quoting the broken part", edit: func(m *privacy.Matcher) { m.Patterns = []string{"mrn[z-a]"} }, wantField: "patterns[0]", wantText: "is not a valid Go regular expression: invalid character class range: `z-a`"},
 		{name: "Perl lookbehind is not Go syntax", edit: func(m *privacy.Matcher) { m.Patterns = []string{`(?<!ip)address`} }, wantField: "patterns[0]", wantText: "not a valid Go regular expression"},
 		{name: "an empty pattern is refused", edit: func(m *privacy.Matcher) { m.Patterns = []string{""} }, wantField: "patterns[0]", wantText: "is empty"},
 		{name: "a pattern matching everything is refused", edit: func(m *privacy.Matcher) { m.Patterns = []string{"mrn|"} }, wantField: "patterns[0]", wantText: "matches the empty string"},

@@ -119,6 +119,12 @@ var Routes = []Route{
 	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteGenerateHMACKey,
 }
 
+// MaxRequestBodyBytes is the largest request body the REST API accepts. API Gateway's own limit
+// (10 MB) cannot be lowered, so the web ACL in front of the stage blocks larger bodies, and the
+// handlers answer 413 beyond it too, for callers that reach them another way (the local server,
+// tests). Configuration documents are far smaller.
+const MaxRequestBodyBytes = 64 << 10
+
 // Queue and batching settings of the hashing function's event source mapping; infra configures
 // them and the local poller of `make dev` honours the same numbers.
 const (

@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -25,7 +24,7 @@ const (
 
 // ParseTreatment returns the Treatment named s. The empty string means
 // Encrypt, the product default. Any other unknown name returns an error
-// matching ErrInvalidPlan.
+// matching ErrInvalidPlan: a *PlanError.
 func ParseTreatment(s string) (Treatment, error) {
 	switch t := Treatment(s); t {
 	case "":
@@ -33,7 +32,7 @@ func ParseTreatment(s string) (Treatment, error) {
 	case Encrypt, HMAC, SHA256, Redact, Drop:
 		return t, nil
 	}
-	return "", fmt.Errorf("%w: unknown treatment %q (want encrypt, hmac, sha256, redact or drop)", ErrInvalidPlan, s)
+	return "", planErr("unknown treatment %q (want encrypt, hmac, sha256, redact or drop)", s)
 }
 
 func (t Treatment) removes() bool { return t == Redact || t == Drop }
@@ -77,8 +76,8 @@ type rule struct {
 	pathJSON  []byte // path as a JSON string literal, for the manifest
 }
 
-// Compile validates spec and builds its Plan. It returns an error matching
-// ErrInvalidPlan (and ErrInvalidPath for a bad path) when:
+// Compile validates spec and builds its Plan. It returns a *PlanError, matching
+// ErrInvalidPlan (and ErrInvalidPath for a bad path), when:
 //   - a path is invalid or a treatment unknown;
 //   - the same field is configured twice with different treatments (a Drop
 //     beside another treatment is not a conflict: blocking wins);
@@ -97,7 +96,7 @@ func Compile(spec Spec) (*Plan, error) {
 		cc = "1"
 	}
 	if len(cc) > 3 || cc[0] == '0' || strings.Trim(cc, "0123456789") != "" {
-		return nil, fmt.Errorf("%w: default country code %q must be 1 to 3 digits not starting with 0", ErrInvalidPlan, cc)
+		return nil, planErr("default country code %q must be 1 to 3 digits not starting with 0", cc)
 	}
 
 	var rules []rule
@@ -105,7 +104,7 @@ func Compile(spec Spec) (*Plan, error) {
 	add := func(text string, t Treatment) error {
 		p, err := ParsePath(text)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidPlan, err)
+			return planPathErr(err)
 		}
 		k := strings.Join(p.keys, "\x00")
 		r := rule{path: p, treatment: t, norm: normFor(p.keys[len(p.keys)-1])}
@@ -119,15 +118,15 @@ func Compile(spec Spec) (*Plan, error) {
 		case t == Drop:
 			rules[n] = r
 		case rules[n].treatment != t || rules[n].path.each != p.each:
-			return fmt.Errorf("%w: %q and %q select the same field with different treatments (%s, %s)",
-				ErrInvalidPlan, rules[n].path, text, rules[n].treatment, t)
+			return planErr("%q and %q select the same field with different treatments (%s, %s)",
+				rules[n].path, text, rules[n].treatment, t)
 		}
 		return nil
 	}
 	for _, f := range spec.Fields {
 		t, err := ParseTreatment(string(f.Treatment))
 		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", f.Path, err)
+			return nil, planFieldErr(f.Path, err)
 		}
 		if err := add(f.Path, t); err != nil {
 			return nil, err
@@ -150,8 +149,8 @@ func Compile(spec Spec) (*Plan, error) {
 			}
 			anc := rules[n]
 			if !anc.treatment.removes() && r.treatment.removes() {
-				return nil, fmt.Errorf("%w: %q is to be removed but lies inside %q, which is sent protected as a whole (%s); configure only one of them",
-					ErrInvalidPlan, r.path, anc.path, anc.treatment)
+				return nil, planErr("%q is to be removed but lies inside %q, which is sent protected as a whole (%s); configure only one of them",
+					r.path, anc.path, anc.treatment)
 			}
 			covered = true
 		}
