@@ -25,10 +25,11 @@ import (
 	"strings"
 
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 // MaxBodyBytes is the largest request body any route accepts; larger bodies get 413.
-const MaxBodyBytes = 64 << 10
+const MaxBodyBytes = stack.MaxRequestBodyBytes
 
 // statusOf is the one table from the error vocabulary to HTTP status codes.
 var statusOf = map[string]int{
@@ -167,6 +168,8 @@ func decodeError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return phi.Errorf(phi.EBADREQUEST, "the request body is truncated JSON")
 	}
+	// encoding/json reports an unknown field (DisallowUnknownFields) with a plain errors.New and
+	// no type to match with errors.As, so this one case reads the error's text.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name = strings.Trim(name, `"`)
 		if !echoable(name) {

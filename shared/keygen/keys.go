@@ -3,6 +3,7 @@ package keygen
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,13 +73,13 @@ func ParseGenerate(req GenerateRequest) (fieldcrypt.Algorithm, int, error) {
 		}
 		return alg, 0, nil
 	}
-	switch req.RSABits {
-	case 0:
+	switch {
+	case req.RSABits == 0:
 		return alg, fieldcrypt.DefaultRSABits, nil
-	case 2048, 3072, 4096:
+	case fieldcrypt.ValidRSASize(req.RSABits):
 		return alg, req.RSABits, nil
 	}
-	return "", 0, phi.InvalidField("rsaBits", "use 2048, 3072 or 4096 (default %d)", fieldcrypt.DefaultRSABits)
+	return "", 0, phi.InvalidField("rsaBits", "use %s (default %d)", fieldcrypt.RSASizeList(), fieldcrypt.DefaultRSABits)
 }
 
 // Secret is a generated key's metadata and, this once, its secret: the private key as PKCS#8
@@ -165,11 +166,14 @@ func (s *Service) Import(ctx context.Context, a phi.Actor, dst *phi.Destination,
 		}
 		pub, err = fieldcrypt.ParsePublicKeyFor(alg, []byte(req.PublicKey))
 	}
+	var fe *fieldcrypt.Error
+	if errors.As(err, &fe) {
+		// fieldcrypt's reasons say what is wrong (private key, certificate, type, size, curve)
+		// and never contain key bytes; the length is bounded anyway.
+		return nil, phi.InvalidField("publicKey", "%v: %s", fe.Kind, phi.Clip(fe.Reason, maxKeyErrorLen))
+	}
 	if err != nil {
-		// fieldcrypt's messages say what is wrong (private key, certificate, type, size, curve)
-		// and never contain key bytes; the prefix is trimmed and the length bounded anyway.
-		msg := strings.TrimPrefix(err.Error(), "fieldcrypt: ")
-		return nil, phi.InvalidField("publicKey", "%s", phi.Clip(msg, maxKeyErrorLen))
+		return nil, fmt.Errorf("parse public key: %w", err)
 	}
 	existing, err := s.Store.ListKeys(ctx, dst.WorkspaceID, dst.ID)
 	if err != nil {

@@ -391,14 +391,11 @@ func (s *Service) redPaths(ctx context.Context, wsID string) ([]string, error) {
 
 // notCompiling turns a transform.Compile error into the EINVALID the caller sees.
 func notCompiling(err error, hint string) error {
-	if !errors.Is(err, transform.ErrInvalidPlan) {
+	var pe *transform.PlanError
+	if !errors.As(err, &pe) {
 		return fmt.Errorf("compile hashing settings: %w", err)
 	}
-	reason := err.Error()
-	for _, p := range []string{"invalid protection plan: ", "transform: "} {
-		reason = strings.ReplaceAll(reason, p, "")
-	}
-	reason = phi.Clip(reason, 800)
+	reason := phi.Clip(pe.Reason, 800)
 	return phi.Errorf(phi.EINVALID, "fields: the hashing settings cannot be applied to events, so nothing could be sent to this destination: %s%s", reason, hint).
 		WithDetails([]phi.Problem{{Field: "fields", Reason: reason + hint}})
 }
