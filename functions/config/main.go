@@ -42,9 +42,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (htt
 	if table == "" {
 		return nil, fmt.Errorf("environment variable %s (the DynamoDB table name) is not set", stack.EnvTable)
 	}
-	// Webhook URLs are checked with the real resolver; loopback targets are allowed only for
-	// local development (sam local, make smoke), never by the deployed stack.
-	webhooks, err := webhook.PolicyFromEnv(getenv(stack.EnvAllowInsecureHTTP))
+	// Webhook URLs are checked with the real resolver; listed loopback targets are allowed only
+	// for local development (sam local, make smoke), never by the deployed stack.
+	webhooks, err := webhook.PolicyFromEnv(getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +53,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (htt
 		return nil, err
 	}
 	api := &httpapi.Config{Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), Auth: httpapi.Gateway{}, Logger: logger, Webhooks: webhooks}
-	if webhooks.AllowInsecureLoopback {
-		logger.Warn("insecure local webhooks allowed: destinations may target loopback addresses", "variable", stack.EnvAllowInsecureHTTP)
+	if n := len(webhooks.LocalTargets); n > 0 {
+		logger.Warn("local webhook targets allowed: destinations may target the listed loopback addresses", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
 	h, err := api.Handler()
 	if err != nil {

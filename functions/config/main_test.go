@@ -23,7 +23,7 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 	for name, env := range map[string]map[string]string{
 		"no table":                  {},
 		"bad log level":             {stack.EnvTable: "t", stack.EnvLogLevel: "loud"},
-		"insecure flag not boolean": {stack.EnvTable: "t", stack.EnvAllowInsecureHTTP: "yes"},
+		"local targets not IP:port": {stack.EnvTable: "t", stack.EnvLocalWebhookTargets: "true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
@@ -31,8 +31,8 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 			switch name {
 			case "bad log level":
 				want = stack.EnvLogLevel
-			case "insecure flag not boolean":
-				want = stack.EnvAllowInsecureHTTP
+			case "local targets not IP:port":
+				want = stack.EnvLocalWebhookTargets
 			}
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err = %v, want it to name %s", err, want)
@@ -61,8 +61,8 @@ func TestSampleEventsRunThroughTheFunction(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	// The samples' webhook URL is a loopback https address (no public DNS here): like make
-	// smoke, run with the local-development allowance.
-	env := map[string]string{stack.EnvTable: table, stack.EnvAllowInsecureHTTP: "true"}
+	// smoke, run with it listed as a local target.
+	env := map[string]string{stack.EnvTable: table, stack.EnvLocalWebhookTargets: "127.0.0.1:8443"}
 	h, err := run(ctx, func(k string) string { return env[k] }, &logs)
 	if err != nil {
 		t.Fatal(err)

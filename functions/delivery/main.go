@@ -32,8 +32,8 @@ func main() {
 }
 
 // run builds the handler once per cold start. It fails, naming the variable, when the table or
-// a signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the insecure
-// flag has a value other than "true", "false" or "".
+// a signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the local
+// webhook targets are not a list of loopback IP:port pairs.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
 	logger, err := jsonlog.New(stdout, getenv(stack.EnvLogLevel))
 	if err != nil {
@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (fun
 	if len(key) < webhook.MinSigningKeyLen {
 		return nil, fmt.Errorf("environment variable %s (the webhook signing key) must hold at least %d bytes", stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
 	}
-	policy, err := webhook.PolicyFromEnv(getenv(stack.EnvAllowInsecureHTTP))
+	policy, err := webhook.PolicyFromEnv(getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +64,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) (fun
 	if err != nil {
 		return nil, err
 	}
-	if policy.AllowInsecureLoopback {
-		logger.Warn("insecure local webhooks allowed: plain http and loopback targets are reachable", "variable", stack.EnvAllowInsecureHTTP)
+	if n := len(policy.LocalTargets); n > 0 {
+		logger.Warn("local webhook targets allowed: the listed loopback addresses are reachable, over plain http too", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
 	return h.Handle, nil
 }

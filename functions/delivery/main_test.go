@@ -37,7 +37,7 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 		{"no table", map[string]string{stack.EnvWebhookSigningKey: signingKey}, stack.EnvTable},
 		{"no signing key", map[string]string{stack.EnvTable: "t"}, stack.EnvWebhookSigningKey},
 		{"short signing key", map[string]string{stack.EnvTable: "t", stack.EnvWebhookSigningKey: "short"}, stack.EnvWebhookSigningKey},
-		{"insecure flag not a boolean", map[string]string{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey, stack.EnvAllowInsecureHTTP: "yes"}, stack.EnvAllowInsecureHTTP},
+		{"local targets not IP:port", map[string]string{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey, stack.EnvLocalWebhookTargets: "true"}, stack.EnvLocalWebhookTargets},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := run(context.Background(), func(k string) string { return tt.env[k] }, &bytes.Buffer{})
@@ -52,7 +52,7 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 }
 
 // The sample SNS-to-SQS batch in events/delivery-sqs-webhook-batch.json runs through the real wiring: the copies are
-// POSTed, signed, to the destination's URL (a local receiver, allowed by the insecure flag).
+// POSTed, signed, to the destination's URL (a local receiver, listed as a local target).
 func TestSampleBatchIsDeliveredSigned(t *testing.T) {
 	client := awstest.Clients(t).DynamoDB
 	ctx := context.Background()
@@ -84,7 +84,7 @@ func TestSampleBatchIsDeliveredSigned(t *testing.T) {
 		Settings: phi.DestinationSettings{URL: srv.URL + "/phi"}}); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{stack.EnvTable: table, stack.EnvWebhookSigningKey: signingKey, stack.EnvAllowInsecureHTTP: "true"}
+	env := map[string]string{stack.EnvTable: table, stack.EnvWebhookSigningKey: signingKey, stack.EnvLocalWebhookTargets: srv.Listener.Addr().String()}
 	h, err := run(ctx, func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)

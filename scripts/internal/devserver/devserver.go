@@ -140,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 
 	env := res.Env()
 	env[stack.EnvWebhookSigningKey] = newOperatorSecret()
-	env[stack.EnvAllowInsecureHTTP] = "true"
+	env[stack.EnvLocalWebhookTargets] = rcvLn.Addr().String() // the receiver, and nothing else local
 	env[httpapi.EnvLocalOperatorSecret] = cfg.OperatorSecret
 	for k, v := range cfg.Env {
 		env[k] = v

@@ -41,7 +41,7 @@ type functions struct {
 // cannot be built (a missing environment variable, a route without a handler).
 func buildFunctions(ctx context.Context, d functionDeps) (*functions, error) {
 	fns := &functions{API: map[string]http.Handler{}}
-	webhooks, err := webhook.PolicyFromEnv(d.Getenv(stack.EnvAllowInsecureHTTP))
+	webhooks, err := webhook.PolicyFromEnv(d.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
