@@ -140,8 +140,8 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 			case stack.FunctionKeygen:
 				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn() // the only API function that uses the key directly
 			case stack.FunctionConfig:
-				// Declared (off) so that SAM's --env-vars can turn it on for local webhooks.
-				spec.env[stack.EnvAllowInsecureHTTP] = jsii.String("false")
+				// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
+				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
 			}
 			fn := newGoFunction(c, assets, keys.Key, spec)
 			def.grant(fn, keys, data)

@@ -519,8 +519,8 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 	}
 	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))
 	for _, env := range []map[string]any{delivery, envOf(idOf(s.svc.Stack, s.svc.API.Functions[stack.FunctionConfig].Node().DefaultChild().(awscdk.CfnElement)))} {
-		if v := env[stack.EnvAllowInsecureHTTP]; v != "false" {
-			t.Errorf("%s = %v; deployed functions must refuse non-HTTPS and loopback webhooks", stack.EnvAllowInsecureHTTP, v)
+		if v, ok := env[stack.EnvLocalWebhookTargets]; !ok || v != "" {
+			t.Errorf("%s = %v (declared %v); deployed functions must be declared with no local webhook targets, refusing non-HTTPS and loopback webhooks", stack.EnvLocalWebhookTargets, v, ok)
 		}
 	}
 	if _, ok := delivery[stack.EnvTable]; !ok {

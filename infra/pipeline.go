@@ -131,8 +131,8 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 		timeout:     deliveryTimeout,
 		env: map[string]*string{
 			stack.EnvTable: data.Table.TableName(),
-			// Declared (off) so that SAM's --env-vars can turn it on for local webhooks.
-			stack.EnvAllowInsecureHTTP: jsii.String("false"),
+			// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
+			stack.EnvLocalWebhookTargets: jsii.String(""),
 			// A CloudFormation dynamic reference: the secret is resolved at deploy time into the
 			// environment, which is encrypted with the service key (encryptEnv); the template
 			// never holds the value.

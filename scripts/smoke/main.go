@@ -46,6 +46,9 @@ func main() {
 // baseline is the name under which the minimal handler is reported.
 const baseline = "minimal (baseline)"
 
+// sampleWebhookTarget is the local address:port of the webhook URL in the config samples.
+const sampleWebhookTarget = "127.0.0.1:8443"
+
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("smoke", flag.ContinueOnError)
 	eventsDir := fs.String("events", "events", "directory of sample events with samples.json")
@@ -103,7 +106,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	env := res.Env()
-	env[stack.EnvAllowInsecureHTTP] = "true"
+	// The seeded destinations post to the receiver over plain http; the config samples create
+	// destinations at https://127.0.0.1:8443/hook (events/samples.json). Both are listed, and
+	// nothing else local is reachable.
+	env[stack.EnvLocalWebhookTargets] = receiver.Listener.Addr().String() + "," + sampleWebhookTarget
 	env[stack.EnvWebhookSigningKey] = "local-smoke-signing-key-not-a-secret"
 
 	var failures []string

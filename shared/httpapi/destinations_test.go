@@ -85,14 +85,21 @@ func TestWebhookURLsAreCheckedWhenADestinationIsSaved(t *testing.T) {
 		a.must(t, 200, "PUT", dst, ws.Member, destinationBody(ws.Source, "https://crm.example/v2"), "If-Match", ETag(before.Version))
 	})
 
-	t.Run("the local-development allowance admits loopback and nothing else", func(t *testing.T) {
-		local := newAPIWithPolicy(t, a.store, a.store, webhook.Policy{AllowInsecureLoopback: true, Resolver: testResolver{
-			"intranet.example": {netip.MustParseAddr("10.20.30.40")},
-		}})
-		local.must(t, 201, "POST", dsts, ws.Member, destinationBody(ws.Source, "https://127.0.0.1:8443/hook"))
-		local.must(t, 201, "POST", dsts, ws.Member, destinationBody(ws.Source, "https://localhost:8443/hook"))
-		for _, url := range []string{"https://10.0.0.8/hook", "https://intranet.example/hook", "https://169.254.169.254/", "http://127.0.0.1:8080/hook"} {
-			local.must(t, 422, "POST", dsts, ws.Member, destinationBody(ws.Source, url))
+	t.Run("local development admits its listed targets and nothing else", func(t *testing.T) {
+		local := newAPIWithPolicy(t, a.store, a.store, webhook.Policy{
+			LocalTargets: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8443"), netip.MustParseAddrPort("127.0.0.1:9")},
+			Resolver:     testResolver{"intranet.example": {netip.MustParseAddr("10.20.30.40")}},
+		})
+		for _, url := range []string{"https://127.0.0.1:8443/hook", "http://127.0.0.1:8443/hook", "http://127.0.0.1:9/h"} {
+			local.must(t, 201, "POST", dsts, ws.Member, destinationBody(ws.Source, url))
+		}
+		for _, url := range []string{"https://localhost:8443/hook", "https://127.0.0.1:3100/", "https://[::1]/", "https://[::1]:8443/hook",
+			"https://[::ffff:127.0.0.1]/", "https://[::ffff:127.0.0.1]:8443/hook", "https://foo.localhost/", "http://127.0.0.1:8080/hook",
+			"https://10.0.0.8/hook", "https://intranet.example/hook", "https://169.254.169.254/"} {
+			res := local.must(t, 422, "POST", dsts, ws.Member, destinationBody(ws.Source, url))
+			if f := problemField(t, res); f != "settings.url" {
+				t.Errorf("%s: problem names %q, want settings.url", url, f)
+			}
 		}
 	})
 }

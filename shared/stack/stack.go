@@ -24,14 +24,17 @@ var Functions = []string{
 // Environment variables that carry resource names into the functions. A function whose required
 // variable is missing fails its cold start with a message naming the variable.
 const (
-	EnvTable             = "PHI_TABLE_NAME"                    // the DynamoDB table
-	EnvKMSKeyID          = "PHI_KMS_KEY_ID"                    // the service's customer-managed KMS key (id, ARN or alias)
-	EnvTopicARN          = "PHI_TOPIC_ARN"                     // the SNS fan-out topic
-	EnvRejectedQueueURL  = "PHI_REJECTED_QUEUE_URL"            // permanent pipeline failures, with a reason attribute
-	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY"           // delivery: secret for the webhook HMAC signature header
-	EnvAllowInsecureHTTP = "PHI_ALLOW_INSECURE_LOCAL_WEBHOOKS" // config and delivery: "true" only for local development
-	EnvLogLevel          = "PHI_LOG_LEVEL"                     // debug, info (default), warn, error
-	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"              // pipeline: Go duration, default 30s
+	EnvTable             = "PHI_TABLE_NAME"          // the DynamoDB table
+	EnvKMSKeyID          = "PHI_KMS_KEY_ID"          // the service's customer-managed KMS key (id, ARN or alias)
+	EnvTopicARN          = "PHI_TOPIC_ARN"           // the SNS fan-out topic
+	EnvRejectedQueueURL  = "PHI_REJECTED_QUEUE_URL"  // permanent pipeline failures, with a reason attribute
+	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery: secret for the webhook HMAC signature header
+	EnvLogLevel          = "PHI_LOG_LEVEL"           // debug, info (default), warn, error
+	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"    // pipeline: Go duration, default 30s
+	// config and delivery, local development only: comma-separated loopback IP:port pairs
+	// (127.0.0.1:3001,…) that webhooks may reach besides public addresses, over https or http;
+	// deployed stacks leave it empty (webhook.PolicyFromEnv).
+	EnvLocalWebhookTargets = "PHI_LOCAL_WEBHOOK_TARGETS"
 )
 
 // EndpointVars are the AWS SDK's own variables that point the functions' clients at local

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,8 +52,22 @@ func (r *receiver) tls() *tls.Config {
 	return r.srv.Client().Transport.(*http.Transport).TLSClientConfig
 }
 
-func newTestHandler(t *testing.T, r *receiver, insecure bool) *Handler {
-	h, err := New(Config{Store: noStore{}, SigningKey: testKey, Policy: Policy{AllowInsecureLoopback: insecure},
+// addr is the receiver's loopback IP:port.
+func (r *receiver) addr() netip.AddrPort {
+	return netip.MustParseAddrPort(r.srv.Listener.Addr().String())
+}
+
+// listing returns a local-development policy whose LocalTargets are the receivers.
+func listing(rs ...*receiver) Policy {
+	var p Policy
+	for _, r := range rs {
+		p.LocalTargets = append(p.LocalTargets, r.addr())
+	}
+	return p
+}
+
+func newTestHandler(t *testing.T, r *receiver, p Policy) *Handler {
+	h, err := New(Config{Store: noStore{}, SigningKey: testKey, Policy: p,
 		TLSConfig: r.tls(), RetryBase: time.Millisecond, Attempts: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +77,7 @@ func newTestHandler(t *testing.T, r *receiver, insecure bool) *Handler {
 
 func TestDeliverySignsTheBodySoTheReceiverCanVerifyIt(t *testing.T) {
 	r := newReceiver(t)
-	h := newTestHandler(t, r, true)
+	h := newTestHandler(t, r, listing(r))
 	body := []byte(`{"type":"identify","traits":{"email":"hpke-p256.token"},"_phi":{"v":1}}`)
 	status, attempts, err := h.Deliver(context.Background(), r.srv.URL+"/in", "dst_1", "dedup-1", body)
 	if err != nil || status != 200 || attempts != 1 {
@@ -121,7 +136,7 @@ func TestDeliveryRetriesRetryableAnswersAndStopsOnRejections(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newReceiver(t, tt.statuses...)
-			h := newTestHandler(t, r, true)
+			h := newTestHandler(t, r, listing(r))
 			_, attempts, err := h.Deliver(context.Background(), r.srv.URL, "dst_1", "d", []byte(`{}`))
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) || attempts != tt.wantAttempts || int(r.calls.Load()) != tt.wantAttempts {
 				t.Fatalf("err %v attempts %d calls %d; want %v after %d", err, attempts, r.calls.Load(), tt.wantErr, tt.wantAttempts)
@@ -135,9 +150,9 @@ func TestDeliveryRetriesRetryableAnswersAndStopsOnRejections(t *testing.T) {
 	}
 }
 
-func TestDeliveryRefusesUnsafeTargetsWithoutTheInsecureFlag(t *testing.T) {
+func TestDeliveryRefusesUnsafeTargetsUnderTheProductionPolicy(t *testing.T) {
 	r := newReceiver(t)
-	h := newTestHandler(t, r, false)
+	h := newTestHandler(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	for _, url := range []string{
 		r.srv.URL,                         // https://127.0.0.1:port
@@ -161,11 +176,51 @@ func TestDeliveryRefusesUnsafeTargetsWithoutTheInsecureFlag(t *testing.T) {
 	}
 }
 
+// In local development the delivery function reaches the listed targets — over plain http
+// too, which needs no TLS trust — and refuses, when it connects, a loopback port that is not
+// listed even though something listens there.
+func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
+	listed, unlisted := newReceiver(t), newReceiver(t)
+	var plainCalls atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		plainCalls.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(plain.Close)
+	p := listing(listed)
+	p.LocalTargets = append(p.LocalTargets, netip.MustParseAddrPort(plain.Listener.Addr().String()))
+	h := newTestHandler(t, listed, p)
+	for _, url := range []string{listed.srv.URL + "/in", plain.URL + "/in"} {
+		if status, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`)); err != nil || status/100 != 2 {
+			t.Errorf("delivery to the listed %s: status %d, err %v", url, status, err)
+		}
+	}
+	if listed.calls.Load() != 1 || plainCalls.Load() != 1 {
+		t.Errorf("the listed targets got %d and %d requests, want 1 each", listed.calls.Load(), plainCalls.Load())
+	}
+	unlistedPort := unlisted.srv.URL[strings.LastIndex(unlisted.srv.URL, ":"):]
+	for _, url := range []string{unlisted.srv.URL, "https://localhost" + unlistedPort, "https://[::ffff:127.0.0.1]" + unlistedPort} {
+		t.Run(url, func(t *testing.T) {
+			_, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`))
+			if !errors.Is(err, ErrUnsafeURL) {
+				t.Fatalf("err = %v, want ErrUnsafeURL", err)
+			}
+		})
+	}
+	// post skips the URL check: the dialer alone stops the unlisted port.
+	if _, _, err := h.post(context.Background(), unlisted.srv.URL, "dst_1", "d", []byte(`{}`)); !errors.Is(err, ErrUnsafeURL) {
+		t.Fatalf("the dialer let an unlisted loopback port through: %v", err)
+	}
+	if n := unlisted.calls.Load(); n != 0 {
+		t.Fatalf("the unlisted server got %d requests", n)
+	}
+}
+
 // A host name that passed the configuration check but resolves to a forbidden address when the
 // copy is delivered (DNS rebinding) is stopped by the dialer, after resolution.
 func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 	r := newReceiver(t)
-	h := newTestHandler(t, r, false)
+	h := newTestHandler(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	// post skips the URL check, as if "localhost" had been a public name at configuration time.
 	_, _, err := h.post(context.Background(), "https://localhost"+port, "dst_1", "d", []byte(`{}`))

@@ -74,7 +74,7 @@ func TestHandlerDeliversCopiesAndReportsTheUndeliverable(t *testing.T) {
 	good, broken, off := dest(ok.srv.URL+"/hook", true), dest(down.srv.URL, true), dest(ok.srv.URL, false)
 	// Both receivers share the same test CA, so one TLS config trusts both.
 	var logs bytes.Buffer
-	h, err := New(Config{Store: store, SigningKey: testKey, Policy: Policy{AllowInsecureLoopback: true}, TLSConfig: ok.tls(),
+	h, err := New(Config{Store: store, SigningKey: testKey, Policy: listing(ok, down), TLSConfig: ok.tls(),
 		RetryBase: time.Millisecond, Attempts: 2, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

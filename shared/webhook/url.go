@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -26,14 +27,19 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Policy decides which webhook URLs and addresses are allowed. The zero Policy is the
+// Policy decides which webhook URLs and addresses are allowed, both when a destination is
+// configured (ValidateURL) and when a copy is delivered (Dialer). The zero Policy is the
 // production policy: HTTPS only, public unicast addresses only, resolved with
 // net.DefaultResolver.
 type Policy struct {
-	// AllowInsecureLoopback allows http:// and loopback targets (127.0.0.0/8, ::1, "localhost")
-	// for local development; set it only from stack.EnvAllowInsecureHTTP == "true". Private,
-	// link-local and metadata addresses stay refused.
-	AllowInsecureLoopback bool
+	// LocalTargets are the loopback IP:port pairs that local development may reach besides
+	// public addresses — the local webhook receiver and the test servers a test registers —
+	// over https or plain http. A URL names one only by its IP literal and its port (explicit,
+	// or the scheme's default), never by a host name; every other loopback address or port
+	// stays refused, as do private, link-local and metadata addresses. Entries that are not
+	// loopback addresses are ignored. Set it from stack.EnvLocalWebhookTargets with
+	// PolicyFromEnv; deployed stacks leave it empty.
+	LocalTargets []netip.AddrPort
 	// Resolver resolves host names at configuration time; nil means net.DefaultResolver.
 	Resolver Resolver
 }
@@ -42,45 +48,67 @@ type Policy struct {
 // Policy.ValidateURL.
 func ValidateURL(ctx context.Context, raw string) error { return Policy{}.ValidateURL(ctx, raw) }
 
-// PolicyFromEnv returns the policy that the value of stack.EnvAllowInsecureHTTP selects: ""
-// or "false" (every deployed stack) the production policy, "true" (local development only)
-// one that also admits loopback targets. Any other value is an error naming the variable.
+// PolicyFromEnv returns the policy that the value of stack.EnvLocalWebhookTargets selects:
+// empty or unset (every deployed stack) the production policy; otherwise a comma-separated
+// list of loopback IP:port pairs, such as "127.0.0.1:3001,[::1]:8080", that local development
+// may also reach (see Policy.LocalTargets). It returns an error naming the variable when an
+// entry is not an IP literal with a port, is written IPv4-mapped or with a zone, or is not a
+// loopback address.
 func PolicyFromEnv(value string) (Policy, error) {
-	switch value {
-	case "", "false":
-		return Policy{}, nil
-	case "true":
-		return Policy{AllowInsecureLoopback: true}, nil
+	var p Policy
+	for s := range strings.SplitSeq(value, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(s)
+		a := ap.Addr()
+		var problem string
+		switch {
+		case err != nil:
+			problem = "is not an IP:port pair (an IP literal, not a host name, with its port)"
+		case ap.Port() == 0:
+			problem = "has port 0; give the port the local server listens on"
+		case a.Is4In6() || a.Zone() != "":
+			problem = "must be written plainly, without IPv4 mapping or zone (as 127.0.0.1:port or [::1]:port)"
+		case !a.IsLoopback():
+			problem = "is not a loopback address; the list admits local development targets only, and deployed stacks leave it unset"
+		default:
+			p.LocalTargets = append(p.LocalTargets, ap)
+			continue
+		}
+		return Policy{}, fmt.Errorf("environment variable %s: %q %s", stack.EnvLocalWebhookTargets, clip(s), problem)
 	}
-	return Policy{}, fmt.Errorf("environment variable %s must be \"true\" (local development only), \"false\" or unset", stack.EnvAllowInsecureHTTP)
+	return p, nil
 }
 
 // ValidateURL checks a webhook URL when a destination is configured: it must be an absolute
-// https URL without user info or fragment, and its host must be an IP literal or a name that
-// resolves, every address of it being public unicast (not loopback, private, link-local,
-// metadata, CGNAT, multicast or reserved). It returns a *phi.Error with code EINVALID whose
-// message says what to change and which wraps ErrUnsafeURL. The delivery function checks the
-// address again at connection time (Policy.Dialer), so a name that later resolves elsewhere
-// (DNS rebinding) is still refused.
+// https URL of at most 2048 bytes, without user info or fragment, and its host must be an IP
+// literal or a name that resolves, every address of it being public unicast (not loopback,
+// private, link-local, metadata, CGNAT, multicast or reserved); "localhost" and its
+// subdomains are always refused. The one exception is a URL whose IP literal and port are one
+// of p.LocalTargets, which may also use plain http. It returns a *phi.Error with code EINVALID
+// whose message says what to change and which wraps ErrUnsafeURL. The delivery function checks
+// the address again at connection time (Policy.Dialer), so a name that later resolves
+// elsewhere (DNS rebinding) is still refused.
 func (p Policy) ValidateURL(ctx context.Context, raw string) error {
-	u, err := p.parse(raw)
+	t, err := p.parse(raw)
 	if err != nil {
 		return err
 	}
-	host := u.Hostname()
-	if addr, err := netip.ParseAddr(host); err == nil {
-		return p.checkAddr(addr)
-	}
-	if isLocalhost(host) {
-		return nil // parse allowed it: local development with the insecure flag
+	switch {
+	case t.local:
+		return nil
+	case t.addr.IsValid():
+		return p.checkAddr(t.addr)
 	}
 	r := p.Resolver
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	addrs, err := r.LookupNetIP(ctx, "ip", t.host)
 	if err != nil || len(addrs) == 0 {
-		return invalid("the webhook host %q does not resolve; use a public host name", clip(host))
+		return invalid("the webhook host %q does not resolve; use a public host name", clip(t.host))
 	}
 	for _, a := range addrs {
 		if err := p.checkAddr(a); err != nil {
@@ -90,47 +118,84 @@ func (p Policy) ValidateURL(ctx context.Context, raw string) error {
 	return nil
 }
 
-// parse checks the URL's form, without resolving it.
-func (p Policy) parse(raw string) (*url.URL, error) {
+// target is a webhook URL that passed parse.
+type target struct {
+	host  string     // the URL's host name or IP literal, without port or brackets
+	addr  netip.Addr // the IP literal; invalid when host is a name
+	local bool       // the IP literal and port are one of the policy's LocalTargets
+}
+
+// parse checks the URL's form, without resolving it: everything ValidateURL refuses without a
+// look at the network.
+func (p Policy) parse(raw string) (target, error) {
 	if raw == "" {
-		return nil, invalid("the webhook URL is empty; use https://…")
+		return target{}, invalid("the webhook URL is required for a webhook destination; use https://host/path")
 	}
 	if len(raw) > maxURLLen {
-		return nil, invalid("the webhook URL is longer than %d bytes", maxURLLen)
+		return target{}, invalid("the webhook URL is longer than %d bytes", maxURLLen)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
-		return nil, invalid("the webhook URL is not an absolute URL; use https://host/path")
+	switch {
+	case err != nil:
+		return target{}, invalid("the webhook URL is not a URL; use https://host/path")
+	case !u.IsAbs() || u.Opaque != "":
+		return target{}, invalid("the webhook URL is not an absolute URL; use https://host/path")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return target{}, invalid("the webhook URL must be an https:// URL, not %s", clip(u.Scheme))
+	case u.Hostname() == "":
+		return target{}, invalid("the webhook URL has no host; use https://host/path")
+	case u.User != nil:
+		return target{}, invalid("the webhook URL must not carry credentials (a user name or password); receivers authenticate deliveries by the %s header", HeaderSignature)
+	case strings.Contains(raw, "#"):
+		return target{}, invalid("the webhook URL must not have a #fragment")
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !p.AllowInsecureLoopback {
-			return nil, invalid("the webhook URL must use https")
-		}
+	port := u.Port()
+	switch {
+	case port != "":
+	case u.Scheme == "https":
+		port = "443"
 	default:
-		return nil, invalid("the webhook URL must use https, not %q", clip(u.Scheme))
+		port = "80"
 	}
-	if u.User != nil {
-		return nil, invalid("the webhook URL must not carry a user name or password; authenticate with the signature header")
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return target{}, invalid("the webhook URL's port %s is not a port number (1 to 65535)", clip(port))
 	}
-	if u.Fragment != "" {
-		return nil, invalid("the webhook URL must not have a #fragment")
+	t := target{host: u.Hostname()}
+	if a, err := netip.ParseAddr(t.host); err == nil {
+		t.addr = a
+		t.local = p.listed(netip.AddrPortFrom(a, uint16(n)))
 	}
-	host := u.Hostname()
-	if host == "" {
-		return nil, invalid("the webhook URL has no host")
+	switch {
+	case u.Scheme == "http" && !t.local:
+		return target{}, invalid("the webhook URL must be an https:// URL%s", p.localHint("plain http is allowed only for"))
+	case isLocalhost(t.host):
+		return target{}, invalid("the webhook URL must not point at localhost%s", p.localHint("local development may name only"))
 	}
-	if isLocalhost(host) {
-		if !p.AllowInsecureLoopback {
-			return nil, invalid("the webhook URL must not point at localhost")
+	return t, nil
+}
+
+// listed reports whether ap is exactly one of the policy's loopback LocalTargets.
+func (p Policy) listed(ap netip.AddrPort) bool {
+	for _, t := range p.LocalTargets {
+		if t == ap && t.Addr().IsLoopback() {
+			return true
 		}
-	} else if u.Scheme == "http" {
-		if a, err := netip.ParseAddr(host); err != nil || !a.Unmap().IsLoopback() {
-			return nil, invalid("plain http is allowed only for loopback targets in local development; use https")
-		}
 	}
-	return u, nil
+	return false
+}
+
+// localHint returns, for a policy with LocalTargets, a clause that completes a refusal by
+// naming the targets after lead; "" for the production policy, whose users cannot change it.
+func (p Policy) localHint(lead string) string {
+	if len(p.LocalTargets) == 0 {
+		return ""
+	}
+	names := make([]string, len(p.LocalTargets))
+	for i, t := range p.LocalTargets {
+		names[i] = t.String()
+	}
+	return fmt.Sprintf("; %s the local targets listed in %s (%s)", lead, stack.EnvLocalWebhookTargets, strings.Join(names, ", "))
 }
 
 // isLocalhost reports whether host is a name reserved for loopback (RFC 6761).
@@ -139,13 +204,15 @@ func isLocalhost(host string) bool {
 	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
-// checkAddr refuses an address a webhook must not reach.
+// checkAddr refuses an address a webhook must not reach. A listed local target never gets
+// here: parse admits it by its IP literal and port, which an address alone does not carry.
 func (p Policy) checkAddr(a netip.Addr) error {
 	if reason := blocked(a); reason != "" {
-		if reason == "loopback" && p.AllowInsecureLoopback {
-			return nil
+		hint := ""
+		if reason == "loopback" {
+			hint = p.localHint("local development may reach only")
 		}
-		return invalid("the webhook URL resolves to a %s address, which webhooks may not reach; use a public address", reason)
+		return invalid("the webhook URL resolves to a %s address, which webhooks may not reach; use a public address%s", reason, hint)
 	}
 	return nil
 }
@@ -211,20 +278,28 @@ func blocked(a netip.Addr) string {
 
 // Dialer returns a dialer that refuses, after DNS resolution and just before connecting, any
 // address the policy does not allow, so that a host name that resolved to a public address
-// when the destination was configured cannot be re-pointed at an internal one.
+// when the destination was configured cannot be re-pointed at an internal one. A loopback
+// address is reached only at one of LocalTargets' exact IP:port pairs (an IPv4-mapped address
+// counting as its IPv4 form). A refusal wraps ErrUnsafeURL.
 func (p Policy) Dialer() *net.Dialer {
 	return &net.Dialer{
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: cannot parse the address being dialed", ErrUnsafeURL)
-			}
-			if reason := blocked(ap.Addr()); reason != "" && !(reason == "loopback" && p.AllowInsecureLoopback) {
-				return fmt.Errorf("%w: the webhook host resolved to a %s address", ErrUnsafeURL, reason)
-			}
-			return nil
-		},
+		Control: func(_, address string, _ syscall.RawConn) error { return p.checkDial(address) },
 	}
+}
+
+// checkDial is the Dialer's check of the address about to be connected to.
+func (p Policy) checkDial(address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: cannot parse the address being dialed", ErrUnsafeURL)
+	}
+	if p.listed(netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())) {
+		return nil
+	}
+	if reason := blocked(ap.Addr()); reason != "" {
+		return fmt.Errorf("%w: the webhook host resolved to a %s address", ErrUnsafeURL, reason)
+	}
+	return nil
 }
 
 func invalid(format string, args ...any) error {

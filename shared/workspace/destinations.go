@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -64,37 +63,13 @@ func CheckDestination(a phi.Actor, in DestinationInput) error {
 	p = append(p, phi.CheckName("name", in.Name)...)
 	switch in.Type {
 	case phi.DestinationWebhook:
-		p = append(p, checkWebhookURL("settings.url", in.Settings.URL)...)
+		// settings.url is checked by checkTarget, with the service's webhook.Policy.
 	case "":
 		p = append(p, phi.Problem{Field: "type", Reason: `is required; use "webhook"`})
 	default:
 		p = append(p, phi.Problem{Field: "type", Reason: fmt.Sprintf("%q is not a destination type; use \"webhook\"", phi.Clip(string(in.Type), 40))})
 	}
 	return phi.Invalid(p)
-}
-
-// checkWebhookURL accepts an absolute https URL with a host, no credentials and no fragment.
-func checkWebhookURL(field, s string) []phi.Problem {
-	if s == "" {
-		return []phi.Problem{{Field: field, Reason: "is required for a webhook destination"}}
-	}
-	if len(s) > 2048 {
-		return []phi.Problem{{Field: field, Reason: "is longer than 2048 characters"}}
-	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return []phi.Problem{{Field: field, Reason: "is not a URL"}}
-	case u.Scheme != "https":
-		return []phi.Problem{{Field: field, Reason: "must be an https:// URL"}}
-	case u.Host == "" || u.Hostname() == "":
-		return []phi.Problem{{Field: field, Reason: "has no host"}}
-	case u.User != nil:
-		return []phi.Problem{{Field: field, Reason: "must not carry credentials; configure authentication separately"}}
-	case u.Fragment != "":
-		return []phi.Problem{{Field: field, Reason: "must not have a #fragment"}}
-	}
-	return nil
 }
 
 // ListDestinations returns a page of the workspace's destinations and the workspace (for their
@@ -403,9 +378,10 @@ func notCompiling(err error, hint string) error {
 // webhookCheckTimeout bounds the DNS resolution of a webhook host at configuration time.
 const webhookCheckTimeout = 5 * time.Second
 
-// checkTarget checks a webhook destination's URL with s.Webhooks — https, and a host that
-// resolves, every address public (not loopback, private, link-local or metadata) — so that a
-// destination can never be configured to send events into the service's own network. The
+// checkTarget checks a webhook destination's URL with s.Webhooks — its form, https, and a host
+// that resolves, every address public (not loopback, private, link-local or metadata; in local
+// development, only the listed local targets) — so that a destination can never be configured
+// to send events into the service's own network. The
 // delivery function checks the address again when it connects. It returns EINVALID naming
 // settings.url (a host that cannot be resolved included), or an internal error, wrapped, for
 // anything else.

@@ -74,7 +74,9 @@ type Service struct {
 	Store Store
 	// Webhooks decides which webhook URLs a destination may be given. Its zero value is the
 	// production policy: https only, the host resolved with net.DefaultResolver, every address
-	// public.
+	// public. A local server lists its receiver's IP:port in LocalTargets
+	// (webhook.PolicyFromEnv of stack.EnvLocalWebhookTargets); tests inject a Resolver, since a
+	// name that does not resolve is refused.
 	Webhooks webhook.Policy
 	// Now is the service's clock; time.Now when nil.
 	Now func() time.Time

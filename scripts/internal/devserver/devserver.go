@@ -17,8 +17,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
 )
 
 // deliveryBatchSize is the delivery function's event source batch size, as infra/pipeline.go
@@ -55,6 +58,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Env overrides environment variables the functions read (stack.Env…), for tests.
 	Env map[string]string
+	// ExtraWebhookTargets are local servers (loopback IP:port) that destinations may target
+	// besides the receiver, such as a test's fault servers: the config API admits URLs with
+	// exactly these IP literals and ports, over http or https, and the delivery function
+	// reaches them. It trusts only the receiver's certificate, so plain http suits them best.
+	ExtraWebhookTargets []netip.AddrPort
 }
 
 // Server is a running local service.
@@ -120,6 +128,10 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 			rcvLn.Close()
 		}
 	}()
+	targets, err := webhookTargets(rcvLn.Addr(), cfg.ExtraWebhookTargets)
+	if err != nil {
+		return nil, err
+	}
 
 	clients, err := awsclient.Load(ctx)
 	if err != nil {
@@ -141,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 
 	env := res.Env()
 	env[stack.EnvWebhookSigningKey] = newOperatorSecret()
-	env[stack.EnvAllowInsecureHTTP] = "true"
+	env[stack.EnvLocalWebhookTargets] = targets
 	env[httpapi.EnvLocalOperatorSecret] = cfg.OperatorSecret
 	for k, v := range cfg.Env {
 		env[k] = v
@@ -237,6 +249,32 @@ func (s *Server) Close() error {
 
 // HookURL returns the https URL a destination named name posts to on the receiver.
 func (s *Server) HookURL(name string) string { return s.ReceiverURL + "/hooks/" + url.PathEscape(name) }
+
+// webhookTargets returns the value of stack.EnvLocalWebhookTargets for the local service: the
+// receiver's address, then extra, and nothing else local. It fails when the receiver does not
+// listen on a loopback address (the policy admits no other local target, and the receiver
+// gets PHI copies) or an extra target is not a loopback IP:port.
+func webhookTargets(receiver net.Addr, extra []netip.AddrPort) (string, error) {
+	tcp, ok := receiver.(*net.TCPAddr)
+	if !ok {
+		return "", fmt.Errorf("the webhook receiver listens on %s, not a TCP address", receiver)
+	}
+	rcv := tcp.AddrPort()
+	rcv = netip.AddrPortFrom(rcv.Addr().Unmap(), rcv.Port())
+	if !rcv.Addr().IsLoopback() {
+		return "", fmt.Errorf("the webhook receiver listens on %s, which is not a loopback address; choose one such as %s with -receiver-addr (or %s)",
+			rcv, DefaultReceiverAddr, EnvReceiverAddr)
+	}
+	list := []string{rcv.String()}
+	for _, t := range extra {
+		list = append(list, t.String())
+	}
+	v := strings.Join(list, ",")
+	if _, err := webhook.PolicyFromEnv(v); err != nil {
+		return "", fmt.Errorf("extra webhook targets: %w", err)
+	}
+	return v, nil
+}
 
 // listen opens addr, turning "address already in use" into an actionable one-line error.
 func listen(what, addr, flagName string) (net.Listener, error) {

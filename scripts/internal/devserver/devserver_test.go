@@ -4,17 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
 )
 
 func TestMatchRouteFindsTheTemplateAPIGatewayWouldMatch(t *testing.T) {
@@ -212,11 +219,13 @@ func TestMainReportsABusyPortAsOneLine(t *testing.T) {
 	}
 }
 
-// startTest starts the local service on free ports with a unique prefix.
-func startTest(t *testing.T) *Server {
+// startTest starts the local service on free ports with a unique prefix and cfg's other
+// settings.
+func startTest(t *testing.T, cfg Config) *Server {
 	t.Helper()
 	awstest.Clients(t)
-	s, err := Start(context.Background(), Config{APIAddr: "127.0.0.1:0", ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("devsrv")})
+	cfg.APIAddr, cfg.ReceiverAddr, cfg.Prefix = "127.0.0.1:0", "127.0.0.1:0", awstest.UniqueName("devsrv")
+	s, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +238,7 @@ func startTest(t *testing.T) *Server {
 }
 
 func TestStartServesTheAPIWithTheInProcessAuthorizer(t *testing.T) {
-	s := startTest(t)
+	s := startTest(t, Config{})
 	ctx := context.Background()
 	do := func(method, path, bearer, body string) (int, map[string]any) {
 		t.Helper()
@@ -283,10 +292,136 @@ func TestStartServesTheAPIWithTheInProcessAuthorizer(t *testing.T) {
 }
 
 func TestStartRefusesAPortInUseAndLeavesNothingRunning(t *testing.T) {
-	s := startTest(t)
+	s := startTest(t, Config{})
 	addr := strings.TrimPrefix(s.APIURL, "http://")
 	_, err := Start(context.Background(), Config{APIAddr: addr, ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("devsrv")})
 	if err == nil || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("err = %v; want the port-in-use message", err)
+	}
+}
+
+func TestWebhookTargetsListTheReceiverThenTheExtraTargets(t *testing.T) {
+	tcp := func(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+	for _, tt := range []struct {
+		name     string
+		receiver net.Addr
+		extra    []string
+		want     string // the variable's value, or what the error says
+		ok       bool
+	}{
+		{"the receiver alone", tcp("127.0.0.1:3001"), nil, "127.0.0.1:3001", true},
+		{"the receiver and a test's servers", tcp("127.0.0.1:3001"), []string{"127.0.0.1:41000", "[::1]:41001"}, "127.0.0.1:3001,127.0.0.1:41000,[::1]:41001", true},
+		{"an IPv6 receiver", tcp("[::1]:3001"), nil, "[::1]:3001", true},
+		{"a receiver listening IPv4-mapped is listed as IPv4", tcp("[::ffff:127.0.0.1]:3001"), nil, "127.0.0.1:3001", true},
+		{"a receiver on every interface is refused", tcp("0.0.0.0:3001"), nil, "-receiver-addr", false},
+		{"a receiver on a LAN address is refused", tcp("192.168.1.20:3001"), nil, "not a loopback address", false},
+		{"an extra target that is not loopback is refused", tcp("127.0.0.1:3001"), []string{"10.0.0.5:80"}, stack.EnvLocalWebhookTargets, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var extra []netip.AddrPort
+			for _, e := range tt.extra {
+				extra = append(extra, netip.MustParseAddrPort(e))
+			}
+			got, err := webhookTargets(tt.receiver, extra)
+			if tt.ok && (err != nil || got != tt.want) {
+				t.Fatalf("webhookTargets = %q, %v; want %q", got, err, tt.want)
+			}
+			if !tt.ok && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("err = %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// apiCall sends one request to the local API and returns its status and decoded JSON body.
+func apiCall(t *testing.T, s *Server, method, path, bearer, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, s.APIURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// A test registers a local server of its own (plain http, like the fault servers of the
+// reliability tests) as a webhook target: the API accepts a destination pointing at it, the
+// delivery function reaches it, and every other local address — another loopback port, a
+// name for loopback, the loopback addresses of issue 10 §4 — is refused with 422.
+func TestAnExtraWebhookTargetIsReachableAndNothingElseLocal(t *testing.T) {
+	got := make(chan http.Header, 10)
+	extra := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got <- r.Header.Clone()
+	}))
+	t.Cleanup(extra.Close)
+	unlisted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the unlisted server got %s %s", r.Method, r.URL)
+	}))
+	t.Cleanup(unlisted.Close)
+	s := startTest(t, Config{ExtraWebhookTargets: []netip.AddrPort{netip.MustParseAddrPort(extra.Listener.Addr().String())}})
+	ctx := context.Background()
+	ws, err := s.CreateSampleWorkspace(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, src := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
+	if code != 201 {
+		t.Fatalf("create source: %d %v", code, src)
+	}
+	destination := func(url string) (int, map[string]any) {
+		return apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
+			`{"sourceId":"`+src["id"].(string)+`","name":"hook","type":"webhook","settings":{"url":"`+url+`"}}`)
+	}
+	rcvPort := s.ReceiverURL[strings.LastIndex(s.ReceiverURL, ":"):]
+	for _, url := range []string{
+		unlisted.URL + "/hook", // a loopback port nobody listed
+		"http://127.0.0.1:9/h",
+		// issue 10 §4: the receiver's address on another port, loopback names and spellings
+		"https://127.0.0.1:3100/", "https://[::1]/", "https://localhost:3100/", "https://[::ffff:127.0.0.1]/", "https://foo.localhost/",
+		// the receiver's own port, by name and IPv4-mapped
+		"https://localhost" + rcvPort + "/hooks/x", "https://[::ffff:127.0.0.1]" + rcvPort + "/hooks/x",
+	} {
+		t.Run(url+" is refused", func(t *testing.T) {
+			code, body := destination(url)
+			if code != 422 || !strings.Contains(fmt.Sprint(body), "settings.url") {
+				t.Fatalf("POST destination %s: %d %v; want 422 naming settings.url", url, code, body)
+			}
+		})
+	}
+	if code, body := destination(s.HookURL("crm")); code != 201 {
+		t.Fatalf("the receiver's URL: %d %v", code, body)
+	}
+	code, dst := destination(extra.URL + "/hook")
+	if code != 201 {
+		t.Fatalf("the extra target's URL: %d %v", code, dst)
+	}
+
+	_, err = s.Clients.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:    aws.String(s.Resources.IngestQueueURL),
+		MessageBody: aws.String(`{"type":"track","event":"Checked In","messageId":"extra-target-1","userId":"u-1","properties":{"clinic":"north"}}`),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			stack.AttrWorkspace: {DataType: aws.String("String"), StringValue: aws.String(ws.ID)},
+			stack.AttrSource:    {DataType: aws.String("String"), StringValue: aws.String(src["id"].(string))},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-got:
+		if h.Get(webhook.HeaderDestination) != dst["id"] || h.Get(webhook.HeaderSignature) == "" {
+			t.Errorf("delivery headers %v; want the destination %v, signed", h, dst["id"])
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no delivery reached the extra target within 60s")
 	}
 }

@@ -125,6 +125,7 @@ func PrintBanner(w io.Writer, s *Server, ws *SampleWorkspace) {
 	p("")
 	p("  REST API          %s   (every route of shared/stack.Routes; docs/openapi.json)", s.APIURL)
 	p("  webhook receiver  %s   (a destination posts to %s/hooks/<name>; self-signed TLS)", s.ReceiverURL, s.ReceiverURL)
+	p("                    (destinations may use this local address and public https hosts, nothing else)")
 	p("  ingest queue      %s", s.Resources.IngestQueueURL)
 	p("                    (send events with message attributes %q and %q; docs/PRODUCERS.md)", stack.AttrWorkspace, stack.AttrSource)
 	p("  table             %s", s.Resources.Table)

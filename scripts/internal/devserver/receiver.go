@@ -129,8 +129,9 @@ func (rc *Receiver) Received(dest string) []Delivery {
 }
 
 // selfSigned returns a TLS certificate for the loopback addresses, valid for a day, and a pool
-// that trusts it. The webhook destinations must be https:// URLs (the config API refuses
-// anything else), so the local receiver serves TLS under its own throwaway certificate.
+// that trusts it. The receiver stands in for a customer's https endpoint — the only kind the
+// production policy admits — so it serves TLS under its own throwaway certificate, and the
+// delivery function trusts that certificate alone.
 func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -29,9 +29,9 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Webhook URLs are checked with the real resolver; loopback targets are allowed only for
-	// local development (sam local, make smoke), never by the deployed stack.
-	webhooks, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvAllowInsecureHTTP))
+	// Webhook URLs are checked with the real resolver; listed loopback targets are allowed only
+	// for local development (sam local, make smoke), never by the deployed stack.
+	webhooks, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +39,8 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if webhooks.AllowInsecureLoopback {
-		logger.Warn("insecure local webhooks allowed: destinations may target loopback addresses", "variable", stack.EnvAllowInsecureHTTP)
+	if n := len(webhooks.LocalTargets); n > 0 {
+		logger.Warn("local webhook targets allowed: destinations may target the listed loopback addresses", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
 	store := dynamo.New(dynamodb.NewFromConfig(cfg), table)
 	api := &httpapi.ConfigAPI{

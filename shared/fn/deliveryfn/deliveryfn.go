@@ -21,8 +21,8 @@ var _ webhook.Store = (*dynamo.Store)(nil)
 type Handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
 // Build returns the delivery handler. It fails, naming the variable, when the table or a
-// signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the insecure flag
-// has a value other than "true", "false" or "".
+// signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the local webhook
+// targets are not a list of loopback IP:port pairs.
 func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	logger, err := env.Log()
 	if err != nil {
@@ -36,7 +36,7 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	if len(key) < webhook.MinSigningKeyLen {
 		return nil, fmt.Errorf("environment variable %s (the webhook signing key) must hold at least %d bytes", stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
 	}
-	policy, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvAllowInsecureHTTP))
+	policy, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +54,8 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if policy.AllowInsecureLoopback {
-		logger.Warn("insecure local webhooks allowed: plain http and loopback targets are reachable", "variable", stack.EnvAllowInsecureHTTP)
+	if n := len(policy.LocalTargets); n > 0 {
+		logger.Warn("local webhook targets allowed: the listed loopback addresses are reachable, over plain http too", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
 	return h.Handle, nil
 }

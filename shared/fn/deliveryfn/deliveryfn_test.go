@@ -20,8 +20,8 @@ import (
 const signingKey = "sample-signing-key-for-local-tests-only-0000000000"
 
 // The sample SNS-to-SQS batch in events/delivery-sqs-webhook-batch.json runs through the real
-// wiring: the copies are POSTed, signed, to the destination's URL (a local receiver, allowed by
-// the insecure flag).
+// wiring: the copies are POSTed, signed, to the destination's URL (a local receiver, listed as a
+// local target).
 func TestSampleBatchIsDeliveredSigned(t *testing.T) {
 	var mu sync.Mutex
 	var verified []error
@@ -40,7 +40,7 @@ func TestSampleBatchIsDeliveredSigned(t *testing.T) {
 		Settings: phi.DestinationSettings{URL: srv.URL + "/phi"}}); err != nil {
 		t.Fatal(err)
 	}
-	env := fntest.Vars{stack.EnvTable: table, stack.EnvWebhookSigningKey: signingKey, stack.EnvAllowInsecureHTTP: "true"}
+	env := fntest.Vars{stack.EnvTable: table, stack.EnvWebhookSigningKey: signingKey, stack.EnvLocalWebhookTargets: srv.Listener.Addr().String()}
 	h := fntest.Build(t, deliveryfn.Build, env, &fntest.Log{})
 	ev := fntest.Event[events.SQSEvent](t, "delivery-sqs-webhook-batch.json")
 	resp, err := h(t.Context(), ev)
@@ -64,7 +64,7 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 		fntest.ColdStart{Name: "no table", Env: fntest.Vars{stack.EnvWebhookSigningKey: signingKey}, Want: stack.EnvTable, Secret: signingKey},
 		fntest.ColdStart{Name: "no signing key", Env: fntest.Vars{stack.EnvTable: "t"}, Want: stack.EnvWebhookSigningKey, Secret: signingKey},
 		fntest.ColdStart{Name: "short signing key", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: "short"}, Want: stack.EnvWebhookSigningKey, Secret: signingKey},
-		fntest.ColdStart{Name: "insecure flag not a boolean", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey, stack.EnvAllowInsecureHTTP: "yes"},
-			Want: stack.EnvAllowInsecureHTTP, Secret: signingKey},
+		fntest.ColdStart{Name: "local targets not IP:port", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey, stack.EnvLocalWebhookTargets: "true"},
+			Want: stack.EnvLocalWebhookTargets, Secret: signingKey},
 	)
 }
