@@ -18,8 +18,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/phiguard/phiguard/shared/awsconfig"
+	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
@@ -99,4 +101,47 @@ func Main[H any](name string, build func(context.Context, *Env) (H, error)) {
 		os.Exit(1)
 	}
 	lambda.Start(h)
+}
+
+// Var is an environment variable a function requires: its name, what it holds (for the error)
+// and, for a secret, the least number of bytes it must hold.
+type Var struct {
+	Name, What string
+	MinLen     int
+}
+
+// Base is what every function starts from: its logger, its AWS configuration, the store of its
+// table and the values of the variables it requires.
+type Base struct {
+	Logger *slog.Logger
+	AWS    aws.Config
+	Store  *dynamo.Store
+	Vars   map[string]string
+}
+
+// Base reads the logger, the table, the required variables and the AWS configuration, failing as
+// Log, Table, Require and Config do, in that order.
+func (e *Env) Base(ctx context.Context, required ...Var) (*Base, error) {
+	logger, err := e.Log()
+	if err != nil {
+		return nil, err
+	}
+	table, err := e.Table()
+	if err != nil {
+		return nil, err
+	}
+	vars := make(map[string]string, len(required))
+	for _, v := range required {
+		if vars[v.Name], err = e.Require(v.Name, v.What); err != nil {
+			return nil, err
+		}
+		if len(vars[v.Name]) < v.MinLen {
+			return nil, fmt.Errorf("environment variable %s (%s) must hold at least %d bytes", v.Name, v.What, v.MinLen)
+		}
+	}
+	cfg, err := e.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Base{Logger: logger, AWS: cfg, Store: dynamo.New(dynamodb.NewFromConfig(cfg), table), Vars: vars}, nil
 }

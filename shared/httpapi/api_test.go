@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,30 +25,13 @@ import (
 	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/logtest"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
 	"github.com/phiguard/phiguard/shared/workspace"
 )
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const testOperatorSecret = "operator-secret-for-tests-0123456789abcdef"
 
@@ -59,7 +41,7 @@ const testOperatorSecret = "operator-secret-for-tests-0123456789abcdef"
 type api struct {
 	store *dynamo.Store
 	h     http.Handler
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	ops   *opCounter // the DynamoDB operations of newAPI's store
 }
 
@@ -142,7 +124,7 @@ func newAPIWith(t *testing.T, store *dynamo.Store, cfgStore ConfigStore) *api {
 // newAPIWithPolicy is newAPIWith with the webhook policy of the config routes.
 func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, webhooks webhook.Policy) *api {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auth := InProcess{Tokens: store, OperatorSecret: testOperatorSecret}
 	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Auth: auth, Logger: logger}).Handler()

@@ -20,6 +20,7 @@ import (
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/keygen"
+	"github.com/phiguard/phiguard/shared/logtest"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
@@ -87,24 +88,6 @@ func (k *recordingKMS) GenerateDataKey(ctx context.Context, in *kms.GenerateData
 	return out, err
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
 // env is one test's service: its own table and CMK on the emulators, workspaces and tokens.
 type env struct {
 	ctx    context.Context
@@ -115,7 +98,7 @@ type env struct {
 	cmk    string
 	store  *dynamo.Store
 	h      http.Handler
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	mu     sync.Mutex
 	bodies [][]byte // every response body served, in order
 }
@@ -131,7 +114,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := awstest.Clients(t)
 	ctx := context.Background()
-	e := &env{ctx: ctx, ddb: c.DynamoDB, kms: c.KMS, table: awstest.UniqueName("keygen"), logs: &syncBuffer{}}
+	e := &env{ctx: ctx, ddb: c.DynamoDB, kms: c.KMS, table: awstest.UniqueName("keygen"), logs: &logtest.Buffer{}}
 	if err := dynamo.CreateTable(ctx, c.DynamoDB, e.table); err != nil {
 		t.Fatal(err)
 	}

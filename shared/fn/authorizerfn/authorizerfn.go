@@ -6,7 +6,6 @@ import (
 	"context"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -21,18 +20,10 @@ type Handler func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeR
 // Build returns the authorizer. It fails, naming the problem, when an environment variable is
 // missing or invalid or the AWS configuration is unusable.
 func Build(ctx context.Context, env *fn.Env) (Handler, error) {
-	logger, err := env.Log()
+	b, err := env.Base(ctx)
 	if err != nil {
 		return nil, err
 	}
-	table, err := env.Table()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := env.Config(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a := httpapi.Authorizer{Tokens: dynamo.New(dynamodb.NewFromConfig(cfg), table), Logger: logger}
+	a := httpapi.Authorizer{Tokens: b.Store, Logger: b.Logger}
 	return a.Authorize, nil
 }

@@ -4,10 +4,8 @@ package deliveryfn
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -24,38 +22,26 @@ type Handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, 
 // signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the local webhook
 // targets are not a list of loopback IP:port pairs.
 func Build(ctx context.Context, env *fn.Env) (Handler, error) {
-	logger, err := env.Log()
-	if err != nil {
-		return nil, err
-	}
-	table, err := env.Table()
-	if err != nil {
-		return nil, err
-	}
-	key := env.Getenv(stack.EnvWebhookSigningKey)
-	if len(key) < webhook.MinSigningKeyLen {
-		return nil, fmt.Errorf("environment variable %s (the webhook signing key) must hold at least %d bytes", stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
-	}
 	policy, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := env.Config(ctx)
+	b, err := env.Base(ctx, fn.Var{Name: stack.EnvWebhookSigningKey, What: "the webhook signing key", MinLen: webhook.MinSigningKeyLen})
 	if err != nil {
 		return nil, err
 	}
 	h, err := webhook.New(webhook.Config{
-		Store:      dynamo.New(dynamodb.NewFromConfig(cfg), table),
-		SigningKey: []byte(key),
+		Store:      b.Store,
+		SigningKey: []byte(b.Vars[stack.EnvWebhookSigningKey]),
 		Policy:     policy,
-		Logger:     logger,
+		Logger:     b.Logger,
 		TLSConfig:  env.TLSConfig,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if n := len(policy.LocalTargets); n > 0 {
-		logger.Warn("local webhook targets allowed: the listed loopback addresses are reachable, over plain http too", "variable", stack.EnvLocalWebhookTargets, "targets", n)
+		b.Logger.Warn("local webhook targets allowed: the listed loopback addresses are reachable, over plain http too", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
 	return h.Handle, nil
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -23,6 +22,7 @@ import (
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/httpapi"
+	"github.com/phiguard/phiguard/shared/logtest"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -156,23 +156,5 @@ func Invoke(t testing.TB, h httpapi.LambdaHandler, ev events.APIGatewayProxyRequ
 }
 
 // Log is a buffer for a function's log and metrics that its handler may write from several
-// goroutines while the test reads it.
-type Log struct {
-	mu   sync.Mutex
-	text []byte
-}
-
-// Write appends p; it never fails.
-func (l *Log) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.text = append(l.text, p...)
-	l.mu.Unlock()
-	return len(p), nil
-}
-
-// String returns what has been written so far.
-func (l *Log) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.text)
-}
+// goroutines at once.
+type Log = logtest.Buffer

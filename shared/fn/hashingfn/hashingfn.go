@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -26,40 +25,26 @@ type Handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, 
 // Build returns the pipeline's handler. It makes no network call (HMAC keys are decrypted on
 // first use) and fails, naming the variable, when the environment is incomplete.
 func Build(ctx context.Context, env *fn.Env) (Handler, error) {
-	logger, err := env.Log()
-	if err != nil {
-		return nil, err
-	}
 	ttl, err := pipeline.ParseCacheTTL(env.Getenv(stack.EnvConfigCacheTTL))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvConfigCacheTTL, err)
 	}
-	table, err := env.Table()
-	if err != nil {
-		return nil, err
-	}
-	topic, err := env.Require(stack.EnvTopicARN, "the SNS fan-out topic ARN")
-	if err != nil {
-		return nil, err
-	}
-	rejected, err := env.Require(stack.EnvRejectedQueueURL, "the rejected-events queue URL")
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := env.Config(ctx)
+	b, err := env.Base(ctx,
+		fn.Var{Name: stack.EnvTopicARN, What: "the SNS fan-out topic ARN"},
+		fn.Var{Name: stack.EnvRejectedQueueURL, What: "the rejected-events queue URL"})
 	if err != nil {
 		return nil, err
 	}
 	h, err := pipeline.New(pipeline.Config{
-		Store:            dynamo.New(dynamodb.NewFromConfig(cfg), table),
-		SNS:              sns.NewFromConfig(cfg),
-		SQS:              sqs.NewFromConfig(cfg),
-		KMS:              kms.NewFromConfig(cfg),
-		TopicARN:         topic,
-		RejectedQueueURL: rejected,
+		Store:            b.Store,
+		SNS:              sns.NewFromConfig(b.AWS),
+		SQS:              sqs.NewFromConfig(b.AWS),
+		KMS:              kms.NewFromConfig(b.AWS),
+		TopicARN:         b.Vars[stack.EnvTopicARN],
+		RejectedQueueURL: b.Vars[stack.EnvRejectedQueueURL],
 		KMSKeyID:         env.Getenv(stack.EnvKMSKeyID),
 		CacheTTL:         ttl,
-		Logger:           logger,
+		Logger:           b.Logger,
 		Metrics:          env.Stdout,
 	})
 	if err != nil {

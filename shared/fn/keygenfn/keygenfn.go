@@ -6,7 +6,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/phiguard/phiguard/shared/dynamo"
@@ -21,26 +20,13 @@ var _ keygen.Store = (*dynamo.Store)(nil)
 // Build returns the keygen API's handler. It fails, naming the problem, when an environment
 // variable is missing or invalid or the AWS configuration is unusable. It makes no network call.
 func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
-	logger, err := env.Log()
+	b, err := env.Base(ctx, fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key"})
 	if err != nil {
 		return nil, err
 	}
-	table, err := env.Table()
-	if err != nil {
-		return nil, err
-	}
-	cmk, err := env.Require(stack.EnvKMSKeyID, "the service's KMS key")
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := env.Config(ctx)
-	if err != nil {
-		return nil, err
-	}
-	store := dynamo.New(dynamodb.NewFromConfig(cfg), table)
 	api := &httpapi.KeygenAPI{
-		Keys:  &keygen.Service{Store: store, KMS: kms.NewFromConfig(cfg), CMK: cmk, Logger: logger},
-		Audit: store, Auth: httpapi.AuthOf(env.Auth), Logger: logger,
+		Keys:  &keygen.Service{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
+		Audit: b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
 	}
 	return api.Handler()
 }
