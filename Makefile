@@ -17,7 +17,19 @@ help: ## list the targets
 # ---- bootstrap: pinned tools, installed only when missing or when their lock file changed ----
 
 .PHONY: bootstrap
-bootstrap: $(VENV)/.installed node_modules/.installed $(TOOLS)/local-kms $(TOOLS)/aws-lambda-rie $(EMULATORS) ## install the pinned tools (idempotent)
+bootstrap: $(VENV)/.installed node_modules/.installed $(TOOLS)/local-kms $(TOOLS)/aws-lambda-rie $(EMULATORS) chromium ## install the pinned tools (idempotent)
+
+# The console's browser tests drive headless Chromium (Debian's package chromium): installed when
+# missing and the machine can (root with apt-get), else named in one line. In CI (CI=true) the
+# browser tests fail without it.
+CHROMIUM_NAMES := chromium chromium-browser google-chrome
+.PHONY: chromium
+chromium: ## install Chromium for the console's browser tests when missing (apt-get, as root)
+	@if [ -n "$$PHI_CHROMIUM" ] || for b in $(CHROMIUM_NAMES); do command -v $$b >/dev/null 2>&1 && exit 0; done; false; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for the console's browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "bootstrap: the console's browser tests need Chromium: install the package chromium (Debian/Ubuntu: sudo apt-get install chromium)"; fi
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -34,9 +36,12 @@ type API struct {
 	RestAPI    awsapigateway.RestApi
 	AccessLogs awslogs.LogGroup
 	Authorizer awslambda.Function
-	// Functions maps a function name of stack.Routes to its Lambda.
+	// Functions maps a function name of stack.Routes and stack.ConsoleRoutes to its Lambda.
 	Functions map[string]awslambda.Function
 	WebACL    awswafv2.CfnWebACL
+	// SessionMethods are the console's methods (stack.AuthSession), which API Gateway passes
+	// through without an authorizer.
+	SessionMethods []awsapigateway.Method
 }
 
 // apiFunctions are the route groups' functions, with their sizing and what they may touch.
@@ -59,7 +64,20 @@ var apiFunctions = map[string]struct {
 			keys.GrantKeyGeneration(fn)
 		},
 	},
+	// The console does what the config and keygen functions do, through the same services, so
+	// it needs what both need: the table and key generation.
+	stack.FunctionConsole: {
+		functionSpec{description: "phiguard: web console; returns private keys once", memoryMB: 512, timeout: 15 * time.Second},
+		func(fn awslambda.Function, keys *Keys, data *Data) {
+			data.Grant(fn, keys, true, tableRead, tableWrite)
+			keys.GrantKeyGeneration(fn)
+		},
+	},
 }
+
+// keyGenerators are the functions that generate customer key pairs and HMAC keys; the key
+// policy denies it to every other principal.
+var keyGenerators = []string{stack.FunctionKeygen, stack.FunctionConsole}
 
 // NewAPI creates the REST API, its authorizer, a function per route group and the web ACL in
 // front of it. It panics at synth time when stack.Routes names a function without a definition
@@ -126,7 +144,7 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 	})
 
 	integrations := map[string]awsapigateway.LambdaIntegration{}
-	for _, route := range stack.Routes {
+	for _, route := range slices.Concat(stack.Routes, stack.ConsoleRoutes) {
 		integration, ok := integrations[route.Function]
 		if !ok {
 			def, known := apiFunctions[route.Function]
@@ -138,7 +156,10 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 			spec.env = map[string]*string{stack.EnvTable: data.Table.TableName()}
 			switch route.Function {
 			case stack.FunctionKeygen:
-				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn() // the only API function that uses the key directly
+				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn() // with the console, the API functions that use the key directly
+			case stack.FunctionConsole:
+				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn()
+				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
 			case stack.FunctionConfig:
 				// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
 				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
@@ -160,17 +181,27 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 			opts.AuthorizationType = awsapigateway.AuthorizationType_CUSTOM
 			opts.Authorizer = authorizer
 			params["method.request.header.Authorization"] = jsii.Bool(true)
+		case stack.AuthSession:
+			// The console authenticates every request itself (its session cookie, checked with
+			// the token it was opened with); an authorizer would see no bearer token.
+			opts.AuthorizationType = awsapigateway.AuthorizationType_NONE
 		default:
 			panic("infra: route " + route.Method + " " + route.Path + " has unknown auth " + string(route.Auth))
 		}
 		for _, m := range pathParam.FindAllStringSubmatch(route.Path, -1) {
 			params["method.request.path."+m[1]] = jsii.Bool(true)
 		}
+		if strings.HasSuffix(route.Path, "{proxy+}") {
+			params["method.request.path.proxy"] = jsii.Bool(true)
+		}
 		opts.RequestParameters = &params
 		if route.Method == "POST" || route.Method == "PUT" {
 			opts.RequestModels = &map[string]awsapigateway.IModel{"application/json": jsonObject}
 		}
-		a.RestAPI.Root().ResourceForPath(jsii.String(route.Path)).AddMethod(jsii.String(route.Method), integration, opts)
+		method := a.RestAPI.Root().ResourceForPath(jsii.String(route.Path)).AddMethod(jsii.String(route.Method), integration, opts)
+		if route.Auth == stack.AuthSession {
+			a.SessionMethods = append(a.SessionMethods, method)
+		}
 	}
 
 	a.WebACL = newWebACL(c, a.RestAPI, keys)
@@ -184,8 +215,12 @@ var pathParam = regexp.MustCompile(`\{(\w+)\}`)
 // SigV4 caller in through the resource policy alone), and denies requests not made over TLS.
 func resourcePolicy() awsiam.PolicyDocument {
 	var public, operator []*string
-	for _, r := range stack.Routes {
-		arn := jsii.String("execute-api:/*/" + r.Method + pathParam.ReplaceAllString(r.Path, "*"))
+	for _, r := range slices.Concat(stack.Routes, stack.ConsoleRoutes) {
+		method := r.Method
+		if method == "ANY" {
+			method = "*"
+		}
+		arn := jsii.String("execute-api:/*/" + method + pathParam.ReplaceAllString(strings.Replace(r.Path, "{proxy+}", "*", 1), "*"))
 		if r.Auth == stack.AuthOperator {
 			operator = append(operator, arn)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -49,7 +50,11 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 	s.Data = NewData(s.Stack, "Data", s.Keys.Key)
 	s.Pipeline = NewPipeline(s.Stack, "Pipeline", props.Assets, s.Keys, s.Data)
 	s.API = NewAPI(s.Stack, "API", props.Assets, s.Keys, s.Data)
-	s.Keys.Restrict(s.API.Functions[stack.FunctionKeygen].Role(), s.Pipeline.Hashing.Role())
+	var generators []awsiam.IRole
+	for _, name := range keyGenerators {
+		generators = append(generators, s.API.Functions[name].Role())
+	}
+	s.Keys.Restrict(generators, s.Pipeline.Hashing.Role())
 	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", s.Keys, s.API, s.Pipeline)
 	suppressFindings(s)
 	return s

@@ -160,11 +160,13 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 		policy = props(k)["KeyPolicy"].(map[string]any)
 	}
 	keygen := roleID(s, s.svc.API.Functions[stack.FunctionKeygen].Role())
+	// The console generates key pairs through the same keygen.Service as the keygen function.
+	console := roleID(s, s.svc.API.Functions[stack.FunctionConsole].Role())
 	hashing := roleID(s, s.svc.Pipeline.Hashing.Role())
-	exempt := map[string]string{ // deny statement -> the only role exempt from it
-		"DenyKeyPairsExceptKeygen":       keygen,
-		"DenyDirectDataKeysExceptKeygen": keygen,
-		"DenyDirectDecryptExceptHashing": hashing,
+	exempt := map[string][]string{ // deny statement -> the only roles exempt from it
+		"DenyKeyPairsExceptKeygen":       {keygen, console},
+		"DenyDirectDataKeysExceptKeygen": {keygen, console},
+		"DenyDirectDecryptExceptHashing": {hashing},
 	}
 	found := map[string]bool{}
 	for _, st := range policy["Statement"].([]any) {
@@ -178,7 +180,11 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 		if st["Effect"] != "Deny" || toJSON(st["Principal"]) != `{"AWS":"*"}` {
 			t.Errorf("%s must deny every principal: %s", sid, toJSON(st))
 		}
-		want := `{"aws:PrincipalArn":[{"Fn::GetAtt":["` + role + `","Arn"]}]}`
+		var arns []string
+		for _, r := range role {
+			arns = append(arns, `{"Fn::GetAtt":["`+r+`","Arn"]}`)
+		}
+		want := `{"aws:PrincipalArn":[` + strings.Join(arns, ",") + `]}`
 		if got := toJSON(st["Condition"].(map[string]any)["ArnNotEquals"]); got != want {
 			t.Errorf("%s exempts %s, want only %s", sid, got, want)
 		}
@@ -208,9 +214,12 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 		t.Error("key policy lets a direct Decrypt open anything, not only HMAC keys")
 	}
 
-	// In IAM, only keygen is granted key pairs, random bytes and unconditioned data keys.
+	// In IAM, only keygen and the console are granted key pairs, random bytes and unconditioned
+	// data keys.
 	for id, p := range s.resources("AWS::IAM::Policy") {
-		isKeygen := slices.ContainsFunc(asList(props(p)["Roles"]), func(r any) bool { return toJSON(r) == `{"Ref":"`+keygen+`"}` })
+		isKeygen := slices.ContainsFunc(asList(props(p)["Roles"]), func(r any) bool {
+			return toJSON(r) == `{"Ref":"`+keygen+`"}` || toJSON(r) == `{"Ref":"`+console+`"}`
+		})
 		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 			st := st.(map[string]any)
 			for _, a := range asList(st["Action"]) {
@@ -412,11 +421,12 @@ func TestEveryRouteExistsWithItsAuthorization(t *testing.T) {
 		_ = json.Unmarshal([]byte(toJSON(p["ResourceId"])), &ref)
 		methods[p["HttpMethod"].(string)+" "+resolve(ref["Ref"])] = p
 	}
-	if len(methods) != len(stack.Routes) {
-		t.Errorf("the API has %d methods, stack.Routes has %d routes", len(methods), len(stack.Routes))
+	routes := slices.Concat(stack.Routes, stack.ConsoleRoutes)
+	if len(methods) != len(routes) {
+		t.Errorf("the API has %d methods, stack.Routes and stack.ConsoleRoutes have %d routes", len(methods), len(routes))
 	}
-	wantAuth := map[stack.Auth]string{stack.AuthOperator: "AWS_IAM", stack.AuthToken: "CUSTOM"}
-	for _, r := range stack.Routes {
+	wantAuth := map[stack.Auth]string{stack.AuthOperator: "AWS_IAM", stack.AuthToken: "CUSTOM", stack.AuthSession: "NONE"}
+	for _, r := range routes {
 		name := r.Method + " " + r.Path
 		t.Run(name, func(t *testing.T) {
 			p, ok := methods[name]
@@ -512,9 +522,10 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		if _, ok := env[stack.EnvTable]; !ok {
 			t.Errorf("%s lacks %s", name, stack.EnvTable)
 		}
-		// Only keygen calls KMS directly; the others get no name of a key they cannot use.
-		if _, ok := env[stack.EnvKMSKeyID]; ok != (name == stack.FunctionKeygen) {
-			t.Errorf("%s: %s set = %v, want it only on %s", name, stack.EnvKMSKeyID, ok, stack.FunctionKeygen)
+		// Only keygen and the console call KMS directly; the others get no name of a key they
+		// cannot use.
+		if _, ok := env[stack.EnvKMSKeyID]; ok != (name == stack.FunctionKeygen || name == stack.FunctionConsole) {
+			t.Errorf("%s: %s set = %v, want it only on %s and %s", name, stack.EnvKMSKeyID, ok, stack.FunctionKeygen, stack.FunctionConsole)
 		}
 	}
 	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))

@@ -122,9 +122,10 @@ func viaService(service string) *string {
 	return awscdk.Fn_Join(jsii.String(""), jsii.Strings(service+".", *awscdk.Aws_REGION(), ".", *awscdk.Aws_URL_SUFFIX()))
 }
 
-// Restrict adds the key policy's explicit denies; see [Keys]. keygen and hashing are the roles
-// of the keygen and hashing functions.
-func (k *Keys) Restrict(keygen, hashing awsiam.IRole) {
+// Restrict adds the key policy's explicit denies; see [Keys]. keygen are the roles of the
+// functions that generate key pairs and HMAC keys (keygen and console), hashing the hashing
+// function's.
+func (k *Keys) Restrict(keygen []awsiam.IRole, hashing awsiam.IRole) {
 	var services []*string
 	for _, s := range viaServices {
 		services = append(services, viaService(s))
@@ -154,10 +155,14 @@ func (k *Keys) Restrict(keygen, hashing awsiam.IRole) {
 			Conditions: &conditions,
 		}), jsii.Bool(false))
 	}
+	var generators []*string
+	for _, r := range keygen {
+		generators = append(generators, r.RoleArn())
+	}
 	deny("DenyKeyPairsExceptKeygen", []string{"kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext"},
-		map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": []*string{keygen.RoleArn()}}})
+		map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": generators}})
 	deny("DenyDirectDataKeysExceptKeygen", []string{"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"},
-		direct(keygen))
+		direct(keygen...))
 	deny("DenyDirectDecryptExceptHashing", []string{"kms:Decrypt"}, direct(hashing))
 	onlyHMACKeys := direct()
 	onlyHMACKeys["StringNotEquals"] = map[string]any{hmacPurposeCondition(): hmacPurpose.value}

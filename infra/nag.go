@@ -44,7 +44,7 @@ func suppressFindings(s *Service) {
 	for name, fn := range s.functions() {
 		wildcard := "X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) support no resource-level " +
 			"permissions, so AWS requires Resource \"*\"; every other statement names its resource."
-		if name == stack.FunctionKeygen {
+		if name == stack.FunctionKeygen || name == stack.FunctionConsole {
 			wildcard += " kms:GenerateRandom is not a key operation and likewise only accepts Resource \"*\"."
 		}
 		suppress(fn.Role(), true,
@@ -79,6 +79,16 @@ func suppressFindings(s *Service) {
 			"HTTP backends; every integration here is a Lambda proxy invoked through the AWS API with IAM, so there " +
 			"is no backend for a certificate to protect."},
 	)
+	for _, m := range s.API.SessionMethods {
+		suppress(m, false,
+			finding{rule: "AwsSolutions-APIG4", reason: "The web console's routes (ANY /console, ANY /console/{proxy+}) " +
+				"serve a browser, which sends a session cookie, not a bearer token: the console function authenticates " +
+				"every request itself (a server-side session stored hashed, re-checked with the token it was opened with " +
+				"on every request, CSRF token and Origin check on every change), the way the REST routes' authorizer would."},
+			finding{rule: "AwsSolutions-COG4", reason: "The console signs people in with a workspace token issued by the " +
+				"config API; the service has no Cognito user pool by design."},
+		)
+	}
 	if role := s.API.RestAPI.Node().TryFindChild(jsii.String("CloudWatchRole")); role != nil {
 		suppress(role, true, finding{rule: "AwsSolutions-IAM4",
 			reason:    "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-managed policy API Gateway documents for its account-level logging role; execution and access logs need it.",

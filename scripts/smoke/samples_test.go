@@ -25,7 +25,7 @@ func decodeAs(t *testing.T, function string, raw []byte) any {
 	switch function {
 	case stack.FunctionAuthorizer:
 		v = &events.APIGatewayCustomAuthorizerRequestTypeRequest{}
-	case stack.FunctionOperator, stack.FunctionConfig, stack.FunctionKeygen:
+	case stack.FunctionOperator, stack.FunctionConfig, stack.FunctionKeygen, stack.FunctionConsole:
 		v = &events.APIGatewayProxyRequest{}
 	case stack.FunctionHashing, stack.FunctionDelivery:
 		v = &events.SQSEvent{}

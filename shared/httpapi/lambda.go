@@ -16,6 +16,7 @@ import (
 // gateway is what the adapter keeps of API Gateway's request context for the authenticator.
 type gateway struct {
 	RequestID  string
+	Stage      string
 	Identity   events.APIGatewayRequestIdentity
 	Authorizer map[string]any
 }
@@ -23,6 +24,14 @@ type gateway struct {
 func gatewayContext(ctx context.Context) (gateway, bool) {
 	g, ok := ctx.Value(gatewayKey).(gateway)
 	return g, ok
+}
+
+// GatewayStage returns the API Gateway stage a request arrived through ("v1"), or "" for a
+// request that did not come through the Lambda adapter. A page that links to itself needs it:
+// on the API's default execute-api host the stage is the first segment of every URL.
+func GatewayStage(ctx context.Context) string {
+	g, _ := gatewayContext(ctx)
+	return g.Stage
 }
 
 // LambdaHandler is the signature lambda.Start accepts for a REST API proxy integration.
@@ -77,6 +86,7 @@ func NewRequest(ctx context.Context, ev events.APIGatewayProxyRequest) (*http.Re
 	u := &url.URL{Path: path, RawQuery: q.Encode()}
 	gw := gateway{
 		RequestID:  ev.RequestContext.RequestID,
+		Stage:      ev.RequestContext.Stage,
 		Identity:   ev.RequestContext.Identity,
 		Authorizer: ev.RequestContext.Authorizer,
 	}

@@ -396,19 +396,26 @@ func validAnyID(s string) bool {
 }
 
 // Combine serves several functions' routers from one handler — a local server runs the whole
-// API in one process — dispatching each route of stack.Routes to byFunction[route.Function].
+// API in one process — dispatching each route of stack.Routes and stack.ConsoleRoutes to
+// byFunction[route.Function].
 // Routes of functions missing from byFunction, and unknown paths, get a JSON 404. It returns an
 // error when byFunction names a function that has no routes.
 func Combine(byFunction map[string]http.Handler) (http.Handler, error) {
 	mux := http.NewServeMux()
 	used := map[string]bool{}
-	for _, rt := range stack.Routes {
+	var sessionPrefixes []string
+	for _, rt := range slices.Concat(stack.Routes, stack.ConsoleRoutes) {
 		h, ok := byFunction[rt.Function]
 		if !ok {
 			continue
 		}
 		if !used[rt.Path] {
-			mux.Handle(rt.Path, h) // the function's router checks the method itself
+			// The function's router checks the method itself; API Gateway's greedy {proxy+} is
+			// net/http's {proxy...}.
+			mux.Handle(strings.Replace(rt.Path, "{proxy+}", "{proxy...}", 1), h)
+		}
+		if rt.Auth == stack.AuthSession {
+			sessionPrefixes = append(sessionPrefixes, strings.TrimSuffix(rt.Path, "/{proxy+}"))
 		}
 		used[rt.Function], used[rt.Path] = true, true
 	}
@@ -421,7 +428,11 @@ func Combine(byFunction map[string]http.Handler) (http.Handler, error) {
 		WriteError(w, r, nil, phi.Errorf(phi.ENOTFOUND, "no such route; see the API reference"))
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !canonical(r.URL.Path) {
+		// Session routes (the console) serve pages, whose paths they check themselves.
+		session := slices.ContainsFunc(sessionPrefixes, func(p string) bool {
+			return r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/")
+		})
+		if !session && !canonical(r.URL.Path) {
 			WriteError(w, r, nil, errNotCanonical)
 			return
 		}

@@ -14,11 +14,13 @@ const (
 	FunctionAuthorizer = "authorizer" // API Gateway Lambda authorizer for bearer tokens
 	FunctionHashing    = "hashing"    // SQS-triggered pipeline: protects events, fans out to SNS
 	FunctionDelivery   = "delivery"   // example destination consumer: POSTs copies to webhooks
+	FunctionConsole    = "console"    // the web console: server-rendered pages over the same domain services
 )
 
 // Functions lists every function, in a stable order.
 var Functions = []string{
 	FunctionOperator, FunctionConfig, FunctionKeygen, FunctionAuthorizer, FunctionHashing, FunctionDelivery,
+	FunctionConsole,
 }
 
 // Environment variables that carry resource names into the functions. A function whose required
@@ -35,6 +37,10 @@ const (
 	// (127.0.0.1:3001,…) that webhooks may reach besides public addresses, over https or http;
 	// deployed stacks leave it empty (webhook.PolicyFromEnv).
 	EnvLocalWebhookTargets = "PHI_LOCAL_WEBHOOK_TARGETS"
+	// console, local development only: "true" lets the console serve plain http on a loopback
+	// host (http://127.0.0.1:3000/console/) with cookies that are not Secure and without HSTS;
+	// deployed stacks leave it empty, and the console then refuses anything but https.
+	EnvConsoleLocalHTTP = "PHI_CONSOLE_LOCAL_HTTP"
 )
 
 // EndpointVars are the AWS SDK's own variables that point the functions' clients at local
@@ -50,14 +56,20 @@ type Auth string
 const (
 	AuthToken    Auth = "token" // Authorization: Bearer <token>, checked by the authorizer function
 	AuthOperator Auth = "iam"   // SigV4-signed by a platform operator's IAM principal
+	// AuthSession routes are passed through by API Gateway without an authorizer: the function
+	// authenticates each request itself (the console's session cookie, checked against the
+	// token it was opened with on every request).
+	AuthSession Auth = "session"
 )
 
 // Route is one REST API route: everything API Gateway (infra), the routers and the audit log
 // need to know about it. Handlers are registered by Route value (httpapi.Router.Handle), so
 // adding a route is one row here, listed in Routes, and one handler.
 type Route struct {
+	// Method is an HTTP method, or "ANY" for a session route that serves every method.
 	Method string
-	// Path uses API Gateway's template syntax ({param}).
+	// Path uses API Gateway's template syntax ({param}, and {proxy+} for everything below a
+	// session route's prefix).
 	Path     string
 	Function string
 	Auth     Auth
@@ -108,7 +120,15 @@ var (
 	RouteImportKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/import", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.import"}
 	RouteRevokeKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.revoke"}
 	RouteGenerateHMACKey = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.hmac.generate"}
+
+	// The web console: every page and form below ConsolePath. Each console action checks the
+	// role and writes the audit action of the REST route it corresponds to (see ConsoleRoutes).
+	RouteConsoleRoot = Route{Method: "ANY", Path: ConsolePath, Function: FunctionConsole, Auth: AuthSession}
+	RouteConsole     = Route{Method: "ANY", Path: ConsolePath + "/{proxy+}", Function: FunctionConsole, Auth: AuthSession}
 )
+
+// ConsolePath is the path prefix of the web console (its cookie's Path, too).
+const ConsolePath = "/console"
 
 // Routes is the REST API. API Gateway (infra), the local server and the handlers' routers are all
 // built from it; the OpenAPI document is tested against it.
@@ -121,6 +141,11 @@ var Routes = []Route{
 	RouteListClassifications, RoutePutClassifications, RouteListAudit,
 	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteGenerateHMACKey,
 }
+
+// ConsoleRoutes are the web console's routes (auth AuthSession): API Gateway passes every method
+// under ConsolePath to the console function, which serves its pages and forms itself. They are
+// not part of the REST API (Routes, the OpenAPI document): infra and the local server read both.
+var ConsoleRoutes = []Route{RouteConsoleRoot, RouteConsole}
 
 // MaxRequestBodyBytes is the largest request body the REST API accepts. API Gateway's own limit
 // (10 MB) cannot be lowered, so the web ACL in front of the stage blocks larger bodies, and the

@@ -68,6 +68,7 @@ type Config struct {
 // Server is a running local service.
 type Server struct {
 	APIURL         string // e.g. http://127.0.0.1:3000
+	ConsoleURL     string // e.g. http://127.0.0.1:3000/console/
 	ReceiverURL    string // e.g. https://127.0.0.1:3001; a destination posts to ReceiverURL+"/hooks/{name}"
 	OperatorSecret string
 	Resources      *devstack.Resources
@@ -155,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	env[stack.EnvWebhookSigningKey] = newOperatorSecret()
 	env[stack.EnvLocalWebhookTargets] = targets
 	env[httpapi.EnvLocalOperatorSecret] = cfg.OperatorSecret
+	env[stack.EnvConsoleLocalHTTP] = "true" // the console on http://127.0.0.1:…/console/
 	for k, v := range cfg.Env {
 		env[k] = v
 	}
@@ -183,6 +185,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{
 		APIURL:         "http://" + apiLn.Addr().String(),
+		ConsoleURL:     "http://" + apiLn.Addr().String() + stack.ConsolePath + "/",
 		ReceiverURL:    "https://" + rcvLn.Addr().String(),
 		OperatorSecret: cfg.OperatorSecret,
 		Resources:      res,

@@ -35,6 +35,8 @@ func TestMatchRouteFindsTheTemplateAPIGatewayWouldMatch(t *testing.T) {
 		{name: "a keygen route", method: "POST", path: "/workspaces/ws_1/destinations/dst_2/keys",
 			want: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", params: map[string]string{"workspaceId": "ws_1", "destinationId": "dst_2"}},
 		{name: "an unknown path falls to the proxy resource", method: "GET", path: "/nope", want: "/{proxy+}", params: map[string]string{"proxy": "nope"}},
+		{name: "a console page, any method", method: "POST", path: "/console/destinations/dst_2/save", want: "/console/{proxy+}", params: map[string]string{"proxy": "destinations/dst_2/save"}},
+		{name: "the console's root", method: "GET", path: "/console", want: "/console", params: map[string]string{}},
 		{name: "a known path with another method falls to the proxy resource", method: "PATCH", path: "/operator/workspaces", want: "/{proxy+}", params: map[string]string{"proxy": "operator/workspaces"}},
 	}
 	for _, tt := range tests {

@@ -100,11 +100,20 @@ func (g Gateway) Event(r *http.Request, body []byte) events.APIGatewayProxyReque
 	return ev
 }
 
-// matchRoute finds the stack.Routes template that API Gateway would match for method and path,
-// with its path parameters. An unmatched request gets the greedy proxy resource, as the API's
+// matchRoute finds the stack.Routes (or stack.ConsoleRoutes, which take every method) template
+// that API Gateway would match for method and path, with its path parameters. An unmatched request gets the greedy proxy resource, as the API's
 // catch-all does, so the handlers answer it with their JSON 404.
 func matchRoute(method, path string) (string, map[string]string) {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for _, rt := range stack.ConsoleRoutes {
+		prefix, greedy := strings.CutSuffix(rt.Path, "/{proxy+}")
+		switch {
+		case !greedy && path == rt.Path:
+			return rt.Path, map[string]string{}
+		case greedy && strings.HasPrefix(path, prefix+"/"):
+			return rt.Path, map[string]string{"proxy": strings.TrimPrefix(path, prefix+"/")}
+		}
+	}
 	for _, rt := range stack.Routes {
 		if rt.Method != method {
 			continue

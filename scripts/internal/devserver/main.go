@@ -123,6 +123,7 @@ func PrintBanner(w io.Writer, s *Server, ws *SampleWorkspace) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("phiguard is running locally (emulators: moto + local-kms; nothing leaves this machine)")
 	p("")
+	p("  web console       %s   (sign in with a workspace token)", s.ConsoleURL)
 	p("  REST API          %s   (every route of shared/stack.Routes; docs/openapi.json)", s.APIURL)
 	p("  webhook receiver  %s   (a destination posts to %s/hooks/<name>; self-signed TLS)", s.ReceiverURL, s.ReceiverURL)
 	p("                    (destinations may use this local address and public https hosts, nothing else)")

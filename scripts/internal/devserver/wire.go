@@ -8,6 +8,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/fn/configfn"
+	"github.com/phiguard/phiguard/shared/fn/consolefn"
 	"github.com/phiguard/phiguard/shared/fn/deliveryfn"
 	"github.com/phiguard/phiguard/shared/fn/hashingfn"
 	"github.com/phiguard/phiguard/shared/fn/keygenfn"
@@ -34,6 +35,7 @@ func buildFunctions(ctx context.Context, env *fn.Env) (*functions, error) {
 		stack.FunctionOperator: operatorfn.Build,
 		stack.FunctionConfig:   configfn.Build,
 		stack.FunctionKeygen:   keygenfn.Build,
+		stack.FunctionConsole:  consolefn.Build,
 	} {
 		h, err := build(ctx, env)
 		if err != nil {

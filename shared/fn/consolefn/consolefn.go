@@ -1,0 +1,51 @@
+// Package consolefn wires the console function (stack.FunctionConsole): the web console's pages
+// under stack.ConsolePath, over the same workspace and key services as the REST API.
+package consolefn
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/phiguard/phiguard/shared/console"
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/fn"
+	"github.com/phiguard/phiguard/shared/keygen"
+	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
+	"github.com/phiguard/phiguard/shared/workspace"
+)
+
+var _ console.Sessions = (*dynamo.Store)(nil)
+
+// Build returns the console's handler. It fails, naming the problem, when an environment
+// variable is missing or invalid or the AWS configuration is unusable. It makes no network call.
+func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
+	webhooks, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
+	if err != nil {
+		return nil, err
+	}
+	localHTTP := false
+	switch v := env.Getenv(stack.EnvConsoleLocalHTTP); v {
+	case "", "false":
+	case "true":
+		localHTTP = true
+	default:
+		return nil, fmt.Errorf("environment variable %s must be true or empty, not %q", stack.EnvConsoleLocalHTTP, v)
+	}
+	b, err := env.Base(ctx, fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key"})
+	if err != nil {
+		return nil, err
+	}
+	if localHTTP {
+		b.Logger.Warn("console serves plain http with cookies that are not Secure: local development only", "variable", stack.EnvConsoleLocalHTTP)
+	}
+	c := &console.Console{
+		Service:  &workspace.Service{Store: b.Store, Webhooks: webhooks},
+		Keys:     &keygen.Service{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
+		Sessions: b.Store, Tokens: b.Store, Audit: b.Store, Logger: b.Logger, LocalHTTP: localHTTP,
+	}
+	return c.Handler()
+}
