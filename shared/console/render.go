@@ -49,10 +49,16 @@ var funcs = template.FuncMap{
 	},
 }
 
+// parsePages parses the layout once and each page on a clone of it (a cold start parses every
+// template, so this is on its path).
 func parsePages() (map[string]*page, error) {
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("console: parse the layout: %w", err)
+	}
 	out := map[string]*page{}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse template %s: %w", name, err)
 		}

@@ -71,6 +71,9 @@ func newSuite(t *testing.T) *suite {
 		t.Fatalf("start %s: %v", chromium, err)
 	}
 	shots := filepath.Join(RepoRoot(), "build", "console")
+	if err := os.RemoveAll(shots); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +572,7 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		defer cancel()
 		st.run(t, phone, "phone", emulation.SetDeviceMetricsOverride(375, 800, 2, true))
 		st.signIn(t, phone, ownerToken)
-		for _, p := range []string{"/settings", "/privacy", "/destinations", "/destinations/" + dst1, "/destinations/" + dst1 + "/keys"} {
+		for _, p := range []string{"/settings", "/privacy", "/destinations", "/destinations/" + dst1, "/destinations/" + dst1 + "/keys", "/audit"} {
 			st.nav(t, phone, p)
 			var width int
 			st.run(t, phone, "measure", chromedp.Evaluate(`document.documentElement.scrollWidth`, &width))
@@ -577,7 +580,40 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 				t.Errorf("%s is %d px wide at a 375 px viewport", p, width)
 			}
 			st.remember(t, phone)
-			st.check(t, phone, "mobile-"+strings.ReplaceAll(strings.Trim(p, "/"), "/", "-"))
+			st.check(t, phone, "mobile-"+strings.ReplaceAll(strings.ReplaceAll(strings.Trim(p, "/"), dst1, "analytics"), "/", "-"))
+		}
+	})
+
+	step("keyboard only: sign in with Tab and Enter, and focus is visible", func(t *testing.T) {
+		kb, cancel := st.person(t)
+		defer cancel()
+		st.nav(t, kb, "/sign-in")
+		var id, outline string
+		for i := 0; i < 10 && id != "token"; i++ {
+			st.run(t, kb, "Tab", chromedp.KeyEvent("\t"), chromedp.Evaluate(`document.activeElement.id`, &id))
+		}
+		if id != "token" {
+			t.Fatal("Tab never reaches the token field")
+		}
+		st.run(t, kb, "focus outline", chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline))
+		if outline == "none" || outline == "" {
+			t.Errorf("the focused field shows no outline (%q)", outline)
+		}
+		st.run(t, kb, "type and press Enter",
+			chromedp.Evaluate(`document.documentElement.dataset.old = "1"`, nil),
+			chromedp.KeyEvent(ownerToken), chromedp.KeyEvent("\r"))
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.HasSuffix(st.location(t, kb), "/console/settings") {
+			if time.Now().After(deadline) {
+				t.Fatalf("Enter did not sign in: at %s", st.location(t, kb))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// The skip link is the first stop, then the header's controls.
+		st.run(t, kb, "Tab from the top", chromedp.Evaluate(`document.activeElement.blur()`, nil), chromedp.KeyEvent("\t"),
+			chromedp.Evaluate(`document.activeElement.textContent.trim()`, &id))
+		if id != "Skip to content" {
+			t.Errorf("the first Tab stop is %q, want the skip link", id)
 		}
 	})
 

@@ -1,0 +1,190 @@
+package console
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/dynamo"
+	"github.com/phiguard/phiguard/shared/keygen"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/workspace"
+)
+
+// clock is a settable time for the session limits.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time         { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration)    { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+func (c *clock) set(t time.Time) *clock { c.t = t; return c }
+
+// sessionConsole is a local console over a fresh table in the emulator, with one workspace and
+// its owner token.
+func sessionConsole(t *testing.T) (http.Handler, *dynamo.Store, *clock, string, *phi.Token) {
+	t.Helper()
+	clients := awstest.Clients(t)
+	table := awstest.UniqueName("console")
+	if err := dynamo.CreateTable(t.Context(), clients.DynamoDB, table); err != nil {
+		t.Fatal(err)
+	}
+	store := dynamo.New(clients.DynamoDB, table)
+	ws := &phi.Workspace{ID: phi.NewID(phi.PrefixWorkspace), Name: "Clinic", Tier: phi.TierTeam}
+	secret := phi.NewTokenSecret()
+	tok := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: ws.ID, Name: "owner", Role: phi.RoleOwner, CreatedBy: "operator:test"}
+	if err := store.CreateWorkspace(t.Context(), ws, tok, phi.HashToken(secret)); err != nil {
+		t.Fatal(err)
+	}
+	clk := (&clock{}).set(time.Now().UTC())
+	c := &Console{
+		Service:  &workspace.Service{Store: store},
+		Keys:     &keygen.Service{Store: store, KMS: kms.NewFromConfig(clients.Config), CMK: "alias/unused"},
+		Sessions: store, Tokens: store, Audit: store, LocalHTTP: true, Now: clk.now,
+	}
+	h, err := c.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, store, clk, secret, tok
+}
+
+func post(h http.Handler, path string, form url.Values, cookie *http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", "http://127.0.0.1:3000"+path, strings.NewReader(form.Encode()))
+	req.Host = "127.0.0.1:3000"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://127.0.0.1:3000")
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func get(h http.Handler, path string, cookie *http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", "http://127.0.0.1:3000"+path, nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func signIn(t *testing.T, h http.Handler, secret string) *http.Cookie {
+	t.Helper()
+	w := post(h, "/console/sign-in", url.Values{"token": {secret}}, nil)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", w.Code, w.Body.String())
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == CookieName {
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/console" {
+				t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict, Path=/console", c)
+			}
+			return c
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}
+
+func signedIn(w *httptest.ResponseRecorder) bool { return w.Code == http.StatusOK }
+
+func TestSessionsEndWhenIdleAfterTheirAbsoluteLimitAndAtSignOut(t *testing.T) {
+	h, store, clk, secret, _ := sessionConsole(t)
+
+	t.Run("idle for more than 30 minutes", func(t *testing.T) {
+		ck := signIn(t, h, secret)
+		clk.add(29 * time.Minute)
+		if !signedIn(get(h, "/console/settings", ck)) {
+			t.Fatal("a session 29 minutes idle has ended")
+		}
+		clk.add(IdleTimeout + time.Second)
+		if w := get(h, "/console/settings", ck); w.Code != http.StatusSeeOther || !strings.Contains(w.Header().Get("Location"), "/console/sign-in") {
+			t.Errorf("a session idle past 30 minutes still works: %d", w.Code)
+		}
+	})
+	t.Run("active, but older than 12 hours", func(t *testing.T) {
+		ck := signIn(t, h, secret)
+		for range 25 { // a request every 29 minutes keeps it from idling out
+			clk.add(29 * time.Minute)
+			if get(h, "/console/settings", ck).Code != http.StatusOK {
+				break
+			}
+		}
+		if signedIn(get(h, "/console/settings", ck)) {
+			t.Error("a session outlived its 12-hour limit")
+		}
+	})
+	t.Run("sign-out deletes the session", func(t *testing.T) {
+		ck := signIn(t, h, secret)
+		page := get(h, "/console/settings", ck).Body.String()
+		csrf := page[strings.Index(page, `name="csrf" value="`)+len(`name="csrf" value="`):]
+		csrf = csrf[:strings.IndexByte(csrf, '"')]
+		if w := post(h, "/console/sign-out", url.Values{}, ck); w.Code != http.StatusForbidden {
+			t.Errorf("sign-out without the CSRF token: %d, want 403", w.Code)
+		}
+		if w := post(h, "/console/sign-out", url.Values{"csrf": {csrf}}, ck); w.Code != http.StatusSeeOther {
+			t.Fatalf("sign-out: %d", w.Code)
+		}
+		if _, err := store.GetSession(t.Context(), sessionHash(ck.Value)); phi.ErrorCode(err) != phi.ENOTFOUND {
+			t.Errorf("the session item is still in the table: %v", err)
+		}
+		if signedIn(get(h, "/console/settings", ck)) {
+			t.Error("the cookie still works after sign-out")
+		}
+	})
+	t.Run("the table holds the session's hash, never its secret", func(t *testing.T) {
+		ck := signIn(t, h, secret)
+		sess, err := store.GetSession(t.Context(), sessionHash(ck.Value))
+		if err != nil || sess.IDHash == ck.Value || strings.Contains(sess.Draft, ck.Value) {
+			t.Errorf("stored session %+v (%v)", sess, err)
+		}
+	})
+}
+
+func TestFailedSignInsAreRateLimitedAndAudited(t *testing.T) {
+	h, store, _, secret, tok := sessionConsole(t)
+	// A revoked token is known: its refusal is audited in its workspace.
+	revoked := phi.NewTokenSecret()
+	old := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: tok.WorkspaceID, Name: "old", Role: phi.RoleMember, CreatedBy: tok.ID}
+	if err := store.CreateToken(t.Context(), old, phi.HashToken(revoked)); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RevokeToken(t.Context(), tok.WorkspaceID, old.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if w := post(h, "/console/sign-in", url.Values{"token": {revoked}}, nil); w.Code != http.StatusUnauthorized {
+		t.Fatalf("a revoked token signed in: %d", w.Code)
+	}
+	for i := 1; i < SignInLimit; i++ {
+		if w := post(h, "/console/sign-in", url.Values{"token": {"phit_wrong"}}, nil); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, w.Code)
+		}
+	}
+	w := post(h, "/console/sign-in", url.Values{"token": {secret}}, nil)
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "Too many failed sign-ins") {
+		t.Errorf("after %d failures even the right token got %d, want 429", SignInLimit, w.Code)
+	}
+	recs, _, err := store.ListAudit(t.Context(), tok.WorkspaceID, time.Time{}, time.Time{}, phi.Page{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := false
+	for _, r := range recs {
+		denied = denied || (r.Action == ActionSignIn && r.Outcome == "denied" && r.Actor == old.ID)
+	}
+	if !denied {
+		t.Errorf("the revoked token's sign-in is not audited: %+v", recs)
+	}
+}
