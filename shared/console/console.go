@@ -39,6 +39,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -276,7 +277,7 @@ func (c *Console) serve(h handlerFunc, signedIn bool) http.Handler {
 			}
 			if !ok {
 				if r.Method == http.MethodGet {
-					_ = c.redirect(w, r, "/sign-in?next="+safeNext(strings.TrimPrefix(r.URL.Path, rq.base+stack.ConsolePath)))
+					_ = c.redirect(w, r, "/sign-in?next="+url.QueryEscape(safeNext(strings.TrimPrefix(r.URL.Path, stack.ConsolePath))))
 				} else {
 					c.fail(w, r, phi.Errorf(phi.EUNAUTHORIZED, "your session has ended; sign in again"))
 				}
