@@ -30,7 +30,7 @@ func (c *Console) act(r *http.Request, route stack.Route, target string, fn func
 		if route.Action != "" {
 			_ = c.auditRecord(r, rq.actor.WorkspaceID, rq.actor.ID, route.Action, target, audit.OutcomeDenied)
 		}
-		return err
+		return &roleError{err}
 	}
 	if route.Action == "" {
 		return fn(r.Context())
@@ -66,3 +66,10 @@ func (c *Console) auditRecord(r *http.Request, wsID, actor, action, target, outc
 	}
 	return nil
 }
+
+// roleError is a refusal for want of a role: always the 403 page, never a message beside a form
+// (the form should not have been shown).
+type roleError struct{ err error }
+
+func (e *roleError) Error() string { return e.err.Error() }
+func (e *roleError) Unwrap() error { return e.err }

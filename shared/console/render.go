@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -193,16 +194,22 @@ func problemsOf(err error) *formErrors {
 	}
 	fe := &formErrors{Message: phi.ErrorMessage(err), Fields: map[string]string{}}
 	switch d := phi.ErrorDetails(err).(type) {
+	case map[string]any:
+		if _, ok := d["missing"]; ok && phi.ErrorCode(err) == phi.ECONFLICT {
+			// workspace.CheckHashing speaks of REST routes; the console has a button for it.
+			fe.Message = "Press “Generate hashing keys” first: " + strings.NewReplacer("generate hashing keys first: ", "",
+				" (POST .../keys)", "", " (POST .../hmac-keys)", "").Replace(fe.Message)
+			fe.Fields["hash"] = "needs hashing keys: press “Generate hashing keys” (or upload your own public key)"
+		}
+		if fields, ok := d["fields"].([]map[string]string); ok {
+			for _, f := range fields {
+				fe.Fields["path:"+f["path"]] = "is " + f["classification"] + " in the Privacy Portal; only yellow fields can be hashed"
+			}
+		}
 	case []phi.Problem:
 		for _, p := range d {
 			if _, dup := fe.Fields[p.Field]; !dup {
 				fe.Fields[p.Field] = p.Reason
-			}
-		}
-	case map[string]any:
-		if fields, ok := d["fields"].([]map[string]string); ok {
-			for _, f := range fields {
-				fe.Fields["path:"+f["path"]] = "is " + f["classification"] + " in the Privacy Portal; only yellow fields can be hashed"
 			}
 		}
 	}
@@ -212,6 +219,9 @@ func problemsOf(err error) *formErrors {
 // formOr returns the form errors of err for re-rendering a form, or err itself when the error
 // page must answer.
 func formOr(err error) (*formErrors, error) {
+	if _, denied := errors.AsType[*roleError](err); denied {
+		return nil, err
+	}
 	if fe := problemsOf(err); fe != nil {
 		return fe, nil
 	}

@@ -188,3 +188,64 @@ func TestFailedSignInsAreRateLimitedAndAudited(t *testing.T) {
 		t.Errorf("the revoked token's sign-in is not audited: %+v", recs)
 	}
 }
+
+// csrfOf reads the CSRF token out of a console page.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	const attr = `name="csrf" value="`
+	i := strings.Index(page, attr)
+	if i < 0 {
+		t.Fatal("the page has no CSRF field")
+	}
+	rest := page[i+len(attr):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+func TestAMemberCanDoWhatTheAPILetsAMemberDoAndIsDeniedTheRestAudited(t *testing.T) {
+	h, store, _, _, owner := sessionConsole(t)
+	secret := phi.NewTokenSecret()
+	member := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: owner.WorkspaceID, Name: "analyst", Role: phi.RoleMember, CreatedBy: owner.ID}
+	if err := store.CreateToken(t.Context(), member, phi.HashToken(secret)); err != nil {
+		t.Fatal(err)
+	}
+	ck := signIn(t, h, secret)
+	page := get(h, "/console/sources", ck)
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), `id="source-name"`) {
+		t.Fatalf("a member cannot add sources: %d", page.Code)
+	}
+	if strings.Contains(page.Body.String(), "Privacy Portal</a>") || strings.Contains(page.Body.String(), "/console/tokens") {
+		t.Error("a member's navigation links owner-only pages")
+	}
+	csrf := csrfOf(t, page.Body.String())
+	if w := post(h, "/console/sources", url.Values{"csrf": {csrf}, "name": {"web"}}, ck); w.Code != http.StatusSeeOther {
+		t.Errorf("a member adding a source: %d", w.Code)
+	}
+	for _, tt := range []struct {
+		name string
+		w    *httptest.ResponseRecorder
+	}{
+		{"opening the Privacy Portal", get(h, "/console/privacy", ck)},
+		{"classifying a field", post(h, "/console/privacy/classify", url.Values{"csrf": {csrf}, "path": {"traits.email"}, "classification": {"green"}}, ck)},
+		{"reading tokens", get(h, "/console/tokens", ck)},
+		{"reading the audit log", get(h, "/console/audit", ck)},
+	} {
+		if tt.w.Code != http.StatusForbidden || !strings.Contains(tt.w.Body.String(), "owner role") {
+			t.Errorf("%s: %d, want the 403 page naming the owner role", tt.name, tt.w.Code)
+		}
+	}
+	recs, _, err := store.ListAudit(t.Context(), owner.WorkspaceID, time.Time{}, time.Time{}, phi.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := map[string]bool{}
+	for _, r := range recs {
+		if r.Actor == member.ID && r.Outcome == "denied" {
+			denied[r.Action] = true
+		}
+	}
+	for _, a := range []string{"privacy.inbox.read", "privacy.classification.update", "token.list", "audit.read"} {
+		if !denied[a] {
+			t.Errorf("the member's denied %s is not audited (%v)", a, denied)
+		}
+	}
+}

@@ -396,13 +396,28 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		if !strings.HasPrefix(dst2, "dst_") {
 			t.Fatalf("the destination without hashing was not saved: %s", loc)
 		}
-		st.run(t, owner, "hash two fields",
+		st.run(t, owner, "hash three fields",
 			chromedp.Click("#hash", chromedp.ByQuery),
 			chromedp.Click(`li[data-path="traits.email"] input[type=checkbox]`, chromedp.ByQuery),
 			chromedp.Click(`li[data-path="properties.mrn"] input[type=checkbox]`, chromedp.ByQuery),
+			chromedp.Click(`li[data-path="properties.diagnosis"] input[type=checkbox]`, chromedp.ByQuery),
+			chromedp.SetValue(`li[data-path="properties.diagnosis"] select`, "hmac", chromedp.ByQuery),
 			chromedp.SetValue("#algorithm", "hpke-xwing", chromedp.ByQuery))
+		// Save before generating keys: refused beside the checkbox, with the choices kept.
+		st.submit(t, owner, "#save-settings")
+		if msg := st.text(t, owner, "#form-error"); !strings.Contains(msg, "Generate hashing keys") || !st.exists(t, owner, "#hash-error") {
+			t.Errorf("Save without keys says %q", msg)
+		}
+		var kept bool
+		st.run(t, owner, "read the kept choice", chromedp.Evaluate(`document.querySelector('li[data-path="properties.mrn"] input').checked`, &kept))
+		if !kept {
+			t.Error("the refused Save lost the chosen fields")
+		}
 		st.check(t, owner, "existing-destination-settings")
 		st.submit(t, owner, "#generate")
+		if !st.exists(t, owner, "#hmac-key") {
+			t.Error("the hmac treatment got no HMAC key shown once")
+		}
 		var pemKey, id string
 		st.run(t, owner, "read", chromedp.Value("#private-key", &pemKey, chromedp.ByQuery), chromedp.Text("#key-id", &id, chromedp.ByQuery),
 			chromedp.Click("#stored", chromedp.ByQuery))
@@ -415,6 +430,11 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		got := st.received(t, dst2, ids)
 		if o, f := decrypt(t, pemKey, id, got, []string{"traits.email", "properties.mrn"}); o != 4 || f != 0 {
 			t.Errorf("the X-Wing key opened %d fields (%d failed); want 4", o, f)
+		}
+		for id, ev := range got {
+			if v, ok := lookup(ev, "properties.diagnosis").(string); strings.HasPrefix(id, "r3-track") && (!ok || v == sent(id, "properties.diagnosis") || v == "") {
+				t.Errorf("the hmac field of %s arrived as %v", id, lookup(ev, "properties.diagnosis"))
+			}
 		}
 	})
 
