@@ -249,3 +249,43 @@ func TestAMemberCanDoWhatTheAPILetsAMemberDoAndIsDeniedTheRestAudited(t *testing
 		}
 	}
 }
+
+func TestAReadonlyTokenSeesDestinationsWithoutAnyControl(t *testing.T) {
+	h, store, _, _, owner := sessionConsole(t)
+	ctx := t.Context()
+	src := &phi.Source{ID: phi.NewID(phi.PrefixSource), WorkspaceID: owner.WorkspaceID, Name: "web"}
+	if err := store.CreateSource(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	dst := &phi.Destination{ID: phi.NewID(phi.PrefixDestination), WorkspaceID: owner.WorkspaceID, SourceID: src.ID, Name: "crm",
+		Type: phi.DestinationWebhook, Enabled: true, Settings: phi.DestinationSettings{URL: "https://crm.example.com/hook"}}
+	if err := store.CreateDestination(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	secret := phi.NewTokenSecret()
+	ro := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: owner.WorkspaceID, Name: "auditor", Role: phi.RoleReadonly, CreatedBy: owner.ID}
+	if err := store.CreateToken(ctx, ro, phi.HashToken(secret)); err != nil {
+		t.Fatal(err)
+	}
+	ck := signIn(t, h, secret)
+	for path, absent := range map[string][]string{
+		"/console/destinations":           {`id="add-destination"`, "/keys"},
+		"/console/destinations/" + dst.ID: {`id="setup-form"`, `id="hashing"`, `id="generate"`, `name="action"`},
+		"/console/sources":                {`id="source-name"`},
+		"/console/settings":               {"Privacy Portal</a>", "Tokens</a>", "Audit log</a>"},
+	} {
+		w := get(h, path, ck)
+		if w.Code != http.StatusOK {
+			t.Errorf("%s: %d", path, w.Code)
+			continue
+		}
+		for _, s := range absent {
+			if strings.Contains(w.Body.String(), s) {
+				t.Errorf("%s shows a readonly token %s", path, s)
+			}
+		}
+	}
+	if !strings.Contains(get(h, "/console/destinations/"+dst.ID, ck).Body.String(), "https://crm.example.com/hook") {
+		t.Error("a readonly token does not see the destination's settings")
+	}
+}
