@@ -226,10 +226,19 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		st.submit(t, owner, `.catalog a.button`)
 		st.check(t, owner, "add-destination-source")
 		st.submit(t, owner, `main form button[type=submit]`)
+		// A URL the webhook policy refuses: the API's message beside the field, what was typed kept.
 		st.run(t, owner, "fill the setup step",
 			chromedp.SendKeys("#dst-name", "Analytics", chromedp.ByQuery),
-			chromedp.SendKeys("#dst-url", st.s.HookURL("analytics-"+ws[3:11]), chromedp.ByQuery),
+			chromedp.SendKeys("#dst-url", "http://127.0.0.1:9/hook", chromedp.ByQuery),
 			chromedp.Click("#hash", chromedp.ByQuery))
+		st.submit(t, owner, "#save-settings")
+		var typed string
+		st.run(t, owner, "read what was kept", chromedp.Value("#dst-name", &typed, chromedp.ByQuery))
+		if msg := st.text(t, owner, "#dst-url-error"); msg == "" || typed != "Analytics" {
+			t.Errorf("a refused URL shows %q beside the field and keeps the name %q", msg, typed)
+		}
+		st.check(t, owner, "setup-bad-url")
+		st.run(t, owner, "fix the URL", chromedp.SetValue("#dst-url", st.s.HookURL("analytics-"+ws[3:11]), chromedp.ByQuery))
 		// Fuzzy search: a typo still finds traits.email.
 		st.run(t, owner, "search a field", chromedp.SendKeys("#field-search", "emal", chromedp.ByQuery))
 		var hiddenEmail, hiddenMRN bool
