@@ -115,8 +115,9 @@ func (s *Service) pending(k *phi.Key) *phi.Key {
 // after audit.Attempt names the key, so that nothing irreversible happens unaudited) and returns
 // it, pending, with its private key. The key is not stored: the caller builds what carries the
 // private key to the customer and then calls StorePending. Bad input is EINVALID; a repeated
-// Idempotency-Key ECONFLICT or EINVALID (see Idempotency); a failed attempt record or KMS call an
-// internal error.
+// Idempotency-Key ECONFLICT (same request) or EINVALID (another request), a malformed one
+// EBADREQUEST (see the package documentation); a failed attempt record or KMS call an internal
+// error.
 func (s *Service) NewKeyPair(ctx context.Context, a phi.Actor, dst *phi.Destination, req GenerateRequest) (*Secret, error) {
 	alg, bits, err := ParseGenerate(req)
 	if err != nil {
@@ -179,9 +180,8 @@ const maxKeyErrorLen = 300
 
 // Import validates a customer's public key with fieldcrypt and stores it as dst's active key
 // (after audit.Attempt): it needs no confirmation, since the customer holds the private key. A
-// key this destination already has (in any status) is refused
-// (ECONFLICT), so a revoked key can never come back; a key fieldcrypt refuses is EINVALID naming
-// publicKey with fieldcrypt's reason.
+// key this destination already has (in any status) is refused (ECONFLICT), so a revoked key can
+// never come back; a key fieldcrypt refuses is EINVALID naming publicKey with fieldcrypt's reason.
 func (s *Service) Import(ctx context.Context, a phi.Actor, dst *phi.Destination, req ImportRequest) (*phi.Key, error) {
 	if strings.TrimSpace(req.PublicKey) == "" {
 		return nil, phi.InvalidField("publicKey", "is required: a PEM \"PUBLIC KEY\" block")
