@@ -164,7 +164,8 @@ type setupView struct {
 	Treatments  any
 	Algorithms  any
 	Saved       bool
-	Hashing     bool // the caller may see and change hashing settings
+	Hashing     bool   // the caller may see and change hashing settings
+	Idem        string // the Idempotency-Key of this form's "Generate hashing keys"
 }
 
 // matchesQuery is the Fields control's fuzzy search: the query is a substring of the path, or
@@ -349,6 +350,8 @@ func (c *Console) renderSetup(w http.ResponseWriter, r *http.Request, status int
 	a := state(r).actor
 	ctx := r.Context()
 	v.Treatments, v.Algorithms = treatments, algorithms
+	// One Idempotency-Key per rendered form: submitting it twice generates no second key.
+	v.Idem = phi.NewID("gen_")
 	v.Hashing = can(r, stack.RouteUpdateHashing)
 	if v.Form.Algorithm == "" {
 		v.Form.Algorithm = algorithms[0].Value
@@ -416,7 +419,7 @@ func (c *Console) renderSetup(w http.ResponseWriter, r *http.Request, status int
 		if !v.New {
 			if err := c.act(r, stack.RouteListKeys, "destinations/"+v.Dst.ID+"/keys", func(ctx context.Context) error {
 				var err error
-				v.Keys, err = c.Service.Store.ListKeys(ctx, a.WorkspaceID, v.Dst.ID)
+				v.Keys, err = c.listKeys(ctx, r, v.Dst)
 				return err
 			}); err != nil {
 				return err

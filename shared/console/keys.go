@@ -113,7 +113,8 @@ func (c *Console) generateForExisting(w http.ResponseWriter, r *http.Request, v 
 
 // generateKeys makes the keys the form's treatments need — a key pair through KMS, or the
 // uploaded public key — and an HMAC key when a field uses hmac and the destination has none,
-// and answers with the key page.
+// and answers with the key page. Generated keys are stored pending, and only once the page that
+// carries their secrets is built; Save activates them.
 func (c *Console) generateKeys(w http.ResponseWriter, r *http.Request, v *setupView, isNew bool) error {
 	a := state(r).actor
 	ctx := r.Context()
@@ -122,12 +123,8 @@ func (c *Console) generateKeys(w http.ResponseWriter, r *http.Request, v *setupV
 		return err
 	}
 	kv := &keyView{Dst: dst, New: isNew}
-	var secrets []*keygen.Secret
-	defer func() {
-		for _, s := range secrets {
-			s.Clear()
-		}
-	}()
+	idem := r.PostForm.Get("idem")
+	var page []byte
 	upload := r.PostForm.Get("action") == "upload"
 	if upload {
 		req := keygen.ImportRequest{PublicKey: r.PostForm.Get("publicKey")}
@@ -136,10 +133,13 @@ func (c *Console) generateKeys(w http.ResponseWriter, r *http.Request, v *setupV
 			kv.Key = k
 			return err
 		})
+		if err == nil {
+			page, err = c.withHMACKey(r, dst, v, kv, idem)
+		}
 	} else {
 		var gr keygen.GenerateRequest
 		req, gerr := v.Form.generateRequest()
-		gr.Algorithm, gr.RSABits = req.Algorithm, req.RSABits
+		gr.Algorithm, gr.RSABits, gr.IdempotencyKey = req.Algorithm, req.RSABits, idem
 		err = gerr
 		if err == nil {
 			err = c.act(r, stack.RouteGenerateKeyPair, "destinations/"+dst.ID+"/keys", func(ctx context.Context) error {
@@ -147,22 +147,12 @@ func (c *Console) generateKeys(w http.ResponseWriter, r *http.Request, v *setupV
 				if err != nil {
 					return err
 				}
-				secrets = append(secrets, sec)
+				defer sec.Clear()
 				kv.Key, kv.PrivateKey = sec.Key, string(sec.Secret)
-				return c.storeKey(ctx, sec)
+				page, err = c.withHMACKey(r, dst, v, kv, idem)
+				return c.storeWith(ctx, sec, page, err)
 			})
 		}
-	}
-	if err == nil && v.Form.hashing().Uses(phi.TreatmentHMAC) && !c.hasActive(ctx, dst, phi.KeyHMAC) {
-		err = c.act(r, stack.RouteGenerateHMACKey, "destinations/"+dst.ID+"/hmac-keys", func(ctx context.Context) error {
-			sec, err := c.Keys.NewHMACKey(ctx, a, dst, keygen.HMACRequest{})
-			if err != nil {
-				return err
-			}
-			secrets = append(secrets, sec)
-			kv.HMACKey, kv.HMACSecret = sec.Key, string(sec.Secret)
-			return c.storeKey(ctx, sec)
-		})
 	}
 	if err != nil {
 		fe, ferr := formOr(err)
@@ -178,23 +168,68 @@ func (c *Console) generateKeys(w http.ResponseWriter, r *http.Request, v *setupV
 		if isNew {
 			// The destination exists now: go on from its Settings page.
 			v.New, v.Dst = false, dst
+			v.Form.Flow = dst.ID
 		}
 		return c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
 	}
-	form, _ := json.Marshal(v.Form)
-	kv.Form = string(form)
+	write(w, http.StatusCreated, page)
+	return nil
+}
+
+// withHMACKey generates the HMAC key the form's hmac treatment needs, when the destination has
+// no active one, and builds the key page; the HMAC key is stored pending once the page exists.
+func (c *Console) withHMACKey(r *http.Request, dst *phi.Destination, v *setupView, kv *keyView, idem string) ([]byte, error) {
+	ctx := r.Context()
+	if !v.Form.hashing().Uses(phi.TreatmentHMAC) || c.hasActive(ctx, dst, phi.KeyHMAC) {
+		return c.keyPage(r, kv, v.Form)
+	}
+	var page []byte
+	err := c.act(r, stack.RouteGenerateHMACKey, "destinations/"+dst.ID+"/hmac-keys", func(ctx context.Context) error {
+		sec, err := c.Keys.NewHMACKey(ctx, state(r).actor, dst, keygen.HMACRequest{IdempotencyKey: idem})
+		if err != nil {
+			return err
+		}
+		defer sec.Clear()
+		kv.HMACKey, kv.HMACSecret = sec.Key, string(sec.Secret)
+		page, err = c.keyPage(r, kv, v.Form)
+		return c.storeWith(ctx, sec, page, err)
+	})
+	return page, err
+}
+
+// keyPage builds the key page of kv, whose Save carries form and activates kv's pending keys.
+func (c *Console) keyPage(r *http.Request, kv *keyView, form setupForm) ([]byte, error) {
+	b, _ := json.Marshal(form)
+	kv.Form = string(b)
+	kv.KeyIDs = nil
 	for _, k := range []*phi.Key{kv.Key, kv.HMACKey} {
-		if k != nil {
+		if k != nil && k.Status == phi.KeyPending {
 			kv.KeyIDs = append(kv.KeyIDs, k.ID)
 		}
 	}
-	kv.Filename = fileName(dst.Name) + "-" + kv.Key.ID + ".pem"
-	return c.render(w, r, http.StatusCreated, "key", "Store your private key", kv)
+	kv.Filename = fileName(kv.Dst.Name) + "-" + kv.Key.ID + ".pem"
+	return c.page(r, "key", "Store your private key", kv)
 }
 
-// storeKey stores a generated key once its secret is in hand for the response.
-func (c *Console) storeKey(ctx context.Context, sec *keygen.Secret) error {
-	return c.Keys.Activate(ctx, sec.Key)
+// storeWith stores sec's key pending once page, the response carrying its secret, was built
+// (buildErr nil); otherwise it gives the generation up (keygen.Service.Abandon) and returns
+// buildErr.
+func (c *Console) storeWith(ctx context.Context, sec *keygen.Secret, page []byte, buildErr error) error {
+	if buildErr != nil {
+		c.Keys.Abandon(ctx, sec)
+		return buildErr
+	}
+	return c.Keys.StorePending(ctx, sec)
+}
+
+// listKeys returns d's keys, newest first, without expired pending ones (keygen.Service.Keys).
+func (c *Console) listKeys(ctx context.Context, r *http.Request, d *phi.Destination) ([]phi.Key, error) {
+	dst, err := c.keyDestination(ctx, r, d.ID, false)
+	if err != nil {
+		return nil, err
+	}
+	keys, _, err := c.Keys.Keys(ctx, dst, phi.Page{Limit: 1000})
+	return keys, err
 }
 
 func (c *Console) hasActive(ctx context.Context, dst *phi.Destination, kind phi.KeyKind) bool {
@@ -278,9 +313,24 @@ func (c *Console) saveHashing(w http.ResponseWriter, r *http.Request) error {
 	return c.redirect(w, r, "/destinations/"+d.ID+"?saved=1")
 }
 
-// activateKeys makes the keys generated for this Save the destination's active ones. Until
-// keys are generated pending, generation has already stored them active: nothing is left to do.
+// activateKeys makes the pending keys generated for this Save the destination's active ones (the
+// previous active keys of their kinds become decrypt-only): the owner has confirmed holding their
+// secrets.
 func (c *Console) activateKeys(r *http.Request, d *phi.Destination, keyIDs []string) error {
+	a := state(r).actor
+	for _, id := range keyIDs {
+		err := c.act(r, stack.RouteActivateKey, "destinations/"+d.ID+"/keys/"+id+"/activate", func(ctx context.Context) error {
+			dst, err := c.keyDestination(ctx, r, d.ID, true)
+			if err != nil {
+				return err
+			}
+			_, err = c.Keys.ActivatePending(ctx, a, dst, id)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -288,6 +338,7 @@ func (c *Console) activateKeys(r *http.Request, d *phi.Destination, keyIDs []str
 
 type keysView struct {
 	Dst         *phi.Destination
+	Idem        string // the new key pair form's Idempotency-Key
 	Keys        []phi.Key
 	State       string
 	StateReason string
@@ -308,9 +359,10 @@ func (c *Console) renderKeys(w http.ResponseWriter, r *http.Request, status int,
 	}
 	a := state(r).actor
 	v := keysView{Dst: d, Algorithms: algorithms, Algorithm: alg, Saved: r.URL.Query().Has("saved"), Errors: fe}
+	v.Idem = phi.NewID("gen_")
 	if err := c.act(r, stack.RouteListKeys, "destinations/"+d.ID+"/keys", func(ctx context.Context) error {
 		var err error
-		v.Keys, err = c.Service.Store.ListKeys(ctx, a.WorkspaceID, d.ID)
+		v.Keys, err = c.listKeys(ctx, r, d)
 		return err
 	}); err != nil {
 		return err
@@ -337,33 +389,28 @@ func (c *Console) newKeyPair(w http.ResponseWriter, r *http.Request) error {
 		return c.renderKeys(w, r, http.StatusUnprocessableEntity, problemsOf(err), form.Algorithm)
 	}
 	kv := &keyView{Dst: d, Rotate: true}
-	var sec *keygen.Secret
-	defer func() {
-		if sec != nil {
-			sec.Clear()
-		}
-	}()
+	var page []byte
 	err = c.act(r, stack.RouteGenerateKeyPair, "destinations/"+d.ID+"/keys", func(ctx context.Context) error {
 		dst, err := c.keyDestination(ctx, r, d.ID, true)
 		if err != nil {
 			return err
 		}
-		sec, err = c.Keys.NewKeyPair(ctx, a, dst, keygen.GenerateRequest{Algorithm: req.Algorithm, RSABits: req.RSABits})
+		sec, err := c.Keys.NewKeyPair(ctx, a, dst, keygen.GenerateRequest{Algorithm: req.Algorithm, RSABits: req.RSABits, IdempotencyKey: r.PostForm.Get("idem")})
 		if err != nil {
 			return err
 		}
+		defer sec.Clear()
 		kv.Key, kv.PrivateKey = sec.Key, string(sec.Secret)
-		return c.storeKey(ctx, sec)
+		page, err = c.keyPage(r, kv, form)
+		return c.storeWith(ctx, sec, page, err)
 	})
 	if fe, err := formOr(err); err != nil {
 		return err
 	} else if fe != nil {
 		return c.renderKeys(w, r, httpapi.StatusOf(err), fe, form.Algorithm)
 	}
-	b, _ := json.Marshal(form)
-	kv.Form, kv.KeyIDs = string(b), []string{kv.Key.ID}
-	kv.Filename = fileName(d.Name) + "-" + kv.Key.ID + ".pem"
-	return c.render(w, r, http.StatusCreated, "key", "Store your private key", kv)
+	write(w, http.StatusCreated, page)
+	return nil
 }
 
 func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request) error {

@@ -107,6 +107,26 @@ var permissions = map[string]stack.Route{
 
 // render writes page name with status, title and data. Pages are never cached.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
+	b, err := c.page(r, name, title, data)
+	if err != nil {
+		return err
+	}
+	write(w, status, b)
+	return nil
+}
+
+// write sends a rendered page.
+func write(w http.ResponseWriter, status int, page []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(page)
+}
+
+// page renders page name with title and data, for render or for a response that must be built
+// before a step it depends on (a key is stored only once the page carrying its secret exists).
+func (c *Console) page(r *http.Request, name, title string, data any) ([]byte, error) {
 	rq := state(r)
 	v := view{Title: title, Section: name, Signed: rq.session != nil, Actor: rq.actor, CSRF: rq.csrf, Data: data, base: rq.base, Perm: map[string]bool{}}
 	if v.Signed {
@@ -119,18 +139,13 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	p, ok := c.pages[name]
 	if !ok {
-		return fmt.Errorf("no template %s", name)
+		return nil, fmt.Errorf("no template %s", name)
 	}
 	var buf bytes.Buffer
 	if err := p.t.Execute(&buf, v); err != nil {
-		return fmt.Errorf("render %s: %w", name, err)
+		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-	return nil
+	return buf.Bytes(), nil
 }
 
 type errorView struct {

@@ -119,6 +119,7 @@ var (
 	RouteGenerateKeyPair = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.generate"}
 	RouteImportKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/import", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.import"}
 	RouteRevokeKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.revoke"}
+	RouteActivateKey     = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/activate", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.activate"}
 	RouteGenerateHMACKey = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.hmac.generate"}
 
 	// The web console: every page and form below ConsolePath. Each console action checks the
@@ -139,7 +140,7 @@ var Routes = []Route{
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
 	RouteUpdateHashing, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
 	RouteListClassifications, RoutePutClassifications, RouteListAudit,
-	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteGenerateHMACKey,
+	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteActivateKey, RouteGenerateHMACKey,
 }
 
 // ConsoleRoutes are the web console's routes (auth AuthSession): API Gateway passes every method

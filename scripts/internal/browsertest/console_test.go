@@ -304,6 +304,13 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		if got := waitDownload(t, downloads, fname); got != key1PEM {
 			t.Errorf("the downloaded .pem differs from the key shown")
 		}
+		// Until Save the key is pending: nothing encrypts under a key the owner may not hold.
+		var action string
+		st.run(t, owner, "read the Save form", chromedp.Evaluate(`document.querySelector("#save-form").getAttribute("action")`, &action))
+		pendingDst := strings.TrimSuffix(action[strings.Index(action, "dst_"):], "/save")
+		if got := st.keyStatus(t, ws, ownerToken, pendingDst, key1ID); got != "pending" {
+			t.Errorf("before Save the generated key is %q, want pending", got)
+		}
 		st.run(t, owner, "tick", chromedp.Click("#stored", chromedp.ByQuery))
 		st.run(t, owner, "Save is enabled", chromedp.Evaluate(`document.querySelector("#save").disabled`, &disabled))
 		if disabled {
@@ -314,6 +321,9 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		dst1 = strings.TrimSuffix(strings.TrimPrefix(loc[strings.Index(loc, "/destinations/")+len("/destinations/"):], ""), "?saved=1")
 		if !strings.HasPrefix(dst1, "dst_") || !st.exists(t, owner, "#saved") {
 			t.Fatalf("after Save the browser is at %s", loc)
+		}
+		if got := st.keyStatus(t, ws, ownerToken, dst1, key1ID); got != "active" {
+			t.Errorf("after Save the key is %q, want active", got)
 		}
 		if state := st.text(t, owner, "#hashing-state .state-active"); state != "active" {
 			t.Errorf("hashing state %q after Save", state)
@@ -366,6 +376,9 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		}
 		st.remember(t, owner)
 		st.check(t, owner, "save-refused-without-tick")
+		if k1, k2 := st.keyStatus(t, ws, ownerToken, dst1, key1ID), st.keyStatus(t, ws, ownerToken, dst1, key2ID); k1 != "active" || k2 != "pending" {
+			t.Errorf("after a refused Save the old key is %q and the new %q; want active and pending", k1, k2)
+		}
 		st.run(t, owner, "tick", chromedp.Click("#stored", chromedp.ByQuery))
 		st.submit(t, owner, "#save")
 		keys := st.text(t, owner, "#keys")

@@ -214,6 +214,28 @@ func (st *suite) api(t *testing.T, method, path, bearer string, body any, etag s
 	return resp.StatusCode, resp.Header, out
 }
 
+// keyStatus reads key keyID's status through the REST API, as the owner.
+func (st *suite) keyStatus(t *testing.T, ws, token, dst, keyID string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", st.s.APIURL+"/workspaces/"+ws+"/destinations/"+dst+"/keys", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Items []struct{ ID, Status string }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	for _, k := range out.Items {
+		if k.ID == keyID {
+			return k.Status
+		}
+	}
+	return fmt.Sprintf("absent (%d keys, HTTP %d)", len(out.Items), resp.StatusCode)
+}
+
 // newWorkspace creates a workspace on tier (a signed BAA with business) and returns its id and
 // owner token.
 func (st *suite) newWorkspace(t *testing.T, name string, tier string) (string, string) {
