@@ -305,7 +305,7 @@ func TestEventSourcesReportPartialBatchFailuresWithTheSharedBatching(t *testing.
 	})
 	s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
 		"FunctionName":          map[string]any{"Ref": idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement))},
-		"BatchSize":             deliveryBatchSize,
+		"BatchSize":             stack.DeliveryBatchSize,
 		"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
 	})
 }

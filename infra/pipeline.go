@@ -20,7 +20,6 @@ const (
 	hashingTimeout         = 60 * time.Second
 	hashingMaxConcurrency  = 20               // caps the pipeline's share of account concurrency and its DynamoDB/SNS load
 	deliveryTimeout        = 60 * time.Second // webhook POSTs with retries and backoff
-	deliveryBatchSize      = 10
 	deliveryMaxConcurrency = 10
 	deliveryMaxReceives    = 5
 	// queueRetention keeps failed and rejected messages for SQS's maximum, 14 days, so an operator
@@ -143,7 +142,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	// Reads each copy's destination for its webhook URL and enabled state.
 	data.Grant(p.Delivery, keys, false, tableRead)
 	consume(p.Delivery, p.Webhook, keys, &awslambda.EventSourceMappingOptions{
-		BatchSize:               jsii.Number(deliveryBatchSize),
+		BatchSize:               jsii.Number(stack.DeliveryBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
 	})

@@ -134,6 +134,9 @@ const (
 	IngestBatchSize         = 100
 	IngestBatchWindowSecond = 2
 	IngestMaxReceiveCount   = 5 // redrive to the DLQ after this many failed receives
+
+	// DeliveryBatchSize is the delivery function's event source batch size (no batching window).
+	DeliveryBatchSize = 10
 )
 
 // Message attributes of the pipeline: what producers set on ingest messages, and what the
