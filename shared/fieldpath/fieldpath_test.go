@@ -160,7 +160,7 @@ func TestFoldIsEqualFold(t *testing.T) {
 		{"EMAIL", "email", true},
 		{"userId", "USERID", true},
 		{"Straße", "STRAßE", true},
-		{"traits", "traitſ", true},  // U+017F LATIN SMALL LETTER LONG S folds to s
+		{"traits", "traitſ", true}, // U+017F LATIN SMALL LETTER LONG S folds to s
 		{"kelvin", "Kelvin", true}, // U+212A KELVIN SIGN folds to k
 		{"Σίσυφος", "ΣΊΣΥΦΟΣ", true},
 		{"email", "e-mail", false},
