@@ -41,13 +41,14 @@ import (
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/transform"
 )
 
 // Store is the configuration the pipeline reads and the Privacy Portal inbox it feeds
-// (*dynamo.Store).
+// (*dynamo.Store). LoadSnapshot returns a workspace's configuration and its custom matchers.
 type Store interface {
-	LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, error)
+	LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, []privacy.Matcher, error)
 	RecordInboxPaths(ctx context.Context, wsID, sourceID string, paths []string) error
 }
 
