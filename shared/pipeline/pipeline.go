@@ -14,6 +14,14 @@
 //     active key, a revoked or unparsable key, a value too large for RSA, the workspace no
 //     longer HIPAA eligible, hashing switched off with fields still listed) is removed and
 //     counted, and the copy's manifest names it under "dropped".
+//   - Fields nobody has classified are not sent in clear when the workspace's matchers
+//     recommend them yellow or red: per destination (phi.HashingSettings.Unreviewed, by default
+//     protect when hashing is enabled in a HIPAA-eligible workspace) they get the destination's
+//     default treatment or are removed, and the manifest marks them "unreviewed". Key matchers
+//     judge each path once per configuration snapshot; value matchers judge each value of a path
+//     no key matcher fires on (see review; docs/ENCRYPTION.md, section 6.4).
+//   - Event keys are matched case-insensitively, and keys with '.', '[' or ']' are addressable
+//     (the field-path grammar of shared/fieldpath); the inbox receives them escaped.
 //   - The hot path makes no KMS call and at most one DynamoDB query per workspace per cache
 //     TTL ([DefaultCacheTTL], stack.EnvConfigCacheTTL). HMAC keys are decrypted through KMS on
 //     first use and kept while they stay active.

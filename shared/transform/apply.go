@@ -260,11 +260,14 @@ func (t *Transformer) object(i int, s scope, depth int, top bool) (int, error) {
 		case s.review:
 			i, remove, err = t.reviewMember(s, c, key, vs, depth)
 		case top && t.plan.review != nil && vs < len(in) && (in[vs] == '{' || in[vs] == '['):
-			if root := fieldpath.CanonicalTop(key); fieldpath.IsRoot(root) {
+			switch root := fieldpath.CanonicalTop(key); {
+			case fieldpath.IsRoot(root):
 				t.path = append(t.path[:0], root...)
 				i, err = t.container(vs, scope{n: c, review: true, path: len(t.path), member: len(t.path), keys: 1}, depth)
-			} else {
+			case c != nil:
 				i, err = t.container(vs, scope{n: c}, depth)
+			default:
+				i, err = skipValue(in, vs, depth)
 			}
 		case c != nil:
 			i, err = t.container(vs, scope{n: c}, depth)
