@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/fieldpath"
 	"github.com/phiguard/phiguard/shared/transform"
 )
 
@@ -162,8 +163,11 @@ func (d *decrypter) event(name string, raw []byte) ([]byte, error) {
 				continue
 			}
 			keys := splitPath(f.Path)
+			if keys == nil {
+				continue // not a path: nothing it could name was encrypted
+			}
 			for i := range ms {
-				if ms[i].key == keys[0] {
+				if strings.EqualFold(ms[i].key, keys[0]) { // keys match case-insensitively, as in the transform
 					ms[i].val = d.walk(ms[i].val, keys[1:], rep, f.Path, f.KID)
 				}
 			}
@@ -196,7 +200,7 @@ func (d *decrypter) walk(raw json.RawMessage, keys []string, rep *report, path, 
 			return raw
 		}
 		for i := range ms {
-			if ms[i].key == keys[0] {
+			if strings.EqualFold(ms[i].key, keys[0]) {
 				ms[i].val = d.walk(ms[i].val, keys[1:], rep, path, kid)
 			}
 		}
@@ -237,7 +241,7 @@ func (d *decrypter) scan(raw json.RawMessage, rep *report, path string) json.Raw
 			if path == "" && ms[i].key == transform.ManifestKey {
 				continue
 			}
-			ms[i].val = d.scan(ms[i].val, rep, strings.TrimPrefix(path+"."+ms[i].key, "."))
+			ms[i].val = d.scan(ms[i].val, rep, strings.TrimPrefix(path+"."+fieldpath.Escape(ms[i].key), "."))
 		}
 		return appendObject(nil, ms)
 	}

@@ -28,7 +28,7 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	keyID := fl.String("key-id", "", "key id named in every token and the manifest")
 	alg := fl.String("alg", "", "algorithm the key must be for")
 	var fields stringList
-	fl.Var(&fields, "field", "field path to encrypt (repeatable)")
+	fl.Var(&fields, "field", `field path to encrypt (repeatable): traits.email, properties.products[].name, userId; escape '.', '[', ']', '\' and '"' inside a key with a backslash (traits.a\.b is the key "a.b")`)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}

@@ -196,6 +196,34 @@ func TestJSONLinesAndBatchesAreEachProtected(t *testing.T) {
 	}
 }
 
+// Issue 15: identity fields, keys with dots or brackets and keys in another case can be
+// encrypted, and decrypt restores them.
+func TestIdentityFieldsAndEscapedKeysAreEncryptedAndDecrypted(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := keyFiles(t, dir, "k")
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "segment", "identify.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Replace(string(b), `"traits": {`, `"traits": {"a.b": "literal", "x[0]": "bracket", "EMAIL": "shout@example.com",`, 1)
+	enc := phictl(t, in, "encrypt", "--public-key", pub, "--key-id", "k1", "--field", "userId", "--field", "anonymousId",
+		"--field", `traits.a\.b`, "--field", `traits.x\[0\]`, "--field", "traits.email").ok(t)
+	for _, value := range []string{"97980cfea0067", "507f191e810c19729de860ea", "literal", "bracket", "peter@example.com", "shout@example.com"} {
+		if strings.Contains(enc.stdout, value) {
+			t.Errorf("%s left in clear: %s", value, enc.stdout)
+		}
+	}
+	var want map[string]any
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeLines(t, phictl(t, enc.stdout, "decrypt", "--private-key", priv+":k1").ok(t).stdout)[0]
+	delete(got, "_phi")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decrypted\n%v\nwant\n%v", got, want)
+	}
+}
+
 func TestValueTypesComeBackAsTheDocumentationSays(t *testing.T) {
 	dir := t.TempDir()
 	priv, pub := keyFiles(t, dir, "k")
@@ -362,7 +390,9 @@ func TestBadInputGivesOneLineAndANonZeroExit(t *testing.T) {
 		{"an unknown flag", "", []string{"encrypt", "--bogus"}, exitUsage, "bogus"},
 		{"encrypt without a key id", "{}", []string{"encrypt", "--public-key", pub, "--field", "traits.email"}, exitUsage, "--key-id"},
 		{"encrypt without fields", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1"}, exitUsage, "--field"},
-		{"a field outside context, traits and properties", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", "userId"}, exitUsage, "context, traits or properties"},
+		{"a field outside context, traits and properties", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", "event"}, exitUsage, "context, traits or properties"},
+		{"a field under an identity field", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", "userId.x"}, exitUsage, "identity field"},
+		{"a backslash that escapes nothing", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", `traits.e\mail`}, exitUsage, "backslash"},
 		{"a key id with a space", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k 1", "--field", "traits.email"}, exitUsage, "key id"},
 		{"stdin that is not JSON", "email=a@example.com", encArgs(), exitFailure, "not JSON"},
 		{"a JSON array instead of an event", `[{"traits":{}}]`, encArgs(), exitFailure, "not a JSON object"},

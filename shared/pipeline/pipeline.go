@@ -14,6 +14,14 @@
 //     active key, a revoked or unparsable key, a value too large for RSA, the workspace no
 //     longer HIPAA eligible, hashing switched off with fields still listed) is removed and
 //     counted, and the copy's manifest names it under "dropped".
+//   - Fields nobody has classified are not sent in clear when the workspace's matchers
+//     recommend them yellow or red: per destination (phi.HashingSettings.Unreviewed, by default
+//     protect when hashing is enabled in a HIPAA-eligible workspace) they get the destination's
+//     default treatment or are removed, and the manifest marks them "unreviewed". Key matchers
+//     judge each path once per configuration snapshot; value matchers judge each value of a path
+//     no key matcher fires on (see review; docs/ENCRYPTION.md, section 6.4).
+//   - Event keys are matched case-insensitively, and keys with '.', '[' or ']' are addressable
+//     (the field-path grammar of shared/fieldpath); the inbox receives them escaped.
 //   - The hot path makes no KMS call and at most one DynamoDB query per workspace per cache
 //     TTL ([DefaultCacheTTL], stack.EnvConfigCacheTTL). HMAC keys are decrypted through KMS on
 //     first use and kept while they stay active.
@@ -41,13 +49,14 @@ import (
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/transform"
 )
 
 // Store is the configuration the pipeline reads and the Privacy Portal inbox it feeds
-// (*dynamo.Store).
+// (*dynamo.Store). LoadSnapshot returns a workspace's configuration and its custom matchers.
 type Store interface {
-	LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, error)
+	LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, []privacy.Matcher, error)
 	RecordInboxPaths(ctx context.Context, wsID, sourceID string, paths []string) error
 }
 
