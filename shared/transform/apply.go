@@ -117,7 +117,7 @@ type Transformer struct {
 	normBuf []byte
 	tokBuf  []byte
 
-	macState uint8 // 0 not asked yet, 1 ready, 2 unavailable
+	macState macState
 	macKeyID string
 	macKey   []byte
 	mac      hash.Hash
@@ -150,7 +150,7 @@ func (t *Transformer) Apply(dst, event []byte, plan *Plan, p Protectors) ([]byte
 	if plan == nil {
 		return dst, Result{}, errors.New("transform: nil plan")
 	}
-	t.in, t.out, t.last, t.plan, t.prot, t.macState = event, dst, 0, plan, p, 0
+	t.in, t.out, t.last, t.plan, t.prot, t.macState = event, dst, 0, plan, p, macUnasked
 	if cap(t.stats) < len(plan.rules) {
 		t.stats = make([]ruleStat, len(plan.rules))
 	}
@@ -565,11 +565,20 @@ func needsEscape(b []byte) bool {
 	return false
 }
 
+// macState is whether an Apply call has the HMAC key it may need.
+type macState uint8
+
+const (
+	macUnasked     macState = iota // the HMACKeyer has not been asked during this Apply call
+	macLoaded                      // the key is loaded into t.mac
+	macUnavailable                 // no key: hmac fields are dropped fail-closed
+)
+
 // macReady asks the HMACKeyer for the key once per Apply call and prepares
 // (or reuses) the HMAC state.
 func (t *Transformer) macReady() bool {
-	if t.macState == 0 {
-		t.macState = 2
+	if t.macState == macUnasked {
+		t.macState = macUnavailable
 		if t.prot.HMAC != nil {
 			id, key, err := t.prot.HMAC.HMACKey()
 			if err == nil && len(key) > 0 {
@@ -577,11 +586,11 @@ func (t *Transformer) macReady() bool {
 					t.macKey = append(t.macKey[:0], key...)
 					t.mac = hmac.New(sha256.New, t.macKey)
 				}
-				t.macKeyID, t.macState = id, 1
+				t.macKeyID, t.macState = id, macLoaded
 			}
 		}
 	}
-	return t.macState == 1
+	return t.macState == macLoaded
 }
 
 // closeTop writes the manifest just before the event's closing brace at
