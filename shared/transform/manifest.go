@@ -49,12 +49,7 @@ func (t *Transformer) appendManifest(dst []byte) []byte {
 	}
 	protected := func(pathJSON []byte, path string, tr Treatment, nm norm, unreviewed bool) {
 		sep()
-		dst = append(dst, `{"path":`...)
-		if pathJSON != nil {
-			dst = append(dst, pathJSON...)
-		} else {
-			dst = appendJSONString(dst, path)
-		}
+		dst = appendPathMember(dst, pathJSON, path)
 		switch tr {
 		case Encrypt:
 			dst = append(dst, `,"treatment":"encrypt"`...)
@@ -108,12 +103,7 @@ func (t *Transformer) appendManifest(dst []byte) []byte {
 	drop := func(pathJSON []byte, path string, n int, reason string, unreviewed bool) {
 		if n > 0 {
 			sep()
-			dst = append(dst, `{"path":`...)
-			if pathJSON != nil {
-				dst = append(dst, pathJSON...)
-			} else {
-				dst = appendJSONString(dst, path)
-			}
+			dst = appendPathMember(dst, pathJSON, path)
 			dst = append(dst, `,"reason":"`...)
 			dst = append(dst, reason...)
 			dst = append(dst, '"')
@@ -136,4 +126,14 @@ func (t *Transformer) appendManifest(dst []byte) []byte {
 		drop(nil, d.path, d.failed, ReasonProtectFailed, true)
 	}
 	return append(dst, "]}"...)
+}
+
+// appendPathMember opens a manifest entry with its path member: pathJSON when the path's JSON
+// string is at hand, else path encoded.
+func appendPathMember(dst, pathJSON []byte, path string) []byte {
+	dst = append(dst, `{"path":`...)
+	if pathJSON != nil {
+		return append(dst, pathJSON...)
+	}
+	return appendJSONString(dst, path)
 }
