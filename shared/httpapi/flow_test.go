@@ -151,7 +151,7 @@ func TestDestinationEditsNeedTheCurrentETag(t *testing.T) {
 	if etag != `"1"` {
 		t.Fatalf("ETag = %q", etag)
 	}
-	a.must(t, 412, "PUT", dst, ws.Member, body) // no If-Match
+	a.must(t, 428, "PUT", dst, ws.Member, body) // no If-Match
 	a.must(t, 200, "PUT", dst, ws.Member, body, "If-Match", etag)
 	res = a.must(t, 412, "PUT", dst, ws.Member, body, "If-Match", etag) // a second writer with the old ETag
 	if res.errCode(t) != phi.EPRECONDITION {
@@ -186,8 +186,9 @@ var ifMatchRoutes = map[string]bool{
 	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": true,
 }
 
-// Every PUT of a versioned resource refuses a request without If-Match (412), and accepts it
-// with the current ETag; the other PUTs do not ask for it.
+// Every PUT of a versioned resource refuses a request without If-Match (428 Precondition
+// Required), and accepts it with the current ETag or with * (any current version, RFC 9110); the
+// other PUTs do not ask for it.
 func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
 	a := newAPI(t)
 	ws := a.newWorkspace(t, "business", true)
@@ -208,10 +209,15 @@ func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
 				a.must(t, 200, "PUT", path, tok, body)
 				return
 			}
-			if res := a.must(t, 412, "PUT", path, tok, body); !strings.Contains(res.Body, "If-Match") {
-				t.Errorf("412 does not ask for If-Match: %s", res.Body)
+			if res := a.must(t, 428, "PUT", path, tok, body); !strings.Contains(res.Body, "If-Match") || res.errCode(t) != phi.EPRECONDREQUIRED {
+				t.Errorf("428 does not ask for If-Match: %s", res.Body)
 			}
 			a.must(t, 200, "PUT", path, tok, body, "If-Match", currentETag(t, a, path, tok))
+			before := currentETag(t, a, path, tok)
+			a.must(t, 200, "PUT", path, tok, body, "If-Match", "*")
+			if after := currentETag(t, a, path, tok); after == before {
+				t.Errorf("If-Match: * changed nothing: ETag still %s", after)
+			}
 		})
 	}
 	routes := map[string]bool{}

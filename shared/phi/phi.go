@@ -317,6 +317,10 @@ type Snapshot struct {
 	Classifications []Classification
 }
 
+// AnyVersion is the version a change names when it replaces whatever version is current
+// (If-Match: *, RFC 9110): stored versions start at 1.
+const AnyVersion int64 = 0
+
 // Ineligibility says why w is not HIPAA eligible, in a sentence for its owner, or "" when it is.
 func (w *Workspace) Ineligibility() string {
 	switch {

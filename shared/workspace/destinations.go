@@ -176,14 +176,14 @@ func (s *Service) SetHashing(ctx context.Context, wsID, id string, version int64
 	return d, ws, nil
 }
 
-// destinationAt reads the destination for an update, which must name its current version:
-// EPRECONDITION when it does not (a concurrent edit).
+// destinationAt reads the destination for an update, which must name its current version (or
+// phi.AnyVersion): EPRECONDITION when it does not (a concurrent edit).
 func (s *Service) destinationAt(ctx context.Context, wsID, id string, version int64) (*phi.Destination, *phi.Workspace, error) {
 	d, ws, err := s.Destination(ctx, wsID, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Version != version {
+	if version != phi.AnyVersion && d.Version != version {
 		return nil, nil, phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
 	}
 	return d, ws, nil
@@ -247,7 +247,9 @@ func normalizeFields(h phi.HashingSettings) (phi.HashingSettings, error) {
 	}
 	out := h
 	out.Fields = make([]phi.FieldTreatment, 0, len(h.Fields))
-	seen := map[string]string{} // canonical path (case folded, "[]" kept) -> the path as listed
+	// seen maps each listed field, case folded, to the path as listed. "[]" is part of the key:
+	// a field listed with and without it is a conflict of treatments, which checkCompiles names.
+	seen := map[string]string{}
 	for i, f := range h.Fields {
 		if f.Treatment == "" {
 			f.Treatment = phi.DefaultTreatment(f.Path)
@@ -257,14 +259,14 @@ func normalizeFields(h phi.HashingSettings) (phi.HashingSettings, error) {
 			for _, p := range privacy.Problems(privacy.FieldPath(f.Path).Validate()) {
 				problems = append(problems, phi.Problem{Field: field, Reason: p.Reason})
 			}
-		} else if first, dup := seen[p.Canonical()]; dup {
+		} else if first, dup := seen[fieldKey(p)]; dup {
 			reason := "is listed twice; list each field once"
 			if first != f.Path {
 				reason = fmt.Sprintf("selects the same field as %q (keys are matched case-insensitively); list each field once", phi.Clip(first, 80))
 			}
 			problems = append(problems, phi.Problem{Field: field, Reason: reason})
 		} else {
-			seen[p.Canonical()] = f.Path
+			seen[fieldKey(p)] = f.Path
 		}
 		if !f.Treatment.Valid() {
 			problems = append(problems, phi.Problem{Field: fmt.Sprintf("fields[%d].treatment", i),
@@ -273,6 +275,14 @@ func normalizeFields(h phi.HashingSettings) (phi.HashingSettings, error) {
 		out.Fields = append(out.Fields, f)
 	}
 	return out, phi.Invalid(problems)
+}
+
+// fieldKey is p's canonical form with its "[]" marker.
+func fieldKey(p fieldpath.Path) string {
+	if p.Each() {
+		return p.Canonical() + "\x00[]"
+	}
+	return p.Canonical()
 }
 
 // checkYellow refuses (EINVALID, listing each) fields that are not classified yellow. The

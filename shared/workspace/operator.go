@@ -116,7 +116,8 @@ func (o *Operator) Workspace(ctx context.Context, wsID string) (*phi.Workspace, 
 	return ws, nil
 }
 
-// SetPlan changes wsID's tier and BAA when its stored version is version (else EPRECONDITION).
+// SetPlan changes wsID's tier and BAA when its stored version is version (else EPRECONDITION;
+// phi.AnyVersion replaces whatever version is current).
 // Downgrading or revoking the BAA needs no further write: the pipeline re-checks eligibility on
 // every snapshot and removes protected fields (fail closed), and destinations show hashing as
 // suspended.
@@ -137,7 +138,9 @@ func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Pl
 	default:
 		ws.BAA = phi.BAA{}
 	}
-	ws.Version = version
+	if version != phi.AnyVersion {
+		ws.Version = version
+	}
 	if err := o.Store.UpdateWorkspace(ctx, ws); err != nil {
 		return nil, wrap(err, "update plan of workspace %s", ws.ID)
 	}

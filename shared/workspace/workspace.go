@@ -230,7 +230,8 @@ func (s *Service) Source(ctx context.Context, wsID, id string) (*phi.Source, err
 // refused before a missing or stale version is.
 func ValidSource(in SourceInput) error { return phi.Invalid(phi.CheckName("name", in.Name)) }
 
-// UpdateSource renames source id, whose stored version must be version (else EPRECONDITION).
+// UpdateSource renames source id, whose stored version must be version (else EPRECONDITION;
+// phi.AnyVersion replaces whatever version is current).
 func (s *Service) UpdateSource(ctx context.Context, wsID, id string, version int64, in SourceInput) (*phi.Source, error) {
 	if err := ValidSource(in); err != nil {
 		return nil, err
@@ -239,7 +240,10 @@ func (s *Service) UpdateSource(ctx context.Context, wsID, id string, version int
 	if err != nil {
 		return nil, err
 	}
-	src.Name, src.Version = in.Name, version
+	src.Name = in.Name
+	if version != phi.AnyVersion {
+		src.Version = version
+	}
 	if err := s.Store.UpdateSource(ctx, src); err != nil {
 		return nil, wrap(err, "update source %s", id)
 	}
