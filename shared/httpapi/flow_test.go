@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/stack"
@@ -479,4 +480,38 @@ func TestTheLastActiveOwnerTokenCannotBeRevoked(t *testing.T) {
 	a.must(t, 401, "GET", "/workspaces/"+created.ID, first.Secret, "")
 	a.must(t, 409, "DELETE", base+second.ID, second.Secret, "")
 	a.must(t, 200, "GET", "/workspaces/"+created.ID, second.Secret, "")
+}
+
+// Owners who lost every owner token get back in through an operator: the recovery owner token
+// works at once as an owner's, lets them revoke the lost one, and the issue is audited in the
+// workspace. A customer token cannot issue one.
+func TestAnOperatorIssuesARecoveryOwnerToken(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	recover := "/operator/workspaces/" + ws.ID + "/owner-tokens"
+	a.must(t, 401, "POST", recover, ws.Owner, `{"name":"recovery for Dana"}`)
+	var created CreatedToken
+	a.must(t, 201, "POST", recover, testOperatorSecret, `{"name":"recovery for Dana"}`).json(t, &created)
+	if created.Role != phi.RoleOwner || !strings.HasPrefix(created.Secret, phi.TokenPrefix) {
+		t.Fatalf("recovery token %+v", created.Token)
+	}
+	var toks List[phi.Token]
+	a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/tokens", created.Secret, "").json(t, &toks)
+	for _, tok := range toks.Items {
+		if tok.ID != created.ID && tok.Role == phi.RoleOwner {
+			a.must(t, 204, "DELETE", "/workspaces/"+ws.ID+"/tokens/"+tok.ID, created.Secret, "")
+		}
+	}
+	a.must(t, 401, "GET", "/workspaces/"+ws.ID, ws.Owner, "")
+	var recs List[phi.AuditRecord]
+	a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/audit", created.Secret, "").json(t, &recs)
+	found := false
+	for _, r := range recs.Items {
+		if r.Action == "token.recover" && r.Outcome == audit.OutcomeSuccess && r.Target == "workspace/"+ws.ID+"/tokens/"+created.ID {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no token.recover success record naming the new token: %+v", recs.Items)
+	}
 }

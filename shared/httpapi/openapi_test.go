@@ -178,6 +178,7 @@ func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 var requestSchemas = map[string]any{
 	"POST /operator/workspaces":                                          workspace.NewWorkspace{},
 	"PUT /operator/workspaces/{workspaceId}/plan":                        workspace.Plan{},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":               workspace.RecoveryToken{},
 	"POST /workspaces/{workspaceId}/tokens":                              workspace.TokenInput{},
 	"POST /workspaces/{workspaceId}/sources":                             workspace.SourceInput{},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   workspace.SourceInput{},

@@ -228,9 +228,12 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				WriteError(sw, r, nil, fmt.Errorf("panic"))
 			}
 		}
-		e.logger.InfoContext(ctx, "request",
-			"requestId", id, "method", clip(r.Method), "route", ri.route, "status", sw.status,
-			"actor", ri.actor.ID, "ms", time.Since(start).Milliseconds())
+		attrs := []any{"requestId", id, "method", clip(r.Method), "route", ri.route, "status", sw.status,
+			"actor", ri.actor.ID, "ms", time.Since(start).Milliseconds()}
+		if ri.actor.Principal != "" {
+			attrs = append(attrs, "principal", ri.actor.Principal) // who an operator pseudonym is
+		}
+		e.logger.InfoContext(ctx, "request", attrs...)
 	}()
 	if !canonical(r.URL.Path) {
 		WriteError(sw, r, e.logger, errNotCanonical)

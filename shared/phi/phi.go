@@ -8,6 +8,8 @@
 package phi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -81,11 +83,24 @@ type Token struct {
 
 // Actor is the authenticated caller of a request: a workspace token, or a platform operator.
 type Actor struct {
-	// ID is the token id, or "operator:<principal>" for a platform operator.
+	// ID is the token id, or for a platform operator "operator:" and a pseudonym of the IAM
+	// principal (OperatorPseudonym): audit records, which customers read, never name an
+	// operator's ARN.
 	ID          string
 	WorkspaceID string // empty for an operator
 	Role        Role   // empty for an operator
 	Operator    bool
+	// Principal is an operator's IAM principal (ARN), for the service's own logs only.
+	Principal string
+}
+
+// OperatorPseudonym returns the stable actor id of the operator with IAM principal principal:
+// "operator:op_" and 20 hex digits of a SHA-256 of the principal. The service's access log
+// records the principal beside it, so operators can tell who acted; customers, who read the
+// audit log, see only the pseudonym.
+func OperatorPseudonym(principal string) string {
+	sum := sha256.Sum256([]byte("phiguard operator pseudonym v1\x00" + principal))
+	return "operator:op_" + hex.EncodeToString(sum[:10])
 }
 
 // Source is where events enter a workspace.

@@ -79,6 +79,8 @@ var (
 	RouteCreateWorkspace      = Route{Method: "POST", Path: "/operator/workspaces", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.create"}
 	RouteOperatorGetWorkspace = Route{Method: "GET", Path: "/operator/workspaces/{workspaceId}", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.read"}
 	RouteUpdatePlan           = Route{Method: "PUT", Path: "/operator/workspaces/{workspaceId}/plan", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.plan.update"}
+	// RouteIssueOwnerToken gives a workspace whose owners lost every owner token a new one.
+	RouteIssueOwnerToken = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/owner-tokens", Function: FunctionOperator, Auth: AuthOperator, Action: "token.recover"}
 
 	RouteGetWorkspace        = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
 	RouteListTokens          = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
@@ -113,7 +115,7 @@ var (
 // Routes is the REST API. API Gateway (infra), the local server and the handlers' routers are all
 // built from it; the OpenAPI document is tested against it.
 var Routes = []Route{
-	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan,
+	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan, RouteIssueOwnerToken,
 	RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,

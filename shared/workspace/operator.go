@@ -15,6 +15,8 @@ type OperatorStore interface {
 	CreateWorkspace(ctx context.Context, w *phi.Workspace, owner *phi.Token, ownerSecretHash string) error
 	// UpdateWorkspace saves tier and BAA when the stored version is w.Version (else EPRECONDITION).
 	UpdateWorkspace(ctx context.Context, w *phi.Workspace) error
+	// CreateToken stores a token; ENOTFOUND when its workspace does not exist.
+	CreateToken(ctx context.Context, t *phi.Token, secretHash string) error
 }
 
 // Operator applies the platform operator's rules: creating workspaces and changing their plan
@@ -145,4 +147,27 @@ func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Pl
 		return nil, wrap(err, "update plan of workspace %s", ws.ID)
 	}
 	return ws, nil
+}
+
+// RecoveryToken is what an operator sends to issue a recovery owner token: its name, which says
+// who it is for.
+type RecoveryToken struct {
+	Name string `json:"name"`
+}
+
+// IssueOwnerToken creates a new owner token in workspace wsID for owners who have lost every
+// owner token (revoked, or their secrets lost) and returns it with its secret, shown this once;
+// the operator hands it to the customer as it would a new workspace's first owner token. It
+// returns EINVALID for a bad name and ENOTFOUND for an unknown workspace.
+func (o *Operator) IssueOwnerToken(ctx context.Context, a phi.Actor, wsID string, in RecoveryToken) (*phi.Token, string, error) {
+	if err := phi.Invalid(phi.CheckName("name", in.Name)); err != nil {
+		return nil, "", err
+	}
+	tok := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: wsID, Name: in.Name, Role: phi.RoleOwner, CreatedAt: o.now(), CreatedBy: a.ID}
+	audit.SetTarget(ctx, "workspace/"+wsID+"/tokens/"+tok.ID)
+	secret := phi.NewTokenSecret()
+	if err := o.Store.CreateToken(ctx, tok, phi.HashToken(secret)); err != nil {
+		return nil, "", wrap(err, "issue owner token in workspace %s", wsID)
+	}
+	return tok, secret, nil
 }

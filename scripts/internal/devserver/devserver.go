@@ -230,7 +230,9 @@ func (s *Server) Failed() <-chan error { return s.errCh }
 // (the emulator runner discards them).
 func (s *Server) Close() error {
 	s.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// In-flight requests (a delivery the receiver is recording, an API call) get a while to
+	// finish: on a loaded machine 5 s was not always enough.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var errs []error
 	for _, hs := range s.servers {
