@@ -19,8 +19,9 @@ import (
 // shared/dynamo (dynamo.Table) that the stores and the local setup use too.
 //
 // Audit records carry a TTL (dynamo.Table.TTLAttribute) seven years after they are written, so
-// they are kept longer than HIPAA's six years; every other item has no TTL and lives until it
-// is deleted. Point-in-time recovery, deletion protection and a RETAIN removal policy protect
+// they are kept longer than HIPAA's six years; pending keys and Idempotency-Key records carry
+// one an hour after they are written (docs/STORE.md); every other item has no TTL and lives
+// until it is deleted. Point-in-time recovery, deletion protection and a RETAIN removal policy protect
 // them from an operator's mistake.
 type Data struct {
 	Table   awsdynamodb.Table

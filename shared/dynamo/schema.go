@@ -19,7 +19,7 @@ type Schema struct {
 	PartitionKey string // name of the partition key attribute, of type KeyType
 	SortKey      string // name of the sort key attribute, of type KeyType
 	KeyType      string // DynamoDB scalar type of both key attributes: "S"
-	TTLAttribute string // number attribute holding an expiry in epoch seconds (audit records only)
+	TTLAttribute string // number attribute holding an expiry in epoch seconds (audit records, pending keys, idempotency records)
 	BillingMode  string // "PAY_PER_REQUEST": on demand, no capacity to plan
 	// PointInTimeRecovery is on in every deployed stage: the audit log must survive an
 	// operator's mistake for its whole retention period.

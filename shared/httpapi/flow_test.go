@@ -67,10 +67,27 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 			t.Fatalf("view = %+v", v)
 		}
 	})
+	pending := &phi.Key{ID: phi.NewID(phi.PrefixKey), WorkspaceID: ws.ID, DestinationID: ws.Destination, Kind: phi.KeyEncryption,
+		Algorithm: "hpke-p256", Origin: phi.OriginKMS, PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n", CreatedBy: ws.MemberID}
+	t.Run("a pending key does not count: the conflict names it and says to activate it", func(t *testing.T) {
+		exp := time.Now().Add(time.Hour)
+		pending.ExpiresAt = &exp
+		if err := a.store.PutPendingKey(context.Background(), pending); err != nil {
+			t.Fatal(err)
+		}
+		res := put(409, `{"enabled":true,"fields":[{"path":"traits.email"}]}`)
+		_, msg, details := decodeErr(t, []byte(res.Body))
+		for _, says := range []string{"generate hashing keys first", pending.ID + " is pending", "/keys/" + pending.ID + "/activate"} {
+			if !strings.Contains(msg, says) {
+				t.Errorf("message %q does not say %q", msg, says)
+			}
+		}
+		if !strings.Contains(string(mustJSON(details)), pending.ID) {
+			t.Errorf("details %v do not list the pending key", details)
+		}
+	})
 	t.Run("encrypt works once the destination has an active key", func(t *testing.T) {
-		k := &phi.Key{ID: phi.NewID(phi.PrefixKey), WorkspaceID: ws.ID, DestinationID: ws.Destination, Kind: phi.KeyEncryption,
-			Algorithm: "hpke-p256", Origin: phi.OriginKMS, PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n", CreatedBy: ws.MemberID}
-		if err := a.store.PutActiveKey(context.Background(), k); err != nil {
+		if _, err := a.store.ActivateKey(context.Background(), ws.ID, ws.Destination, pending.ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		var v DestinationView

@@ -16,7 +16,9 @@ import (
 
 // KeygenAPI is the REST face of the key-generation service (function stack.FunctionKeygen).
 // Private keys and HMAC keys appear only in the 201 response of their generation, marked
-// Cache-Control: no-store; see shared/keygen for the rules that keep them there.
+// Cache-Control: no-store — never later, not even to a retry of that request; see shared/keygen
+// for the rules that keep them there. A generated key is pending until the owner activates it
+// (POST .../keys/{keyId}/activate) once they have stored its secret.
 type KeygenAPI struct {
 	Keys *keygen.Service
 	// Audit receives the routes' audit records.
@@ -56,6 +58,7 @@ func (k *KeygenAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteGenerateKeyPair, k.generateKeyPair)
 	rt.Handle(stack.RouteImportKey, k.importKey)
 	rt.Handle(stack.RouteRevokeKey, k.revokeKey)
+	rt.Handle(stack.RouteActivateKey, k.activateKey)
 	rt.Handle(stack.RouteGenerateHMACKey, k.generateHMACKey)
 	return rt.Handler()
 }
@@ -93,29 +96,47 @@ func decodeOptional(r *http.Request, v any) error {
 	return Decode(r, v)
 }
 
+// IdempotencyKeyHeader is the header that makes a generate request safe to retry: a retry with
+// the same value creates no second key (and never receives the first one's secret).
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// idempotencyKey returns the request's Idempotency-Key, "" when it has none, and EBADREQUEST when
+// it is sent more than once or is not 1 to 255 printable ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	vs := r.Header.Values(IdempotencyKeyHeader)
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1 || !keygen.ValidIdempotencyKey(vs[0]):
+		return "", keygen.ErrIdempotencyKey
+	}
+	return vs[0], nil
+}
+
 // respondOnce answers with a generated key and its secret: the body is built before the key is
-// activated — once the key is active, nothing may stand between it and the caller receiving its
-// secret — and every buffer holding the secret is cleared once written.
+// stored (pending) — once the key is stored, nothing may stand between it and the caller
+// receiving its secret — and every buffer holding the secret is cleared once written.
 func (k *KeygenAPI) respondOnce(w http.ResponseWriter, r *http.Request, sec *keygen.Secret, field, logMsg string) error {
 	defer sec.Clear()
 	body, err := secretBody(sec.Key, field, sec.Secret)
 	sec.Clear()
 	if err != nil {
+		k.Keys.Abandon(r.Context(), sec)
 		return fmt.Errorf("respond with key %s: %w", sec.Key.ID, err)
 	}
-	if err := k.Keys.Activate(r.Context(), sec.Key); err != nil {
+	if err := k.Keys.StorePending(r.Context(), sec); err != nil {
 		clear(body)
 		return err
 	}
 	k.Logger.InfoContext(r.Context(), logMsg, "requestId", RequestID(r.Context()),
 		"workspace", sec.Key.WorkspaceID, "destination", sec.Key.DestinationID, "key", sec.Key.ID,
-		"kind", sec.Key.Kind, "algorithm", sec.Key.Algorithm, "fingerprint", sec.Key.Fingerprint)
+		"kind", sec.Key.Kind, "algorithm", sec.Key.Algorithm, "fingerprint", sec.Key.Fingerprint, "status", sec.Key.Status)
 	writeSecret(w, http.StatusCreated, body)
 	return nil
 }
 
-// generateKeyPair serves POST .../keys: a key pair through KMS, stored as the destination's
-// active key (the previous one becomes decrypt-only), the private key returned once.
+// generateKeyPair serves POST .../keys: a key pair through KMS, stored pending (the active key
+// stays as it is until the new one is activated), the private key returned once.
 func (k *KeygenAPI) generateKeyPair(w http.ResponseWriter, r *http.Request) error {
 	a, dst, err := k.target(r, true)
 	if err != nil {
@@ -125,6 +146,9 @@ func (k *KeygenAPI) generateKeyPair(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeOptional(r, &req); err != nil {
 		return err
 	}
+	if req.IdempotencyKey, err = idempotencyKey(r); err != nil {
+		return err
+	}
 	sec, err := k.Keys.NewKeyPair(r.Context(), a, dst, req)
 	if err != nil {
 		return err
@@ -132,8 +156,8 @@ func (k *KeygenAPI) generateKeyPair(w http.ResponseWriter, r *http.Request) erro
 	return k.respondOnce(w, r, sec, "privateKey", "key pair generated")
 }
 
-// generateHMACKey serves POST .../hmac-keys: a KMS data key stored only as its KMS ciphertext,
-// the plaintext returned once.
+// generateHMACKey serves POST .../hmac-keys: a KMS data key stored (pending) only as its KMS
+// ciphertext, the plaintext returned once.
 func (k *KeygenAPI) generateHMACKey(w http.ResponseWriter, r *http.Request) error {
 	a, dst, err := k.target(r, true)
 	if err != nil {
@@ -143,11 +167,34 @@ func (k *KeygenAPI) generateHMACKey(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeOptional(r, &req); err != nil {
 		return err
 	}
+	if req.IdempotencyKey, err = idempotencyKey(r); err != nil {
+		return err
+	}
 	sec, err := k.Keys.NewHMACKey(r.Context(), a, dst, req)
 	if err != nil {
 		return err
 	}
 	return k.respondOnce(w, r, sec, "secret", "HMAC key generated")
+}
+
+// activateKey serves POST .../keys/{keyId}/activate: the owner confirms they stored a generated
+// key's secret, and the key becomes the destination's active key of its kind (the previous one
+// decrypt-only). It answers with the key's metadata, never its secret.
+func (k *KeygenAPI) activateKey(w http.ResponseWriter, r *http.Request) error {
+	a, dst, err := k.target(r, true)
+	if err != nil {
+		return err
+	}
+	keyID, err := PathID(r, "keyId", phi.PrefixKey)
+	if err != nil {
+		return err
+	}
+	key, err := k.Keys.ActivatePending(r.Context(), a, dst, keyID)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, key)
+	return nil
 }
 
 // importKey serves POST .../keys/import: a customer's public key, stored as the destination's

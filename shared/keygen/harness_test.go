@@ -191,8 +191,9 @@ func (r response) json(t *testing.T, v any) {
 	}
 }
 
-// do serves one request and records its body for the leak test.
-func (e *env) do(method, path, token, body string) response {
+// do serves one request, with headers given as name, value pairs, and records its body for the
+// leak test.
+func (e *env) do(method, path, token, body string, headers ...string) response {
 	var rd *strings.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -207,6 +208,9 @@ func (e *env) do(method, path, token, body string) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
 	res := response{Status: rec.Code, Header: rec.Header(), Body: bytes.Clone(rec.Body.Bytes())}
@@ -217,9 +221,9 @@ func (e *env) do(method, path, token, body string) response {
 }
 
 // must serves a request and fails the test unless it gets status want.
-func (e *env) must(t *testing.T, want int, method, path, token, body string) response {
+func (e *env) must(t *testing.T, want int, method, path, token, body string, headers ...string) response {
 	t.Helper()
-	res := e.do(method, path, token, body)
+	res := e.do(method, path, token, body, headers...)
 	if res.Status != want {
 		t.Fatalf("%s %s: status %d, want %d: %s", method, path, res.Status, want, res.Body)
 	}
@@ -234,12 +238,41 @@ func hmacPath(ws *workspace) string {
 	return "/workspaces/" + ws.ID + "/destinations/" + ws.Destination + "/hmac-keys"
 }
 
-// generate generates a key pair through the API as the workspace owner.
+// generate generates a key pair through the API as the workspace owner; it is pending.
 func (e *env) generate(t *testing.T, ws *workspace, body string) httpapi.GeneratedKey {
 	t.Helper()
 	var g httpapi.GeneratedKey
 	e.must(t, http.StatusCreated, "POST", keysPath(ws), ws.Owner, body).json(t, &g)
 	return g
+}
+
+// activate activates key id through the API as the owner (the console's Save) and returns it.
+func (e *env) activate(t *testing.T, ws *workspace, id string) phi.Key {
+	t.Helper()
+	var k phi.Key
+	e.must(t, http.StatusOK, "POST", keysPath(ws)+"/"+id+"/activate", ws.Owner, "").json(t, &k)
+	if k.ID != id || k.Status != phi.KeyActive || k.ExpiresAt != nil {
+		t.Fatalf("activated key = %+v", k)
+	}
+	return k
+}
+
+// generateActive generates a key pair and activates it, as an owner who saved the private key.
+func (e *env) generateActive(t *testing.T, ws *workspace, body string) httpapi.GeneratedKey {
+	t.Helper()
+	g := e.generate(t, ws, body)
+	g.Key = e.activate(t, ws, g.ID)
+	return g
+}
+
+// statuses returns the status of each listed key of ws's destination, by id.
+func (e *env) statuses(t *testing.T, ws *workspace) map[string]phi.KeyStatus {
+	t.Helper()
+	out := map[string]phi.KeyStatus{}
+	for _, k := range e.listKeys(t, ws) {
+		out[k.ID] = k.Status
+	}
+	return out
 }
 
 // listKeys lists the destination's keys as the owner.

@@ -11,16 +11,33 @@
 // metadata are stored. An HMAC key is stored only as the KMS ciphertext blob; its plaintext is
 // returned once the same way.
 //
-// # Audit before activation
+// # Pending until the owner confirms
 //
-// A generated key must never be active unless its secret reaches the caller and its generation
+// A generated key must never be used unless its secret reached the customer and its generation
 // is audited: data encrypted under a key whose private half nobody holds can never be decrypted.
-// So a key-changing handler first appends an "attempted" audit record naming the new key
-// (audit.Attempt; if that fails nothing happens), then calls KMS, builds the response,
-// and only then stores the key as active. If the store write fails in a way that may have
-// committed anyway, the key is revoked before the 500 goes out. Once the key is active the
+// So a generated key is stored pending, and becomes active only when the owner confirms they
+// hold its secret (ActivatePending: the console's Save, or POST .../keys/{keyId}/activate). Until
+// then the destination keeps using its previous active key (or, with none, removes the fields
+// that need one); a pending key not activated within PendingKeyTTL can never be, and DynamoDB's
+// TTL deletes it. Imported public keys (bring your own key) are active at once: the customer holds
+// the private key already.
+//
+// Generating is still ordered so that nothing is stored unaudited or without its secret on its
+// way out: the handler first appends an "attempted" audit record naming the new key
+// (audit.Attempt; if that fails nothing happens), then calls KMS, builds the response, and only
+// then stores the key as pending (StorePending). If the store write fails in a way that may have
+// committed anyway, the key is revoked before the 500 goes out. Once the key is stored the
 // response is delivered even if the router's outcome record cannot be appended: the attempt
 // record already audits it.
+//
+// # Idempotency-Key
+//
+// A request that carries an Idempotency-Key claims it (one conditional write, before the audit
+// attempt and before KMS is called) for PendingKeyTTL, scoped to the destination and the generate
+// route. A retry with the same key generates no second key and never receives the first one's
+// secret — secrets are not replayed: it is refused (ECONFLICT) naming the key the first request
+// created; the same key with another request is EINVALID. A generation that fails — its secret
+// never sent — releases its claim, so that it can be retried as it was.
 //
 // # Limits of zeroing in Go
 //
@@ -51,6 +68,10 @@ import (
 // HMACAlgorithm is the algorithm of every HMAC key (phi.Key.Algorithm of KeyHMAC keys).
 const HMACAlgorithm = "hmac-sha256"
 
+// PendingKeyTTL is how long a generated key waits, pending, for its owner to activate it, and
+// how long an Idempotency-Key is remembered.
+const PendingKeyTTL = time.Hour
+
 // KMS is the part of the AWS KMS API the service calls. *kms.Client satisfies it.
 type KMS interface {
 	GenerateDataKeyPair(ctx context.Context, in *kms.GenerateDataKeyPairInput, opts ...func(*kms.Options)) (*kms.GenerateDataKeyPairOutput, error)
@@ -70,6 +91,17 @@ type Store interface {
 	// PutActiveKey stores k as the active key of its destination and kind; the previous
 	// active one becomes decrypt-only.
 	PutActiveKey(ctx context.Context, k *phi.Key) error
+	// PutPendingKey stores k as a pending key, expiring at k.ExpiresAt; nothing else changes.
+	PutPendingKey(ctx context.Context, k *phi.Key) error
+	// ActivateKey makes a pending, unexpired key active and the previous active one of its kind
+	// decrypt-only, in one conditional transaction; the active key is returned unchanged;
+	// ECONFLICT otherwise, ENOTFOUND for no such key.
+	ActivateKey(ctx context.Context, wsID, dstID, keyID string, now time.Time) (*phi.Key, error)
+	// ClaimIdempotency stores r unless an unexpired record holds its key, and then returns that
+	// record instead.
+	ClaimIdempotency(ctx context.Context, r *phi.IdempotencyRecord) (*phi.IdempotencyRecord, error)
+	// ReleaseIdempotency deletes r's record if it still names r.KeyID.
+	ReleaseIdempotency(ctx context.Context, r *phi.IdempotencyRecord) error
 	// ListKeys returns every key of the destination, newest first.
 	ListKeys(ctx context.Context, wsID, dstID string) ([]phi.Key, error)
 	// GetKey returns one key or ENOTFOUND.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -81,8 +82,10 @@ func TestGeneratedKeysRoundTripThroughKMS(t *testing.T) {
 			if g.Algorithm != string(c.alg) || pub.Algorithm() != c.alg || pub.Bits() != c.bits {
 				t.Fatalf("got %s (%s, %d bits), want %s with %d bits", g.Algorithm, pub.Algorithm(), pub.Bits(), c.alg, c.bits)
 			}
-			if !phi.ValidID(phi.PrefixKey, g.ID) || g.Status != phi.KeyActive || g.Origin != phi.OriginKMS ||
-				g.Kind != phi.KeyEncryption || g.CreatedBy != ws.OwnerID || g.CreatedAt.IsZero() || g.Fingerprint != pub.Fingerprint() {
+			// A generated key is pending until its owner activates it, for PendingKeyTTL.
+			if !phi.ValidID(phi.PrefixKey, g.ID) || g.Status != phi.KeyPending || g.Origin != phi.OriginKMS ||
+				g.Kind != phi.KeyEncryption || g.CreatedBy != ws.OwnerID || g.CreatedAt.IsZero() || g.Fingerprint != pub.Fingerprint() ||
+				g.ExpiresAt == nil || !g.ExpiresAt.Equal(g.CreatedAt.Add(keygen.PendingKeyTTL).Truncate(time.Second)) {
 				t.Fatalf("metadata = %+v", g.Key)
 			}
 			if !strings.HasPrefix(g.PrivateKey, "-----BEGIN PRIVATE KEY-----\n") {
@@ -100,7 +103,8 @@ func TestGeneratedKeysRoundTripThroughKMS(t *testing.T) {
 				}
 			}
 			stored, err := e.store.GetKey(e.ctx, ws.ID, ws.Destination, g.ID)
-			if err != nil || stored.PublicKeyPEM != g.PublicKeyPEM || stored.Fingerprint != g.Fingerprint {
+			if err != nil || stored.PublicKeyPEM != g.PublicKeyPEM || stored.Fingerprint != g.Fingerprint ||
+				stored.Status != phi.KeyPending || !stored.ExpiresAt.Equal(*g.ExpiresAt) {
 				t.Fatalf("stored key = %+v, %v", stored, err)
 			}
 		})
@@ -183,12 +187,16 @@ func TestRotationKeepsOldDataDecryptableWithItsOwnKeyOnly(t *testing.T) {
 		t.Run(body, func(t *testing.T) {
 			e := newEnv(t)
 			ws := e.newWorkspace(t, phi.TierBusiness, true)
-			g1 := e.generate(t, ws, body)
+			g1 := e.generateActive(t, ws, body)
 			pub1, priv1 := keyPair(t, g1)
 			t1 := seal(t, pub1, g1.ID, "before rotation")
 
-			g2 := e.generate(t, ws, body) // rotation = generating again
+			g2 := e.generate(t, ws, body) // rotation = generating again, then activating
 			pub2, priv2 := keyPair(t, g2)
+			if st := e.statuses(t, ws); st[g1.ID] != phi.KeyActive || st[g2.ID] != phi.KeyPending {
+				t.Fatalf("before the new key is activated, statuses = %v; want the old one still active", st)
+			}
+			e.activate(t, ws, g2.ID)
 			t2 := seal(t, pub2, g2.ID, "after rotation")
 
 			keys := e.listKeys(t, ws)
@@ -238,7 +246,7 @@ func TestRevokedKeysStayListedAndAreNeverActiveAgain(t *testing.T) {
 	e := newEnv(t)
 	ws := e.newWorkspace(t, phi.TierBusiness, true)
 	other := e.newWorkspace(t, phi.TierBusiness, true)
-	g := e.generate(t, ws, "")
+	g := e.generateActive(t, ws, "")
 	revoke := keysPath(ws) + "/" + g.ID + "/revoke"
 
 	t.Run("revoking the active key marks it revoked with a time", func(t *testing.T) {
@@ -267,8 +275,14 @@ func TestRevokedKeysStayListedAndAreNeverActiveAgain(t *testing.T) {
 			t.Fatalf("body = %s", res.Body)
 		}
 	})
+	t.Run("the revoked key cannot be activated again", func(t *testing.T) {
+		res := e.must(t, http.StatusConflict, "POST", keysPath(ws)+"/"+g.ID+"/activate", ws.Owner, "")
+		if !strings.Contains(string(res.Body), "revoked") {
+			t.Fatalf("body = %s", res.Body)
+		}
+	})
 	t.Run("a new key becomes active and the revoked one stays revoked", func(t *testing.T) {
-		g2 := e.generate(t, ws, "")
+		g2 := e.generateActive(t, ws, "")
 		keys := e.listKeys(t, ws)
 		if len(keys) != 2 || keys[0].ID != g2.ID || keys[0].Status != phi.KeyActive || keys[1].Status != phi.KeyRevoked {
 			t.Fatalf("keys = %+v", keys)
@@ -281,7 +295,7 @@ func TestRevokedKeysStayListedAndAreNeverActiveAgain(t *testing.T) {
 		e.must(t, http.StatusBadRequest, "POST", keysPath(ws)+"/key_nope/revoke", ws.Owner, "")
 	})
 	t.Run("a key of another destination is not found", func(t *testing.T) {
-		og := e.generate(t, other, "")
+		og := e.generateActive(t, other, "")
 		e.must(t, http.StatusNotFound, "POST", keysPath(ws)+"/"+og.ID+"/revoke", ws.Owner, "")
 		if k, _ := e.store.GetKey(e.ctx, other.ID, other.Destination, og.ID); k.Status != phi.KeyActive {
 			t.Fatalf("the other workspace's key was touched: %+v", k)
@@ -348,7 +362,7 @@ func TestHMACKeysAreStoredOnlyAsKMSCiphertext(t *testing.T) {
 	if err != nil || len(secret) != 32 {
 		t.Fatalf("secret is %d bytes (%v), want 32 bytes of base64", len(secret), err)
 	}
-	if g.Kind != phi.KeyHMAC || g.Algorithm != keygen.HMACAlgorithm || g.Status != phi.KeyActive || g.PublicKeyPEM != "" {
+	if g.Kind != phi.KeyHMAC || g.Algorithm != keygen.HMACAlgorithm || g.Status != phi.KeyPending || g.ExpiresAt == nil || g.PublicKeyPEM != "" {
 		t.Fatalf("metadata = %+v", g.Key)
 	}
 	stored, err := e.store.GetKey(e.ctx, ws.ID, ws.Destination, g.ID)
@@ -376,11 +390,16 @@ func TestHMACKeysAreStoredOnlyAsKMSCiphertext(t *testing.T) {
 		t.Error("GenerateDataKey's plaintext was not overwritten")
 	}
 
-	t.Run("a second HMAC key rotates the first, and encryption keys are a separate kind", func(t *testing.T) {
-		enc := e.generate(t, ws, "")
+	t.Run("a second HMAC key rotates the first once activated, and encryption keys are a separate kind", func(t *testing.T) {
+		e.activate(t, ws, g.ID)
+		enc := e.generateActive(t, ws, "")
 		res := e.must(t, http.StatusCreated, "POST", hmacPath(ws), ws.Owner, `{"algorithm":"hmac-sha256"}`)
 		var g2 httpapi.GeneratedHMACKey
 		res.json(t, &g2)
+		if st := e.statuses(t, ws); st[g.ID] != phi.KeyActive || st[g2.ID] != phi.KeyPending {
+			t.Fatalf("before activation, statuses = %v", st)
+		}
+		e.activate(t, ws, g2.ID)
 		status := map[string]phi.KeyStatus{}
 		for _, k := range e.listKeys(t, ws) {
 			status[k.ID] = k.Status

@@ -23,6 +23,17 @@ type openAPISchema struct {
 }
 
 type openAPIOperation struct {
+	Parameters []struct {
+		Ref      string `json:"$ref"`
+		Name     string `json:"name"`
+		In       string `json:"in"`
+		Required bool   `json:"required"`
+		Schema   struct {
+			MinLength int    `json:"minLength"`
+			MaxLength int    `json:"maxLength"`
+			Pattern   string `json:"pattern"`
+		} `json:"schema"`
+	} `json:"parameters"`
 	RequestBody *struct {
 		Required bool `json:"required"`
 		Content  map[string]struct {
@@ -33,6 +44,7 @@ type openAPIOperation struct {
 		Content map[string]struct {
 			Schema openAPISchema `json:"schema"`
 		} `json:"content"`
+		Ref     string                     `json:"$ref"`
 		Headers map[string]json.RawMessage `json:"headers"`
 	} `json:"responses"`
 }
@@ -93,7 +105,8 @@ func jsonMembers(typ reflect.Type) []string {
 // docs/openapi.json describes the keygen routes as the handlers serve them: each request body
 // lists exactly the members its request struct decodes (and is optional where the handler
 // accepts no body), each 201 names exactly the members its response struct encodes, secrets are
-// sent with Cache-Control: no-store and Pragma: no-cache, and an import answers with Location.
+// sent with Cache-Control: no-store and Pragma: no-cache, an import answers with Location, and
+// the generate routes take an optional Idempotency-Key header, with its 400, 409 and 422.
 func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 	raw, err := os.ReadFile("../../docs/openapi.json")
 	if err != nil {
@@ -111,12 +124,14 @@ func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 		created      any // the 201 body; nil: no 201
 		secret       bool
 		wantLocation bool
+		idempotent   bool // takes Idempotency-Key
 	}{
-		{"GET " + dst + "/keys", nil, false, nil, false, false},
-		{"POST " + dst + "/keys", keygen.GenerateRequest{}, true, httpapi.GeneratedKey{}, true, false},
-		{"POST " + dst + "/keys/import", keygen.ImportRequest{}, false, httpapi.GeneratedKey{}.Key, false, true},
-		{"POST " + dst + "/keys/{keyId}/revoke", nil, false, nil, false, false},
-		{"POST " + dst + "/hmac-keys", keygen.HMACRequest{}, true, httpapi.GeneratedHMACKey{}, true, false},
+		{"GET " + dst + "/keys", nil, false, nil, false, false, false},
+		{"POST " + dst + "/keys", keygen.GenerateRequest{}, true, httpapi.GeneratedKey{}, true, false, true},
+		{"POST " + dst + "/keys/import", keygen.ImportRequest{}, false, httpapi.GeneratedKey{}.Key, false, true, false},
+		{"POST " + dst + "/keys/{keyId}/revoke", nil, false, nil, false, false, false},
+		{"POST " + dst + "/keys/{keyId}/activate", nil, false, nil, false, false, false},
+		{"POST " + dst + "/hmac-keys", keygen.HMACRequest{}, true, httpapi.GeneratedHMACKey{}, true, false, true},
 	}
 	seen := map[string]bool{}
 	for _, rc := range routes {
@@ -142,6 +157,26 @@ func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 				}
 				if got, want := doc.properties(t, s), jsonMembers(reflect.TypeOf(rc.request)); !slices.Equal(got, want) {
 					t.Errorf("body members documented %v, decoded %v", got, want)
+				}
+			}
+			idem := false
+			for _, p := range op.Parameters {
+				if p.Name != httpapi.IdempotencyKeyHeader {
+					continue
+				}
+				idem = true
+				if p.In != "header" || p.Required || p.Schema.MinLength != 1 || p.Schema.MaxLength != keygen.MaxIdempotencyKeyLen || p.Schema.Pattern == "" {
+					t.Errorf("Idempotency-Key is documented as %+v; want an optional header of 1 to %d printable characters", p, keygen.MaxIdempotencyKeyLen)
+				}
+			}
+			if idem != rc.idempotent {
+				t.Errorf("documents Idempotency-Key: %v, want %v", idem, rc.idempotent)
+			}
+			if rc.idempotent {
+				for _, code := range []string{"400", "409", "422"} {
+					if r, ok := op.Responses[code]; !ok || r.Ref != "" {
+						t.Errorf("response %s: documented %v, own description (not a shared $ref) %v; want one saying what Idempotency-Key does", code, ok, r.Ref == "")
+					}
 				}
 			}
 			if rc.created == nil {

@@ -19,7 +19,7 @@ import (
 )
 
 // faultyStore is the real store with injected failures: AppendAudit fails for the outcomes
-// failAudit names ("*" for every record); PutActiveKey, when commitThenFail is set, stores the
+// failAudit names ("*" for every record); PutPendingKey, when commitThenFail is set, stores the
 // key and then reports a failure, as a timeout after DynamoDB committed would.
 type faultyStore struct {
 	keygen.Store
@@ -34,15 +34,16 @@ func (f faultyStore) AppendAudit(ctx context.Context, r *phi.AuditRecord) error 
 	return f.Store.AppendAudit(ctx, r)
 }
 
-func (f faultyStore) PutActiveKey(ctx context.Context, k *phi.Key) error {
-	if err := f.Store.PutActiveKey(ctx, k); err != nil || !f.commitThenFail {
+func (f faultyStore) PutPendingKey(ctx context.Context, k *phi.Key) error {
+	if err := f.Store.PutPendingKey(ctx, k); err != nil || !f.commitThenFail {
 		return err
 	}
 	return errors.New("operation error DynamoDB: TransactWriteItems: request canceled, context deadline exceeded")
 }
 
-// serve sends one request to a keygen service over the env's table and KMS, built on store.
-func (e *env) serve(t *testing.T, store keygen.Store, method, path, token, body string) response {
+// serve sends one request to a keygen service over the env's table and KMS, built on store, with
+// headers given as name, value pairs.
+func (e *env) serve(t *testing.T, store keygen.Store, method, path, token, body string, headers ...string) response {
 	t.Helper()
 	logger, err := jsonlog.New(e.logs, "debug")
 	if err != nil {
@@ -58,6 +59,9 @@ func (e *env) serve(t *testing.T, store keygen.Store, method, path, token, body 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return response{Status: rec.Code, Header: rec.Header(), Body: bytes.Clone(rec.Body.Bytes())}
@@ -70,10 +74,12 @@ func (k *recordingKMS) calls() int {
 	return len(k.pairs) + len(k.randoms) + len(k.dataKeys)
 }
 
-// No key becomes active unless its secret was returned to the caller and its generation is
-// in the audit log — whichever write fails. A key active without its secret would make every
-// field encrypted under it undecryptable.
-func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing.T) {
+// No key is stored unless its secret was returned to the caller and its generation is in the
+// audit log — whichever write fails — and a generated key is only ever stored pending: the
+// earlier active key stays the one in use until the owner activates the new one. A key active
+// without its secret would make every field encrypted under it undecryptable. (Before keys were
+// pending, this test required the new key to be active at once; it now requires it pending.)
+func TestNoKeyIsStoredWithoutItsSecretReturnedAndItsGenerationAudited(t *testing.T) {
 	e := newEnv(t)
 	kinds := []struct {
 		name string
@@ -101,10 +107,10 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 	faults := []struct {
 		name  string
 		store func(keygen.Store) keygen.Store
-		// want is the status; wantActiveNew says whether the new key ends up active.
-		want          int
-		wantActiveNew bool
-		wantKMS       bool
+		// want is the status; wantStored says whether the new key ends up stored (pending).
+		want       int
+		wantStored bool
+		wantKMS    bool
 	}{
 		{"the audit log is down: nothing is generated or stored", func(s keygen.Store) keygen.Store {
 			return faultyStore{Store: s, failAudit: map[string]bool{"*": true}}
@@ -123,10 +129,11 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 		for _, f := range faults {
 			t.Run(k.name+"/"+f.name, func(t *testing.T) {
 				ws := e.newWorkspace(t, phi.TierBusiness, true)
-				// An earlier key, generated normally, whose secret the customer holds.
+				// An earlier key, generated and activated normally, whose secret the customer holds.
 				prev := e.must(t, http.StatusCreated, "POST", k.path(ws), ws.Owner, "")
 				var prevKey phi.Key
 				prev.json(t, &prevKey)
+				e.activate(t, ws, prevKey.ID)
 				before := e.rec.calls()
 				start := time.Now().Add(-time.Second)
 
@@ -163,9 +170,9 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 					t.Fatalf("%d active keys of kind %s", len(active), k.kind)
 				}
 				switch {
-				case f.wantActiveNew:
-					if len(active) != 1 || fresh == nil || active[0].ID != fresh.ID {
-						t.Fatalf("the new key is not the active one: %+v", keys)
+				case f.wantStored:
+					if fresh == nil || fresh.Status != phi.KeyPending || len(active) != 1 || active[0].ID != prevKey.ID {
+						t.Fatalf("the new key is not stored pending beside the earlier active one: %+v", keys)
 					}
 					if k.secret(t, res, fresh) == "" {
 						t.Fatal("no secret in the response")
@@ -175,13 +182,19 @@ func TestNoKeyIsActiveWithoutItsSecretReturnedAndItsGenerationAudited(t *testing
 						audited = audited || (strings.Contains(r.Target, fresh.ID) && r.Actor == ws.OwnerID && r.Outcome == audit.OutcomeAttempted)
 					}
 					if !audited {
-						t.Errorf("the active key's generation is not in the audit log: %+v", recs)
+						t.Errorf("the stored key's generation is not in the audit log: %+v", recs)
 					}
 				case fresh != nil:
 					// The write may have committed: the key must be revoked, never active, and
 					// its secret was not returned.
 					if fresh.Status != phi.KeyRevoked {
 						t.Errorf("a key whose secret was never returned is %s", fresh.Status)
+					}
+					if r := e.do("POST", keysPath(ws)+"/"+fresh.ID+"/activate", ws.Owner, ""); r.Status != http.StatusConflict {
+						t.Errorf("activating a key whose secret was never returned: %d %s", r.Status, r.Body)
+					}
+					if len(active) != 1 || active[0].ID != prevKey.ID {
+						t.Errorf("the earlier key is no longer the active one: %+v", keys)
 					}
 					if bytes.Contains(res.Body, []byte("PRIVATE KEY")) || bytes.Contains(res.Body, []byte(`"secret"`)) {
 						t.Errorf("a failed response carries the secret: %s", res.Body)

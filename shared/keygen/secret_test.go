@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/pem"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -61,14 +63,20 @@ func TestParseGenerateAppliesDefaultsAndRefusesTheRest(t *testing.T) {
 }
 
 func TestPageKeysWalksEveryKeyOnce(t *testing.T) {
+	now := time.Now()
 	var keys []phi.Key
 	for range 5 {
 		keys = append(keys, phi.Key{ID: phi.NewID(phi.PrefixKey), EncryptedHMACKey: []byte("blob")})
 	}
+	later, earlier := now.Add(time.Minute), now.Add(-time.Second)
+	keys[3].Status, keys[3].ExpiresAt = phi.KeyPending, &later
+	// An expired pending key between the others is left out, and the cursor still walks past it.
+	keys = slices.Insert(keys, 2, phi.Key{ID: phi.NewID(phi.PrefixKey), Status: phi.KeyPending, ExpiresAt: &earlier})
+	expired := keys[2].ID
 	var seen []string
 	cursor := ""
 	for range 10 {
-		page, next, err := pageKeys(keys, phi.Page{Limit: 2, Cursor: cursor})
+		page, next, err := pageKeys(keys, phi.Page{Limit: 2, Cursor: cursor}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,11 +90,16 @@ func TestPageKeysWalksEveryKeyOnce(t *testing.T) {
 			break
 		}
 	}
-	if len(seen) != 5 || seen[0] != keys[0].ID || seen[4] != keys[4].ID {
-		t.Fatalf("seen %v", seen)
+	if len(seen) != 5 || seen[0] != keys[0].ID || seen[4] != keys[5].ID || slices.Contains(seen, expired) {
+		t.Fatalf("seen %v (expired %s)", seen, expired)
+	}
+	// A cursor naming a key that expired since its page was served still works.
+	c := base64.RawURLEncoding.EncodeToString([]byte(expired))
+	if page, _, err := pageKeys(keys, phi.Page{Limit: 10, Cursor: c}, now); err != nil || len(page) != 3 || page[0].ID != keys[3].ID {
+		t.Fatalf("after an expired key's cursor: %v, %v", page, err)
 	}
 	for _, bad := range []string{"%%%", base64.RawURLEncoding.EncodeToString([]byte("dst_00000000000000000000000001")), base64.RawURLEncoding.EncodeToString([]byte(phi.NewID(phi.PrefixKey)))} {
-		if _, _, err := pageKeys(keys, phi.Page{Limit: 2, Cursor: bad}); phi.ErrorCode(err) != phi.EBADREQUEST {
+		if _, _, err := pageKeys(keys, phi.Page{Limit: 2, Cursor: bad}, now); phi.ErrorCode(err) != phi.EBADREQUEST {
 			t.Fatalf("cursor %q: err = %v, want EBADREQUEST", bad, err)
 		}
 	}

@@ -188,6 +188,30 @@ func TestPrivateKeysAreNeverStoredLoggedOrReturnedAgain(t *testing.T) {
 		t.Fatal("no KMS ciphertext blob was recorded")
 	}
 
+	// Generations with an Idempotency-Key, whose retries are refused without the secret.
+	var ig httpapi.GeneratedKey
+	e.must(t, http.StatusCreated, "POST", keysPath(ws), ws.Owner, `{"algorithm":"hpke-p256"}`, "Idempotency-Key", "leak-test-1").json(t, &ig)
+	secrets = append(secrets, issued{len(e.bodies) - 1, pemForms(ig.PrivateKey)})
+	var ih httpapi.GeneratedHMACKey
+	e.must(t, http.StatusCreated, "POST", hmacPath(ws), ws.Owner, "", "Idempotency-Key", "leak-test-1").json(t, &ih)
+	ihk, _ := base64.StdEncoding.DecodeString(ih.Secret)
+	secrets = append(secrets, issued{len(e.bodies) - 1, fragments(ihk)})
+	var replays []response
+	replay := func() {
+		replays = append(replays,
+			e.must(t, http.StatusConflict, "POST", keysPath(ws), ws.Owner, `{"algorithm":"hpke-p256"}`, "Idempotency-Key", "leak-test-1"),
+			e.must(t, http.StatusConflict, "POST", hmacPath(ws), ws.Owner, "", "Idempotency-Key", "leak-test-1"))
+	}
+	replay()
+	e.activate(t, ws, ig.ID)
+	e.activate(t, ws, ih.ID)
+	replay() // now naming active keys
+	for _, r := range replays {
+		if bytes.Contains(r.Body, []byte(`"privateKey"`)) || bytes.Contains(r.Body, []byte(`"secret"`)) || r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("a refused retry carries a secret member or may be cached: %s", r.Body)
+		}
+	}
+
 	// Everything a caller can do afterwards, including pasting a private key by mistake.
 	other := e.generate(t, ws, "")
 	otherIdx := len(e.bodies) - 1
@@ -246,7 +270,8 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 	other := e.newWorkspace(t, phi.TierBusiness, true)
 	team := e.newWorkspace(t, phi.TierTeam, false)
 	noBAA := e.newWorkspace(t, phi.TierBusiness, false)
-	existing := e.generate(t, ws, "")
+	existing := e.generateActive(t, ws, "")
+	pending := e.generate(t, ws, "")
 	pubBody := `{"publicKey":` + jsonString(string(mustKey(t, fieldcrypt.HPKEP256).Public().PEM())) + `}`
 	before := len(e.rec.pairs)
 
@@ -258,6 +283,7 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 			"hmac":     {"POST", base + "/hmac-keys", ""},
 			"list":     {"GET", base + "/keys", ""},
 			"revoke":   {"POST", base + "/keys/" + existing.ID + "/revoke", ""},
+			"activate": {"POST", base + "/keys/" + pending.ID + "/activate", ""},
 		}
 	}
 	for _, c := range []struct {
@@ -273,10 +299,10 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 		{"another workspace's owner finds nothing", ws, ws.Destination, other.Owner, map[string]int{"*": 404}, ""},
 		{"no token is unauthorized", ws, ws.Destination, "", map[string]int{"*": 401}, ""},
 		{"a revoked-looking junk token is unauthorized", ws, ws.Destination, "phit_junk", map[string]int{"*": 401}, ""},
-		{"a team workspace's owner may list and revoke but not create keys", team, team.Destination, team.Owner,
-			map[string]int{"generate": 403, "import": 403, "hmac": 403, "list": 200, "revoke": 404}, "business tier"},
-		{"a business workspace without a BAA may not create keys", noBAA, noBAA.Destination, noBAA.Owner,
-			map[string]int{"generate": 403, "import": 403, "hmac": 403, "list": 200, "revoke": 404}, "signed BAA"},
+		{"a team workspace's owner may list and revoke but not create or activate keys", team, team.Destination, team.Owner,
+			map[string]int{"generate": 403, "import": 403, "hmac": 403, "activate": 403, "list": 200, "revoke": 404}, "business tier"},
+		{"a business workspace without a BAA may not create or activate keys", noBAA, noBAA.Destination, noBAA.Owner,
+			map[string]int{"generate": 403, "import": 403, "hmac": 403, "activate": 403, "list": 200, "revoke": 404}, "signed BAA"},
 		{"a destination that does not exist is not found", ws, phi.NewID(phi.PrefixDestination), ws.Owner, map[string]int{"*": 404}, "destination"},
 		{"another workspace's destination is not found", ws, other.Destination, ws.Owner, map[string]int{"*": 404}, "destination"},
 	} {
@@ -301,7 +327,10 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 		t.Fatal("a refused request reached KMS")
 	}
 	if k, _ := e.store.GetKey(e.ctx, ws.ID, ws.Destination, existing.ID); k.Status != phi.KeyActive {
-		t.Fatalf("a refused revoke changed the key: %+v", k)
+		t.Fatalf("a refused revoke or activation changed the key: %+v", k)
+	}
+	if k, _ := e.store.GetKey(e.ctx, ws.ID, ws.Destination, pending.ID); k.Status != phi.KeyPending {
+		t.Fatalf("a refused activation changed the pending key: %+v", k)
 	}
 
 	t.Run("every attempt is audited, refusals as denied", func(t *testing.T) {
@@ -312,7 +341,7 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 		count := map[string]int{}
 		for _, r := range recs {
 			count[r.Action+" "+r.Outcome+" "+r.Actor]++
-			if r.Outcome == "success" && r.Action == "key.generate" && !strings.Contains(r.Target, existing.ID) {
+			if r.Outcome == "success" && r.Action == "key.generate" && !strings.Contains(r.Target, existing.ID) && !strings.Contains(r.Target, pending.ID) {
 				t.Errorf("generate audit target %q does not name the key", r.Target)
 			}
 		}
@@ -323,6 +352,7 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 			"key.hmac.generate denied " + ws.MemberID,
 			"key.list denied " + ws.MemberID,
 			"key.revoke denied " + ws.ReadonID,
+			"key.activate denied " + ws.MemberID,
 			"key.generate failed " + ws.OwnerID, // unknown destination
 		} {
 			if count[want] == 0 {
@@ -339,8 +369,8 @@ func TestOnlyOwnersOfEligibleWorkspacesManageKeys(t *testing.T) {
 				denied++
 			}
 		}
-		if denied != 3 {
-			t.Errorf("ineligible workspace: %d denied audit records, want 3 (generate, import, hmac)", denied)
+		if denied != 4 {
+			t.Errorf("ineligible workspace: %d denied audit records, want 4 (generate, import, hmac, activate)", denied)
 		}
 	})
 }

@@ -244,10 +244,15 @@ const (
 // KeyStatus is a key's place in its life cycle.
 type KeyStatus string
 
-// Key statuses. A destination has at most one active key of each kind. Generating a new key
-// makes the previous active one decrypt-only: listed, never used for new data, and the data
-// it protected stays decryptable with its private key. A revoked key is never used again.
+// Key statuses. A generated key starts pending: its secret has gone out in the response to its
+// generation, but nothing uses it until the owner confirms they hold it (activation); a pending
+// key not activated before its ExpiresAt can never be activated and is deleted. A destination has
+// at most one active key of each kind. Activating a key (or importing a public key, which is
+// active at once: the customer already holds the private key) makes the previous active one
+// decrypt-only: listed, never used for new data, and the data it protected stays decryptable
+// with its private key. A revoked key is never used again.
 const (
+	KeyPending     KeyStatus = "pending"
 	KeyActive      KeyStatus = "active"
 	KeyDecryptOnly KeyStatus = "decrypt-only"
 	KeyRevoked     KeyStatus = "revoked"
@@ -276,9 +281,16 @@ type Key struct {
 	CreatedAt     time.Time  `json:"createdAt"`
 	CreatedBy     string     `json:"createdBy"`
 	RevokedAt     *time.Time `json:"revokedAt,omitempty"`
+	// ExpiresAt is when a pending key stops being activatable; nil for every other status.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 	// EncryptedHMACKey is the KMS ciphertext blob of an HMAC key; the pipeline decrypts it
 	// through KMS on first use. Never returned by the API.
 	EncryptedHMACKey []byte `json:"-"`
+}
+
+// Expired reports whether k is a pending key whose time to be activated has passed at now.
+func (k *Key) Expired(now time.Time) bool {
+	return k.Status == KeyPending && (k.ExpiresAt == nil || !now.Before(*k.ExpiresAt))
 }
 
 // HMACEncryptionContext is the KMS encryption context an HMAC key is generated under
@@ -292,6 +304,23 @@ func (k *Key) HMACEncryptionContext() map[string]string {
 		"phiguard:destination": k.DestinationID,
 		"phiguard:key":         k.ID,
 	}
+}
+
+// IdempotencyRecord remembers the first key-generation request sent with an Idempotency-Key, so
+// that a retry of it generates no second key. It lives as long as a pending key and holds hashes
+// only: never the request, the Idempotency-Key itself or anything secret.
+type IdempotencyRecord struct {
+	WorkspaceID   string `json:"workspaceId"`
+	DestinationID string `json:"destinationId"`
+	// Kind names the generate route the key was sent to: there is one per key kind.
+	Kind        KeyKind `json:"kind"`
+	KeyHash     string  `json:"keyHash"`     // SHA-256 (hex) of the Idempotency-Key
+	RequestHash string  `json:"requestHash"` // SHA-256 (hex) of what the request asked for
+	// KeyID is the key the first request generates.
+	KeyID     string    `json:"keyId"`
+	CreatedAt time.Time `json:"createdAt"`
+	// ExpiresAt is when the record stops counting; the store keeps it as the table's TTL.
+	ExpiresAt time.Time `json:"-"`
 }
 
 // AuditRecord is one entry of a workspace's append-only audit log.

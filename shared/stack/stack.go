@@ -109,6 +109,7 @@ var (
 	RouteGenerateKeyPair = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.generate"}
 	RouteImportKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/import", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.import"}
 	RouteRevokeKey       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.revoke"}
+	RouteActivateKey     = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/activate", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.activate"}
 	RouteGenerateHMACKey = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.hmac.generate"}
 )
 
@@ -121,7 +122,7 @@ var Routes = []Route{
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
 	RouteUpdateHashing, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
 	RouteListClassifications, RoutePutClassifications, RouteListAudit,
-	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteGenerateHMACKey,
+	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteActivateKey, RouteGenerateHMACKey,
 }
 
 // MaxRequestBodyBytes is the largest request body the REST API accepts. API Gateway's own limit

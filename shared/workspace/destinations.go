@@ -319,6 +319,8 @@ func (s *Service) checkYellow(ctx context.Context, wsID string, h phi.HashingSet
 }
 
 // checkKeys refuses (ECONFLICT) encrypt and hmac treatments without an active key of their kind.
+// A pending key does not count — it is not used until its owner activates it — but the refusal
+// names it, so that the owner knows to activate it.
 func (s *Service) checkKeys(ctx context.Context, wsID, dstID string, h phi.HashingSettings) error {
 	need := map[phi.KeyKind]bool{phi.KeyEncryption: h.Uses(phi.TreatmentEncrypt), phi.KeyHMAC: h.Uses(phi.TreatmentHMAC)}
 	if !need[phi.KeyEncryption] && !need[phi.KeyHMAC] {
@@ -333,18 +335,31 @@ func (s *Service) checkKeys(ctx context.Context, wsID, dstID string, h phi.Hashi
 			need[k.Kind] = false
 		}
 	}
-	var missing []string
+	var missing, pending []string
 	if need[phi.KeyEncryption] {
 		missing = append(missing, "encryption key pair (POST .../keys) for the encrypt treatment")
 	}
 	if need[phi.KeyHMAC] {
 		missing = append(missing, "HMAC key (POST .../hmac-keys) for the hmac treatment")
 	}
-	if len(missing) > 0 {
-		return phi.Errorf(phi.ECONFLICT, "generate hashing keys first: the destination has no active %s", strings.Join(missing, " and no active ")).
-			WithDetails(map[string]any{"missing": missing})
+	now := s.now()
+	for _, k := range keys {
+		if need[k.Kind] && k.Status == phi.KeyPending && !k.Expired(now) {
+			pending = append(pending, k.ID)
+		}
 	}
-	return nil
+	if len(missing) == 0 {
+		return nil
+	}
+	msg := "generate hashing keys first: the destination has no active " + strings.Join(missing, " and no active ")
+	details := map[string]any{"missing": missing}
+	for _, id := range pending {
+		msg += fmt.Sprintf("; key %s is pending: activate it (POST .../keys/%s/activate) once its secret is stored", id, id)
+	}
+	if len(pending) > 0 {
+		details["pending"] = pending
+	}
+	return phi.Errorf(phi.ECONFLICT, "%s", msg).WithDetails(details)
 }
 
 // checkCompiles refuses hashing settings that the pipeline could not turn into a protection

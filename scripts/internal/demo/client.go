@@ -45,9 +45,10 @@ func (r *response) decode(v any) error {
 	return nil
 }
 
-// call sends a request with a bearer credential, an optional JSON body and an optional If-Match.
-// It returns an error only when the request could not be made or read.
-func (a *api) call(ctx context.Context, method, path, bearer string, body any, ifMatch string) (*response, error) {
+// call sends a request with a bearer credential, an optional JSON body, an optional If-Match and
+// more headers as name, value pairs. It returns an error only when the request could not be made
+// or read.
+func (a *api) call(ctx context.Context, method, path, bearer string, body any, ifMatch string, headers ...string) (*response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -66,6 +67,9 @@ func (a *api) call(ctx context.Context, method, path, bearer string, body any, i
 	}
 	if ifMatch != "" {
 		req.Header.Set("If-Match", ifMatch)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {

@@ -89,6 +89,7 @@ type walk struct {
 	key1File, key2File                 string
 	r1                                 map[string]*copyOf // the first round's copies
 	r1sent                             []sentEvent
+	generations                        int // generate requests sent, for their Idempotency-Keys
 }
 
 // say prints one step line.
@@ -121,7 +122,7 @@ func (w *walk) expect(r *response, status int, what string) error {
 func (w *walk) run(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{
 		w.createWorkspace, w.signBAA, w.matchers, w.classify, w.sourceAndDestination,
-		w.hashingBeforeKeys, w.generateKeys, w.enableHashing,
+		w.hashingBeforeKeys, w.generateKeys, w.saveKeys, w.enableHashing,
 		w.pushAndReceive, w.rotate, w.audit,
 	} {
 		if err := step(ctx); err != nil {
@@ -362,34 +363,98 @@ func (w *walk) hashingBeforeKeys(ctx context.Context) error {
 func (w *walk) dstPath() string { return "/workspaces/" + w.ws + "/destinations/" + w.dst }
 
 type keyView struct {
-	ID          string `json:"id"`
-	Algorithm   string `json:"algorithm"`
-	Fingerprint string `json:"fingerprint"`
-	Status      string `json:"status"`
-	PrivateKey  string `json:"privateKey"`
+	ID          string     `json:"id"`
+	Algorithm   string     `json:"algorithm"`
+	Fingerprint string     `json:"fingerprint"`
+	Status      string     `json:"status"`
+	ExpiresAt   *time.Time `json:"expiresAt"`
+	PrivateKey  string     `json:"privateKey"`
 }
 
-// generate asks for a key pair and writes the private key to file. It returns the key.
-func (w *walk) generate(ctx context.Context, file string) (*keyView, error) {
-	r, err := w.api.call(ctx, "POST", w.dstPath()+"/keys", w.owner, map[string]any{"algorithm": "hpke-p256"}, "")
+// generate asks for a key pair, as the console's "Generate hashing keys" does (with an
+// Idempotency-Key, so that a retried request cannot create a second key), and writes the private
+// key to file. It returns the key, pending, and the Idempotency-Key and body it was generated
+// with.
+func (w *walk) generate(ctx context.Context, file string) (*keyView, string, map[string]any, error) {
+	w.generations++
+	idem := fmt.Sprintf("demo-%s-%d", w.dst, w.generations)
+	body := map[string]any{"algorithm": "hpke-p256"}
+	r, err := w.api.call(ctx, "POST", w.dstPath()+"/keys", w.owner, body, "", "Idempotency-Key", idem)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	if err := w.expect(r, http.StatusCreated, "owner generates hashing keys"); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	var k keyView
 	if err := r.decode(&k); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	if err := w.check(strings.Contains(k.PrivateKey, "-----BEGIN PRIVATE KEY-----") && r.Header.Get("Cache-Control") == "no-store",
 		"the private key comes back once, as PKCS#8 PEM, marked no-store"); err != nil {
-		return nil, err
+		return nil, "", nil, err
+	}
+	if err := w.check(k.Status == "pending" && k.ExpiresAt != nil && k.ExpiresAt.After(time.Now()),
+		"the new key is pending, with the time it expires unless the owner saves (got %s, %v)", k.Status, k.ExpiresAt); err != nil {
+		return nil, "", nil, err
 	}
 	if err := writeNew(file, []byte(k.PrivateKey)); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	return &k, nil
+	return &k, idem, body, nil
+}
+
+// firstClause returns msg up to its first "; ", lastClause after its last: the part of a long
+// message a step line shows.
+func firstClause(msg string) string {
+	before, _, _ := strings.Cut(msg, "; ")
+	return before
+}
+
+func lastClause(msg string) string {
+	if i := strings.LastIndex(msg, "; "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+// keyStatuses lists the destination's keys and returns their statuses by id.
+func (w *walk) keyStatuses(ctx context.Context) (map[string]string, *response, error) {
+	r, err := w.api.call(ctx, "GET", w.dstPath()+"/keys", w.owner, nil, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.expect(r, http.StatusOK, "owner lists the keys"); err != nil {
+		return nil, nil, err
+	}
+	var list struct {
+		Items []keyView `json:"items"`
+	}
+	if err := r.decode(&list); err != nil {
+		return nil, nil, err
+	}
+	status := map[string]string{}
+	for _, it := range list.Items {
+		status[it.ID] = it.Status
+	}
+	return status, r, nil
+}
+
+// activate is the owner's Save: the pending key becomes the destination's active key.
+func (w *walk) activate(ctx context.Context, id string) error {
+	r, err := w.api.call(ctx, "POST", w.dstPath()+"/keys/"+id+"/activate", w.owner, nil, "")
+	if err != nil {
+		return err
+	}
+	if err := w.expect(r, http.StatusOK, "owner saves (activates the key)"); err != nil {
+		return err
+	}
+	var k keyView
+	if err := r.decode(&k); err != nil {
+		return err
+	}
+	return w.check(k.ID == id && k.Status == "active" && k.PrivateKey == "" && !strings.Contains(string(r.Body), "PRIVATE KEY"),
+		"the key is active, and activating it returns no private key")
 }
 
 // writeNew creates file with mode 0600; it refuses to overwrite an existing file, since a private
@@ -411,23 +476,66 @@ func writeNew(file string, data []byte) error {
 
 func (w *walk) generateKeys(ctx context.Context) error {
 	w.key1File = w.cfg.PrivateKeyOut
-	k, err := w.generate(ctx, w.key1File)
+	k, idem, body, err := w.generate(ctx, w.key1File)
 	if err != nil {
 		return err
 	}
 	w.key1 = k.ID
-	w.say("owner presses \"Generate hashing keys\": key %s (%s, %s); the private key is shown this once and saved to %s",
+	w.say("owner presses \"Generate hashing keys\": key %s (%s, %s) is pending until Save; the private key is shown this once and saved to %s",
 		k.ID, k.Algorithm, k.Fingerprint, w.key1File)
 	// "Once you finish setting up the destination, this key cannot be retrieved."
-	r, err := w.api.call(ctx, "GET", w.dstPath()+"/keys", w.owner, nil, "")
+	status, r, err := w.keyStatuses(ctx)
 	if err != nil {
 		return err
 	}
-	if err := w.expect(r, http.StatusOK, "owner lists the keys"); err != nil {
+	if err := w.check(!strings.Contains(string(r.Body), "PRIVATE KEY") && status[k.ID] == "pending" && len(status) == 1,
+		"listing the keys shows the key, pending, and never the private key again"); err != nil {
 		return err
 	}
-	return w.check(!strings.Contains(string(r.Body), "PRIVATE KEY") && strings.Contains(string(r.Body), k.ID),
-		"listing the keys shows the key id and public key, never the private key again")
+	// A retried request (the response lost, the button pressed twice) creates no second key and
+	// never gets the private key again.
+	r, err = w.api.call(ctx, "POST", w.dstPath()+"/keys", w.owner, body, "", "Idempotency-Key", idem)
+	if err != nil {
+		return err
+	}
+	w.say("the same request is retried with its Idempotency-Key: refused (%d), no private key — %q", r.Status, firstClause(r.errorMessage())+"; …")
+	if err := w.check(r.Status == http.StatusConflict && strings.Contains(r.errorMessage(), k.ID) && !strings.Contains(string(r.Body), "PRIVATE KEY"),
+		"a retry names the key the first request created and does not return its private key"); err != nil {
+		return err
+	}
+	if status, _, err = w.keyStatuses(ctx); err != nil {
+		return err
+	}
+	if err := w.check(len(status) == 1, "the retry created no second key (%d keys)", len(status)); err != nil {
+		return err
+	}
+	// Hashing needs an active key: the pending one does not count until the owner saves.
+	r, err = w.api.call(ctx, "GET", w.dstPath(), w.owner, nil, "")
+	if err != nil {
+		return err
+	}
+	r, err = w.api.call(ctx, "PUT", w.dstPath()+"/hashing", w.owner,
+		map[string]any{"enabled": true, "fields": hashingFields()}, r.Header.Get("ETag"))
+	if err != nil {
+		return err
+	}
+	w.say("owner ticks \"hash sensitive data\" before Save: refused (%d) — %q", r.Status, "…; "+lastClause(r.errorMessage()))
+	return w.check(r.Status == http.StatusConflict && strings.Contains(r.errorMessage(), k.ID+" is pending"),
+		"hashing cannot use a pending key, and the refusal says to activate it")
+}
+
+// saveKeys is the console's Save: the owner confirms the private key is stored, and the key
+// becomes active.
+func (w *walk) saveKeys(ctx context.Context) error {
+	if err := w.activate(ctx, w.key1); err != nil {
+		return err
+	}
+	status, _, err := w.keyStatuses(ctx)
+	if err != nil {
+		return err
+	}
+	w.say("owner presses Save (POST .../keys/%s/activate): the key is %s", w.key1, status[w.key1])
+	return w.check(status[w.key1] == "active", "after Save the key is the destination's active key")
 }
 
 func (w *walk) enableHashing(ctx context.Context) error {
@@ -667,44 +775,73 @@ func rotatedKeyFile(file string) string {
 	return strings.TrimSuffix(file, ext) + "-2" + ext
 }
 
+// waitCache waits out the pipeline's config cache TTL, within which configuration changes reach
+// new events.
+func (w *walk) waitCache(ctx context.Context) error {
+	if w.cfg.CacheTTL <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(w.cfg.CacheTTL + 500*time.Millisecond):
+		return nil
+	}
+}
+
 func (w *walk) rotate(ctx context.Context) error {
 	w.key2File = rotatedKeyFile(w.key1File)
-	k, err := w.generate(ctx, w.key2File)
+	k, _, _, err := w.generate(ctx, w.key2File)
 	if err != nil {
 		return err
 	}
 	w.key2 = k.ID
-	r, err := w.api.call(ctx, "GET", w.dstPath()+"/keys", w.owner, nil, "")
+	status, _, err := w.keyStatuses(ctx)
 	if err != nil {
 		return err
 	}
-	var list struct {
-		Items []keyView `json:"items"`
-	}
-	if err := r.decode(&list); err != nil {
+	w.say("owner configures a new key pair: %s is %s, %s is still %s; saved to %s",
+		w.key2, status[w.key2], w.key1, status[w.key1], w.key2File)
+	if err := w.check(w.key2 != w.key1 && status[w.key2] == "pending" && status[w.key1] == "active",
+		"until Save, the new key is pending and the old one stays active"); err != nil {
 		return err
 	}
-	status := map[string]string{}
-	for _, it := range list.Items {
-		status[it.ID] = it.Status
+
+	// Even after the config cache TTL, events pushed while the new key is pending use the old key.
+	if err := w.waitCache(ctx); err != nil {
+		return err
 	}
-	w.say("owner configures a new key pair: %s is %s, %s is now %s; saved to %s (nothing is re-encrypted)",
-		w.key2, status[w.key2], w.key1, status[w.key1], w.key2File)
-	if err := w.check(w.key2 != w.key1 && status[w.key2] == "active" && status[w.key1] == "decrypt-only",
-		"the new key is active and the old one decrypt-only"); err != nil {
+	gotP, sentP, err := w.round(ctx, "r2p", w.key1)
+	if err != nil {
+		return err
+	}
+
+	if err := w.activate(ctx, w.key2); err != nil {
+		return err
+	}
+	if status, _, err = w.keyStatuses(ctx); err != nil {
+		return err
+	}
+	w.say("owner presses Save: %s is %s, %s is now %s (nothing is re-encrypted)", w.key2, status[w.key2], w.key1, status[w.key1])
+	if err := w.check(status[w.key2] == "active" && status[w.key1] == "decrypt-only",
+		"after Save the new key is active and the old one decrypt-only"); err != nil {
 		return err
 	}
 
 	// Rotation reaches the pipeline within its config cache TTL.
-	if w.cfg.CacheTTL > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(w.cfg.CacheTTL + 500*time.Millisecond):
-		}
+	if err := w.waitCache(ctx); err != nil {
+		return err
 	}
 	got2, sent2, err := w.round(ctx, "r2", w.key2)
 	if err != nil {
+		return err
+	}
+	pend, pendBad, err := w.decrypt(ctx, w.key1File, w.key1, gotP, sentP)
+	if err != nil {
+		return err
+	}
+	if err := w.check(pendBad == 0 && pend == countFields(sentP),
+		"the events pushed while the new key was pending decrypt with the old key (%d of %d)", pend, countFields(sentP)); err != nil {
 		return err
 	}
 	old, oldBad, err := w.decrypt(ctx, w.key1File, w.key1, w.r1, w.r1sent)
@@ -760,7 +897,8 @@ func (w *walk) audit(ctx context.Context) error {
 	for _, want := range []string{
 		"workspace.create success", "workspace.plan.update success", "privacy.matcher.list success",
 		"privacy.matcher.create success", "privacy.classification.update success", "destination.create success",
-		"destination.hashing.update failed", "key.generate success", "key.list success", "destination.hashing.update success",
+		"destination.hashing.update failed", "key.generate success", "key.generate failed", "key.list success", "key.activate success",
+		"destination.hashing.update success",
 	} {
 		if !seen[want] {
 			missing = append(missing, want)
