@@ -85,8 +85,9 @@ func (s *Service) functions() map[string]awslambda.Function {
 //     would still talk to AWS); the delivery function also declares stack.EnvWebhookSigningKey,
 //     empty, for the local-only literal key events/env.json passes;
 //   - every function has the short SamResourceId of its construct ("Config", "Hashing", …), so
-//     `sam local invoke Config` works, and every other resource its logical id, so that SAM
-//     does not warn about each resource whose CDK path it cannot read an id from.
+//     `sam local invoke Config` works, and every other resource its logical id (as known before
+//     synthesis: a deployment's hash suffix is added later), so that SAM does not warn about
+//     each resource whose CDK path it cannot read an id from.
 func (s *Service) prepareForSAM() {
 	functions := map[string]string{} // CloudFormation path -> short id
 	for name, fn := range s.functions() {
@@ -114,8 +115,8 @@ func (s *Service) prepareForSAM() {
 // newApp builds the app as `cdk synth` and the tests see it: the settings are read from the
 // context and checked, the assets checked (and, when the context allows it, placeholders
 // written), the stack built, and the cdk-nag packs applied. It returns the settings' error when
-// a context value is invalid, and the assets' error when a binary is missing or built for
-// another architecture and placeholders are not allowed.
+// a context value is invalid, and the assets' error when a binary is built for another
+// architecture, or is missing and placeholders are not allowed.
 func newApp(app awscdk.App) (*Service, error) {
 	ctx, _ := app.Node().GetAllContext(nil).(map[string]any)
 	settings, err := parseSettings(ctx)
