@@ -114,7 +114,7 @@ demo: bootstrap ## walk the HIPAA workflow end to end against a fresh local serv
 # ---- SAM (needs Docker, which these machines lack; make smoke is the Docker-free equivalent) ----
 
 STACK_TEMPLATE := cdk.out/$(STACK).template.json
-SAM_VENV := .venv-sam
+SAM_VENV := .tools/sam
 SAM_VERSION := 1.170.0
 SAM ?= $(if $(wildcard $(SAM_VENV)/bin/sam),$(SAM_VENV)/bin/sam,sam)
 # Docker Engine on Linux has no host.docker.internal (events/env.json's emulator host) unless asked.
@@ -122,7 +122,7 @@ SAM_DOCKER_FLAGS ?= $(if $(filter Linux,$(shell uname -s)),--add-host host.docke
 export SAM_CLI_TELEMETRY ?= 0
 
 .PHONY: sam-cli
-sam-cli: ## optional: install the pinned AWS SAM CLI into .venv-sam/ (make's SAM targets then use it)
+sam-cli: ## optional: install the pinned AWS SAM CLI into .tools/sam/ (make's SAM targets then use it)
 	@test -x $(SAM_VENV)/bin/python || python3 -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
 
