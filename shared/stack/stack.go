@@ -28,7 +28,7 @@ const (
 	EnvKMSKeyID          = "PHI_KMS_KEY_ID"          // the service's customer-managed KMS key (id, ARN or alias)
 	EnvTopicARN          = "PHI_TOPIC_ARN"           // the SNS fan-out topic
 	EnvRejectedQueueURL  = "PHI_REJECTED_QUEUE_URL"  // permanent pipeline failures, with a reason attribute
-	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery: secret for the webhook HMAC signature header
+	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery, local development only: the signing key itself
 	EnvLogLevel          = "PHI_LOG_LEVEL"           // debug, info (default), warn, error
 	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"    // pipeline: Go duration, default 30s
 	// config and delivery, local development only: comma-separated loopback IP:port pairs
@@ -36,6 +36,12 @@ const (
 	// deployed stacks leave it empty (webhook.PolicyFromEnv).
 	EnvLocalWebhookTargets = "PHI_LOCAL_WEBHOOK_TARGETS"
 )
+
+// EnvWebhookSigningKeySecretARN is, for the deployed delivery function, the ARN of the Secrets
+// Manager secret that holds the webhook signing key; the function reads the secret at run time,
+// so the key is never in its environment (where GetFunctionConfiguration would show it).
+// EnvWebhookSigningKey, the key itself, is for local development only.
+const EnvWebhookSigningKeySecretARN = "PHI_WEBHOOK_SIGNING_KEY_SECRET_ARN"
 
 // EndpointVars are the AWS SDK's own variables that point the functions' clients at local
 // emulators (moto, local-kms). Deployed functions never set them, so the SDK talks to AWS; the
