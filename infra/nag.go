@@ -107,7 +107,7 @@ func suppressFindings(s *Service) {
 	suppress(s.Access.Operator, true, finding{rule: "AwsSolutions-IAM5",
 		reason: "Each resource is one operator route of this API's stage (stack.Routes, AuthOperator); its only " +
 			"wildcards stand for the route's path parameters ({workspaceId}), as in API Gateway's own resource ARNs.",
-		appliesToRegex: []string{`/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<[A-Za-z0-9]+>\/<[A-Za-z0-9]+>\/[A-Z]+\/operator\/[A-Za-z0-9\/*]+$/g`}})
+		appliesToRegex: []string{`/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<[A-Za-z0-9]+>\/<[A-Za-z0-9]+>\/[A-Z]+\/operator\/[A-Za-z0-9\/*-]+$/g`}})
 	suppress(s.Pipeline.Rejected, false, finding{rule: "AwsSolutions-SQS3", reason: "The rejected-events queue is " +
 		"itself a terminal parking queue, like a DLQ: nothing consumes it automatically, messages carry a reason " +
 		"attribute for an operator, and its depth is alarmed; retention is 14 days."})
