@@ -90,4 +90,3 @@ func KeyFilePEM(k *PrivateKey, keyID string) (_ []byte, err error) {
 	out = append(out, keyFileFingerprint+": "+k.Public().Fingerprint()+"\n"...)
 	return append(out, pemData...), nil
 }
-
