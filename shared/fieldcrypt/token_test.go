@@ -608,3 +608,24 @@ func sealRawPayload(t testing.TB, e *Encrypter, p []byte) string {
 	raw := append(append(bytes.Clone(e.header), nonce...), e.aead.Seal(nil, nonce, p, e.header)...)
 	return HPKETokenPrefix + b64url.EncodeToString(raw)
 }
+
+// TestKeyringLearnsTheIDOfAKeyWithout: a key added without an id that opens a token is used for
+// that key id from then on, before (and instead of) the other id-less keys.
+func TestKeyringLearnsTheIDOfAKeyWithout(t *testing.T) {
+	ring := mustKeyring(t, map[string]string{"": "p256"})
+	if err := ring.Add("", testKey(t, "p256-other")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // two batches of the same key id
+		tok := seal(t, mustEncrypter(t, "p256", "key-7"), "v")
+		if got, err := ring.Open(tok); err != nil || string(got) != "v" {
+			t.Fatalf("Open = %q, %v", got, err)
+		}
+	}
+	if k := ring.learned[string(HPKEP256)+"/key-7"]; k == nil || !k.Public().Equal(testKey(t, "p256").Public()) {
+		t.Fatal("the keyring did not learn which key has id key-7")
+	}
+	if len(ring.learned) != 1 {
+		t.Fatalf("learned %d ids", len(ring.learned))
+	}
+}
