@@ -43,6 +43,10 @@ class Keyring:
 
     # ---- adding keys ----
 
+    def fingerprint_of(self, pem) -> str:
+        """The SHA256: fingerprint of a private key's public half (docs/ENCRYPTION.md section 2)."""
+        return tk.load_private_key(pem.encode() if isinstance(pem, str) else pem).fingerprint()
+
     def add_pem(self, pem, key_id: Optional[str] = None) -> Optional[str]:
         """Add a private key PEM (a key file's Key-ID line gives its id unless key_id is given).
         Returns the key id used (None when unknown). Raises ValueError for a bad key or id."""
@@ -52,10 +56,8 @@ class Keyring:
         key = tk.load_private_key(pem)
         if "Algorithm" in header and header["Algorithm"] != key.algorithm:
             raise ValueError("the key file's Algorithm line does not match its key")
-        if "Fingerprint" in header:
-            fp = tk.fingerprint_of_private(pem)
-            if fp is not None and fp != header["Fingerprint"]:
-                raise ValueError("the key file's Fingerprint line does not match its key")
+        if "Fingerprint" in header and header["Fingerprint"] != key.fingerprint():
+            raise ValueError("the key file's Fingerprint line does not match its key")
         key_id = key_id or header.get("Key-ID") or None
         if key_id is not None and not _valid_key_id(key_id):
             raise ValueError("a key id is 1 to 255 printable ASCII characters without spaces")

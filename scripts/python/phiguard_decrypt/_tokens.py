@@ -30,6 +30,11 @@ _MAX_VALUE = 65536
 _INFO_LABEL = b"phiguard/fieldcrypt/v1"
 _EXPORT_CONTEXT = b"phiguard/fieldcrypt/v1 field key"
 _XWING_PKCS8_PREFIX = bytes.fromhex("3034020100300d060b2b0601040183e62d81c87a0420")
+_XWING_SPKI_PREFIX = bytes.fromhex("308204d4300d060b2b0601040183e62d81c87a038204c100")
+
+
+def _fingerprint(spki: bytes) -> str:
+    return "SHA256:" + base64.b64encode(hashlib.sha256(spki).digest()).decode().rstrip("=")
 
 
 class DecryptError(Exception):
@@ -225,6 +230,9 @@ class _P256Key:
         self._key = key
         self._pk_rm = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
+    def fingerprint(self) -> str:
+        return _fingerprint(self._key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
     def shared_secret(self, enc: bytes) -> bytes:
         dh = self._key.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), enc))
         kem = b"KEM\x00\x10"
@@ -251,6 +259,10 @@ class _XWingKey:
         self._sk_x = x25519.X25519PrivateKey.from_private_bytes(expanded[64:96])
         self._pk_x = self._sk_x.public_key().public_bytes_raw()
 
+    def fingerprint(self) -> str:
+        # SPKI of id-XWing: a fixed prefix, then pk_M (the ML-KEM-768 encapsulation key) || pk_X.
+        return _fingerprint(_XWING_SPKI_PREFIX + self._sk_m.public_key().public_bytes_raw() + self._pk_x)
+
     def shared_secret(self, enc: bytes) -> bytes:
         ct_m, ct_x = enc[:1088], enc[1088:]
         ss_m = self._sk_m.decapsulate(ct_m)
@@ -264,6 +276,9 @@ class _RSAKey:
     def __init__(self, key: rsa.RSAPrivateKey):
         self._key = key
         self.size = key.key_size // 8
+
+    def fingerprint(self) -> str:
+        return _fingerprint(self._key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
     def decrypt(self, ct: bytes) -> bytes:
         return self._key.decrypt(ct, padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
@@ -295,17 +310,6 @@ def load_private_key(pem: bytes):
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size in (2048, 3072, 4096):
         return _RSAKey(key)
     raise ValueError("the private key is not a P-256, X-Wing or RSA 2048/3072/4096 key")
-
-
-def fingerprint_of_private(pem: bytes) -> Optional[str]:
-    """The SHA256: fingerprint of the key's public half (docs/ENCRYPTION.md section 2), or None
-    where cryptography cannot serialise it (X-Wing)."""
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
-        return None
-    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "SHA256:" + base64.b64encode(hashlib.sha256(spki).digest()).decode().rstrip("=")
 
 
 def _open_hpke(key, t: _HPKEToken, cache: dict) -> Optional[bytes]:

@@ -24,6 +24,7 @@ class Vectors(unittest.TestCase):
         for k in f["keys"]:
             ring = pd.Keyring()
             ring.add_pem(k["private_key_pem"], k["key_id"])
+            self.assertEqual(ring.fingerprint_of(k["private_key_pem"]), k["fingerprint"], "%s key %s" % (name, k["name"]))
             rings[k["name"]] = ring
         for i, v in enumerate(f["vectors"]):
             value = rings[v["key"]].decrypt_value(v["token"])
