@@ -177,3 +177,30 @@ func BenchmarkDecryptReport(b *testing.B) {
 			name, nd, time.Duration(1e9/nd).Round(100*time.Nanosecond), base/nd, cs, time.Duration(1e9/cs).Round(100*time.Nanosecond))
 	}
 }
+
+// TestBenchInputsDecryptCompletely: the benchmark measures real work — every token of its inputs
+// decrypts, in both formats, for every algorithm.
+func TestBenchInputsDecryptCompletely(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates RSA keys and 5,000 events")
+	}
+	inputs, err := benchInputs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range inputs {
+		for _, csv := range []bool{false, true} {
+			data, args := in.ndjson, []string{"decrypt", "--strict", "--private-key", in.keyFile}
+			if csv {
+				data, args = in.csv, append(args, "--csv", "--column", "email", "--column", "name", "--column", "birthday")
+			}
+			var out, errOut bytes.Buffer
+			if code := run(args, bytes.NewReader(data), &out, &errOut); code != 0 {
+				t.Fatalf("%s (csv %v): exit %d: %s", name, csv, code, errOut.String())
+			}
+			if n := strings.Count(out.String(), "@example-hospital.org"); n != in.events {
+				t.Fatalf("%s (csv %v): %d e-mail addresses decrypted, want %d", name, csv, n, in.events)
+			}
+		}
+	}
+}
