@@ -92,10 +92,12 @@ smoke: bootstrap ## boot every function under the Lambda RIE, invoke it with its
 	$(EMULATORS) -- $(GO) run ./scripts/smoke
 
 .PHONY: bench
-bench: ## run the Go benchmarks; ends with the transform's speedup and cost ratios (measured in one run)
-	$(GO) test -run='^$$' -bench=. -skip='^BenchmarkReport$$' -benchmem ./...
+bench: ## run the Go benchmarks; then phictl decrypt's events/s per algorithm; ends with the transform's speedup and cost ratios (each measured in one run)
+	$(GO) test -run='^$$' -bench=. -skip='^Benchmark(Report|DecryptReport)$$' -benchmem ./...
 	@mkdir -p build
+	$(GO) test -run='^$$' -bench='^BenchmarkDecryptReport$$' ./scripts/phictl | tee build/bench-decrypt.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkReport$$' ./shared/transform | tee build/bench-report.txt
+	@grep -E '^phictl decrypt' build/bench-decrypt.txt
 	@grep -E '^transform (speedup vs reference|cost vs json roundtrip): ' build/bench-report.txt
 
 # ---- run ----

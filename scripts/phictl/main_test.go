@@ -147,7 +147,8 @@ func TestKeygenEncryptDecryptRoundTrip(t *testing.T) {
 	}
 }
 
-// privateLines returns the base64 lines of a private key file.
+// privateLines returns the base64 lines of a private key file (not its Key-ID, Algorithm and
+// Fingerprint lines, which are public).
 func privateLines(t *testing.T, file string) []string {
 	t.Helper()
 	b, err := os.ReadFile(file)
@@ -156,7 +157,7 @@ func privateLines(t *testing.T, file string) []string {
 	}
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if l != "" && !strings.HasPrefix(l, "-----") {
+		if l != "" && !strings.HasPrefix(l, "-----") && !strings.Contains(l, ": ") {
 			out = append(out, l)
 		}
 	}
@@ -224,21 +225,66 @@ func TestIdentityFieldsAndEscapedKeysAreEncryptedAndDecrypted(t *testing.T) {
 	}
 }
 
-func TestValueTypesComeBackAsTheDocumentationSays(t *testing.T) {
+// Issue 15, point 4: version 2 tokens record the JSON type, so decrypt restores exactly what was
+// sent — 42 stays a number, "02134" and "5551234" stay strings — with or without --typed.
+func TestValueTypesComeBackExactly(t *testing.T) {
 	dir := t.TempDir()
 	priv, pub := keyFiles(t, dir, "k")
-	in := `{"traits":{"age":42,"zip":"02134","member":true,"score":-1.5e3,"phone":"5551234","obj":{"a":[1,2]}}}`
-	enc := phictl(t, in, "encrypt", "--public-key", pub, "--key-id", "k1",
-		"--field", "traits.age", "--field", "traits.zip", "--field", "traits.member", "--field", "traits.score", "--field", "traits.phone", "--field", "traits.obj").ok(t)
-	plain := phictl(t, enc.stdout, "decrypt", "--private-key", priv+":k1").ok(t)
-	if !strings.Contains(plain.stdout, `"age":"42"`) || !strings.Contains(plain.stdout, `"phone":"5551234"`) || !strings.Contains(plain.stdout, `"obj":{"a":[1,2]}`) {
-		t.Fatalf("default: %s", plain.stdout)
+	in := `{"traits":{"age":42,"age_text":"42","zip":"02134","member":true,"score":-1.5e3,"phone":"5551234","obj":{"a":[1,2]},"list":["x",1]}}`
+	var fields []string
+	for _, f := range []string{"age", "age_text", "zip", "member", "score", "phone", "obj", "list"} {
+		fields = append(fields, "--field", "traits."+f)
 	}
-	typed := phictl(t, enc.stdout, "decrypt", "--private-key", priv+":k1", "--typed").ok(t)
-	for _, want := range []string{`"age":42`, `"zip":"02134"`, `"member":true`, `"score":-1.5e3`, `"phone":5551234`, `"obj":{"a":[1,2]}`} {
-		if !strings.Contains(typed.stdout, want) {
-			t.Fatalf("--typed: %s does not contain %s", typed.stdout, want)
+	enc := phictl(t, in, append([]string{"encrypt", "--public-key", pub, "--key-id", "k1"}, fields...)...).ok(t)
+	for _, flags := range [][]string{nil, {"--typed"}} {
+		out := phictl(t, enc.stdout, append([]string{"decrypt", "--private-key", priv + ":k1"}, flags...)...).ok(t)
+		want := `{"traits":{"age":42,"age_text":"42","zip":"02134","member":true,"score":-1.5e3,"phone":"5551234","obj":{"a":[1,2]},"list":["x",1]},`
+		if !strings.HasPrefix(out.stdout, want) {
+			t.Fatalf("decrypt %v:\n%s\nwant it to start\n%s", flags, out.stdout, want)
 		}
+	}
+}
+
+// Tokens made before version 2 (hpke1.) do not record the type: they come back as strings, or
+// with --typed numbers and booleans are guessed as before.
+func TestVersion1TokensStillDecryptAndGuessTypesWithTyped(t *testing.T) {
+	var f struct {
+		Keys []struct {
+			Name, KeyID   string
+			PrivateKeyPEM string `json:"private_key_pem"`
+		}
+		Vectors []struct {
+			Key, Plaintext, Token string
+			Version               int
+		}
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "fieldcrypt", "hpke-p256.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "vector.pem")
+	os.WriteFile(keyFile, []byte(f.Keys[0].PrivateKeyPEM), 0o600)
+	var phone, email string
+	for _, v := range f.Vectors {
+		if v.Version == 1 && v.Plaintext == "+14155550123" {
+			phone = v.Token
+		}
+		if v.Version == 1 && v.Plaintext == "alice@example.com" {
+			email = v.Token
+		}
+	}
+	if !strings.HasPrefix(phone, "hpke1.") || email == "" {
+		t.Fatal("the vector file lost its version 1 vectors")
+	}
+	in := `{"traits":{"phone":"` + phone + `","email":"` + email + `"}}`
+	if out := phictl(t, in, "decrypt", "--private-key", keyFile).ok(t); !strings.Contains(out.stdout, `"phone":"+14155550123","email":"alice@example.com"`) {
+		t.Fatalf("default: %s", out.stdout)
+	}
+	if out := phictl(t, in, "decrypt", "--private-key", keyFile, "--typed").ok(t); !strings.Contains(out.stdout, `"phone":"+14155550123"`) {
+		t.Fatalf("--typed: %s", out.stdout)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"unicode/utf8"
 
+	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/fieldpath"
 )
 
@@ -21,6 +22,16 @@ import (
 // is not, and a token that is not valid UTF-8 or is empty counts as a failure.
 type Sealer interface {
 	Seal(dst, plaintext []byte) ([]byte, error)
+}
+
+// TypedSealer is a Sealer that also records the JSON type of the value in the
+// token, so that decryption restores 42 as a number and "42" as a string
+// (fieldcrypt.Encrypter; docs/ENCRYPTION.md, section 3.4). When the
+// Protectors' Sealer has SealValue the transform calls it instead of Seal,
+// with the value's type and the same plaintext.
+type TypedSealer interface {
+	Sealer
+	SealValue(dst []byte, typ fieldcrypt.ValueType, plaintext []byte) ([]byte, error)
 }
 
 // HMACKeyer supplies a destination's HMAC key. An error (or a nil HMACKeyer)
@@ -101,11 +112,12 @@ type ruleStat struct {
 // allocation. The zero value is ready to use. A Transformer is not safe for
 // concurrent use; use one per goroutine.
 type Transformer struct {
-	in   []byte
-	out  []byte
-	last int // in[:last] has been copied to out or deliberately skipped
-	plan *Plan
-	prot Protectors
+	in    []byte
+	out   []byte
+	last  int // in[:last] has been copied to out or deliberately skipped
+	plan  *Plan
+	prot  Protectors
+	typed TypedSealer // prot.Sealer, when it records types
 
 	stats   []ruleStat
 	dyn     []dynStat // what the Reviewer decided, by event path
@@ -151,6 +163,7 @@ func (t *Transformer) Apply(dst, event []byte, plan *Plan, p Protectors) ([]byte
 		return dst, Result{}, errors.New("transform: nil plan")
 	}
 	t.in, t.out, t.last, t.plan, t.prot, t.macState = event, dst, 0, plan, p, macUnasked
+	t.typed, _ = p.Sealer.(TypedSealer)
 	if cap(t.stats) < len(plan.rules) {
 		t.stats = make([]ruleStat, len(plan.rules))
 	}
@@ -177,7 +190,7 @@ func (t *Transformer) Apply(dst, event []byte, plan *Plan, p Protectors) ([]byte
 // release drops references to caller memory. The HMAC state is kept (with a
 // private copy of its key) so the next call with the same key reuses it.
 func (t *Transformer) release() {
-	t.in, t.out, t.plan, t.prot = nil, nil, nil, Protectors{}
+	t.in, t.out, t.plan, t.prot, t.typed = nil, nil, nil, Protectors{}, nil
 	t.macKeyID = ""
 	if t.mac != nil {
 		t.mac.Reset()
@@ -538,7 +551,13 @@ func (t *Transformer) protect(tr Treatment, nm norm, st *ruleStat, vs, ve int) b
 		t.flush(vs)
 		t.out = append(t.out, '"')
 		start := len(t.out)
-		out, err := t.prot.Sealer.Seal(t.out, pt)
+		var out []byte
+		var err error
+		if t.typed != nil {
+			out, err = t.typed.SealValue(t.out, fieldcrypt.TypeOf(t.in[vs:ve]), pt)
+		} else {
+			out, err = t.prot.Sealer.Seal(t.out, pt)
+		}
 		if err != nil || len(out) <= start || !utf8.Valid(out[start:]) {
 			t.out, t.last = saved, last
 			st.failed++

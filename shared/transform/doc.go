@@ -73,6 +73,10 @@
 //     valid JSON text;
 //   - null: nothing — null carries no value and stays null (not counted).
 //
+// A Sealer that is a [TypedSealer] (fieldcrypt's Encrypter) also records which
+// JSON type the value had, so that decryption restores 42 as a number and "42"
+// as a string (docs/ENCRYPTION.md, section 3.4).
+//
 // Redacted and blocked members are removed whatever their type, null
 // included.
 package transform
