@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,6 +29,12 @@ const (
 	// accessLogRetention keeps API access logs (who called what, when — never bodies) for the
 	// six years HIPAA asks of audit documentation.
 	accessLogRetention = awslogs.RetentionDays_SIX_YEARS
+	// tlsPolicy accepts TLS 1.3 and 1.2 with forward-secret AEAD ciphers only (no TLS 1.0/1.1),
+	// the enhanced REST API security policy; STRICT access mode also refuses requests whose SNI
+	// does not name this API's endpoint (see apigateway-security-policies in the API Gateway
+	// developer guide).
+	tlsPolicy          = "SecurityPolicy_TLS13_1_2_2021_06"
+	endpointAccessMode = "STRICT"
 )
 
 // API is the REST API: one Lambda per route group of stack.Routes, customer routes authorized by
@@ -80,9 +87,11 @@ var apiFunctions = map[string]struct {
 var keyGenerators = []string{stack.FunctionKeygen, stack.FunctionConsole}
 
 // NewAPI creates the REST API, its authorizer, a function per route group and the web ACL in
-// front of it. It panics at synth time when stack.Routes names a function without a definition
-// in apiFunctions or an unknown auth kind, so a new route group cannot be deployed half-wired.
-func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, data *Data) *API {
+// front of it. operatorRole, when not empty, is the one IAM role whose sessions may call the
+// operator routes. It panics at synth time when stack.Routes names a function without a
+// definition in apiFunctions or an unknown auth kind, so a new route group cannot be deployed
+// half-wired.
+func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, data *Data, operatorRole string) *API {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	a := &API{Functions: map[string]awslambda.Function{}}
 
@@ -94,7 +103,7 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 	a.RestAPI = awsapigateway.NewRestApi(c, jsii.String("RestAPI"), &awsapigateway.RestApiProps{
 		Description:                 jsii.String("phiguard configuration, key generation and operator API"),
 		EndpointTypes:               &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
-		Policy:                      resourcePolicy(),
+		Policy:                      resourcePolicy(operatorRole),
 		CloudWatchRole:              jsii.Bool(true), // execution logging needs the account's API Gateway log role
 		CloudWatchRoleRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		DeployOptions: &awsapigateway.StageOptions{
@@ -114,6 +123,10 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 			ThrottlingBurstLimit: jsii.Number(apiBurstLimit),
 		},
 	})
+	// The L2 RestApi does not expose the API's own TLS settings (only a custom domain's).
+	cfnAPI := a.RestAPI.Node().DefaultChild().(awsapigateway.CfnRestApi)
+	cfnAPI.SetSecurityPolicy(jsii.String(tlsPolicy))
+	cfnAPI.SetEndpointAccessMode(jsii.String(endpointAccessMode))
 
 	a.Authorizer = newGoFunction(c, assets, keys.Key, functionSpec{
 		name:        stack.FunctionAuthorizer,
@@ -212,8 +225,9 @@ var pathParam = regexp.MustCompile(`\{(\w+)\}`)
 
 // resourcePolicy allows token routes to anyone (the authorizer decides), operator routes only to
 // IAM principals of this account that an IAM policy allows (a "*" principal there would let any
-// SigV4 caller in through the resource policy alone), and denies requests not made over TLS.
-func resourcePolicy() awsiam.PolicyDocument {
+// SigV4 caller in through the resource policy alone) — and, when operatorRole is set, only to
+// that role's sessions — and denies requests not made over TLS.
+func resourcePolicy(operatorRole string) awsiam.PolicyDocument {
 	var public, operator []*string
 	for _, r := range slices.Concat(stack.Routes, stack.ConsoleRoutes) {
 		method := r.Method
@@ -227,36 +241,66 @@ func resourcePolicy() awsiam.PolicyDocument {
 			public = append(public, arn)
 		}
 	}
-	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
-		Statements: &[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:        jsii.String("TokenRoutes"),
-				Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-				Actions:    jsii.Strings("execute-api:Invoke"),
-				Resources:  &public,
-			}),
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:        jsii.String("OperatorRoutes"),
-				Principals: &[]awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()},
-				Actions:    jsii.Strings("execute-api:Invoke"),
-				Resources:  &operator,
-			}),
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:        jsii.String("DenyInsecureTransport"),
-				Effect:     awsiam.Effect_DENY,
-				Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-				Actions:    jsii.Strings("execute-api:Invoke"),
-				Resources:  jsii.Strings("execute-api:/*"),
-				Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
-			}),
-		},
-	})
+	statements := []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("TokenRoutes"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("execute-api:Invoke"),
+			Resources:  &public,
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("OperatorRoutes"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()},
+			Actions:    jsii.Strings("execute-api:Invoke"),
+			Resources:  &operator,
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("DenyInsecureTransport"),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("execute-api:Invoke"),
+			Resources:  jsii.Strings("execute-api:/*"),
+			Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+		}),
+	}
+	if operatorRole != "" {
+		// A Deny, not a condition on the Allow above: for a caller of the same account, API Gateway
+		// allows what the caller's IAM policy allows unless the resource policy denies it.
+		// aws:PrincipalArn of a role's session is the role's ARN; unlike a role principal, the
+		// condition does not need the role to exist when the stack deploys.
+		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("OperatorRoutesOnlyToTheOperatorRole"),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("execute-api:Invoke"),
+			Resources:  &operator,
+			Conditions: &map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": operatorRole}},
+		}))
+	}
+	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements})
+}
+
+// managedRuleGroups are the AWS managed rule groups the web ACL evaluates after its own rules,
+// by priority, with the rules whose action is overridden to Count and why.
+var managedRuleGroups = []struct {
+	name      string
+	countOnly map[string]string // rule -> why it only counts
+}{
+	{name: "AWSManagedRulesAmazonIpReputationList"},
+	{name: "AWSManagedRulesKnownBadInputsRuleSet"},
+	{name: "AWSManagedRulesCommonRuleSet", countOnly: map[string]string{
+		// The common rule set blocks bodies over 8 KB; the API accepts up to
+		// stack.MaxRequestBodyBytes (64 KB: classification and hashing updates of many fields),
+		// which the BodyTooLarge rule enforces. Counting keeps the rule's metric.
+		"SizeRestrictions_BODY": "the API's own limit is stack.MaxRequestBodyBytes, enforced by BodyTooLarge",
+	}},
 }
 
 // newWebACL puts a regional web ACL in front of the stage: it blocks bodies larger than
 // stack.MaxRequestBodyBytes (bodies beyond what WAF inspects count as too large, so the
-// inspection limit, KB_64, must not be below it) and clients that exceed wafRateLimit requests
-// in five minutes.
+// inspection limit, KB_64, must not be below it), clients that exceed wafRateLimit requests in
+// five minutes, and what the managedRuleGroups block (addresses of bad reputation, known bad
+// inputs such as Log4j probes, the OWASP-style common rules).
 //
 // Its log keeps blocked requests only, with the Authorization header redacted (bearer tokens
 // must never be logged); WAF logs never contain request bodies.
@@ -269,6 +313,56 @@ func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys
 		}
 	}
 	block := &awswafv2.CfnWebACL_RuleActionProperty{Block: map[string]any{}}
+	rules := []any{
+		&awswafv2.CfnWebACL_RuleProperty{
+			Name:             jsii.String("BodyTooLarge"),
+			Priority:         jsii.Number(0),
+			Action:           block,
+			VisibilityConfig: visibility("phiguard-body-too-large"),
+			Statement: &awswafv2.CfnWebACL_StatementProperty{
+				SizeConstraintStatement: &awswafv2.CfnWebACL_SizeConstraintStatementProperty{
+					FieldToMatch: &awswafv2.CfnWebACL_FieldToMatchProperty{
+						Body: &awswafv2.CfnWebACL_BodyProperty{OversizeHandling: jsii.String("MATCH")},
+					},
+					ComparisonOperator:  jsii.String("GT"),
+					Size:                jsii.Number(stack.MaxRequestBodyBytes),
+					TextTransformations: &[]any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
+				},
+			},
+		},
+		&awswafv2.CfnWebACL_RuleProperty{
+			Name:             jsii.String("RatePerClient"),
+			Priority:         jsii.Number(1),
+			Action:           block,
+			VisibilityConfig: visibility("phiguard-rate-per-client"),
+			Statement: &awswafv2.CfnWebACL_StatementProperty{
+				RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
+					AggregateKeyType: jsii.String("IP"),
+					Limit:            jsii.Number(wafRateLimit),
+				},
+			},
+		},
+	}
+	for i, g := range managedRuleGroups {
+		var overrides []any
+		for _, rule := range slices.Sorted(maps.Keys(g.countOnly)) {
+			overrides = append(overrides, &awswafv2.CfnWebACL_RuleActionOverrideProperty{
+				Name:        jsii.String(rule),
+				ActionToUse: &awswafv2.CfnWebACL_RuleActionProperty{Count: map[string]any{}},
+			})
+		}
+		statement := &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{VendorName: jsii.String("AWS"), Name: jsii.String(g.name)}
+		if len(overrides) > 0 {
+			statement.RuleActionOverrides = &overrides
+		}
+		rules = append(rules, &awswafv2.CfnWebACL_RuleProperty{
+			Name:             jsii.String(g.name),
+			Priority:         jsii.Number(float64(2 + i)),
+			OverrideAction:   &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]any{}},
+			VisibilityConfig: visibility("phiguard-" + g.name),
+			Statement:        &awswafv2.CfnWebACL_StatementProperty{ManagedRuleGroupStatement: statement},
+		})
+	}
 	acl := awswafv2.NewCfnWebACL(scope, jsii.String("WebACL"), &awswafv2.CfnWebACLProps{
 		Scope:            jsii.String("REGIONAL"),
 		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: map[string]any{}},
@@ -280,44 +374,17 @@ func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys
 				},
 			},
 		},
-		Rules: &[]any{
-			&awswafv2.CfnWebACL_RuleProperty{
-				Name:             jsii.String("BodyTooLarge"),
-				Priority:         jsii.Number(0),
-				Action:           block,
-				VisibilityConfig: visibility("phiguard-body-too-large"),
-				Statement: &awswafv2.CfnWebACL_StatementProperty{
-					SizeConstraintStatement: &awswafv2.CfnWebACL_SizeConstraintStatementProperty{
-						FieldToMatch: &awswafv2.CfnWebACL_FieldToMatchProperty{
-							Body: &awswafv2.CfnWebACL_BodyProperty{OversizeHandling: jsii.String("MATCH")},
-						},
-						ComparisonOperator:  jsii.String("GT"),
-						Size:                jsii.Number(stack.MaxRequestBodyBytes),
-						TextTransformations: &[]any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
-					},
-				},
-			},
-			&awswafv2.CfnWebACL_RuleProperty{
-				Name:             jsii.String("RatePerClient"),
-				Priority:         jsii.Number(1),
-				Action:           block,
-				VisibilityConfig: visibility("phiguard-rate-per-client"),
-				Statement: &awswafv2.CfnWebACL_StatementProperty{
-					RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
-						AggregateKeyType: jsii.String("IP"),
-						Limit:            jsii.Number(wafRateLimit),
-					},
-				},
-			},
-		},
+		Rules: &rules,
 	})
 	awswafv2.NewCfnWebACLAssociation(scope, jsii.String("WebACLAssociation"), &awswafv2.CfnWebACLAssociationProps{
 		ResourceArn: api.DeploymentStage().StageArn(),
 		WebAclArn:   acl.AttrArn(),
 	})
 
-	// WAF requires the log group's name to start with aws-waf-logs-.
-	name := awscdk.Fn_Join(jsii.String(""), jsii.Strings("aws-waf-logs-", *awscdk.Aws_STACK_NAME()))
+	// WAF requires the log group's name to start with aws-waf-logs-. The group is retained when
+	// the stack is deleted, so its name ends with the stack's creation id (creationID): a stack
+	// created again under the same name gets a group of its own.
+	name := awscdk.Fn_Join(jsii.String(""), jsii.Strings("aws-waf-logs-", *awscdk.Aws_STACK_NAME(), "-", *creationID()))
 	awslogs.NewLogGroup(scope, jsii.String("WAFLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  name,
 		Retention:     accessLogRetention,

@@ -12,23 +12,15 @@ import (
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// StackName is the CloudFormation stack, and so cdk.out/<StackName>.template.json for SAM.
+// StackName is the default CloudFormation stack, and so cdk.out/<StackName>.template.json for
+// SAM; a stage (Settings.Stage) deploys StackName-<stage> beside it.
 const StackName = "Phiguard"
-
-// Context keys the app reads (cdk -c key=value).
-const (
-	contextAssetRoot    = "phiguard:assetRoot"    // where `make build` put the binaries; default "build"
-	contextPlaceholders = "phiguard:placeholders" // "true": synth with placeholder binaries (never for deploy)
-	// "true": a template for `sam local` (make sam-invoke, make sam-api), whose functions declare
-	// the SDK's endpoint variables, empty, so that SAM's --env-vars can point them at the
-	// emulators (SAM only overrides variables a template declares). Never for deploy.
-	contextSAM = "phiguard:sam"
-)
 
 // ServiceProps configures the service stack.
 type ServiceProps struct {
 	awscdk.StackProps
-	Assets Assets
+	Assets   Assets
+	Settings Settings
 }
 
 // Service is the whole service in one stack, split into constructs that read like the
@@ -39,6 +31,7 @@ type Service struct {
 	Data       *Data
 	API        *API
 	Pipeline   *Pipeline
+	Access     *Access
 	Monitoring *Monitoring
 }
 
@@ -46,18 +39,36 @@ type Service struct {
 // call Assets.Prepare first.
 func NewService(scope constructs.Construct, id string, props *ServiceProps) *Service {
 	s := &Service{Stack: awscdk.NewStack(scope, jsii.String(id), &props.StackProps)}
+	// Every resource carries the stack's name, so what a `cdk destroy` retains can be found
+	// afterwards (docs/OPERATING.md, "Destroy, redeploy, clean up").
+	awscdk.Tags_Of(s.Stack).Add(jsii.String(stackTag), jsii.String(id), nil)
 	s.Keys = NewKeys(s.Stack, "Keys")
 	s.Data = NewData(s.Stack, "Data", s.Keys.Key)
 	s.Pipeline = NewPipeline(s.Stack, "Pipeline", props.Assets, s.Keys, s.Data)
-	s.API = NewAPI(s.Stack, "API", props.Assets, s.Keys, s.Data)
+	s.API = NewAPI(s.Stack, "API", props.Assets, s.Keys, s.Data, props.Settings.OperatorRoleARN)
 	var generators []awsiam.IRole
 	for _, name := range keyGenerators {
 		generators = append(generators, s.API.Functions[name].Role())
 	}
 	s.Keys.Restrict(generators, s.Pipeline.Hashing.Role())
-	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", s.Keys, s.API, s.Pipeline)
+	s.Access = NewAccess(s.Stack, "Access", s.Keys, s.API, s.Pipeline)
+	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", s.Keys, s.API, s.Pipeline, props.Settings.AlarmEmails)
+	s.outputs()
 	suppressFindings(s)
 	return s
+}
+
+// stackTag is the tag every resource carries, with the stack's name as its value.
+const stackTag = "phiguard:stack"
+
+// creationID returns, as a CloudFormation expression, the first 8 hex digits of the GUID in
+// AWS::StackId: a value fixed for the life of a stack and new for every stack created, even
+// under the same name. Retained resources that need a physical name end with it, so that a
+// stack created again after `cdk destroy`, or a second stage, never collides with a name that
+// an earlier stack left behind.
+func creationID() *string {
+	guid := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), awscdk.Aws_STACK_ID(), nil))
+	return awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_Split(jsii.String("-"), guid, nil))
 }
 
 // functions returns every function of the service by its stack.Functions name.
@@ -73,31 +84,69 @@ func (s *Service) functions() map[string]awslambda.Function {
 	return fns
 }
 
-// declareEndpointVars declares stack.EndpointVars, empty, on every function. The SDK treats an
-// empty endpoint variable as unset, so the functions would still talk to AWS.
-func (s *Service) declareEndpointVars() {
-	for _, fn := range s.functions() {
-		for _, name := range stack.EndpointVars {
-			fn.AddEnvironment(jsii.String(name), jsii.String(""), nil)
+// prepareForSAM makes the template one that `sam local` runs well:
+//   - every function declares stack.EndpointVars, empty, so that SAM's --env-vars can point them
+//     at the emulators (the SDK treats an empty endpoint variable as unset, so the functions
+//     would still talk to AWS); the delivery function also declares stack.EnvWebhookSigningKey,
+//     empty, for the local-only literal key events/env.json passes;
+//   - every function has the short SamResourceId of its construct ("Config", "Hashing", …), so
+//     `sam local invoke Config` works, and every other resource its logical id (as known before
+//     synthesis: a deployment's hash suffix is added later), so that SAM does not warn about
+//     each resource whose CDK path it cannot read an id from.
+func (s *Service) prepareForSAM() {
+	functions := map[string]string{} // CloudFormation path -> short id
+	for name, fn := range s.functions() {
+		for _, v := range stack.EndpointVars {
+			fn.AddEnvironment(jsii.String(v), jsii.String(""), nil)
 		}
+		if name == stack.FunctionDelivery {
+			fn.AddEnvironment(jsii.String(stack.EnvWebhookSigningKey), jsii.String(""), nil)
+		}
+		functions[*fn.Node().DefaultChild().(awscdk.CfnResource).Node().Path()] = constructID(name)
+	}
+	for _, c := range *s.Stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		res, ok := c.(awscdk.CfnResource)
+		if !ok || !*awscdk.CfnResource_IsCfnResource(c) {
+			continue
+		}
+		id, ok := functions[*res.Node().Path()]
+		if !ok {
+			id = *s.Stack.GetLogicalId(res)
+		}
+		res.AddMetadata(jsii.String("SamResourceId"), id)
 	}
 }
 
-// newApp builds the app as `cdk synth` and the tests see it: the assets are checked (and, when
-// the context allows it, placeholders written), the stack built, and the cdk-nag packs applied.
-// It returns the assets' error when a binary is missing and placeholders are not allowed.
+// newApp builds the app as `cdk synth` and the tests see it: the settings are read from the
+// context and checked, the assets checked (and, when the context allows it, placeholders
+// written), the stack built, and the cdk-nag packs applied. It returns the settings' error when
+// a context value is invalid, and the assets' error when a binary is built for another
+// architecture, or is missing and placeholders are not allowed.
 func newApp(app awscdk.App) (*Service, error) {
-	assets := Assets{Root: "build", AllowPlaceholders: contextBool(app, contextPlaceholders)}
-	if root, ok := app.Node().TryGetContext(jsii.String(contextAssetRoot)).(string); ok && root != "" {
-		assets.Root = root
+	ctx, _ := app.Node().GetAllContext(nil).(map[string]any)
+	settings, err := parseSettings(ctx)
+	if err != nil {
+		return nil, err
 	}
+	assets := Assets{Root: settings.AssetRoot, AllowPlaceholders: settings.Placeholders, Architecture: settings.Architecture}
 	placeholders, err := assets.Prepare(stack.Functions)
 	if err != nil {
 		return nil, err
 	}
-	svc := NewService(app, StackName, &ServiceProps{Assets: assets})
-	if contextBool(app, contextSAM) {
-		svc.declareEndpointVars()
+	props := &ServiceProps{Assets: assets, Settings: settings}
+	if settings.Account != "" || settings.Region != "" {
+		props.Env = &awscdk.Environment{}
+		if settings.Account != "" {
+			props.Env.Account = jsii.String(settings.Account)
+		}
+		if settings.Region != "" {
+			props.Env.Region = jsii.String(settings.Region)
+		}
+	}
+	props.Description = jsii.String("phiguard: PHI field protection (" + settings.StackName() + ")")
+	svc := NewService(app, settings.StackName(), props)
+	if settings.SAM {
+		svc.prepareForSAM()
 	}
 	for _, name := range placeholders {
 		awscdk.Annotations_Of(svc.Stack).AddWarningV2(jsii.String("phiguard:placeholder-asset"),
@@ -105,16 +154,4 @@ func newApp(app awscdk.App) (*Service, error) {
 	}
 	applyChecks(app)
 	return svc, nil
-}
-
-// contextBool reads a boolean context value, given either as JSON (cdk.json, tests) or as the
-// string the CLI's -c flag passes.
-func contextBool(app awscdk.App, key string) bool {
-	switch v := app.Node().TryGetContext(jsii.String(key)).(type) {
-	case bool:
-		return v
-	case string:
-		return v == "true"
-	}
-	return false
 }

@@ -59,11 +59,16 @@ func NewData(scope constructs.Construct, id string, key awskms.IKey) *Data {
 }
 
 // newBackups puts the table in an AWS Backup plan, beside point-in-time recovery: daily backups
-// kept 35 days and monthly backups kept seven years, in a vault encrypted with the service key.
+// kept 35 days and monthly backups kept seven years, in a vault encrypted with the service key
+// and named <stack>-backups-<creation id> (at most 50 characters: Settings keeps stages short).
 func newBackups(scope constructs.Construct, key awskms.IKey, table awsdynamodb.Table) awsbackup.BackupPlan {
 	vault := awsbackup.NewBackupVault(scope, jsii.String("BackupVault"), &awsbackup.BackupVaultProps{
-		EncryptionKey: key,
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		// AWS Backup needs a name, which CDK would fix from the construct path. The vault (and
+		// its recovery points) is retained when the stack is deleted, so its name ends with the
+		// stack's creation id: the stack can be created again, and a second stage beside it.
+		BackupVaultName: awscdk.Fn_Join(jsii.String("-"), jsii.Strings(*awscdk.Aws_STACK_NAME(), "backups", *creationID())),
+		EncryptionKey:   key,
+		RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
 	})
 	plan := awsbackup.NewBackupPlan(scope, jsii.String("BackupPlan"), &awsbackup.BackupPlanProps{
 		BackupVault: vault,

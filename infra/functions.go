@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,16 +42,45 @@ type Assets struct {
 	// AllowPlaceholders lets Prepare create a placeholder bootstrap for a function that has not
 	// been built (synth, lint and tests only). A deploy leaves it false and fails instead.
 	AllowPlaceholders bool
+	// Architecture is what the binaries are built for and the functions run on: "arm64" (the
+	// default, `make build`) or "x86_64" (SAM mode on x86 hosts, `make build GOARCH_LAMBDA=amd64`).
+	Architecture string
+}
+
+// lambdaArchitecture returns the functions' architecture.
+func (a Assets) lambdaArchitecture() awslambda.Architecture {
+	if a.Architecture == "x86_64" {
+		return awslambda.Architecture_X86_64()
+	}
+	return awslambda.Architecture_ARM_64()
+}
+
+// elfMachines maps an architecture to the ELF machine of its binaries.
+var elfMachines = map[string]elf.Machine{"": elf.EM_AARCH64, "arm64": elf.EM_AARCH64, "x86_64": elf.EM_X86_64}
+
+// checkMachine returns an error when bootstrap is an ELF executable for another machine than
+// want; a file it cannot parse as ELF passes (Lambda will reject it).
+func checkMachine(bootstrap, want string) error {
+	f, err := elf.Open(bootstrap)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if m, ok := elfMachines[want]; ok && f.Machine != m {
+		return fmt.Errorf("%s is built for %v, but the functions run on %s: run `make build` (or, for SAM on x86, `make build GOARCH_LAMBDA=amd64` with the same GOARCH_LAMBDA for the SAM target)",
+			bootstrap, f.Machine, want)
+	}
+	return nil
 }
 
 // Dir returns the asset directory of the named function.
 func (a Assets) Dir(function string) string { return filepath.Join(a.Root, function) }
 
-// Prepare checks that every named function has a built bootstrap. With AllowPlaceholders it
-// writes a placeholder bootstrap (not executable; it names the function and `make build`) for each
-// missing one, only inside Root. It returns an error naming every missing or placeholder binary
-// when placeholders are not allowed, and the file system's error when a placeholder cannot be
-// written.
+// Prepare checks that every named function has a bootstrap built for Architecture. With
+// AllowPlaceholders it writes a placeholder bootstrap (not executable; it names the function and
+// `make build`) for each missing one, only inside Root. It returns an error naming a binary built
+// for another architecture, an error naming every missing or placeholder binary when placeholders
+// are not allowed, and the file system's error when a placeholder cannot be written.
 func (a Assets) Prepare(functions []string) (placeholders []string, err error) {
 	var missing []string
 	for _, name := range functions {
@@ -58,6 +88,9 @@ func (a Assets) Prepare(functions []string) (placeholders []string, err error) {
 		head, err := readHead(bootstrap, len(placeholderMarker))
 		switch {
 		case err == nil && !bytes.Equal(head, []byte(placeholderMarker)):
+			if err := checkMachine(bootstrap, a.Architecture); err != nil {
+				return nil, err
+			}
 			continue // a real binary
 		case err == nil && a.AllowPlaceholders:
 			placeholders = append(placeholders, name)
@@ -75,7 +108,8 @@ func (a Assets) Prepare(functions []string) (placeholders []string, err error) {
 		placeholders = append(placeholders, name)
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("lambda binaries missing or placeholders: %s; run `make build` (every functions/<name> must exist)",
+		return nil, fmt.Errorf("lambda binaries missing or placeholders: %s; run `make build` (every functions/<name> must exist), "+
+			"or use the make targets, which build them or, where synthesis only finds the environment (make cdk-bootstrap, make destroy), do without",
 			strings.Join(missing, ", "))
 	}
 	return placeholders, nil
@@ -112,14 +146,11 @@ type functionSpec struct {
 	description string
 	memoryMB    float64
 	timeout     time.Duration
-	env         map[string]*string // resource names, keyed by stack.Env* names
-	// encryptEnv encrypts the environment with the service key instead of Lambda's own key;
-	// set for functions whose environment carries a secret.
-	encryptEnv bool
+	env         map[string]*string // resource names, keyed by stack.Env* names; never a secret
 }
 
-// newGoFunction builds one Go Lambda from its built bootstrap: provided.al2023 on arm64, X-Ray
-// active tracing, JSON logs to its own encrypted log group with a retention period.
+// newGoFunction builds one Go Lambda from its built bootstrap: provided.al2023 on arm64 (x86_64
+// in SAM mode when asked), X-Ray active tracing, JSON logs to its own encrypted log group with a retention period.
 func newGoFunction(scope constructs.Construct, assets Assets, key awskms.IKey, spec functionSpec) awslambda.Function {
 	id := constructID(spec.name)
 	logGroup := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
@@ -141,7 +172,7 @@ func newGoFunction(scope constructs.Construct, assets Assets, key awskms.IKey, s
 	props := &awslambda.FunctionProps{
 		Description:           jsii.String(spec.description),
 		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture:          awslambda.Architecture_ARM_64(),
+		Architecture:          assets.lambdaArchitecture(),
 		Handler:               jsii.String("bootstrap"),
 		Role:                  role,
 		Code:                  awslambda.Code_FromAsset(jsii.String(assets.Dir(spec.name)), nil),
@@ -153,9 +184,6 @@ func newGoFunction(scope constructs.Construct, assets Assets, key awskms.IKey, s
 		SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
 		Tracing:               awslambda.Tracing_ACTIVE,
 		Environment:           &env,
-	}
-	if spec.encryptEnv {
-		props.EnvironmentEncryption = key
 	}
 	return awslambda.NewFunction(scope, jsii.String(id), props)
 }

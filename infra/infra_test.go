@@ -23,59 +23,88 @@ import (
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// synthesized is the service stack, built once per test binary the way `cdk synth` builds it
-// (nag packs included) but with bundling off and placeholder binaries in a temporary directory.
+// synthesized is the service stack, built the way `cdk synth` builds it (cdk.json's context, nag
+// packs included) but with bundling off and placeholder binaries in a temporary directory.
 type synthesized struct {
 	svc      *Service
 	template assertions.Template
 	json     map[string]any // the template as plain JSON
 }
 
+// cdkContext returns the "context" of cdk.json, which the CLI passes to the app.
+func cdkContext(t testing.TB) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Context map[string]any }
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("cdk.json: %v", err)
+	}
+	return doc.Context
+}
+
+// synthApp synthesizes the app with cdk.json's context, the CLI's asset metadata, bundling off,
+// placeholder binaries in a temporary directory, and extra on top.
+func synthApp(t testing.TB, extra map[string]any) (*synthesized, error) {
+	dir, err := os.MkdirTemp("", "phiguard-infra-assets")
+	if err != nil {
+		return nil, err
+	}
+	ctx := cdkContext(t)
+	ctx[contextAssetRoot] = dir
+	ctx[contextPlaceholders] = true
+	ctx["aws:cdk:enable-asset-metadata"] = true // what the CLI sets, and what SAM reads
+	ctx["aws:cdk:bundling-stacks"] = []string{} // bundling off
+	for k, v := range extra {
+		ctx[k] = v
+	}
+	svc, err := newApp(awscdk.NewApp(&awscdk.AppProps{Context: &ctx}))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := assertions.Template_FromStack(svc.Stack, nil)
+	raw, err := json.Marshal(tmpl.ToJSON())
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	return &synthesized{svc: svc, template: tmpl, json: doc}, nil
+}
+
+// cached synthesizes once per test binary.
+type cached struct {
+	once  sync.Once
+	s     *synthesized
+	err   error
+	extra map[string]any
+}
+
+func (c *cached) get(t *testing.T) *synthesized {
+	t.Helper()
+	c.once.Do(func() { c.s, c.err = synthApp(t, c.extra) })
+	if c.err != nil {
+		t.Fatalf("synthesize the stack: %v", c.err)
+	}
+	return c.s
+}
+
 var (
-	once   sync.Once
-	shared *synthesized
-	setup  error
+	// defaultStack is what `make synth` and `make deploy` build without settings.
+	defaultStack = &cached{}
+	// configuredStack is a second stage with every setting given.
+	configuredStack = &cached{extra: map[string]any{
+		contextStage: "blue", contextAccount: "111122223333", contextRegion: "eu-west-1",
+		contextOperatorRole: "arn:aws:iam::111122223333:role/phiguard-operators",
+		contextAlarmEmail:   "oncall@example.com, security@example.com",
+	}}
 )
 
-func synth(t *testing.T) *synthesized {
-	t.Helper()
-	once.Do(func() {
-		dir, err := os.MkdirTemp("", "phiguard-infra-assets")
-		if err != nil {
-			setup = err
-			return
-		}
-		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
-			contextAssetRoot:                dir,
-			contextPlaceholders:             true,
-			"aws:cdk:enable-asset-metadata": true,       // what the CLI sets, and what SAM reads
-			"aws:cdk:bundling-stacks":       []string{}, // bundling off
-			// As in cdk.json: CloudFormation schema findings are errors, which the nag test sees.
-			"@aws-cdk/core:validateAgainstDefaultRules": true,
-		}})
-		svc, err := newApp(app)
-		if err != nil {
-			setup = err
-			return
-		}
-		tmpl := assertions.Template_FromStack(svc.Stack, nil)
-		raw, err := json.Marshal(tmpl.ToJSON())
-		if err != nil {
-			setup = err
-			return
-		}
-		var doc map[string]any
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			setup = err
-			return
-		}
-		shared = &synthesized{svc: svc, template: tmpl, json: doc}
-	})
-	if setup != nil {
-		t.Fatalf("synthesize the stack: %v", setup)
-	}
-	return shared
-}
+func synth(t *testing.T) *synthesized { return defaultStack.get(t) }
 
 // resources returns the template's resources of one type, by logical id.
 func (s *synthesized) resources(typ string) map[string]map[string]any {
@@ -314,7 +343,7 @@ func TestEventSourcesReportPartialBatchFailuresWithTheSharedBatching(t *testing.
 	})
 	s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
 		"FunctionName":          map[string]any{"Ref": idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement))},
-		"BatchSize":             deliveryBatchSize,
+		"BatchSize":             stack.DeliveryBatchSize,
 		"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
 	})
 }
@@ -537,8 +566,42 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 	if _, ok := delivery[stack.EnvTable]; !ok {
 		t.Errorf("delivery lacks %s: it reads each copy's destination for its webhook URL", stack.EnvTable)
 	}
-	if v := toJSON(delivery[stack.EnvWebhookSigningKey]); !strings.Contains(v, "{{resolve:secretsmanager:") {
-		t.Errorf("the webhook signing key must be a Secrets Manager reference, got %s", v)
+	secret := idOf(s.svc.Stack, s.svc.Pipeline.WebhookSigningKey.Node().DefaultChild().(awscdk.CfnElement))
+	if v := toJSON(delivery[stack.EnvWebhookSigningKeySecretARN]); v != `{"Ref":"`+secret+`"}` {
+		t.Errorf("delivery's %s = %s, want the ARN of the signing-key secret (a Ref to %s)", stack.EnvWebhookSigningKeySecretARN, v, secret)
+	}
+}
+
+// The signing key is read at run time (point 7): no function's environment holds a secret or a
+// dynamic reference that CloudFormation would resolve into it, and the delivery function may
+// read that one secret and nothing else from Secrets Manager.
+func TestNoFunctionEnvironmentHoldsASecret(t *testing.T) {
+	s := synth(t)
+	for id, f := range s.resources("AWS::Lambda::Function") {
+		vars, _ := props(f)["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if _, ok := vars[stack.EnvWebhookSigningKey]; ok {
+			t.Errorf("%s declares %s, the local-only literal key, in the deployable template", id, stack.EnvWebhookSigningKey)
+		}
+		if v := toJSON(vars); strings.Contains(v, "{{resolve:") {
+			t.Errorf("%s resolves a dynamic reference into its environment (GetFunctionConfiguration shows it): %s", id, v)
+		}
+	}
+	secret := idOf(s.svc.Stack, s.svc.Pipeline.WebhookSigningKey.Node().DefaultChild().(awscdk.CfnElement))
+	delivery := roleID(s, s.svc.Pipeline.Delivery.Role())
+	readers := map[string]string{}
+	for id, p := range s.resources("AWS::IAM::Policy") {
+		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			if slices.ContainsFunc(asList(st["Action"]), func(a any) bool { return strings.HasPrefix(a.(string), "secretsmanager:") }) {
+				readers[toJSON(props(p)["Roles"])] = toJSON(st["Action"]) + " on " + toJSON(st["Resource"])
+				if st["Effect"] == "Allow" && (toJSON(st["Action"]) != `"secretsmanager:GetSecretValue"` || toJSON(st["Resource"]) != `{"Ref":"`+secret+`"}`) {
+					t.Errorf("policy %s: %s on %s, want only GetSecretValue on the signing-key secret", id, toJSON(st["Action"]), toJSON(st["Resource"]))
+				}
+			}
+		}
+	}
+	if len(readers) != 1 || readers[`[{"Ref":"`+delivery+`"}]`] == "" {
+		t.Errorf("Secrets Manager grants %v, want exactly the delivery role's", readers)
 	}
 }
 
@@ -585,16 +648,18 @@ func TestNoPolicyAllowsEveryActionOnEveryResourceOrUsesFullAccess(t *testing.T) 
 
 func TestAlarmsAndOutputs(t *testing.T) {
 	s := synth(t)
-	// Three queue-depth alarms, errors and throttles per function, API 5xx.
-	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(3+2*len(stack.Functions)+1))
-	for _, metric := range []string{"ApproximateNumberOfMessagesVisible", "Errors", "Throttles", "5XXError"} {
+	// Depth and expiry of the three parking queues, two backlog ages, errors and throttles per
+	// function, API 5xx.
+	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(3*2+2+2*len(stack.Functions)+1))
+	for _, metric := range []string{"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles", "5XXError"} {
 		s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 			"MetricName":   metric,
 			"AlarmActions": assertions.Match_AnyValue(),
 		})
 	}
 	outputs := s.json["Outputs"].(map[string]any)
-	for _, name := range []string{"ApiURL", "IngestQueueURL", "TopicARN"} {
+	for _, name := range []string{"ApiURL", "IngestQueueURL", "ProducerPolicyARN", "OperatorPolicyARN", "ServiceKeyARN", "TopicARN",
+		"AlarmTopicARN", "WebhookSigningKeySecretARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL"} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("output %s missing", name)
 		}
@@ -692,7 +757,8 @@ func TestGoBuildOverwritesAPlaceholder(t *testing.T) {
 	out := filepath.Join(root, "fn", "bootstrap")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	// As make build does: for the functions' architecture, which Prepare checks.
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build over a placeholder: %v\n%s", err, b)
 	}
@@ -720,15 +786,11 @@ func TestEveryVariableOfEnvJSONIsDeclaredInTheSAMTemplate(t *testing.T) {
 		}
 	}
 
-	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
-		contextAssetRoot: t.TempDir(), contextPlaceholders: true, contextSAM: true,
-		"aws:cdk:bundling-stacks": []string{},
-	}})
-	svc, err := newApp(app)
+	sam, err := synthApp(t, map[string]any{contextSAM: true, contextArchitecture: "x86_64"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns := assertions.Template_FromStack(svc.Stack, nil).FindResources(jsii.String("AWS::Lambda::Function"), nil)
+	fns := sam.template.FindResources(jsii.String("AWS::Lambda::Function"), nil)
 	declared := map[string]int{} // variable -> number of functions declaring it
 	for _, f := range *fns {
 		vars, _ := props(*f)["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -744,6 +806,31 @@ func TestEveryVariableOfEnvJSONIsDeclaredInTheSAMTemplate(t *testing.T) {
 	for _, name := range stack.EndpointVars {
 		if declared[name] != len(stack.Functions) {
 			t.Errorf("%s is declared by %d functions, want all %d", name, declared[name], len(stack.Functions))
+		}
+	}
+
+	// Short function ids for `sam local invoke Config` (point 10), an id on every other
+	// resource so that SAM does not warn about each, and the architecture asked for (point 11).
+	ids := map[string]string{} // SamResourceId -> logical id
+	functions := map[string]string{}
+	for logical, r := range sam.json["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		meta, _ := r["Metadata"].(map[string]any)
+		id, _ := meta["SamResourceId"].(string)
+		if other, dup := ids[id]; id == "" || dup {
+			t.Errorf("%s (%s) has SamResourceId %q (also %q's)", logical, r["Type"], id, other)
+		}
+		ids[id] = logical
+		if r["Type"] == "AWS::Lambda::Function" {
+			functions[id] = logical
+			if a := toJSON(props(r)["Architectures"]); a != `["x86_64"]` {
+				t.Errorf("%s: architectures %s, want the x86_64 asked for", logical, a)
+			}
+		}
+	}
+	for _, name := range stack.Functions {
+		if functions[constructID(name)] == "" {
+			t.Errorf("no function has SamResourceId %q (have %v)", constructID(name), functions)
 		}
 	}
 }

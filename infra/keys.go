@@ -18,10 +18,14 @@ import (
 // only by IAM: after Restrict, an explicit Deny keeps GenerateDataKeyPair* to the keygen role,
 // direct GenerateDataKey* to the keygen role, direct Decrypt to the hashing role and to blobs
 // carrying the HMAC keys' encryption context, and direct Encrypt/ReEncrypt to nobody. Calls made by DynamoDB, SQS, SNS, Lambda and Secrets
-// Manager on a caller's behalf (kms:ViaService) and by AWS service principals (CloudWatch Logs,
-// SNS delivering to an encrypted queue, CloudWatch alarms) stay allowed.
+// Manager on a caller's behalf (kms:ViaService) and by AWS service principals stay allowed; each
+// service principal's statement is pinned to this account's resources: CloudWatch Logs by the log
+// group in the encryption context, SNS delivering to an encrypted queue by aws:SourceArn
+// (AllowSNSDelivery), CloudWatch alarms by aws:SourceAccount and aws:SourceArn (AllowAlarms).
 type Keys struct {
 	Key awskms.Key
+
+	snsDelivery bool // AllowSNSDelivery has added its statement
 }
 
 // NewKeys creates the key with yearly automatic rotation, retained when the stack is deleted.
@@ -58,10 +62,44 @@ func (k *Keys) allowLogs() {
 	}), jsii.Bool(false))
 }
 
-// AllowServicePrincipal lets an AWS service (e.g. "cloudwatch.amazonaws.com" for alarm
-// notifications to an encrypted topic) publish to encrypted resources under this key.
-func (k *Keys) AllowServicePrincipal(service string) {
-	k.Key.Grant(awsiam.NewServicePrincipal(jsii.String(service), nil), jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+// AllowAlarms lets CloudWatch alarms of this account and region publish to topics encrypted with
+// the key (the alarm topic): CloudWatch, not the alarm's creator, calls KMS, as its service
+// principal. aws:SourceAccount and aws:SourceArn keep another account's alarms from using the key
+// through the same principal (the confused deputy).
+func (k *Keys) AllowAlarms() {
+	k.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowCloudWatchAlarms"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"), // in a key policy "*" is this key
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+			"ArnLike": map[string]any{"aws:SourceArn": awscdk.Fn_Join(jsii.String(""), jsii.Strings(
+				"arn:", *awscdk.Aws_PARTITION(), ":cloudwatch:", *awscdk.Aws_REGION(), ":", *awscdk.Aws_ACCOUNT_ID(), ":alarm:*"))},
+		},
+	}), jsii.Bool(false))
+}
+
+// AllowSNSDelivery lets SNS deliver from this account's topics to queues encrypted with the key
+// (the webhook queue): SNS calls KMS as its service principal for the queue's data key, with the
+// topic as aws:SourceArn. The statement names no topic (the fan-out topic is encrypted with this
+// key, so naming it here would be a circular dependency), only this account's and region's
+// topics. It is added once however many queues subscribe.
+func (k *Keys) AllowSNSDelivery() {
+	if k.snsDelivery {
+		return
+	}
+	k.snsDelivery = true
+	k.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowSNSDeliveryToEncryptedQueues"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("sns.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  jsii.Strings("*"), // in a key policy "*" is this key
+		Conditions: &map[string]any{
+			"ArnLike": map[string]any{"aws:SourceArn": awscdk.Fn_Join(jsii.String(""), jsii.Strings(
+				"arn:", *awscdk.Aws_PARTITION(), ":sns:", *awscdk.Aws_REGION(), ":", *awscdk.Aws_ACCOUNT_ID(), ":*"))},
+		},
+	}), jsii.Bool(false))
 }
 
 // GrantKeyGeneration lets grantee generate customer key pairs and HMAC keys under the key, and

@@ -2,39 +2,58 @@ package main
 
 import (
 	"sort"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
+const (
+	// backlogAge is how old the oldest message of a working queue (ingest, webhook) may grow
+	// before an alarm: the pipeline takes seconds, and a message retried to its DLQ is at most
+	// about half an hour old (5 receives, 6-minute visibility).
+	backlogAge = 15 * time.Minute
+	// expiringAge is how old a message in a dead-letter or the rejected queue may grow before an
+	// alarm: SQS deletes it at queueRetention (14 days) counted from when it was first sent,
+	// whichever queue it is in by then, so four days remain to replay or export it.
+	expiringAge = 10 * 24 * time.Hour
+)
+
 // Monitoring raises an alarm, published to Alarms, when anything lands in a dead-letter or the
-// rejected queue, a function errors or is throttled, or the API answers 5xx. Subscribe an
-// operator's e-mail or pager to Alarms after deploying.
+// rejected queue, when a message there nears the end of its retention, when the ingest or the
+// webhook queue backs up, when a function errors or is throttled, or when the API answers 5xx.
+// Each alarm has a runbook section in docs/OPERATING.md under its construct id.
 type Monitoring struct {
 	Alarms    awssns.Topic
 	AlarmList []awscloudwatch.Alarm
 }
 
-// NewMonitoring creates the alarms and the stack outputs (API URL, ingest queue URL, topic ARN).
-func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, p *Pipeline) *Monitoring {
+// NewMonitoring creates the alarm topic, subscribes emails to it (each address confirms by
+// e-mail before it receives anything), and creates the alarms.
+func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, p *Pipeline, emails []string) *Monitoring {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	m := &Monitoring{}
 	m.Alarms = awssns.NewTopic(c, jsii.String("Alarms"), &awssns.TopicProps{MasterKey: keys.Key, EnforceSSL: jsii.Bool(true)})
-	keys.AllowServicePrincipal("cloudwatch.amazonaws.com")
+	keys.AllowAlarms()
+	for _, e := range emails {
+		m.Alarms.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
+	}
 	action := awscloudwatchactions.NewSnsAction(m.Alarms)
 
-	alarm := func(id, description string, metric awscloudwatch.IMetric) {
+	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64, periods float64) {
 		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String(description),
+			AlarmDescription:   jsii.String(description + " Runbook: docs/OPERATING.md, \"" + id + "\"."),
 			Metric:             metric,
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(1),
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(periods),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
@@ -46,11 +65,23 @@ func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, 
 		id, what string
 		queue    awssqs.Queue
 	}{
-		{"IngestDLQDepth", "events failed the hashing function repeatedly and wait in the ingest DLQ", p.IngestDLQ},
-		{"WebhookDLQDepth", "webhook deliveries failed repeatedly and wait in the webhook DLQ", p.WebhookDLQ},
-		{"RejectedDepth", "the pipeline rejected events permanently (see the reason attribute)", p.Rejected},
+		{"IngestDLQ", "events failed the hashing function repeatedly and wait in the ingest DLQ.", p.IngestDLQ},
+		{"WebhookDLQ", "webhook deliveries failed repeatedly and wait in the webhook DLQ.", p.WebhookDLQ},
+		{"Rejected", "the pipeline rejected events permanently (see the reason attribute).", p.Rejected},
 	} {
-		alarm(q.id, q.what, q.queue.MetricApproximateNumberOfMessagesVisible(five))
+		alarm(q.id+"Depth", q.what, q.queue.MetricApproximateNumberOfMessagesVisible(five), 1, 1)
+		alarm(q.id+"Expiring", "a message has waited "+days(expiringAge)+" days; SQS deletes it at "+days(queueRetention)+
+			" days after it was first sent.", q.queue.MetricApproximateAgeOfOldestMessage(five), expiringAge.Seconds(), 1)
+	}
+	for _, q := range []struct {
+		id, what string
+		queue    awssqs.Queue
+	}{
+		{"IngestBacklog", "the oldest ingest message is older than " + backlogAge.String() + ": the hashing function is not keeping up or keeps failing.", p.Ingest},
+		{"WebhookBacklog", "the oldest webhook copy is older than " + backlogAge.String() + ": deliveries are slow or keep failing.", p.Webhook},
+	} {
+		// Two periods: one slow retry is not a backlog.
+		alarm(q.id, q.what, q.queue.MetricApproximateAgeOfOldestMessage(five), backlogAge.Seconds(), 2)
 	}
 
 	functions := map[string]awslambda.Function{"authorizer": api.Authorizer, "hashing": p.Hashing, "delivery": p.Delivery}
@@ -65,17 +96,11 @@ func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, 
 	sum := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum")}
 	for _, name := range names {
 		fn := functions[name]
-		alarm(constructID(name)+"Errors", "the "+name+" function returned errors", fn.MetricErrors(sum))
-		alarm(constructID(name)+"Throttles", "the "+name+" function was throttled", fn.MetricThrottles(sum))
+		alarm(constructID(name)+"Errors", "the "+name+" function returned errors.", fn.MetricErrors(sum), 1, 1)
+		alarm(constructID(name)+"Throttles", "the "+name+" function was throttled.", fn.MetricThrottles(sum), 1, 1)
 	}
-	alarm("API5xx", "the API answered with 5xx errors", api.RestAPI.MetricServerError(sum))
-
-	output := func(id, description string, value *string) {
-		awscdk.NewCfnOutput(scope, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(description), Value: value})
-	}
-	output("ApiURL", "base URL of the REST API", api.RestAPI.Url())
-	output("IngestQueueURL", "producers send Segment events here", p.Ingest.QueueUrl())
-	output("TopicARN", "protected per-destination copies are published here", p.Topic.TopicArn())
-	output("AlarmTopicARN", "subscribe operators to the service's alarms here", m.Alarms.TopicArn())
+	alarm("API5xx", "the API answered with 5xx errors.", api.RestAPI.MetricServerError(sum), 1, 1)
 	return m
 }
+
+func days(d time.Duration) string { return strconv.Itoa(int(d / (24 * time.Hour))) }

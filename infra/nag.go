@@ -21,16 +21,22 @@ func applyChecks(scope constructs.IConstruct) {
 type finding struct {
 	rule, reason string
 	appliesTo    []string
+	// appliesToRegex, like appliesTo, but each a JavaScript regular expression literal
+	// (/…/), for findings that embed logical ids.
+	appliesToRegex []string
 }
 
 func suppress(c constructs.IConstruct, children bool, findings ...finding) {
 	var s []*cdknag.NagPackSuppression
 	for _, f := range findings {
 		p := &cdknag.NagPackSuppression{Id: jsii.String(f.rule), Reason: jsii.String(f.reason)}
-		if len(f.appliesTo) > 0 {
-			applies := make([]any, len(f.appliesTo))
-			for i, a := range f.appliesTo {
-				applies[i] = a
+		if len(f.appliesTo)+len(f.appliesToRegex) > 0 {
+			var applies []any
+			for _, a := range f.appliesTo {
+				applies = append(applies, a)
+			}
+			for _, re := range f.appliesToRegex {
+				applies = append(applies, &cdknag.RegexAppliesTo{Regex: jsii.String(re)})
 			}
 			p.AppliesTo = &applies
 		}
@@ -55,7 +61,7 @@ func suppressFindings(s *Service) {
 		)
 		suppress(fn, false,
 			finding{rule: "HIPAA.Security-LambdaInsideVPC", reason: "The function reaches only AWS regional endpoints " +
-				"(DynamoDB, KMS, SQS, SNS, X-Ray) over TLS with IAM authorization, and the delivery function public HTTPS " +
+				"(DynamoDB, KMS, SQS, SNS, Secrets Manager, X-Ray) over TLS with IAM authorization, and the delivery function public HTTPS " +
 				"webhooks; it holds no network-reachable resource, so a VPC would add NAT and interface endpoints " +
 				"without reducing exposure. Access is controlled by IAM and the KMS key policy."},
 			finding{rule: "HIPAA.Security-LambdaConcurrency", reason: "Concurrency is bounded where it is driven: API " +
@@ -98,13 +104,20 @@ func suppressFindings(s *Service) {
 		reason:    "AWSBackupServiceRolePolicyForBackup is the AWS-managed service role policy AWS Backup documents for taking backups; it is not a FullAccess policy.",
 		appliesTo: []string{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"}})
 
-	noRotation := "Every webhook receiver verifies signatures with this key, so rotating it is a coordinated change " +
-		"with the destinations (rotate, redeploy, announce), not an unattended Lambda rotation; it is encrypted " +
-		"with the service CMK and readable only through CloudFormation at deploy time."
+	noRotation := "Every webhook receiver verifies signatures with this one key and there is no window in which an old " +
+		"and a new key both sign, so an unattended Lambda rotation would break every receiver at once; rotation is a " +
+		"coordinated change with the destinations (docs/OPERATING.md, webhook signing key), which the delivery function " +
+		"picks up within 5 minutes without a redeploy. The secret is encrypted with the service CMK and read at run time " +
+		"only by the delivery function's role (GetSecretValue on this secret, the key only via Secrets Manager) and by " +
+		"account principals an IAM policy allows; it is in no function's environment and not in the template."
 	suppress(s.Pipeline.WebhookSigningKey, false,
 		finding{rule: "AwsSolutions-SMG4", reason: noRotation},
 		finding{rule: "HIPAA.Security-SecretsManagerRotationEnabled", reason: noRotation},
 	)
+	suppress(s.Access.Operator, true, finding{rule: "AwsSolutions-IAM5",
+		reason: "Each resource is one operator route of this API's stage (stack.Routes, AuthOperator); its only " +
+			"wildcards stand for the route's path parameters ({workspaceId}), as in API Gateway's own resource ARNs.",
+		appliesToRegex: []string{`/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<[A-Za-z0-9]+>\/<[A-Za-z0-9]+>\/[A-Z]+\/operator\/[A-Za-z0-9\/*-]+$/g`}})
 	suppress(s.Pipeline.Rejected, false, finding{rule: "AwsSolutions-SQS3", reason: "The rejected-events queue is " +
 		"itself a terminal parking queue, like a DLQ: nothing consumes it automatically, messages carry a reason " +
 		"attribute for an operator, and its depth is alarmed; retention is 14 days."})

@@ -4,10 +4,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -20,7 +20,6 @@ const (
 	hashingTimeout         = 60 * time.Second
 	hashingMaxConcurrency  = 20               // caps the pipeline's share of account concurrency and its DynamoDB/SNS load
 	deliveryTimeout        = 60 * time.Second // webhook POSTs with retries and backoff
-	deliveryBatchSize      = 10
 	deliveryMaxConcurrency = 10
 	deliveryMaxReceives    = 5
 	// queueRetention keeps failed and rejected messages for SQS's maximum, 14 days, so an operator
@@ -107,14 +106,11 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	// The example destination consumer.
 	p.WebhookDLQ = queue("WebhookDLQ", 0, nil, 0)
 	p.Webhook = queue("Webhook", 6*deliveryTimeout, p.WebhookDLQ, deliveryMaxReceives)
-	p.Topic.AddSubscription(awssnssubscriptions.NewSqsSubscription(p.Webhook, &awssnssubscriptions.SqsSubscriptionProps{
-		RawMessageDelivery: jsii.Bool(true),
-		FilterPolicy: &map[string]awssns.SubscriptionFilter{
-			stack.AttrDestinationType: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
-				Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
-			}),
-		},
-	}))
+	subscribe(p.Topic, p.Webhook, keys, &map[string]awssns.SubscriptionFilter{
+		stack.AttrDestinationType: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
+			Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
+		}),
+	})
 	p.WebhookSigningKey = awssecretsmanager.NewSecret(c, jsii.String("WebhookSigningKey"), &awssecretsmanager.SecretProps{
 		Description:   jsii.String("phiguard: HMAC-SHA-256 key that signs webhook deliveries"),
 		EncryptionKey: keys.Key,
@@ -133,17 +129,24 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 			stack.EnvTable: data.Table.TableName(),
 			// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
 			stack.EnvLocalWebhookTargets: jsii.String(""),
-			// A CloudFormation dynamic reference: the secret is resolved at deploy time into the
-			// environment, which is encrypted with the service key (encryptEnv); the template
-			// never holds the value.
-			stack.EnvWebhookSigningKey: p.WebhookSigningKey.SecretValue().UnsafeUnwrap(),
+			// The secret's ARN, not its value: the function reads the key from Secrets Manager at
+			// its first delivery and caches it (deliveryfn.SecretKey), so neither the template nor
+			// the function's configuration (GetFunctionConfiguration) ever holds the key.
+			stack.EnvWebhookSigningKeySecretARN: p.WebhookSigningKey.SecretArn(),
 		},
-		encryptEnv: true,
 	})
+	// GetSecretValue on this secret only, and the key only through Secrets Manager; not
+	// Secret.GrantRead, which also allows DescribeSecret.
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      p.Delivery,
+		Actions:      jsii.Strings("secretsmanager:GetSecretValue"),
+		ResourceArns: jsii.Strings(*p.WebhookSigningKey.SecretArn()),
+	})
+	keys.GrantViaService(p.Delivery, "secretsmanager", false)
 	// Reads each copy's destination for its webhook URL and enabled state.
 	data.Grant(p.Delivery, keys, false, tableRead)
 	consume(p.Delivery, p.Webhook, keys, &awslambda.EventSourceMappingOptions{
-		BatchSize:               jsii.Number(deliveryBatchSize),
+		BatchSize:               jsii.Number(stack.DeliveryBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
 	})
@@ -160,4 +163,28 @@ func consume(fn awslambda.Function, queue awssqs.Queue, keys *Keys, opts *awslam
 	queue.Grant(fn, *jsii.Strings("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
 		"sqs:DeleteMessage", "sqs:GetQueueAttributes")...)
 	keys.GrantViaService(fn, "sqs", false)
+}
+
+// subscribe subscribes queue to topic with raw message delivery and a filter policy, as
+// SqsSubscription does (same construct path, so the same logical ids) but without its grant to
+// SNS on the queue's key: that grant names the topic — encrypted with the same key, a circular
+// dependency — or, without the CDK feature flag that adds the name, has no condition at all.
+// The key policy's AllowSNSDelivery statement takes its place.
+func subscribe(topic awssns.Topic, queue awssqs.Queue, keys *Keys, filter *map[string]awssns.SubscriptionFilter) {
+	sns := awsiam.NewServicePrincipal(jsii.String("sns.amazonaws.com"), nil)
+	policy := queue.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{sns},
+		Actions:    jsii.Strings("sqs:SendMessage"),
+		Resources:  jsii.Strings(*queue.QueueArn()),
+		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": topic.TopicArn()}},
+	}))
+	keys.AllowSNSDelivery()
+	sub := awssns.NewSubscription(queue, awscdk.Names_NodeUniqueId(topic.Node()), &awssns.SubscriptionProps{
+		Topic:              topic,
+		Endpoint:           queue.QueueArn(),
+		Protocol:           awssns.SubscriptionProtocol_SQS,
+		RawMessageDelivery: jsii.Bool(true),
+		FilterPolicy:       filter,
+	})
+	sub.Node().AddDependency(policy.PolicyDependable)
 }

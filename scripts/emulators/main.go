@@ -1,7 +1,13 @@
 // Command emulators runs the local AWS emulators that the tests and the local product use:
-// moto in server mode (DynamoDB, SQS, SNS) and local-kms (KMS), each on a free loopback port.
+// moto in server mode (DynamoDB, SQS, SNS, Secrets Manager) and local-kms (KMS), each on a free
+// loopback port.
 //
 //	emulators [flags] -- command [args...]
+//
+// -bind-host makes moto listen on another address, for sam local's containers on Linux, which
+// reach the host through the Docker bridge, not its loopback; it warns, since anything that
+// reaches that address can use the emulators. local-kms has no bind option: it always listens on
+// every interface.
 //
 // It starts both, waits until each answers a real API call made through the AWS SDK, runs
 // the command with the SDK's endpoint variables (AWS_ENDPOINT_URL_*), dummy credentials and a
@@ -65,12 +71,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	localKMS := fs.String("local-kms", ".tools/bin/local-kms", "local-kms executable (built by make bootstrap)")
 	envFile := fs.String("env-file", "", "also write the environment as shell exports to this file")
 	logDir := fs.String("log-dir", ".emulators", "directory for the emulators' logs and KMS data")
-	motoPortFlag := fs.Int("moto-port", 0, "moto's port on 127.0.0.1 (0: a free port)")
+	motoPortFlag := fs.Int("moto-port", 0, "moto's port (0: a free port)")
 	kmsPortFlag := fs.Int("kms-port", 0, "local-kms's port (0: a free port)")
+	bindHost := fs.String("bind-host", "127.0.0.1", "IP address moto listens on; anything but loopback exposes the emulators to whoever reaches it "+
+		"(e.g. 172.17.0.1, the Docker bridge, for sam local on Linux)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
 	command := fs.Args()
+	host, warning, err := listenHost(*bindHost)
+	if err != nil {
+		return 2, err
+	}
+	if warning != "" {
+		fmt.Fprintln(stderr, "emulators: warning:", warning)
+	}
 
 	// Die with the parent (make, a shell): the deferred clean-up below then still runs.
 	runtime.LockOSThread()
@@ -87,11 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	defer os.RemoveAll(kmsData)
 
-	motoPort, err := portOrFree(*motoPortFlag)
+	motoPort, err := portOrFree(*bindHost, *motoPortFlag)
 	if err != nil {
 		return 1, err
 	}
-	kmsPort, err := portOrFree(*kmsPortFlag)
+	kmsPort, err := portOrFree("", *kmsPortFlag) // local-kms listens on every interface
 	if err != nil {
 		return 1, err
 	}
@@ -103,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 	}()
 
-	motoCmd, err := start(*moto, []string{"-H", "127.0.0.1", "-p", strconv.Itoa(motoPort)}, nil, filepath.Join(*logDir, "moto.log"))
+	motoCmd, err := start(*moto, []string{"-H", *bindHost, "-p", strconv.Itoa(motoPort)}, nil, filepath.Join(*logDir, "moto.log"))
 	if err != nil {
 		return 1, fmt.Errorf("start moto (run make bootstrap first): %w", err)
 	}
@@ -120,12 +135,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	procs = append(procs, kmsCmd)
 
-	motoURL := fmt.Sprintf("http://127.0.0.1:%d", motoPort)
+	motoURL := "http://" + net.JoinHostPort(host, strconv.Itoa(motoPort))
 	kmsURL := fmt.Sprintf("http://127.0.0.1:%d", kmsPort)
 	env := []string{
 		"AWS_ENDPOINT_URL_DYNAMODB=" + motoURL,
 		"AWS_ENDPOINT_URL_SQS=" + motoURL,
 		"AWS_ENDPOINT_URL_SNS=" + motoURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + motoURL,
 		"AWS_ENDPOINT_URL_KMS=" + kmsURL,
 		"AWS_ACCESS_KEY_ID=testing",
 		"AWS_SECRET_ACCESS_KEY=testing",
@@ -303,12 +319,33 @@ func waitReady(ctx context.Context, procs []*proc) error {
 	return nil
 }
 
-// portOrFree returns port if it is free on 127.0.0.1 (a clear error if not), or any free port
-// when port is 0.
-func portOrFree(port int) (int, error) {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+// listenHost checks the -bind-host address. It returns the host that clients on this machine
+// use to reach moto there (127.0.0.1 for a loopback or unspecified address, else the address
+// itself), a warning when the address is not loopback, and an error when it is not an IP
+// address.
+func listenHost(bind string) (host, warning string, err error) {
+	ip := net.ParseIP(bind)
+	if ip == nil {
+		return "", "", fmt.Errorf("-bind-host %q: want an IP address of this machine, e.g. 127.0.0.1 or 172.17.0.1", bind)
+	}
+	if ip.IsLoopback() {
+		return bind, "", nil
+	}
+	host = bind
+	if ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return host, fmt.Sprintf("moto listens on %s, not only on loopback: whoever reaches that address can read and change "+
+		"every emulated table, queue, topic and secret (moto accepts any credentials). Use it on a trusted machine only, "+
+		"for sam local's containers; local-kms listens on every interface in any case.", bind), nil
+}
+
+// portOrFree returns port if it is free on host ("" for every interface; a clear error if not),
+// or any free port when port is 0.
+func portOrFree(host string, port int) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
-		return 0, fmt.Errorf("port %d is already in use; choose another or stop what is using it", port)
+		return 0, fmt.Errorf("port %d is already in use on %q or the address is not this machine's; choose another or stop what is using it", port, host)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

@@ -1,31 +1,34 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
-	"github.com/phiguard/phiguard/shared/transform"
 )
 
 // decrypter turns tokens back into values with the private keys it was given.
 type decrypter struct {
 	ring fieldcrypt.Keyring
-	// ids are the key ids given with FILE:KEYID. A token whose key id (HPKE: in the token; RSA:
-	// in the manifest) is not among them and that no key opens is "unknown key", not "altered".
+	// ids are the key ids of the keys given. A token whose key id (HPKE: in the token; RSA: in the
+	// manifest) is not among them and that no key opens is "unknown key", not "altered".
 	ids    map[string]bool
-	prints map[string]string // key id -> public key fingerprint
 	stderr io.Writer
-	// typed restores plaintexts that are JSON numbers, true or false as such; by default they
-	// come back as strings, because a token does not record whether "42" was a string.
+	// typed restores the plaintexts of untyped tokens (version 1 HPKE, RSA) that are JSON
+	// numbers, true or false as such; by default they come back as strings, because such a token
+	// does not record whether "42" was a string. Version 2 tokens record the type and always come
+	// back as the JSON value that was sent.
 	typed bool
 
 	opened, left, failed int
+	out                  []byte               // scratch for one decrypted value's JSON
+	line                 []byte               // scratch for one output line
+	tries                map[string]*pathTrie // manifest text -> its encrypt paths
 }
 
 // manifest is the part of transform's "_phi" manifest decrypt needs (see docs/ENCRYPTION.md,
@@ -39,31 +42,100 @@ type manifest struct {
 	} `json:"fields"`
 }
 
+const decryptUsage = `usage: phictl decrypt --private-key PATH[:KEYID] [--private-key PATH[:KEYID]...] [--key-list FILE]
+                      [--typed] [--strict] [--csv [--column NAME...]]   < protected > clear
+
+Decrypts every token it holds a key for and leaves the others as they are, naming them on stderr.
+
+Input: NDJSON (one event, or {"batch": [...]}, per line; any concatenated JSON objects work) —
+the values at the encrypt paths of each event's _phi manifest are decrypted, or, without a
+manifest, every string that is a well-formed token. With --csv: CSV with a header row; the cells of
+the --column columns (default: every cell that is a well-formed token) are decrypted.
+
+Keys: PATH is a private key file (PEM, optionally with the Key-ID: line phictl keygen writes), a
+saved REST response holding privateKey and id, or a directory of such files. A token is matched to
+a key by the key id it carries (from :KEYID, the file's Key-ID line or JSON id, or the id
+--key-list gives the key's fingerprint); a key whose id is not known is tried on the tokens of its
+algorithm, and the authentication tag tells whether it is the one.
+
+flags:
+`
+
 func decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	fl := newFlags("decrypt")
-	var keys stringList
-	fl.Var(&keys, "private-key", "private key PEM file, optionally FILE:KEYID (repeatable)")
+	fl := newFlags("decrypt", decryptUsage)
+	var keys, lists, columns stringList
+	fl.Var(&keys, "private-key", "private key file, saved key response or directory of them, optionally FILE:KEYID (repeatable)")
+	fl.Var(&lists, "key-list", "JSON key list (GET .../keys) whose ids are given to the keys of matching fingerprint (repeatable)")
 	strict := fl.Bool("strict", false, "exit 3 when a token stays encrypted")
-	typed := fl.Bool("typed", false, "restore numbers, true and false as JSON values, not strings")
+	typed := fl.Bool("typed", false, "for tokens that do not record the type (hpke1., RSA): restore numbers, true and false as JSON values, not strings")
+	csvIn := fl.Bool("csv", false, "read and write CSV with a header row instead of JSON events")
+	fl.Var(&columns, "column", "with --csv: a column whose cells are tokens (repeatable; default every cell that is a token)")
 	if err := parseFlags(fl, args); err != nil {
 		return 0, err
 	}
 	if len(keys) == 0 {
-		return 0, usagef("at least one --private-key FILE[:KEYID] is required")
+		return 0, usagef("at least one --private-key PATH[:KEYID] is required")
 	}
-	d := &decrypter{ids: map[string]bool{}, prints: map[string]string{}, stderr: stderr, typed: *typed}
+	if len(columns) > 0 && !*csvIn {
+		return 0, usagef("--column applies only with --csv")
+	}
+	var loaded []loadedKey
 	for _, arg := range keys {
-		if err := d.addKey(arg); err != nil {
+		ks, err := readKeyArg(arg)
+		if err != nil {
 			return 0, err
 		}
+		loaded = append(loaded, ks...)
 	}
-	err := eachValue(stdin, func(n int, raw []byte) error {
-		out, err := d.value(n, raw)
+	byFingerprint := map[string]string{}
+	for _, l := range lists {
+		ids, err := readKeyList(l)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		return writeLine(stdout, out)
-	})
+		for fp, id := range ids {
+			byFingerprint[fp] = id
+		}
+	}
+	loaded, err := bindKeys(loaded, byFingerprint)
+	if err != nil {
+		return 0, err
+	}
+	d := &decrypter{ids: map[string]bool{}, stderr: stderr, typed: *typed}
+	for _, k := range loaded {
+		if err := d.ring.Add(k.id, k.key); err != nil {
+			return 0, fmt.Errorf("private key %s: %s", k.source, describe(err))
+		}
+		if k.id != "" {
+			d.ids[k.id] = true
+		}
+	}
+	w := bufio.NewWriterSize(stdout, 64<<10)
+	if *csvIn {
+		err = d.csv(stdin, w, columns)
+	} else {
+		var out []byte
+		err = eachObject(stdin, func(n int, raw []byte) error {
+			var err error
+			if out, err = d.decryptEvent(out[:0], raw, n, ""); err != nil {
+				return err
+			}
+			line, err := compactLine(d.line[:0], out)
+			if err != nil {
+				return err
+			}
+			d.line = append(line, '\n')
+			clear(out)
+			if _, err := w.Write(d.line); err != nil {
+				return fmt.Errorf("write stdout: %w", err)
+			}
+			clear(d.line)
+			return nil
+		})
+	}
+	if ferr := w.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write stdout: %w", ferr)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -76,215 +148,48 @@ func decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, err
 	return exitOK, nil
 }
 
-// addKey reads FILE or FILE:KEYID. A path that exists is taken whole, so a file name with a colon
-// still works.
-func (d *decrypter) addKey(arg string) error {
-	path, id := arg, ""
-	if _, err := os.Stat(arg); err != nil {
-		if i := strings.LastIndexByte(arg, ':'); i > 0 {
-			path, id = arg[:i], arg[i+1:]
-			if err := fieldcrypt.ValidateKeyID(id); err != nil {
-				return usagef("--private-key %s: key id: %s", clip(path), describe(err))
-			}
-		}
+// openToken decrypts tok, counting and reporting a token it cannot open (ok false).
+func (d *decrypter) openToken(tok string, rep *report, path, kid string) (fieldcrypt.Value, bool) {
+	v, err := d.ring.OpenValue(tok)
+	if err == nil {
+		d.opened++
+		return v, true
 	}
-	pemData, err := readFile(path)
-	if err != nil {
-		return err
+	info, _ := fieldcrypt.Inspect(tok)
+	id := info.KeyID
+	if id == "" { // RSA tokens carry no key id: the manifest names the key
+		id = kid
 	}
-	defer clear(pemData)
-	k, err := fieldcrypt.ParsePrivateKey(pemData)
-	if err != nil {
-		return fmt.Errorf("private key %s: %s", path, describe(err))
-	}
-	if fp, ok := d.prints[id]; ok && id != "" && fp != k.Public().Fingerprint() {
-		return usagef("--private-key: key id %s is given for two different keys", id)
-	}
-	if err := d.ring.Add(id, k); err != nil {
-		return fmt.Errorf("private key %s: %s", path, describe(err))
-	}
-	if id != "" {
-		d.ids[id] = true
-		d.prints[id] = k.Public().Fingerprint()
-	}
-	return nil
-}
-
-// value decrypts one top-level value: an event, or each event of {"batch": [...]}.
-func (d *decrypter) value(n int, raw []byte) ([]byte, error) {
-	ms, err := parseObject(raw)
-	if err != nil {
-		return nil, fmt.Errorf("stdin: value %d: %v", n, err)
-	}
-	if b := batchIndex(ms); b >= 0 {
-		elems, err := parseArray(ms[b].val)
-		if err != nil {
-			return nil, fmt.Errorf("stdin: value %d: batch: %v", n, err)
-		}
-		for i, el := range elems {
-			if el[0] != '{' {
-				continue
-			}
-			if elems[i], err = d.event(fmt.Sprintf("value %d batch[%d]", n, i), el); err != nil {
-				return nil, err
-			}
-		}
-		ms[b].val = appendArray(nil, elems)
-		return appendObject(nil, ms), nil
-	}
-	return d.event(fmt.Sprintf("event %d", n), raw)
-}
-
-// event decrypts the tokens of one event. With a "_phi" manifest, the values at its encrypt paths
-// are decrypted; without one (a copy that lost it), every string that is a well-formed token is.
-func (d *decrypter) event(name string, raw []byte) ([]byte, error) {
-	ms, err := parseObject(raw)
-	if err != nil {
-		return nil, fmt.Errorf("stdin: %s: %v", name, err)
-	}
-	var man *manifest
-	for _, m := range ms {
-		if m.key == transform.ManifestKey {
-			man = new(manifest)
-			if err := json.Unmarshal(m.val, man); err != nil {
-				return nil, fmt.Errorf("stdin: %s: the %s manifest is malformed", name, transform.ManifestKey)
-			}
-		}
-	}
-	rep := &report{event: name}
-	if man == nil {
-		for i := range ms {
-			ms[i].val = d.scan(ms[i].val, rep, "")
-		}
-	} else {
-		for _, f := range man.Fields {
-			if f.Treatment != string(transform.Encrypt) {
-				continue
-			}
-			keys := splitPath(f.Path)
-			for i := range ms {
-				if ms[i].key == keys[0] {
-					ms[i].val = d.walk(ms[i].val, keys[1:], rep, f.Path, f.KID)
-				}
-			}
-		}
-	}
-	rep.print(d.stderr)
-	return appendObject(nil, ms), nil
-}
-
-// walk decrypts the values at keys below raw. Arrays are transparent on the way, as in the
-// transform; at the end a string is a token, and an array holds tokens (a "path[]" field).
-func (d *decrypter) walk(raw json.RawMessage, keys []string, rep *report, path, kid string) json.RawMessage {
 	switch {
-	case len(raw) == 0:
-		return raw
-	case raw[0] == '[':
-		elems, err := parseArray(raw)
-		if err != nil {
-			return raw
+	case errors.Is(err, fieldcrypt.ErrMalformedToken):
+		d.failed++
+		rep.add("not a well-formed token", path)
+	case errors.Is(err, fieldcrypt.ErrUnknownKey), errors.Is(err, fieldcrypt.ErrDecrypt) && !d.ids[id]:
+		d.left++
+		if id == "" {
+			id = fmt.Sprintf("its RSA-%d key (no key id known)", info.RSABits)
 		}
-		for i := range elems {
-			elems[i] = d.walk(elems[i], keys, rep, path, kid)
-		}
-		return appendArray(nil, elems)
-	case len(keys) == 0 && raw[0] == '"':
-		return d.open(raw, rep, path, kid)
-	case len(keys) > 0 && raw[0] == '{':
-		ms, err := parseObject(raw)
-		if err != nil {
-			return raw
-		}
-		for i := range ms {
-			if ms[i].key == keys[0] {
-				ms[i].val = d.walk(ms[i].val, keys[1:], rep, path, kid)
-			}
-		}
-		return appendObject(nil, ms)
+		rep.add("no private key for "+id, path)
+	default:
+		d.failed++
+		rep.add("token does not decrypt (altered, or made for another key)", path)
 	}
-	return raw
+	return fieldcrypt.Value{}, false
 }
 
-// scan decrypts every string below raw that is a well-formed token (no manifest to go by).
-func (d *decrypter) scan(raw json.RawMessage, rep *report, path string) json.RawMessage {
+// appendValue appends v as JSON text. A version 2 token's value is exactly the JSON value that
+// was sent. An untyped token's (version 1, RSA) plaintext is appended as JSON text when it is an
+// object or array, as a number or boolean with --typed, as a JSON string otherwise.
+func (d *decrypter) appendValue(dst []byte, v fieldcrypt.Value) []byte {
+	pt := v.Data
 	switch {
-	case len(raw) == 0:
-		return raw
-	case raw[0] == '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return raw
-		}
-		if _, err := fieldcrypt.Inspect(s); err != nil {
-			return raw
-		}
-		return d.open(raw, rep, path, "")
-	case raw[0] == '[':
-		elems, err := parseArray(raw)
-		if err != nil {
-			return raw
-		}
-		for i := range elems {
-			elems[i] = d.scan(elems[i], rep, path)
-		}
-		return appendArray(nil, elems)
-	case raw[0] == '{':
-		ms, err := parseObject(raw)
-		if err != nil {
-			return raw
-		}
-		for i := range ms {
-			if path == "" && ms[i].key == transform.ManifestKey {
-				continue
-			}
-			ms[i].val = d.scan(ms[i].val, rep, strings.TrimPrefix(path+"."+ms[i].key, "."))
-		}
-		return appendObject(nil, ms)
+	case v.Type != fieldcrypt.TypeUnknown:
+		return v.AppendJSON(dst)
+	case len(pt) > 0 && (pt[0] == '{' || pt[0] == '[') && json.Valid(pt),
+		d.typed && isScalar(pt):
+		return append(dst, pt...)
 	}
-	return raw
-}
-
-// open decrypts one token (a JSON string) and returns the value as JSON: the plaintext of an
-// object or array is JSON text and is restored as such; any other plaintext becomes a JSON
-// string — a number or boolean too, unless --typed, since the token does not record the type. A
-// token it cannot open is returned unchanged and reported.
-func (d *decrypter) open(raw json.RawMessage, rep *report, path, kid string) json.RawMessage {
-	var tok string
-	if json.Unmarshal(raw, &tok) != nil {
-		return raw
-	}
-	pt, err := d.ring.Open(tok)
-	if err != nil {
-		info, _ := fieldcrypt.Inspect(tok)
-		id := info.KeyID
-		if id == "" { // RSA tokens carry no key id: the manifest names the key
-			id = kid
-		}
-		switch {
-		case errors.Is(err, fieldcrypt.ErrMalformedToken):
-			d.failed++
-			rep.add("not a well-formed token", path)
-		case errors.Is(err, fieldcrypt.ErrUnknownKey), errors.Is(err, fieldcrypt.ErrDecrypt) && !d.ids[id]:
-			d.left++
-			if id == "" {
-				id = fmt.Sprintf("its RSA-%d key (no key id known)", info.RSABits)
-			}
-			rep.add("no private key for "+id, path)
-		default:
-			d.failed++
-			rep.add("token does not decrypt (altered, or made for another key)", path)
-		}
-		return raw
-	}
-	d.opened++
-	defer clear(pt)
-	if len(pt) > 0 && (pt[0] == '{' || pt[0] == '[') && json.Valid(pt) {
-		return json.RawMessage(string(pt))
-	}
-	if d.typed && isScalar(pt) {
-		return json.RawMessage(string(pt))
-	}
-	return appendString(nil, string(pt))
+	return fieldcrypt.AppendJSONString(dst, pt)
 }
 
 // isScalar reports whether b is exactly a JSON number, true or false.

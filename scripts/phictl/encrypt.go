@@ -15,6 +15,7 @@ import (
 type encrypter struct {
 	pub    *fieldcrypt.PublicKey
 	keyID  string
+	opts   fieldcrypt.Options
 	plan   *transform.Plan
 	tr     transform.Transformer
 	enc    *fieldcrypt.Encrypter
@@ -22,13 +23,24 @@ type encrypter struct {
 	stderr io.Writer
 }
 
+const encryptUsage = `usage: phictl encrypt --public-key FILE --key-id ID [--alg ALG] [--padding buckets|none] --field PATH [--field PATH...]   < events > protected
+
+Reads Segment events — one JSON object, JSON lines, or {"batch": [...]} — and writes them, one per
+line, with the named fields encrypted exactly as the hashing pipeline does (the "_phi" manifest
+included; one HPKE encapsulation per 100 events). Values too large for RSA are removed (fail
+closed) and named on stderr.
+
+flags:
+`
+
 func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fl := newFlags("encrypt")
+	fl := newFlags("encrypt", encryptUsage)
 	keyFile := fl.String("public-key", "", "public key PEM file")
 	keyID := fl.String("key-id", "", "key id named in every token and the manifest")
 	alg := fl.String("alg", "", "algorithm the key must be for")
+	padding := fl.String("padding", "buckets", "HPKE tokens: buckets (pad values to 32, 64, 128, … bytes, hiding their length) or none")
 	var fields stringList
-	fl.Var(&fields, "field", "field path to encrypt (repeatable)")
+	fl.Var(&fields, "field", `field path to encrypt (repeatable): traits.email, properties.products[].name, userId; escape '.', '[', ']', '\' and '"' inside a key with a backslash (traits.a\.b is the key "a.b")`)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
@@ -43,6 +55,10 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := fieldcrypt.ValidateKeyID(*keyID); err != nil {
 		return usagef("--key-id: %s", describe(err))
 	}
+	pad, err := fieldcrypt.ParsePadding(*padding)
+	if err != nil {
+		return usagef("--padding: %s", describe(err))
+	}
 	spec := transform.Spec{}
 	for _, f := range fields {
 		if _, err := transform.ParsePath(f); err != nil {
@@ -51,6 +67,7 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		spec.Fields = append(spec.Fields, transform.Field{Path: f, Treatment: transform.Encrypt})
 	}
 	plan, err := transform.Compile(spec)
+
 	if err != nil {
 		return usagef("--field: %s", describe(err))
 	}
@@ -71,7 +88,7 @@ func encrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("public key %s: %s", *keyFile, describe(err))
 	}
-	e := &encrypter{pub: pub, keyID: *keyID, plan: plan, stderr: stderr}
+	e := &encrypter{pub: pub, keyID: *keyID, opts: fieldcrypt.Options{Padding: pad}, plan: plan, stderr: stderr}
 	return eachValue(stdin, func(n int, raw []byte) error {
 		out, err := e.value(n, raw)
 		if err != nil {
@@ -111,7 +128,7 @@ func (e *encrypter) value(n int, raw []byte) ([]byte, error) {
 // large for RSA) and so were removed, fail closed, as the pipeline does.
 func (e *encrypter) event(name string, raw []byte) ([]byte, error) {
 	if e.enc == nil || e.events%stack.IngestBatchSize == 0 {
-		enc, err := fieldcrypt.NewEncrypter(e.pub, e.keyID)
+		enc, err := fieldcrypt.NewEncrypterWith(e.pub, e.keyID, e.opts)
 		if err != nil {
 			return nil, fmt.Errorf("new encrypter: %s", describe(err))
 		}

@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/phiguard/phiguard/shared/fieldpath"
 )
 
 // maxEventBytes bounds one JSON value read from stdin (Segment events are at most 32 KB; a batch
@@ -139,11 +140,12 @@ func batchIndex(ms []member) int {
 	return -1
 }
 
-// splitPath turns a field path ("properties.products[].name") into its keys, "[]" dropped.
+// splitPath turns a field path (`properties.products[].name`, `traits.a\.b`, "userId") into its
+// keys, unescaped, "[]" dropped, or returns nil for a path that does not parse.
 func splitPath(p string) []string {
-	keys := strings.Split(p, ".")
-	for i, k := range keys {
-		keys[i] = strings.TrimRight(k, "[]")
+	fp, err := fieldpath.Parse(p)
+	if err != nil {
+		return nil
 	}
-	return keys
+	return fp.Keys()
 }

@@ -10,6 +10,12 @@ import (
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 )
 
+const inspectUsage = `usage: phictl inspect TOKEN      (TOKEN "-" reads it from stdin; JSON quotes around it are removed)
+
+Prints, as one JSON object, what a token is without any key: its version, algorithm, key id and
+sizes (for version 2 tokens the padded payload length: the value has at most that many bytes less
+one). It never shows a secret.`
+
 // tokenInfo is what inspect prints: the token's shape, never a secret.
 type tokenInfo struct {
 	Algorithm          fieldcrypt.Algorithm `json:"algorithm"`
@@ -19,6 +25,7 @@ type tokenInfo struct {
 	EncapsulatedKeyLen int                  `json:"encapsulatedKeyLength,omitempty"`
 	CiphertextLen      int                  `json:"ciphertextLength"`
 	PlaintextLen       *int                 `json:"plaintextLength,omitempty"`
+	EncodedLen         int                  `json:"paddedPayloadLength,omitempty"`
 	RSABits            int                  `json:"rsaBits,omitempty"`
 	Note               string               `json:"note,omitempty"`
 }
@@ -51,11 +58,16 @@ func inspect(args []string, stdin io.Reader, stdout io.Writer) error {
 	out := tokenInfo{
 		Algorithm: info.Algorithm, KeyID: info.KeyID, Version: info.Version, TokenLen: info.TokenLen,
 		EncapsulatedKeyLen: info.EncapsulatedKeyLen, CiphertextLen: info.CiphertextLen, RSABits: info.RSABits,
+		EncodedLen: info.EncodedLen,
 	}
-	if info.PlaintextLen >= 0 {
+	switch {
+	case info.PlaintextLen >= 0:
 		out.PlaintextLen = &info.PlaintextLen
-	} else {
+		out.Note = "version 1: the value's exact length is visible and its JSON type is not recorded"
+	case info.Algorithm == fieldcrypt.RSAOAEPSHA256:
 		out.Note = "RSA tokens carry no key id; the event's _phi manifest names the key"
+	default:
+		out.Note = "version 2: the value's JSON type is recorded inside; its length is hidden to within the padded payload length"
 	}
 	b, err := json.Marshal(out)
 	if err != nil {

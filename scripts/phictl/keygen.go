@@ -2,44 +2,44 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 )
 
-// newFlags returns a flag set whose errors come back as usage errors instead of being printed.
-func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", clip(fs.Arg(0)))
-	}
-	return nil
-}
-
 // keygen writes a new key pair: the private key as PKCS#8 PEM to a new file of mode 0600, the
 // public key as PEM to a new file of mode 0644. It never overwrites a file, and leaves no private
 // key file behind when it fails.
+const keygenUsage = `usage: phictl keygen [--alg ALG] [--rsa-bits N] [--key-id ID] --private-out FILE --public-out FILE
+
+Makes a key pair offline, for a bring-your-own-key upload of the public key. The private key file
+(mode 0600) starts with Algorithm and Fingerprint lines, and Key-ID with --key-id, before its PEM
+block (docs/ENCRYPTION.md, section 2); phictl decrypt reads them. The service assigns the key id
+when the public key is imported: record it with --key-id when you know it, or add a "Key-ID: …"
+line later; phictl decrypt finds a key without an id by itself. Never overwrites a file.
+
+flags:
+`
+
 func keygen(args []string, stdout io.Writer) error {
-	fl := newFlags("keygen")
-	alg := fl.String("alg", string(fieldcrypt.DefaultAlgorithm), "algorithm")
-	bits := fl.Int("rsa-bits", 0, "RSA modulus size")
-	privOut := fl.String("private-out", "", "private key file")
-	pubOut := fl.String("public-out", "", "public key file")
+	fl := newFlags("keygen", keygenUsage)
+	alg := fl.String("alg", string(fieldcrypt.DefaultAlgorithm), "algorithm: hpke-p256, hpke-xwing or rsa-oaep-sha256")
+	bits := fl.Int("rsa-bits", 0, "RSA modulus size: "+fieldcrypt.RSASizeList()+" (default "+strconv.Itoa(fieldcrypt.DefaultRSABits)+")")
+	keyID := fl.String("key-id", "", "the key id to record in the private key file (its Key-ID line)")
+	privOut := fl.String("private-out", "", "private key file to create")
+	pubOut := fl.String("public-out", "", "public key file to create")
 	if err := parseFlags(fl, args); err != nil {
 		return err
+	}
+	if *keyID != "" {
+		if err := fieldcrypt.ValidateKeyID(*keyID); err != nil {
+			return usagef("--key-id: %s", describe(err))
+		}
 	}
 	switch {
 	case *privOut == "" || *pubOut == "":
@@ -58,7 +58,10 @@ func keygen(args []string, stdout io.Writer) error {
 	if err != nil {
 		return errors.New(describe(err))
 	}
-	pemBytes := priv.PEM()
+	pemBytes, err := fieldcrypt.KeyFilePEM(priv, *keyID)
+	if err != nil {
+		return errors.New(describe(err))
+	}
 	defer clear(pemBytes)
 
 	pf, err := createNew(*privOut, 0o600)
@@ -91,8 +94,12 @@ func keygen(args []string, stdout io.Writer) error {
 	if pub.Bits() > 0 {
 		size = fmt.Sprintf(" (%d bits)", pub.Bits())
 	}
-	fmt.Fprintf(stdout, "%s key pair%s, fingerprint %s\nprivate key: %s (mode 0600; keep it secret)\npublic key:  %s\n",
-		pub.Algorithm(), size, pub.Fingerprint(), *privOut, *pubOut)
+	id := *keyID
+	if id == "" {
+		id = "assigned when the public key is imported (record it with a Key-ID: line; phictl decrypt also finds the key without it)"
+	}
+	fmt.Fprintf(stdout, "%s key pair%s\nkey id:      %s\nfingerprint: %s\nprivate key: %s (mode 0600; keep it secret; its Key-ID, Algorithm and Fingerprint lines come first)\npublic key:  %s\n",
+		pub.Algorithm(), size, id, pub.Fingerprint(), *privOut, *pubOut)
 	return nil
 }
 

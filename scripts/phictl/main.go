@@ -1,9 +1,10 @@
 // Command phictl is the customer's and engineer's tool for phiguard's field cryptography:
 //
-//	phictl keygen  --alg ALG [--rsa-bits N] --private-out FILE --public-out FILE
-//	phictl encrypt --public-key FILE --key-id ID [--alg ALG] --field PATH [--field PATH…]
-//	phictl decrypt --private-key FILE[:KEYID] [--private-key FILE[:KEYID]…] [--typed] [--strict]
+//	phictl keygen  [--alg ALG] [--rsa-bits N] [--key-id ID] --private-out FILE --public-out FILE
+//	phictl encrypt --public-key FILE --key-id ID [--alg ALG] [--padding buckets|none] --field PATH [--field PATH…]
+//	phictl decrypt --private-key PATH[:KEYID] [--private-key …] [--key-list FILE] [--typed] [--strict] [--csv [--column NAME…]]
 //	phictl inspect TOKEN
+//	phictl COMMAND --help
 //
 // keygen makes a key pair offline (for bring-your-own-key uploads). encrypt reads Segment events
 // — one JSON object, JSON lines, or {"batch": […]} — on stdin and writes them to stdout, one per
@@ -39,10 +40,11 @@ const (
 )
 
 var usage = `usage:
-  phictl keygen  --alg ALG [--rsa-bits N] --private-out FILE --public-out FILE
-  phictl encrypt --public-key FILE --key-id ID [--alg ALG] --field PATH [--field PATH...]  < events > protected
-  phictl decrypt --private-key FILE[:KEYID] [--private-key FILE[:KEYID]...] [--typed] [--strict]   < protected > events
+  phictl keygen  [--alg ALG] [--rsa-bits N] [--key-id ID] --private-out FILE --public-out FILE
+  phictl encrypt --public-key FILE --key-id ID [--alg ALG] [--padding buckets|none] --field PATH [--field PATH...]  < events > protected
+  phictl decrypt --private-key PATH[:KEYID] [--private-key ...] [--key-list FILE] [--typed] [--strict] [--csv [--column NAME...]]   < protected > events
   phictl inspect TOKEN          (TOKEN "-" reads it from stdin)
+  phictl COMMAND --help         (a command's usage and flags)
 algorithms: hpke-p256 (default), hpke-xwing, rsa-oaep-sha256 (--rsa-bits ` + fieldcrypt.RSASizeList() +
 	"; default " + strconv.Itoa(fieldcrypt.DefaultRSABits) + ")"
 
@@ -74,13 +76,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "decrypt":
 		code, err = decrypt(rest, stdin, stdout, stderr)
 	case "inspect":
+		if isHelp(rest) {
+			fmt.Fprintln(stdout, inspectUsage)
+			return exitOK
+		}
 		err = inspect(rest, stdin, stdout)
 	case "help", "-h", "--help":
+		if len(rest) == 1 && rest[0] != "help" {
+			return run([]string{rest[0], "--help"}, stdin, stdout, stderr)
+		}
 		fmt.Fprintln(stdout, usage)
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "phictl: unknown command %q; want keygen, encrypt, decrypt or inspect\n", clip(cmd))
 		return exitUsage
+	}
+	var help helpRequested
+	if errors.As(err, &help) {
+		fmt.Fprintln(stdout, help.usage)
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "phictl %s: %s\n", cmd, oneLine(err.Error()))

@@ -147,7 +147,8 @@ func TestKeygenEncryptDecryptRoundTrip(t *testing.T) {
 	}
 }
 
-// privateLines returns the base64 lines of a private key file.
+// privateLines returns the base64 lines of a private key file (not its Key-ID, Algorithm and
+// Fingerprint lines, which are public).
 func privateLines(t *testing.T, file string) []string {
 	t.Helper()
 	b, err := os.ReadFile(file)
@@ -156,7 +157,7 @@ func privateLines(t *testing.T, file string) []string {
 	}
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if l != "" && !strings.HasPrefix(l, "-----") {
+		if l != "" && !strings.HasPrefix(l, "-----") && !strings.Contains(l, ": ") {
 			out = append(out, l)
 		}
 	}
@@ -196,21 +197,94 @@ func TestJSONLinesAndBatchesAreEachProtected(t *testing.T) {
 	}
 }
 
-func TestValueTypesComeBackAsTheDocumentationSays(t *testing.T) {
+// Issue 15: identity fields, keys with dots or brackets and keys in another case can be
+// encrypted, and decrypt restores them.
+func TestIdentityFieldsAndEscapedKeysAreEncryptedAndDecrypted(t *testing.T) {
 	dir := t.TempDir()
 	priv, pub := keyFiles(t, dir, "k")
-	in := `{"traits":{"age":42,"zip":"02134","member":true,"score":-1.5e3,"phone":"5551234","obj":{"a":[1,2]}}}`
-	enc := phictl(t, in, "encrypt", "--public-key", pub, "--key-id", "k1",
-		"--field", "traits.age", "--field", "traits.zip", "--field", "traits.member", "--field", "traits.score", "--field", "traits.phone", "--field", "traits.obj").ok(t)
-	plain := phictl(t, enc.stdout, "decrypt", "--private-key", priv+":k1").ok(t)
-	if !strings.Contains(plain.stdout, `"age":"42"`) || !strings.Contains(plain.stdout, `"phone":"5551234"`) || !strings.Contains(plain.stdout, `"obj":{"a":[1,2]}`) {
-		t.Fatalf("default: %s", plain.stdout)
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "segment", "identify.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	typed := phictl(t, enc.stdout, "decrypt", "--private-key", priv+":k1", "--typed").ok(t)
-	for _, want := range []string{`"age":42`, `"zip":"02134"`, `"member":true`, `"score":-1.5e3`, `"phone":5551234`, `"obj":{"a":[1,2]}`} {
-		if !strings.Contains(typed.stdout, want) {
-			t.Fatalf("--typed: %s does not contain %s", typed.stdout, want)
+	in := strings.Replace(string(b), `"traits": {`, `"traits": {"a.b": "literal", "x[0]": "bracket", "EMAIL": "shout@example.com",`, 1)
+	enc := phictl(t, in, "encrypt", "--public-key", pub, "--key-id", "k1", "--field", "userId", "--field", "anonymousId",
+		"--field", `traits.a\.b`, "--field", `traits.x\[0\]`, "--field", "traits.email").ok(t)
+	for _, value := range []string{"97980cfea0067", "507f191e810c19729de860ea", "literal", "bracket", "peter@example.com", "shout@example.com"} {
+		if strings.Contains(enc.stdout, value) {
+			t.Errorf("%s left in clear: %s", value, enc.stdout)
 		}
+	}
+	var want map[string]any
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeLines(t, phictl(t, enc.stdout, "decrypt", "--private-key", priv+":k1").ok(t).stdout)[0]
+	delete(got, "_phi")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decrypted\n%v\nwant\n%v", got, want)
+	}
+}
+
+// Issue 15, point 4: version 2 tokens record the JSON type, so decrypt restores exactly what was
+// sent — 42 stays a number, "02134" and "5551234" stay strings — with or without --typed.
+func TestValueTypesComeBackExactly(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := keyFiles(t, dir, "k")
+	in := `{"traits":{"age":42,"age_text":"42","zip":"02134","member":true,"score":-1.5e3,"phone":"5551234","obj":{"a":[1,2]},"list":["x",1]}}`
+	var fields []string
+	for _, f := range []string{"age", "age_text", "zip", "member", "score", "phone", "obj", "list"} {
+		fields = append(fields, "--field", "traits."+f)
+	}
+	enc := phictl(t, in, append([]string{"encrypt", "--public-key", pub, "--key-id", "k1"}, fields...)...).ok(t)
+	for _, flags := range [][]string{nil, {"--typed"}} {
+		out := phictl(t, enc.stdout, append([]string{"decrypt", "--private-key", priv + ":k1"}, flags...)...).ok(t)
+		want := `{"traits":{"age":42,"age_text":"42","zip":"02134","member":true,"score":-1.5e3,"phone":"5551234","obj":{"a":[1,2]},"list":["x",1]},`
+		if !strings.HasPrefix(out.stdout, want) {
+			t.Fatalf("decrypt %v:\n%s\nwant it to start\n%s", flags, out.stdout, want)
+		}
+	}
+}
+
+// Tokens made before version 2 (hpke1.) do not record the type: they come back as strings, or
+// with --typed numbers and booleans are guessed as before.
+func TestVersion1TokensStillDecryptAndGuessTypesWithTyped(t *testing.T) {
+	var f struct {
+		Keys []struct {
+			Name, KeyID   string
+			PrivateKeyPEM string `json:"private_key_pem"`
+		}
+		Vectors []struct {
+			Key, Plaintext, Token string
+			Version               int
+		}
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "fieldcrypt", "hpke-p256.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "vector.pem")
+	os.WriteFile(keyFile, []byte(f.Keys[0].PrivateKeyPEM), 0o600)
+	var phone, email string
+	for _, v := range f.Vectors {
+		if v.Version == 1 && v.Plaintext == "+14155550123" {
+			phone = v.Token
+		}
+		if v.Version == 1 && v.Plaintext == "alice@example.com" {
+			email = v.Token
+		}
+	}
+	if !strings.HasPrefix(phone, "hpke1.") || email == "" {
+		t.Fatal("the vector file lost its version 1 vectors")
+	}
+	in := `{"traits":{"phone":"` + phone + `","email":"` + email + `"}}`
+	if out := phictl(t, in, "decrypt", "--private-key", keyFile).ok(t); !strings.Contains(out.stdout, `"phone":"+14155550123","email":"alice@example.com"`) {
+		t.Fatalf("default: %s", out.stdout)
+	}
+	if out := phictl(t, in, "decrypt", "--private-key", keyFile, "--typed").ok(t); !strings.Contains(out.stdout, `"phone":"+14155550123"`) {
+		t.Fatalf("--typed: %s", out.stdout)
 	}
 }
 
@@ -362,7 +436,9 @@ func TestBadInputGivesOneLineAndANonZeroExit(t *testing.T) {
 		{"an unknown flag", "", []string{"encrypt", "--bogus"}, exitUsage, "bogus"},
 		{"encrypt without a key id", "{}", []string{"encrypt", "--public-key", pub, "--field", "traits.email"}, exitUsage, "--key-id"},
 		{"encrypt without fields", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1"}, exitUsage, "--field"},
-		{"a field outside context, traits and properties", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", "userId"}, exitUsage, "context, traits or properties"},
+		{"a field outside context, traits and properties", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", "event"}, exitUsage, "context, traits or properties"},
+		{"a field under an identity field", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", "userId.x"}, exitUsage, "identity field"},
+		{"a backslash that escapes nothing", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k1", "--field", `traits.e\mail`}, exitUsage, "backslash"},
 		{"a key id with a space", "{}", []string{"encrypt", "--public-key", pub, "--key-id", "k 1", "--field", "traits.email"}, exitUsage, "key id"},
 		{"stdin that is not JSON", "email=a@example.com", encArgs(), exitFailure, "not JSON"},
 		{"a JSON array instead of an event", `[{"traits":{}}]`, encArgs(), exitFailure, "not a JSON object"},

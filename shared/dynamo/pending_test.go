@@ -70,7 +70,7 @@ func TestAPendingKeyIsStoredWithATTLAndBecomesActiveOnlyWhenActivated(t *testing
 		if got := statuses(t, s, f); !maps.Equal(got, want) {
 			t.Fatalf("statuses = %v, want %v", got, want)
 		}
-		snap, err := s.LoadSnapshot(ctx, f.ws.ID)
+		snap, _, err := s.LoadSnapshot(ctx, f.ws.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

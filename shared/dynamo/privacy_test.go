@@ -121,7 +121,7 @@ func TestClassificationsRoundTripAndValidate(t *testing.T) {
 	}
 	for name, c := range map[string]phi.Classification{
 		"an unknown class":             {Path: "traits.email", Class: "orange"},
-		"a path outside the roots":     {Path: "userId", Class: "red"},
+		"a path outside the roots":     {Path: "user.email", Class: "red"}, // userId is an identity field: a valid path
 		"an empty path":                {Class: "red"},
 		"a path with an empty segment": {Path: "traits..email", Class: "red"},
 	} {

@@ -28,7 +28,8 @@ func TestLoadSnapshotReturnsWhatThePipelineNeedsAndNothingElse(t *testing.T) {
 	if err := s.PutClassification(ctx, f.ws.ID, class); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutMatcher(ctx, f.ws.ID, newMatcher("member id")); err != nil {
+	matcher := newMatcher("member id")
+	if err := s.PutMatcher(ctx, f.ws.ID, matcher); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateToken(ctx, &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: f.ws.ID, Role: phi.RoleReadonly}, hashOf("ro")); err != nil {
@@ -41,9 +42,12 @@ func TestLoadSnapshotReturnsWhatThePipelineNeedsAndNothingElse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	snap, err := s.LoadSnapshot(ctx, f.ws.ID)
+	snap, matchers, err := s.LoadSnapshot(ctx, f.ws.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(matchers) != 1 || !reflect.DeepEqual(matchers[0], *matcher) {
+		t.Errorf("custom matchers = %+v, want %+v", matchers, *matcher)
 	}
 	if !reflect.DeepEqual(snap.Workspace, *f.ws) {
 		t.Errorf("workspace = %+v, want %+v", snap.Workspace, *f.ws)
@@ -74,6 +78,6 @@ func TestLoadSnapshotReturnsWhatThePipelineNeedsAndNothingElse(t *testing.T) {
 		}
 	}
 
-	_, err = s.LoadSnapshot(ctx, phi.NewID(phi.PrefixWorkspace))
+	_, _, err = s.LoadSnapshot(ctx, phi.NewID(phi.PrefixWorkspace))
 	wantCode(t, err, phi.ENOTFOUND)
 }

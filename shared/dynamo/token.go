@@ -58,12 +58,19 @@ func (s *Store) CreateToken(ctx context.Context, t *phi.Token, secretHash string
 		return err
 	}
 	b := newExpr()
-	tx := append([]types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{
-		TableName:                s.table,
-		Key:                      key(wsPK(t.WorkspaceID), skMeta),
-		ConditionExpression:      aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ")"),
+	exists := aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ")")
+	ws := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: s.table, Key: key(wsPK(t.WorkspaceID), skMeta), ConditionExpression: exists,
 		ExpressionAttributeNames: b.nameMap(),
-	}}}, puts...)
+	}}
+	if t.Role == phi.RoleOwner && t.RevokedAt == nil {
+		ws = types.TransactWriteItem{Update: &types.Update{
+			TableName: s.table, Key: key(wsPK(t.WorkspaceID), skMeta), ConditionExpression: exists,
+			UpdateExpression:         aws.String("ADD " + b.n(attrOwnerTokens) + " " + b.v("one", num(1))),
+			ExpressionAttributeNames: b.nameMap(), ExpressionAttributeValues: b.valueMap(),
+		}}
+	}
+	tx := append([]types.TransactWriteItem{ws}, puts...)
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
 	if reasons, ok := canceled(err); ok {
 		if _, failed := failedAt(reasons, 0); failed {
@@ -111,9 +118,17 @@ func (s *Store) ListTokens(ctx context.Context, wsID string, page phi.Page) ([]p
 	return listPrefix[phi.Token](ctx, s, wsID, prefixTok, page)
 }
 
+// ErrLastOwner is the conflict of revoking a workspace's last active owner token: only owners
+// reach the Privacy Portal, keys, tokens and audit log, and no customer route could let them back
+// in (an operator can issue a recovery owner token).
+var ErrLastOwner = phi.Errorf(phi.ECONFLICT, "this is the workspace's last active owner token; create another owner token before revoking it")
+
 // RevokeToken marks token tokenID of workspace wsID revoked at at, on its metadata and its
-// lookup item in one transaction. Revoking a revoked token keeps the first revocation time
-// and succeeds. It returns ENOTFOUND when the token does not exist in that workspace.
+// lookup item in one transaction. Revoking an active owner token also takes it off the
+// workspace's count of active owner tokens, on the condition that another one remains: the
+// workspace's last active owner token is refused with ErrLastOwner, however many revocations
+// run at once. Revoking a revoked token keeps the first revocation time and succeeds. It returns
+// ENOTFOUND when the token does not exist in that workspace.
 func (s *Store) RevokeToken(ctx context.Context, wsID, tokenID string, at time.Time) error {
 	if !phi.ValidID(phi.PrefixWorkspace, wsID) || !phi.ValidID(phi.PrefixToken, tokenID) {
 		return errNotFound("token", clipID(tokenID))
@@ -126,23 +141,47 @@ func (s *Store) RevokeToken(ctx context.Context, wsID, tokenID string, at time.T
 	if m == nil || hash == "" {
 		return errNotFound("token", tokenID)
 	}
+	var tok phi.Token
+	if err := unmarshal(m, &tok); err != nil {
+		return fmt.Errorf("decode token %s: %w", tokenID, err)
+	}
+	if tok.RevokedAt != nil {
+		return nil // revoked already: the first revocation time stands
+	}
 	atAV, err := timeAttr(at.UTC())
 	if err != nil {
 		return fmt.Errorf("marshal revocation time: %w", err)
 	}
 	b := newExpr()
 	update := aws.String("SET " + b.n("revokedAt") + " = if_not_exists(" + b.n("revokedAt") + ", " + b.v("at", atAV) + ")")
-	cond := aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ")")
+	// The metadata is revoked only if it is still active, so that two concurrent revocations of
+	// one owner token cannot both take it off the count.
+	active := aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ") AND attribute_not_exists(" + b.n("revokedAt") + ")")
 	tx := []types.TransactWriteItem{
 		{Update: &types.Update{TableName: s.table, Key: key(wsPK(wsID), prefixTok+tokenID), UpdateExpression: update,
-			ConditionExpression: cond, ExpressionAttributeNames: b.nameMap(), ExpressionAttributeValues: b.valueMap()}},
+			ConditionExpression: active, ExpressionAttributeNames: b.nameMap(), ExpressionAttributeValues: b.valueMap()}},
 		{Update: &types.Update{TableName: s.table, Key: key(prefixTokHash+hash, skToken), UpdateExpression: update,
-			ConditionExpression: cond, ExpressionAttributeNames: b.nameMap(), ExpressionAttributeValues: b.valueMap()}},
+			ConditionExpression:      aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ")"),
+			ExpressionAttributeNames: b.nameMap(), ExpressionAttributeValues: b.valueMap()}},
+	}
+	if tok.Role == phi.RoleOwner {
+		c := newExpr()
+		n := c.n(attrOwnerTokens)
+		tx = append(tx, types.TransactWriteItem{Update: &types.Update{
+			TableName: s.table, Key: key(wsPK(wsID), skMeta),
+			UpdateExpression:          aws.String("ADD " + n + " " + c.v("minus", num(-1))),
+			ConditionExpression:       aws.String(n + " > " + c.v("one", num(1))),
+			ExpressionAttributeNames:  c.nameMap(),
+			ExpressionAttributeValues: c.valueMap(),
+		}})
 	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
 	if reasons, ok := canceled(err); ok {
 		if _, failed := failedAt(reasons, 0); failed {
-			return errNotFound("token", tokenID)
+			return nil // revoked concurrently: the first revocation time stands
+		}
+		if _, failed := failedAt(reasons, 2); failed {
+			return ErrLastOwner
 		}
 	}
 	if err != nil {

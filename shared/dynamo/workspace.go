@@ -15,6 +15,12 @@ import (
 // DeleteMatcher keep it in step in the same transaction as the matcher item.
 const attrMatcherCount = "matcherCount"
 
+// attrOwnerTokens, on a workspace's META item, counts its active owner tokens: CreateWorkspace
+// sets it to 1, CreateToken adds one for an owner token, and RevokeToken takes one away only
+// while more than one remains, in the same transaction as the revocation — so that no two
+// revocations, however concurrent, can leave a workspace without an owner.
+const attrOwnerTokens = "ownerTokens"
+
 // CreateWorkspace stores a new workspace and its first owner token in one transaction. It
 // sets w.Version to 1 and fills zero CreatedAt/UpdatedAt times (and the token's) with now.
 // ownerSecretHash is the SHA-256 (hex) of the owner token's secret; the secret itself never
@@ -42,7 +48,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, w *phi.Workspace, owner *ph
 	}
 	ws := *w
 	ws.Version = 1
-	meta, err := item(wsPK(w.ID), skMeta, ws, map[string]types.AttributeValue{attrMatcherCount: num(0)})
+	meta, err := item(wsPK(w.ID), skMeta, ws, map[string]types.AttributeValue{attrMatcherCount: num(0), attrOwnerTokens: num(1)})
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,8 @@ var (
 	ErrDecrypt = errors.New("token does not decrypt")
 	// ErrInvalidHMACKey: an HMAC key is shorter than MinHMACKeyLen.
 	ErrInvalidHMACKey = errors.New("invalid HMAC key")
+	// ErrInvalidPadding: a padding name is not one ParsePadding knows.
+	ErrInvalidPadding = errors.New("invalid padding")
 )
 
 // Error is the error this package returns when it refuses its input — an algorithm name, a key, a

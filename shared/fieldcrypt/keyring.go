@@ -6,22 +6,23 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
-	"strings"
 	"sync"
 )
 
 // maxBatchCache bounds the per-batch AES-GCM keys a Keyring remembers; when full it starts over.
 const maxBatchCache = 1024
 
-// Keyring decrypts tokens with a set of private keys: HPKE tokens by the key id they carry, RSA
-// tokens by trying each RSA key of the ciphertext's size (OAEP rejects wrong keys). It remembers
-// the batch key of each HPKE encapsulation it has opened, so the tokens of one batch cost one
-// decapsulation in total. The zero value is an empty Keyring ready to use; it is safe for
-// concurrent use.
+// Keyring decrypts tokens with a set of private keys: HPKE tokens by the key id they carry (a key
+// added without an id is tried on every token of its algorithm, and remembered under the id of
+// the first token it opens), RSA tokens by trying each RSA key of the ciphertext's size (OAEP
+// rejects wrong keys). It remembers the batch key of each HPKE encapsulation it has opened, so
+// the tokens of one batch cost one decapsulation in total. The zero value is an empty Keyring
+// ready to use; it is safe for concurrent use.
 type Keyring struct {
-	mu    sync.Mutex
-	keys  []ringKey
-	batch map[string]cipher.AEAD // token header (version, alg, key id, enc) -> batch AEAD
+	mu      sync.Mutex
+	keys    []ringKey
+	learned map[string]*PrivateKey // algorithm "/" key id -> the id-less key that opened its token
+	batch   map[string]cipher.AEAD // token header (version, alg, key id, enc) -> batch AEAD
 }
 
 type ringKey struct {
@@ -62,25 +63,44 @@ func (r *Keyring) Len() int {
 	return len(r.keys)
 }
 
-// Open decrypts token and returns the plaintext value. It returns an error wrapping
-// ErrMalformedToken for text that is not a token, ErrUnknownKey when the keyring holds no key of
-// the token's algorithm and key id (HPKE) or modulus size (RSA), and ErrDecrypt when candidate keys
-// exist but none authenticates the token (altered, or made for another key). Errors never contain
-// the token, the plaintext or key material.
-func (r *Keyring) Open(token string) (_ []byte, err error) {
+// Open decrypts token and returns the value's bytes (Value.Data of OpenValue): a string's UTF-8
+// content, or the JSON text of any other type. It fails as OpenValue does.
+func (r *Keyring) Open(token string) ([]byte, error) {
+	v, err := r.OpenValue(token)
+	return v.Data, err
+}
+
+// OpenValue decrypts token and returns the value with its JSON type (TypeUnknown for version 1
+// HPKE tokens and RSA tokens, which do not record it). It returns an error wrapping
+// ErrMalformedToken for text that is not a token (or a version 2 token whose authenticated
+// payload is not a typed value), ErrUnknownKey when the keyring holds no key of the token's
+// algorithm and key id (HPKE) or modulus size (RSA), and ErrDecrypt when candidate keys exist but
+// none authenticates the token (altered, or made for another key). Errors never contain the
+// token, the plaintext or key material.
+func (r *Keyring) OpenValue(token string) (_ Value, err error) {
 	defer setOp(&err, "open token")
-	if strings.HasPrefix(token, HPKETokenPrefix) {
+	if isHPKE(token) {
 		t, err := parseHPKE(token)
 		if err != nil {
-			return nil, err
+			return Value{}, err
 		}
-		return r.openHPKE(t)
+		pt, err := r.openHPKE(t)
+		if err != nil || t.version == tokenVersion1 {
+			return Value{Data: pt}, err
+		}
+		v, ok := decodePayload(pt)
+		if !ok {
+			clear(pt)
+			return Value{}, errorf(ErrMalformedToken, "%s token of key %s: the decrypted payload is not a typed value (no or an unknown type byte, or a value not of its type)", t.alg, t.keyID)
+		}
+		return v, nil
 	}
 	ct, err := parseRSA(token)
 	if err != nil {
-		return nil, err
+		return Value{}, err
 	}
-	return r.openRSA(ct)
+	pt, err := r.openRSA(ct)
+	return Value{Data: pt}, err
 }
 
 func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
@@ -88,6 +108,9 @@ func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
 	aead, ok := r.batch[string(t.header)]
 	var exact, trial []*PrivateKey
 	if !ok {
+		if k := r.learned[string(t.alg)+"/"+string(t.keyID)]; k != nil {
+			exact = append(exact, k)
+		}
 		for _, rk := range r.keys {
 			if rk.key.alg != t.alg {
 				continue
@@ -113,7 +136,7 @@ func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
 		return nil, errorf(ErrUnknownKey, "%s token of key %s", t.alg, t.keyID)
 	}
 	info := hpkeInfo(t.info)
-	for _, k := range append(exact, trial...) {
+	for i, k := range append(exact, trial...) {
 		aead, err := batchAEADFor(k, t.enc, info)
 		if err != nil {
 			continue // a P-256 decapsulation fails on an invalid point; try the next key
@@ -123,9 +146,26 @@ func (r *Keyring) openHPKE(t hpkeToken) ([]byte, error) {
 			continue
 		}
 		r.remember(string(t.header), aead)
+		if i >= len(exact) {
+			r.learn(string(t.alg)+"/"+string(t.keyID), k)
+		}
 		return pt, nil
 	}
 	return nil, errorf(ErrDecrypt, "%s token of key %s: authentication failed (token altered, or made for another key)", t.alg, t.keyID)
+}
+
+// learn records that the id-less key k opened a token of key id (algorithm "/" key id), so later
+// batches of that id try it first and alone. Only an authenticated decryption teaches it; a key id
+// is learned at most once.
+func (r *Keyring) learn(id string, k *PrivateKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.learned == nil {
+		r.learned = make(map[string]*PrivateKey)
+	}
+	if _, ok := r.learned[id]; !ok && len(r.learned) < maxBatchCache {
+		r.learned[id] = k
+	}
 }
 
 func (r *Keyring) remember(header string, aead cipher.AEAD) {

@@ -11,22 +11,30 @@ import (
 	"strings"
 )
 
-// The HPKE token format, version 1. docs/ENCRYPTION.md specifies it byte by byte; keep both in step.
+// The HPKE token formats. docs/ENCRYPTION.md specifies them byte by byte; keep both in step.
 //
-//	token = "hpke1." || base64url-nopad(B)
+//	token = "hpke2." || base64url-nopad(B)          (version 1: "hpke1.")
 //	B     = version(1) || alg(1) || len(keyID)(1) || keyID || len(enc)(2, big endian) || enc ||
-//	        nonce(12) || AES-256-GCM ciphertext || tag(16)
+//	        nonce(12) || AES-256-GCM ciphertext of P || tag(16)
+//	P     = value || type(1) || 0x00...             (version 1: P = value)
 //	AAD   = B up to and including enc (the "header")
 //	info  = "phiguard/fieldcrypt/v1" || B[0 : 3+len(keyID)]
 //	key   = HPKE Export("phiguard/fieldcrypt/v1 field key", 32)
+//
+// Both versions share the labels: the version byte, which info and the AAD both contain,
+// separates their keys and ciphertexts.
 const (
-	// HPKETokenPrefix starts every HPKE token. Standard base64 (an RSA token) never contains '.'.
-	HPKETokenPrefix = "hpke1."
+	// HPKETokenPrefix starts every HPKE token this package makes (version 2). Standard base64 (an
+	// RSA token) never contains '.'.
+	HPKETokenPrefix = "hpke2."
+	// HPKETokenPrefixV1 starts the version 1 tokens issued before version 2; they still decrypt.
+	HPKETokenPrefixV1 = "hpke1."
 	// MaxPlaintextLen is the longest value an HPKE token can carry (Segment events are at most
 	// 32 KB); longer values return ErrTooLarge.
 	MaxPlaintextLen = 64 << 10
 
 	tokenVersion1     = 0x01
+	tokenVersion2     = 0x02
 	algIDP256         = 0x01
 	algIDXWing        = 0x02
 	hpkeInfoLabel     = "phiguard/fieldcrypt/v1"
@@ -39,7 +47,10 @@ const (
 	encLenP256  = 65   // uncompressed P-256 point
 	encLenXWing = 1120 // ML-KEM-768 ciphertext (1088) || X25519 ephemeral public key (32)
 
-	maxRawHPKELen   = 3 + MaxKeyIDLen + 2 + encLenXWing + nonceLen + MaxPlaintextLen + tagLen
+	// maxEncodedLen bounds P of a version 2 token: the longest value and its type byte. Padding
+	// never takes P past it (see padTo).
+	maxEncodedLen   = MaxPlaintextLen + 1
+	maxRawHPKELen   = 3 + MaxKeyIDLen + 2 + encLenXWing + nonceLen + maxEncodedLen + tagLen
 	minRawHPKELen   = 3 + 1 + 2 + encLenP256 + nonceLen + tagLen
 	rsaOAEPOverhead = 2*32 + 2
 )
@@ -65,12 +76,18 @@ func encLen(a Algorithm) int {
 	return encLenP256
 }
 
+// isHPKE reports whether token claims to be an HPKE token of some version ("hpke" and a digit
+// and a dot); standard base64 never contains '.'.
+func isHPKE(token string) bool {
+	return len(token) >= len(HPKETokenPrefix) && token[:4] == "hpke" && token[5] == '.'
+}
+
 // TokenInfo describes a token without decrypting it. It holds no secret.
 type TokenInfo struct {
 	Algorithm Algorithm
 	// KeyID is the key id carried by an HPKE token; empty for RSA tokens, which carry none.
 	KeyID string
-	// Version is the HPKE token format version (1); 0 for RSA tokens, which have no version.
+	// Version is the HPKE token format version (1 or 2); 0 for RSA tokens, which have no version.
 	Version int
 	// TokenLen is the length of the token text in bytes.
 	TokenLen int
@@ -80,9 +97,12 @@ type TokenInfo struct {
 	// CiphertextLen is the AES-GCM ciphertext length including the 16-byte tag (HPKE), or the RSA
 	// ciphertext length (the modulus size in bytes).
 	CiphertextLen int
-	// PlaintextLen is the exact plaintext length of an HPKE token; -1 for RSA, where only
-	// decryption reveals it.
+	// PlaintextLen is the exact value length of a version 1 HPKE token; -1 for version 2, whose
+	// padding hides it, and for RSA, where only decryption reveals it.
 	PlaintextLen int
+	// EncodedLen is, for a version 2 token, the length of the sealed payload P (value, type byte
+	// and padding): the value has at most EncodedLen-1 bytes. 0 otherwise.
+	EncodedLen int
 	// RSABits is the modulus size an RSA token was made for; 0 for HPKE.
 	RSABits int
 }
@@ -92,20 +112,24 @@ type TokenInfo struct {
 // returns an error wrapping ErrMalformedToken that does not echo the token.
 func Inspect(token string) (_ TokenInfo, err error) {
 	defer setOp(&err, "inspect token")
-	if strings.HasPrefix(token, HPKETokenPrefix) {
+	if isHPKE(token) {
 		t, err := parseHPKE(token)
 		if err != nil {
 			return TokenInfo{}, err
 		}
-		return TokenInfo{
+		info := TokenInfo{
 			Algorithm:          t.alg,
 			KeyID:              string(t.keyID),
-			Version:            tokenVersion1,
+			Version:            int(t.version),
 			TokenLen:           len(token),
 			EncapsulatedKeyLen: len(t.enc),
 			CiphertextLen:      len(t.ciphertext),
 			PlaintextLen:       len(t.ciphertext) - tagLen,
-		}, nil
+		}
+		if t.version == tokenVersion2 {
+			info.EncodedLen, info.PlaintextLen = info.PlaintextLen, -1
+		}
+		return info, nil
 	}
 	ct, err := parseRSA(token)
 	if err != nil {
@@ -122,6 +146,7 @@ func Inspect(token string) (_ TokenInfo, err error) {
 
 // hpkeToken is a decoded HPKE token; its slices alias one decoded buffer.
 type hpkeToken struct {
+	version    byte
 	alg        Algorithm
 	keyID      []byte
 	info       []byte // B[0 : 3+len(keyID)], the token's part of the HPKE info
@@ -131,8 +156,18 @@ type hpkeToken struct {
 	ciphertext []byte // ciphertext || tag
 }
 
-// parseHPKE decodes and bounds-checks an HPKE token. It allocates at most 3/4 of len(token).
+// parseHPKE decodes and bounds-checks an HPKE token of version 1 or 2 (the caller has checked
+// isHPKE). It allocates at most 3/4 of len(token).
 func parseHPKE(token string) (hpkeToken, error) {
+	var version byte
+	switch token[:len(HPKETokenPrefix)] {
+	case HPKETokenPrefixV1:
+		version = tokenVersion1
+	case HPKETokenPrefix:
+		version = tokenVersion2
+	default:
+		return hpkeToken{}, errorf(ErrMalformedToken, "unsupported HPKE token version (want the prefix %s or %s)", HPKETokenPrefix, HPKETokenPrefixV1)
+	}
 	body := token[len(HPKETokenPrefix):]
 	if len(body) < b64url.EncodedLen(minRawHPKELen) {
 		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is too short (%d bytes)", len(token))
@@ -145,12 +180,12 @@ func parseHPKE(token string) (hpkeToken, error) {
 	}
 	raw, err := b64url.DecodeString(body)
 	if err != nil {
-		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is not unpadded base64url")
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is not canonical unpadded base64url")
 	}
-	if raw[0] != tokenVersion1 {
-		return hpkeToken{}, errorf(ErrMalformedToken, "unsupported HPKE token version %d", raw[0])
+	if raw[0] != version {
+		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token version byte %d does not match its prefix", raw[0])
 	}
-	var t hpkeToken
+	t := hpkeToken{version: version}
 	switch raw[1] {
 	case algIDP256:
 		t.alg = HPKEP256
@@ -176,7 +211,11 @@ func parseHPKE(token string) (hpkeToken, error) {
 		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token encapsulated key is %d bytes, %s needs %d", n, t.alg, encLen(t.alg))
 	}
 	p += 2
-	if len(raw) < p+n+nonceLen+tagLen {
+	minCT, maxCT := tagLen, MaxPlaintextLen+tagLen
+	if version == tokenVersion2 {
+		minCT, maxCT = 1+tagLen, maxEncodedLen+tagLen // P holds at least the type byte
+	}
+	if len(raw) < p+n+nonceLen+minCT {
 		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token is truncated")
 	}
 	t.enc = raw[p : p+n]
@@ -184,7 +223,7 @@ func parseHPKE(token string) (hpkeToken, error) {
 	t.header = raw[:p]
 	t.nonce = raw[p : p+nonceLen]
 	t.ciphertext = raw[p+nonceLen:]
-	if len(t.ciphertext)-tagLen > MaxPlaintextLen {
+	if len(t.ciphertext) > maxCT {
 		return hpkeToken{}, errorf(ErrMalformedToken, "HPKE token ciphertext is too long")
 	}
 	return t, nil

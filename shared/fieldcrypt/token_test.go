@@ -80,7 +80,7 @@ func TestRoundTripEveryAlgorithmAndSize(t *testing.T) {
 					if info.KeyID != "" || info.PlaintextLen != -1 || info.RSABits != testKey(t, name).Public().Bits() {
 						t.Fatalf("Inspect RSA = %+v", info)
 					}
-				} else if info.KeyID != "key-"+name || info.PlaintextLen != len(v) {
+				} else if info.KeyID != "key-"+name || info.Version != 2 || info.PlaintextLen != -1 || info.EncodedLen != PadBuckets.PaddedLen(len(v)+1) {
 					t.Fatalf("Inspect HPKE = %+v", info)
 				}
 			}
@@ -191,8 +191,10 @@ func TestTamperedTokensFail(t *testing.T) {
 					}
 				}
 			}
-			if _, err := ring.Open("hpke2." + tok[len(HPKETokenPrefix):]); err == nil {
-				t.Fatal("a changed prefix still decrypts")
+			for _, prefix := range []string{HPKETokenPrefixV1, "hpke3.", "hpkf2.", "HPKE2."} {
+				if _, err := ring.Open(prefix + tok[len(HPKETokenPrefix):]); err == nil {
+					t.Fatalf("the prefix changed to %s still decrypts", prefix)
+				}
 			}
 			if _, err := ring.Open(tok[:len(tok)-1]); err == nil {
 				t.Fatal("a truncated token still decrypts")
@@ -298,6 +300,7 @@ func TestRotation(t *testing.T) {
 
 func TestMalformedTokens(t *testing.T) {
 	good := seal(t, mustEncrypter(t, "p256", "k1"), "v")
+	parsedGood, _ := parseHPKE(good)
 	raw, _ := b64url.DecodeString(good[len(HPKETokenPrefix):])
 	reencode := func(f func([]byte) []byte) string {
 		return HPKETokenPrefix + b64url.EncodeToString(f(bytes.Clone(raw)))
@@ -312,13 +315,19 @@ func TestMalformedTokens(t *testing.T) {
 		{"padded base64url", good + "=="},
 		{"standard base64 alphabet in an HPKE token", strings.ReplaceAll(strings.ReplaceAll(good, "-", "+"), "_", "/") + "+"},
 		{"a line break inside", good[:20] + "\n" + good[20:]},
-		{"an unknown version", reencode(func(b []byte) []byte { b[0] = 2; return b })},
+		{"an unknown version", reencode(func(b []byte) []byte { b[0] = 3; return b })},
+		{"a version byte of 1 behind the hpke2. prefix", reencode(func(b []byte) []byte { b[0] = 1; return b })},
+		{"a version 2 body behind the hpke1. prefix", HPKETokenPrefixV1 + good[len(HPKETokenPrefix):]},
+		{"an unknown prefix version", "hpke3." + good[len(HPKETokenPrefix):]},
 		{"an unknown algorithm id", reencode(func(b []byte) []byte { b[1] = 9; return b })},
 		{"an empty key id", reencode(func(b []byte) []byte { return append(b[:2:2], append([]byte{0}, b[5:]...)...) })},
 		{"a key id running past the end", reencode(func(b []byte) []byte { b[2] = 255; return b })},
 		{"an enc length that does not match the KEM", reencode(func(b []byte) []byte { b[6] = 64; return b })},
 		{"a token cut inside enc", reencode(func(b []byte) []byte { return b[:40] })},
-		{"a token without a tag", reencode(func(b []byte) []byte { return b[:len(b)-17] })},
+		{"a token without a tag", reencode(func(b []byte) []byte { return b[:len(b)-len(parsedGood.ciphertext)+tagLen] })},
+		{"a version 2 token with fewer than 29 bytes after enc", reencode(func(b []byte) []byte {
+			return b[:len(parsedGood.header)+nonceLen+tagLen]
+		})},
 		{"an oversize HPKE token", HPKETokenPrefix + strings.Repeat("A", b64url.EncodedLen(maxRawHPKELen)+4)},
 		{"base64 of a 100-byte ciphertext", base64.StdEncoding.EncodeToString(make([]byte, 100))},
 		{"base64 of a 255-byte ciphertext", base64.StdEncoding.EncodeToString(make([]byte, 255))},
@@ -369,7 +378,7 @@ func TestSealAppendsWithoutAllocating(t *testing.T) {
 			t.Errorf("%s Seal into a buffer with room allocates %.1f times per call", name, allocs)
 		}
 		dst, _ = e.Seal([]byte(`{"email":"`), value)
-		if !strings.HasPrefix(string(dst), `{"email":"hpke1.`) {
+		if !strings.HasPrefix(string(dst), `{"email":"hpke2.`) {
 			t.Errorf("%s Seal did not append after existing bytes: %.20q", name, dst)
 		}
 	}
@@ -426,16 +435,197 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
-// TestTokenLengthsMatchTheDocument checks the size formulas of docs/ENCRYPTION.md section 3.3.
+// TestTokenLengthsMatchTheDocument checks the size formulas and examples of docs/ENCRYPTION.md
+// section 3.3: 6 + ceil(4*(98 + L + p)/3) characters for P-256 and 6 + ceil(4*(1153 + L + p)/3)
+// for X-Wing, with p = n (version 1), n+1 (version 2 unpadded) or the bucket of n+1.
 func TestTokenLengthsMatchTheDocument(t *testing.T) {
 	keyID := "0b9d1c5e-7a3f-4c57-9d8e-3f0e2f6b1a22"
 	value := "alice.smith@mail.com"
 	for _, tc := range []struct {
 		name string
+		pad  Padding
 		want int
-	}{{"p256", 212}, {"xwing", 1618}, {"rsa2048", 344}, {"rsa3072", 512}, {"rsa4096", 684}} {
-		if got := len(seal(t, mustEncrypter(t, tc.name, keyID), value)); got != tc.want {
-			t.Errorf("%s token of a 20-byte value is %d characters, the document says %d", tc.name, got, tc.want)
+	}{
+		{"p256", PadBuckets, 228}, {"xwing", PadBuckets, 1634}, {"p256", PadNone, 213}, {"xwing", PadNone, 1620},
+		{"rsa2048", PadBuckets, 344}, {"rsa3072", PadBuckets, 512}, {"rsa4096", PadBuckets, 684},
+	} {
+		e, err := NewEncrypterWith(testKey(t, tc.name).Public(), keyID, Options{Padding: tc.pad})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if got := len(seal(t, e, value)); got != tc.want {
+			t.Errorf("%s (padding %s) token of a 20-byte value is %d characters, the document says %d", tc.name, tc.pad, got, tc.want)
+		}
+	}
+	ceil := func(a, b int) int { return (a + b - 1) / b }
+	for _, name := range []string{"p256", "xwing"} {
+		fixed := map[string]int{"p256": 98, "xwing": 1153}[name]
+		v1, err := newEncrypter(testKey(t, name).Public(), keyID, Options{}, tokenVersion1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		padded := mustEncrypter(t, name, keyID)
+		unpadded, _ := NewEncrypterWith(testKey(t, name).Public(), keyID, Options{Padding: PadNone})
+		for _, n := range []int{0, 1, 30, 31, 32, 33, 63, 64, 100, 1000, 4095, 65535, 65536} {
+			v := strings.Repeat("x", n)
+			for _, c := range []struct {
+				e *Encrypter
+				p int
+			}{{v1, n}, {unpadded, n + 1}, {padded, PadBuckets.PaddedLen(n + 1)}} {
+				if got, want := len(seal(t, c.e, v)), 6+ceil(4*(fixed+len(keyID)+c.p), 3); got != want {
+					t.Fatalf("%s version %d padding %s, %d-byte value: %d characters, the formula says %d", name, c.e.version, c.e.pad, n, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestPaddingBuckets(t *testing.T) {
+	for _, c := range []struct{ m, want int }{
+		{1, 32}, {21, 32}, {32, 32}, {33, 64}, {64, 64}, {65, 128}, {1000, 1024}, {4097, 8192},
+		{65536, 65536}, {65537, 65537},
+	} {
+		if got := PadBuckets.PaddedLen(c.m); got != c.want {
+			t.Errorf("PaddedLen(%d) = %d, want %d", c.m, got, c.want)
+		}
+		if got := PadNone.PaddedLen(c.m); got != c.m {
+			t.Errorf("PadNone.PaddedLen(%d) = %d", c.m, got)
+		}
+	}
+	for _, s := range []string{"", "buckets", "none"} {
+		if _, err := ParsePadding(s); err != nil {
+			t.Errorf("ParsePadding(%q) = %v", s, err)
+		}
+	}
+	if _, err := ParsePadding("pad"); !errors.Is(err, ErrInvalidPadding) {
+		t.Errorf("ParsePadding(pad) = %v, want ErrInvalidPadding", err)
+	}
+	if _, err := NewEncrypterWith(testKey(t, "p256").Public(), "k1", Options{Padding: 7}); !errors.Is(err, ErrInvalidPadding) {
+		t.Errorf("NewEncrypterWith(padding 7) = %v, want ErrInvalidPadding", err)
+	}
+	// Values of one bucket give tokens of one length; the next bucket is longer.
+	e := mustEncrypter(t, "p256", "k1")
+	short, long := len(seal(t, e, "HIV")), len(seal(t, e, "Influenza, seasonal, type A"))
+	if short != long {
+		t.Fatalf("a 3-byte and a 27-byte value give tokens of %d and %d characters: padding does not hide their lengths", short, long)
+	}
+	if l := len(seal(t, e, strings.Repeat("x", 40))); l <= short {
+		t.Fatalf("a 40-byte value's token (%d) is not longer than a 3-byte value's (%d)", l, short)
+	}
+}
+
+// TestValueTypesRoundTrip: a version 2 token restores the value's JSON type; 42 and "42" differ.
+func TestValueTypesRoundTrip(t *testing.T) {
+	for _, name := range []string{"p256", "xwing"} {
+		e := mustEncrypter(t, name, "k1")
+		ring := mustKeyring(t, map[string]string{"k1": name})
+		for _, c := range []struct {
+			typ  ValueType
+			data string
+			json string
+		}{
+			{TypeString, "42", `"42"`},
+			{TypeNumber, "42", `42`},
+			{TypeNumber, "42.50", `42.50`},
+			{TypeNumber, "-1e5", `-1e5`},
+			{TypeBoolean, "true", `true`},
+			{TypeBoolean, "false", `false`},
+			{TypeObject, `{"a":[1,"x"]}`, `{"a":[1,"x"]}`},
+			{TypeArray, `[]`, `[]`},
+			{TypeString, "", `""`},
+			{TypeString, "a\"\n<b>", `"a\"\n<b>"`},
+			{TypeString, "ends in NUL\x00", `"ends in NUL\u0000"`},
+		} {
+			tok, err := e.SealValue(nil, c.typ, []byte(c.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := ring.OpenValue(string(tok))
+			if err != nil || v.Type != c.typ || string(v.Data) != c.data {
+				t.Fatalf("%s: %s %q: OpenValue = %v %q, %v", name, c.typ, c.data, v.Type, v.Data, err)
+			}
+			if got := string(v.AppendJSON(nil)); got != c.json {
+				t.Fatalf("%s: %s %q: AppendJSON = %s, want %s", name, c.typ, c.data, got, c.json)
+			}
+		}
+		if _, err := e.SealValue(nil, ValueType('x'), []byte("1")); err == nil {
+			t.Fatal("SealValue accepts an unknown type")
+		}
+	}
+	rsaTok, _ := mustEncrypter(t, "rsa2048", "k1").SealValue(nil, TypeNumber, []byte("42"))
+	if v, err := mustKeyring(t, map[string]string{"": "rsa2048"}).OpenValue(string(rsaTok)); err != nil || v.Type != TypeUnknown || string(v.Data) != "42" {
+		t.Fatalf("RSA OpenValue = %v %q, %v; want the untyped value", v.Type, v.Data, err)
+	}
+}
+
+// TestVersion1TokensStillDecrypt: tokens of the old format open, untyped, with their exact length
+// visible to Inspect.
+func TestVersion1TokensStillDecrypt(t *testing.T) {
+	for _, name := range []string{"p256", "xwing"} {
+		e, err := newEncrypter(testKey(t, name).Public(), "k1", Options{}, tokenVersion1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := seal(t, e, "alice@example.com")
+		if !strings.HasPrefix(tok, HPKETokenPrefixV1) {
+			t.Fatalf("version 1 token starts %.6s", tok)
+		}
+		v, err := mustKeyring(t, map[string]string{"k1": name}).OpenValue(tok)
+		if err != nil || v.Type != TypeUnknown || string(v.Data) != "alice@example.com" {
+			t.Fatalf("OpenValue = %v %q, %v", v.Type, v.Data, err)
+		}
+		if info, err := Inspect(tok); err != nil || info.Version != 1 || info.PlaintextLen != 17 || info.EncodedLen != 0 {
+			t.Fatalf("Inspect = %+v, %v", info, err)
+		}
+	}
+}
+
+// TestMalformedPayloadsAreRejected seals, under a real batch key, version 2 payloads that break
+// the type rules: they authenticate but must not decrypt.
+func TestMalformedPayloadsAreRejected(t *testing.T) {
+	e := mustEncrypter(t, "p256", "k1")
+	ring := mustKeyring(t, map[string]string{"k1": "p256"})
+	for _, c := range []struct{ name, p string }{
+		{"an empty payload", ""},
+		{"only zero bytes", "\x00\x00\x00"},
+		{"an unknown type byte", "v\x7a"},
+		{"a number type on text that is not a number", "abc" + "n"},
+		{"a boolean type on a number", "1" + "b"},
+		{"an object type on an array", "[]" + "o"},
+		{"an object type on broken JSON", "{\"a\":" + "o"},
+	} {
+		tok := sealRawPayload(t, e, []byte(c.p))
+		if _, err := ring.Open(tok); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("%s: Open error = %v, want ErrMalformedToken", c.name, err)
+		}
+	}
+}
+
+// sealRawPayload makes a version 2 token of e's batch whose payload P is p exactly.
+func sealRawPayload(t testing.TB, e *Encrypter, p []byte) string {
+	t.Helper()
+	nonce := make([]byte, nonceLen)
+	raw := append(append(bytes.Clone(e.header), nonce...), e.aead.Seal(nil, nonce, p, e.header)...)
+	return HPKETokenPrefix + b64url.EncodeToString(raw)
+}
+
+// TestKeyringLearnsTheIDOfAKeyWithout: a key added without an id that opens a token is used for
+// that key id from then on, before (and instead of) the other id-less keys.
+func TestKeyringLearnsTheIDOfAKeyWithout(t *testing.T) {
+	ring := mustKeyring(t, map[string]string{"": "p256"})
+	if err := ring.Add("", testKey(t, "p256-other")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // two batches of the same key id
+		tok := seal(t, mustEncrypter(t, "p256", "key-7"), "v")
+		if got, err := ring.Open(tok); err != nil || string(got) != "v" {
+			t.Fatalf("Open = %q, %v", got, err)
+		}
+	}
+	if k := ring.learned[string(HPKEP256)+"/key-7"]; k == nil || !k.Public().Equal(testKey(t, "p256").Public()) {
+		t.Fatal("the keyring did not learn which key has id key-7")
+	}
+	if len(ring.learned) != 1 {
+		t.Fatalf("learned %d ids", len(ring.learned))
 	}
 }

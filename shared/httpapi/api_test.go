@@ -259,6 +259,7 @@ func fill(path, ws string, ids map[string]string) string {
 var validBodies = map[string]string{
 	"POST /operator/workspaces":                                          `{"name":"Matrix"}`,
 	"PUT /operator/workspaces/{workspaceId}/plan":                        `{"tier":"business","baa":{"signed":true,"signedBy":"Dana Scully, CISO"}}`,
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":               `{"name":"recovery for Dana"}`,
 	"POST /workspaces/{workspaceId}/tokens":                              `{"name":"matrix","role":"readonly"}`,
 	"POST /workspaces/{workspaceId}/sources":                             `{"name":"matrix"}`,
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   `{"name":"web"}`,

@@ -136,6 +136,7 @@ func TestAuditFailuresAreInternalErrors(t *testing.T) {
 			rt.Handle(stack.RouteCreateWorkspace, ok)
 			rt.Handle(stack.RouteOperatorGetWorkspace, h)
 			rt.Handle(stack.RouteUpdatePlan, ok)
+			rt.Handle(stack.RouteIssueOwnerToken, ok)
 			router, err := rt.Handler()
 			if err != nil {
 				t.Fatal(err)

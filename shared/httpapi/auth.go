@@ -80,7 +80,8 @@ func (f AuthenticatorFunc) Authenticate(r *http.Request, kind stack.Auth) (phi.A
 
 // Gateway authenticates requests that arrived through API Gateway (see Lambda): token routes
 // trust the context the authorizer function attached (workspaceId, tokenId, role); operator
-// routes trust the IAM caller API Gateway verified (requestContext.identity.userArn). Anything
+// routes trust the IAM caller API Gateway verified (requestContext.identity.userArn), named by its
+// pseudonym (phi.OperatorPseudonym). Anything
 // else — a request without gateway context, or a token route without authorizer context — is
 // EUNAUTHORIZED, so a misconfigured route fails closed.
 type Gateway struct{}
@@ -100,7 +101,7 @@ func (Gateway) Authenticate(r *http.Request, kind stack.Auth) (phi.Actor, error)
 		if principal == "" {
 			return phi.Actor{}, phi.Errorf(phi.EUNAUTHORIZED, "operator routes need an operator's IAM credentials")
 		}
-		return phi.Actor{ID: "operator:" + principal, Operator: true}, nil
+		return phi.Actor{ID: phi.OperatorPseudonym(principal), Operator: true, Principal: principal}, nil
 	case stack.AuthToken:
 		a, err := actorFromAuthorizer(gw.Authorizer)
 		if err != nil {

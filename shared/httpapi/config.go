@@ -144,7 +144,7 @@ func (c *ConfigAPI) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err := c.Service.RevokeToken(r.Context(), r.PathValue("workspaceId"), id); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	NoContent(w)
 	return nil
 }
 
@@ -227,6 +227,6 @@ func (c *ConfigAPI) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	if err := c.Service.DeleteSource(r.Context(), r.PathValue("workspaceId"), id); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	NoContent(w)
 	return nil
 }

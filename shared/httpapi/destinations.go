@@ -173,6 +173,6 @@ func (c *ConfigAPI) deleteDestination(w http.ResponseWriter, r *http.Request) er
 	if err := c.Service.DeleteDestination(r.Context(), r.PathValue("workspaceId"), id); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	NoContent(w)
 	return nil
 }

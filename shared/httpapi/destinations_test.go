@@ -238,3 +238,57 @@ func TestOperatorAuditTargetsNameTheWorkspace(t *testing.T) {
 		t.Errorf("no audit record for %v", want)
 	}
 }
+
+// The settings for unreviewed fields and identity fields are checked when saved: an unknown rule
+// or default treatment is refused naming it, an identity field listed without a treatment gets
+// hmac (joins keep working) without needing a classification, and two spellings of one field
+// that differ only in case are refused, since event keys are matched case-insensitively.
+func TestUnreviewedAndIdentitySettingsAreCheckedWhenSaved(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	classify(t, a, ws, "traits.email", "yellow")
+	dst := "/workspaces/" + ws.ID + "/destinations/" + ws.Destination
+	put := func(t *testing.T, want int, body string) response {
+		t.Helper()
+		var cur DestinationView
+		a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &cur)
+		return a.must(t, want, "PUT", dst+"/hashing", ws.Owner, body, "If-Match", ETag(cur.Version))
+	}
+	for _, c := range []struct {
+		name, body, field, says string
+	}{
+		{"an unknown unreviewed rule", `{"enabled":false,"fields":[],"unreviewed":"maybe"}`, "unreviewed", "protect, block or pass"},
+		{"an unknown default treatment", `{"enabled":false,"fields":[],"defaultTreatment":"rot13"}`, "defaultTreatment", "not a treatment"},
+		{"one field in two cases", `{"enabled":false,"fields":[{"path":"traits.email","treatment":"sha256"},{"path":"traits.Email","treatment":"sha256"}]}`,
+			"fields[1].path", "case-insensitively"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := put(t, 422, c.body)
+			if f := problemField(t, res); f != c.field {
+				t.Errorf("problem names %q, want %s: %s", f, c.field, res.Body)
+			}
+			if !strings.Contains(res.Body, c.says) {
+				t.Errorf("message does not say %q: %s", c.says, res.Body)
+			}
+		})
+	}
+	t.Run("an identity field gets hmac by default and needs no classification", func(t *testing.T) {
+		var v DestinationView
+		put(t, 200, `{"enabled":false,"fields":[{"path":"userId"},{"path":"traits.email"}],"unreviewed":"block","defaultTreatment":"redact"}`).json(t, &v)
+		got := map[string]phi.Treatment{}
+		for _, f := range v.Hashing.Fields {
+			got[f.Path] = f.Treatment
+		}
+		if got["userId"] != phi.TreatmentHMAC || got["traits.email"] != phi.TreatmentEncrypt {
+			t.Errorf("treatments %v; want userId hmac, traits.email encrypt", got)
+		}
+		if v.Hashing.Unreviewed != phi.UnreviewedBlock || v.Hashing.DefaultTreatment != phi.TreatmentRedact {
+			t.Errorf("unreviewed %q, defaultTreatment %q were not kept", v.Hashing.Unreviewed, v.Hashing.DefaultTreatment)
+		}
+		// Enabled, userId passes the yellow-classification rule: only the missing keys stop it.
+		res := put(t, 409, `{"enabled":true,"fields":[{"path":"userId"}]}`)
+		if !strings.Contains(res.Body, "HMAC key") {
+			t.Errorf("want the missing HMAC key named: %s", res.Body)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/stack"
@@ -168,7 +169,7 @@ func TestDestinationEditsNeedTheCurrentETag(t *testing.T) {
 	if etag != `"1"` {
 		t.Fatalf("ETag = %q", etag)
 	}
-	a.must(t, 412, "PUT", dst, ws.Member, body) // no If-Match
+	a.must(t, 428, "PUT", dst, ws.Member, body) // no If-Match
 	a.must(t, 200, "PUT", dst, ws.Member, body, "If-Match", etag)
 	res = a.must(t, 412, "PUT", dst, ws.Member, body, "If-Match", etag) // a second writer with the old ETag
 	if res.errCode(t) != phi.EPRECONDITION {
@@ -203,8 +204,9 @@ var ifMatchRoutes = map[string]bool{
 	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": true,
 }
 
-// Every PUT of a versioned resource refuses a request without If-Match (412), and accepts it
-// with the current ETag; the other PUTs do not ask for it.
+// Every PUT of a versioned resource refuses a request without If-Match (428 Precondition
+// Required), and accepts it with the current ETag or with * (any current version, RFC 9110); the
+// other PUTs do not ask for it.
 func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
 	a := newAPI(t)
 	ws := a.newWorkspace(t, "business", true)
@@ -225,10 +227,15 @@ func TestEveryVersionedPutNeedsIfMatch(t *testing.T) {
 				a.must(t, 200, "PUT", path, tok, body)
 				return
 			}
-			if res := a.must(t, 412, "PUT", path, tok, body); !strings.Contains(res.Body, "If-Match") {
-				t.Errorf("412 does not ask for If-Match: %s", res.Body)
+			if res := a.must(t, 428, "PUT", path, tok, body); !strings.Contains(res.Body, "If-Match") || res.errCode(t) != phi.EPRECONDREQUIRED {
+				t.Errorf("428 does not ask for If-Match: %s", res.Body)
 			}
 			a.must(t, 200, "PUT", path, tok, body, "If-Match", currentETag(t, a, path, tok))
+			before := currentETag(t, a, path, tok)
+			a.must(t, 200, "PUT", path, tok, body, "If-Match", "*")
+			if after := currentETag(t, a, path, tok); after == before {
+				t.Errorf("If-Match: * changed nothing: ETag still %s", after)
+			}
 		})
 	}
 	routes := map[string]bool{}
@@ -490,4 +497,38 @@ func TestTheLastActiveOwnerTokenCannotBeRevoked(t *testing.T) {
 	a.must(t, 401, "GET", "/workspaces/"+created.ID, first.Secret, "")
 	a.must(t, 409, "DELETE", base+second.ID, second.Secret, "")
 	a.must(t, 200, "GET", "/workspaces/"+created.ID, second.Secret, "")
+}
+
+// Owners who lost every owner token get back in through an operator: the recovery owner token
+// works at once as an owner's, lets them revoke the lost one, and the issue is audited in the
+// workspace. A customer token cannot issue one.
+func TestAnOperatorIssuesARecoveryOwnerToken(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	recover := "/operator/workspaces/" + ws.ID + "/owner-tokens"
+	a.must(t, 401, "POST", recover, ws.Owner, `{"name":"recovery for Dana"}`)
+	var created CreatedToken
+	a.must(t, 201, "POST", recover, testOperatorSecret, `{"name":"recovery for Dana"}`).json(t, &created)
+	if created.Role != phi.RoleOwner || !strings.HasPrefix(created.Secret, phi.TokenPrefix) {
+		t.Fatalf("recovery token %+v", created.Token)
+	}
+	var toks List[phi.Token]
+	a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/tokens", created.Secret, "").json(t, &toks)
+	for _, tok := range toks.Items {
+		if tok.ID != created.ID && tok.Role == phi.RoleOwner {
+			a.must(t, 204, "DELETE", "/workspaces/"+ws.ID+"/tokens/"+tok.ID, created.Secret, "")
+		}
+	}
+	a.must(t, 401, "GET", "/workspaces/"+ws.ID, ws.Owner, "")
+	var recs List[phi.AuditRecord]
+	a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/audit", created.Secret, "").json(t, &recs)
+	found := false
+	for _, r := range recs.Items {
+		if r.Action == "token.recover" && r.Outcome == audit.OutcomeSuccess && r.Target == "workspace/"+ws.ID+"/tokens/"+created.ID {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no token.recover success record naming the new token: %+v", recs.Items)
+	}
 }

@@ -33,15 +33,17 @@ const MaxBodyBytes = stack.MaxRequestBodyBytes
 
 // statusOf is the one table from the error vocabulary to HTTP status codes.
 var statusOf = map[string]int{
-	phi.EINVALID:      http.StatusUnprocessableEntity,
-	phi.EBADREQUEST:   http.StatusBadRequest,
-	phi.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	phi.ENOTFOUND:     http.StatusNotFound,
-	phi.ECONFLICT:     http.StatusConflict,
-	phi.EPRECONDITION: http.StatusPreconditionFailed,
-	phi.EFORBIDDEN:    http.StatusForbidden,
-	phi.EUNAUTHORIZED: http.StatusUnauthorized,
-	phi.EINTERNAL:     http.StatusInternalServerError,
+	phi.EINVALID:         http.StatusUnprocessableEntity,
+	phi.EBADREQUEST:      http.StatusBadRequest,
+	phi.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	phi.ENOTFOUND:        http.StatusNotFound,
+	phi.ECONFLICT:        http.StatusConflict,
+	phi.EPRECONDITION:    http.StatusPreconditionFailed,
+	phi.EPRECONDREQUIRED: http.StatusPreconditionRequired,
+	phi.ENOTACCEPTABLE:   http.StatusNotAcceptable,
+	phi.EFORBIDDEN:       http.StatusForbidden,
+	phi.EUNAUTHORIZED:    http.StatusUnauthorized,
+	phi.EINTERNAL:        http.StatusInternalServerError,
 }
 
 // StatusOf returns the HTTP status for err's code (see phi.ErrorCode); 500 for anything that
@@ -106,9 +108,16 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// NoContent answers 204 with the headers every response carries: never cached.
+func NoContent(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // Decode reads r's JSON body into v, refusing with a *phi.Error: ETOOLARGE (413) over
 // MaxBodyBytes; EBADREQUEST (400) for a non-JSON content type, malformed JSON, an unknown field,
-// a value of the wrong type (naming the field), trailing data, an empty body or a bare null.
+// a value of the wrong type (naming the field), trailing data, an empty body or a bare null, and
+// what checkStrictJSON refuses (invalid UTF-8, lone surrogates, duplicate members, null members).
 func Decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -133,6 +142,9 @@ func Decode(r *http.Request, v any) error {
 		// encoding/json would leave v untouched: a PUT of null would silently reset the
 		// resource to its zero value (hashing off, blockRed off).
 		return phi.Errorf(phi.EBADREQUEST, "the request body must be a JSON object, not null")
+	}
+	if err := checkStrictJSON(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
@@ -225,12 +237,15 @@ func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 
 // IfMatch returns the version the request's If-Match header names. A PUT must send it (from
 // the ETag of a GET), so concurrent edits never silently overwrite each other: a missing header
-// is EPRECONDITION (412) asking for it, a malformed one EBADREQUEST (400). "*" is not accepted:
-// it would defeat the purpose.
+// is EPRECONDREQUIRED (428) asking for it, a malformed one EBADREQUEST (400). "*" matches any
+// current representation (RFC 9110 13.1.1) and returns phi.AnyVersion.
 func IfMatch(r *http.Request) (int64, error) {
 	v := strings.TrimSpace(r.Header.Get("If-Match"))
 	if v == "" {
-		return 0, phi.Errorf(phi.EPRECONDITION, "send If-Match with the ETag from a GET of this resource, so concurrent edits cannot overwrite each other")
+		return 0, phi.Errorf(phi.EPRECONDREQUIRED, "send If-Match with the ETag from a GET of this resource (or * to replace whatever is current), so concurrent edits cannot overwrite each other")
+	}
+	if v == "*" {
+		return phi.AnyVersion, nil
 	}
 	v = strings.TrimPrefix(v, "W/")
 	if unq, err := strconv.Unquote(v); err == nil {
@@ -238,7 +253,7 @@ func IfMatch(r *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 1 {
-		return 0, phi.Errorf(phi.EBADREQUEST, "If-Match must be an ETag returned by this API, like \"3\"")
+		return 0, phi.Errorf(phi.EBADREQUEST, "If-Match must be an ETag returned by this API, like \"3\", or *")
 	}
 	return n, nil
 }

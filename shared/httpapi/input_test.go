@@ -12,6 +12,7 @@ import (
 var wrongTypes = map[string][2]string{
 	"POST /operator/workspaces":                                          {`{"name":[]}`, "name"},
 	"PUT /operator/workspaces/{workspaceId}/plan":                        {`{"tier":3}`, "tier"},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":               {`{"name":7}`, "name"},
 	"POST /workspaces/{workspaceId}/tokens":                              {`{"name":"x","role":1}`, "role"},
 	"POST /workspaces/{workspaceId}/sources":                             {`{"name":true}`, "name"},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   {`{"name":{}}`, "name"},
@@ -27,6 +28,7 @@ var wrongTypes = map[string][2]string{
 var brokenRules = map[string][2]string{
 	"POST /operator/workspaces":                                          {`{"name":""}`, "name"},
 	"PUT /operator/workspaces/{workspaceId}/plan":                        {`{"tier":"gold","baa":{"signed":false}}`, "tier"},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":               {`{"name":""}`, "name"},
 	"POST /workspaces/{workspaceId}/tokens":                              {`{"name":"x","role":"admin"}`, "role"},
 	"POST /workspaces/{workspaceId}/sources":                             {`{"name":" padded "}`, "name"},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   {`{"name":""}`, "name"},

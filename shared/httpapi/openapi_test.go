@@ -88,10 +88,11 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 			}
 		}
 		_, has412 := op.Responses["412"]
-		if declared := strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`); declared != ifMatchRoutes[rt.Key()] || has412 != declared {
-			t.Errorf("%s: If-Match declared %v, 412 documented %v; the handler needs If-Match: %v", rt.Key(), declared, has412, ifMatchRoutes[rt.Key()])
+		_, has428 := op.Responses["428"]
+		if declared := strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`); declared != ifMatchRoutes[rt.Key()] || has412 != declared || has428 != declared {
+			t.Errorf("%s: If-Match declared %v, 412 documented %v, 428 documented %v; the handler needs If-Match: %v", rt.Key(), declared, has412, has428, ifMatchRoutes[rt.Key()])
 		}
-		for _, code := range []string{"400", "401", "404", "500"} {
+		for _, code := range []string{"400", "401", "404", "406", "500"} {
 			if _, ok := op.Responses[code]; !ok {
 				t.Errorf("%s: no %s response", rt.Key(), code)
 			}
@@ -177,6 +178,7 @@ func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 var requestSchemas = map[string]any{
 	"POST /operator/workspaces":                                          workspace.NewWorkspace{},
 	"PUT /operator/workspaces/{workspaceId}/plan":                        workspace.Plan{},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":               workspace.RecoveryToken{},
 	"POST /workspaces/{workspaceId}/tokens":                              workspace.TokenInput{},
 	"POST /workspaces/{workspaceId}/sources":                             workspace.SourceInput{},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   workspace.SourceInput{},

@@ -32,6 +32,7 @@ func (o *OperatorAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteCreateWorkspace, o.createWorkspace)
 	rt.Handle(stack.RouteOperatorGetWorkspace, o.getWorkspace)
 	rt.Handle(stack.RouteUpdatePlan, o.updatePlan)
+	rt.Handle(stack.RouteIssueOwnerToken, o.issueOwnerToken)
 	return rt.Handler()
 }
 
@@ -86,5 +87,24 @@ func (o *OperatorAPI) updatePlan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeWorkspace(w, http.StatusOK, ws)
+	return nil
+}
+
+// issueOwnerToken serves POST /operator/workspaces/{workspaceId}/owner-tokens: a recovery owner
+// token, its secret shown this once.
+func (o *OperatorAPI) issueOwnerToken(w http.ResponseWriter, r *http.Request) error {
+	a, err := Actor(r)
+	if err != nil {
+		return err
+	}
+	var in workspace.RecoveryToken
+	if err := Decode(r, &in); err != nil {
+		return err
+	}
+	tok, secret, err := o.Operator.IssueOwnerToken(r.Context(), a, r.PathValue("workspaceId"), in)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, CreatedToken{Token: *tok, Secret: secret})
 	return nil
 }

@@ -49,7 +49,7 @@ func (c *ConfigAPI) deleteMatcher(w http.ResponseWriter, r *http.Request) error 
 	if err := c.Service.DeleteMatcher(r.Context(), r.PathValue("workspaceId"), id); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	NoContent(w)
 	return nil
 }
 

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,14 +96,80 @@ func (rt *Router) chain(route stack.Route, h http.Handler) http.Handler {
 	}
 	h = rt.authorized(route, h)
 	h = rt.scoped(route, h)
-	return rt.authenticated(route, h)
+	h = rt.authenticated(route, h)
+	return rt.wellFormed(route, h)
+}
+
+// produces lists, for the routes that can answer in another media type than JSON, those types.
+var produces = map[stack.Route][]string{
+	stack.RouteListClassifications: {"text/csv"}, // the inventory export
+}
+
+// wellFormed refuses, before anything else, a request whose Accept header admits none of the
+// route's media types (406) and a query that names a parameter twice or leaves one empty (400):
+// the handlers read one value per parameter, and a second one would be silently ignored.
+func (rt *Router) wellFormed(route stack.Route, next http.Handler) http.Handler {
+	types := append([]string{"application/json"}, produces[route]...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !acceptsAny(r.Header.Values("Accept"), types) {
+			WriteError(w, r, rt.cfg.Logger, phi.Errorf(phi.ENOTACCEPTABLE, "this route answers with %s; send Accept: %s (or leave Accept out)", strings.Join(types, " or "), types[0]))
+			return
+		}
+		for name, vs := range r.URL.Query() {
+			reason := ""
+			switch {
+			case len(vs) > 1:
+				reason = fmt.Sprintf("is given %d times; send it once", len(vs))
+			case vs[0] == "" && name != "cursor": // an empty cursor is the first page
+				reason = "is empty; send a value or leave it out"
+			default:
+				continue
+			}
+			if !echoable(name) {
+				WriteError(w, r, rt.cfg.Logger, phi.Errorf(phi.EBADREQUEST, "a query parameter %s (its name is not shown: it does not look like a parameter name)", reason))
+				return
+			}
+			WriteError(w, r, rt.cfg.Logger, phi.Errorf(phi.EBADREQUEST, "query parameter %s %s", name, reason).
+				WithDetails(map[string]string{"parameter": name}))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptsAny reports whether Accept header values admit one of types: no header admits
+// everything; otherwise a media range with q > 0 must match (*/*, type/*, or the type itself).
+func acceptsAny(header []string, types []string) bool {
+	if len(header) == 0 {
+		return true
+	}
+	for _, h := range header {
+		for _, part := range strings.Split(h, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			if q, ok := params["q"]; ok {
+				if v, err := strconv.ParseFloat(q, 64); err != nil || v <= 0 {
+					continue
+				}
+			}
+			for _, t := range types {
+				major, _, _ := strings.Cut(t, "/")
+				if mt == "*/*" || mt == t || mt == major+"/*" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		if r.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
+			NoContent(w)
 			return
 		}
 		WriteJSON(w, http.StatusMethodNotAllowed, errorJSON("method_not_allowed",
@@ -160,9 +228,12 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				WriteError(sw, r, nil, fmt.Errorf("panic"))
 			}
 		}
-		e.logger.InfoContext(ctx, "request",
-			"requestId", id, "method", clip(r.Method), "route", ri.route, "status", sw.status,
-			"actor", ri.actor.ID, "ms", time.Since(start).Milliseconds())
+		attrs := []any{"requestId", id, "method", clip(r.Method), "route", ri.route, "status", sw.status,
+			"actor", ri.actor.ID, "ms", time.Since(start).Milliseconds()}
+		if ri.actor.Principal != "" {
+			attrs = append(attrs, "principal", ri.actor.Principal) // who an operator pseudonym is
+		}
+		e.logger.InfoContext(ctx, "request", attrs...)
 	}()
 	if !canonical(r.URL.Path) {
 		WriteError(sw, r, e.logger, errNotCanonical)
@@ -425,6 +496,7 @@ func Combine(byFunction map[string]http.Handler) (http.Handler, error) {
 		}
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", phi.NewID("req_"))
 		WriteError(w, r, nil, phi.Errorf(phi.ENOTFOUND, "no such route; see the API reference"))
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -433,6 +505,7 @@ func Combine(byFunction map[string]http.Handler) (http.Handler, error) {
 			return r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/")
 		})
 		if !session && !canonical(r.URL.Path) {
+			w.Header().Set("X-Request-Id", phi.NewID("req_"))
 			WriteError(w, r, nil, errNotCanonical)
 			return
 		}

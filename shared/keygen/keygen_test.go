@@ -427,6 +427,8 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 		{"an unknown member", `{"algorithm":"hpke-p256","curve":"P-384"}`, 400, "curve"},
 		{"a body that is not JSON", `algorithm=hpke-p256`, 400, "not valid JSON"},
 		{"a wrongly typed member", `{"rsaBits":"4096"}`, 400, "rsaBits"},
+		{"a null algorithm, which is not the default", `{"algorithm":null}`, 400, "must not be null"},
+		{"a null RSA size, which is not the default", `{"algorithm":"rsa-oaep-sha256","rsaBits":null}`, 400, "must not be null"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := e.must(t, c.want, "POST", keysPath(ws), ws.Owner, c.body)

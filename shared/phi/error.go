@@ -9,15 +9,17 @@ import (
 // Error codes: the service's one error vocabulary. The HTTP layer maps each code to a status in
 // exactly one table; everything else matches on codes with [ErrorCode], never on error text.
 const (
-	EINVALID      = "invalid"             // a well-formed request that breaks a rule (422)
-	EBADREQUEST   = "bad_request"         // malformed input: not JSON, unknown field, wrong type (400)
-	ETOOLARGE     = "too_large"           // body or value over a limit (413)
-	ENOTFOUND     = "not_found"           // no such resource, or not visible to the caller (404)
-	ECONFLICT     = "conflict"            // the resource's state forbids it (409)
-	EPRECONDITION = "precondition_failed" // If-Match / version mismatch (412)
-	EFORBIDDEN    = "forbidden"           // authenticated, but not allowed (403)
-	EUNAUTHORIZED = "unauthorized"        // no or bad credentials (401)
-	EINTERNAL     = "internal"            // our fault; details are logged, never returned (500)
+	EINVALID         = "invalid"               // a well-formed request that breaks a rule (422)
+	EBADREQUEST      = "bad_request"           // malformed input: not JSON, unknown field, wrong type (400)
+	ETOOLARGE        = "too_large"             // body or value over a limit (413)
+	ENOTFOUND        = "not_found"             // no such resource, or not visible to the caller (404)
+	ENOTACCEPTABLE   = "not_acceptable"        // the caller accepts none of the route's media types (406)
+	ECONFLICT        = "conflict"              // the resource's state forbids it (409)
+	EPRECONDITION    = "precondition_failed"   // If-Match / version mismatch (412)
+	EPRECONDREQUIRED = "precondition_required" // a change that must name the version it replaces did not (428)
+	EFORBIDDEN       = "forbidden"             // authenticated, but not allowed (403)
+	EUNAUTHORIZED    = "unauthorized"          // no or bad credentials (401)
+	EINTERNAL        = "internal"              // our fault; details are logged, never returned (500)
 )
 
 // Error is an application error: a code from the vocabulary above, a message safe to show the

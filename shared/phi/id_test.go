@@ -1,6 +1,9 @@
 package phi
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNewIDIsValidAndUnique(t *testing.T) {
 	a, b := NewID(PrefixDestination), NewID(PrefixDestination)
@@ -60,5 +63,18 @@ func TestClipWithholdsTokensAndCutsAtACharacterBoundary(t *testing.T) {
 				t.Fatalf("Clip(%q, 4) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestOperatorPseudonymsAreStableDistinctAndHideTheARN(t *testing.T) {
+	a, b := "arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:role/ops-2"
+	if OperatorPseudonym(a) != OperatorPseudonym(a) {
+		t.Fatal("not stable")
+	}
+	if OperatorPseudonym(a) == OperatorPseudonym(b) {
+		t.Fatal("two principals share a pseudonym")
+	}
+	if p := OperatorPseudonym(a); !strings.HasPrefix(p, "operator:op_") || strings.Contains(p, "123456789012") || len(p) != len("operator:op_")+20 {
+		t.Fatalf("pseudonym %q", p)
 	}
 }

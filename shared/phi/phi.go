@@ -2,14 +2,19 @@
 // tokens and roles, sources, destinations and their hashing settings, encryption and HMAC key
 // metadata, and audit records — plus the one error vocabulary ([Error]) every layer uses.
 //
-// It depends on nothing but the standard library. Stores live in packages named after their
-// dependency (dynamo), the HTTP glue in httpapi, cryptography in fieldcrypt.
+// It depends on nothing but the standard library and shared/fieldpath (the field-path grammar,
+// itself standard library only). Stores live in packages named after their dependency (dynamo),
+// the HTTP glue in httpapi, cryptography in fieldcrypt.
 package phi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/phiguard/phiguard/shared/fieldpath"
 )
 
 // Tier is a workspace's plan tier.
@@ -78,11 +83,24 @@ type Token struct {
 
 // Actor is the authenticated caller of a request: a workspace token, or a platform operator.
 type Actor struct {
-	// ID is the token id, or "operator:<principal>" for a platform operator.
+	// ID is the token id, or for a platform operator "operator:" and a pseudonym of the IAM
+	// principal (OperatorPseudonym): audit records, which customers read, never name an
+	// operator's ARN.
 	ID          string
 	WorkspaceID string // empty for an operator
 	Role        Role   // empty for an operator
 	Operator    bool
+	// Principal is an operator's IAM principal (ARN), for the service's own logs only.
+	Principal string
+}
+
+// OperatorPseudonym returns the stable actor id of the operator with IAM principal principal:
+// "operator:op_" and 20 hex digits of a SHA-256 of the principal. The service's access log
+// records the principal beside it, so operators can tell who acted; customers, who read the
+// audit log, see only the pseudonym.
+func OperatorPseudonym(principal string) string {
+	sum := sha256.Sum256([]byte("phiguard operator pseudonym v1\x00" + principal))
+	return "operator:op_" + hex.EncodeToString(sum[:10])
 }
 
 // Source is where events enter a workspace.
@@ -138,6 +156,39 @@ func (t Treatment) Valid() bool {
 	return t == TreatmentEncrypt || t == TreatmentHMAC || t == TreatmentSHA256 || t == TreatmentRedact
 }
 
+// DefaultTreatment returns the treatment a hashing field at path gets when none is named: hmac
+// for the identity fields (userId, anonymousId, groupId, previousId), so that joins on them keep
+// working, and encrypt for every other field. It does not validate path.
+func DefaultTreatment(path string) Treatment {
+	if fieldpath.IsIdentity(path) {
+		return TreatmentHMAC
+	}
+	return TreatmentEncrypt
+}
+
+// Unreviewed says what a destination receives for a field that the workspace's matchers
+// recommend yellow or red but that nobody has classified yet (a new field in the Privacy
+// Portal's inbox).
+type Unreviewed string
+
+// The choices for fields not reviewed yet. The zero value means the default,
+// [HashingSettings.UnreviewedRule].
+const (
+	// UnreviewedProtect applies the destination's default treatment (HashingSettings.
+	// DefaultTreatment, encrypt unless set) to fields recommended yellow and removes fields
+	// recommended red. Without the key the treatment needs, the field is removed (fail closed).
+	UnreviewedProtect Unreviewed = "protect"
+	// UnreviewedBlock removes every field recommended yellow or red until it is classified.
+	UnreviewedBlock Unreviewed = "block"
+	// UnreviewedPass sends them as they are, in clear (the behaviour before this setting).
+	UnreviewedPass Unreviewed = "pass"
+)
+
+// Valid reports whether u is "" (the default) or one of the three choices.
+func (u Unreviewed) Valid() bool {
+	return u == "" || u == UnreviewedProtect || u == UnreviewedBlock || u == UnreviewedPass
+}
+
 // HashingSettings say which fields of a destination's events are protected and how
 // ("Have Segment hash sensitive data" in the source page).
 type HashingSettings struct {
@@ -145,10 +196,32 @@ type HashingSettings struct {
 	Fields  []FieldTreatment `json:"fields"`
 	// BlockRed drops every field classified red before the copy leaves for the destination.
 	BlockRed bool `json:"blockRed"`
+	// Unreviewed is the rule for fields recommended yellow or red that are not classified yet;
+	// "" means the default (see UnreviewedRule).
+	Unreviewed Unreviewed `json:"unreviewed,omitempty"`
+	// DefaultTreatment is what UnreviewedProtect applies to a field recommended yellow: encrypt,
+	// hmac, sha256 or redact; "" means encrypt.
+	DefaultTreatment Treatment `json:"defaultTreatment,omitempty"`
 }
 
-// FieldTreatment protects the field at Path (for example "traits.email" or
-// "properties.products[].name") with Treatment.
+// UnreviewedRule returns the rule the pipeline applies to fields not reviewed yet, in a
+// workspace that is HIPAA eligible or not: h.Unreviewed when set, otherwise UnreviewedProtect
+// when hashing is enabled in an eligible workspace and UnreviewedPass elsewhere. An unknown
+// value (settings that bypassed validation) is UnreviewedBlock: fail closed.
+func (h HashingSettings) UnreviewedRule(eligible bool) Unreviewed {
+	switch {
+	case !h.Unreviewed.Valid():
+		return UnreviewedBlock
+	case h.Unreviewed != "":
+		return h.Unreviewed
+	case h.Enabled && eligible:
+		return UnreviewedProtect
+	}
+	return UnreviewedPass
+}
+
+// FieldTreatment protects the field at Path (for example "traits.email",
+// "properties.products[].name" or "userId") with Treatment.
 type FieldTreatment struct {
 	Path      string    `json:"path"`
 	Treatment Treatment `json:"treatment"`
@@ -287,6 +360,10 @@ type Snapshot struct {
 	Keys            []Key
 	Classifications []Classification
 }
+
+// AnyVersion is the version a change names when it replaces whatever version is current
+// (If-Match: *, RFC 9110): stored versions start at 1.
+const AnyVersion int64 = 0
 
 // Ineligibility says why w is not HIPAA eligible, in a sentence for its owner, or "" when it is.
 func (w *Workspace) Ineligibility() string {

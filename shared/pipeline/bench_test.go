@@ -18,6 +18,7 @@ import (
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/pipeline"
+	"github.com/phiguard/phiguard/shared/privacy"
 )
 
 // In-memory fakes for measuring the handler itself; behaviour against AWS is tested with the
@@ -25,7 +26,9 @@ import (
 
 type memStore struct{ snap *phi.Snapshot }
 
-func (m memStore) LoadSnapshot(context.Context, string) (*phi.Snapshot, error) { return m.snap, nil }
+func (m memStore) LoadSnapshot(context.Context, string) (*phi.Snapshot, []privacy.Matcher, error) {
+	return m.snap, nil, nil
+}
 func (memStore) RecordInboxPaths(context.Context, string, string, []string) error {
 	return nil
 }

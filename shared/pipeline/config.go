@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,7 +114,7 @@ func (c *cache) get(ctx context.Context, wsID, src string) (*workspaceConfig, er
 			return w, nil
 		}
 	}
-	snap, err := c.store.LoadSnapshot(ctx, wsID)
+	snap, matchers, err := c.store.LoadSnapshot(ctx, wsID)
 	if phi.ErrorCode(err) == phi.ENOTFOUND {
 		w := &workspaceConfig{id: wsID, loadedAt: now, notFound: true}
 		c.replace(w)
@@ -122,7 +123,7 @@ func (c *cache) get(ctx context.Context, wsID, src string) (*workspaceConfig, er
 	if err != nil {
 		return nil, fmt.Errorf("load configuration of workspace %s: %w", wsID, err)
 	}
-	w := c.compile(wsID, now, snap)
+	w := c.compile(wsID, now, snap, matchers)
 	c.replace(w)
 	return w, nil
 }
@@ -150,9 +151,9 @@ func (c *cache) replace(w *workspaceConfig) {
 	}
 }
 
-// compile builds a workspace's configuration from its snapshot. Public keys already parsed
-// for the previous configuration are reused.
-func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot) *workspaceConfig {
+// compile builds a workspace's configuration from its snapshot and custom matchers. Public
+// keys already parsed for the previous configuration are reused.
+func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot, matchers []privacy.Matcher) *workspaceConfig {
 	parsed := map[string]*encryptionKey{}
 	if old := c.workspaces[wsID]; old != nil {
 		for _, ds := range old.sources {
@@ -184,6 +185,7 @@ func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot) *workspa
 		w.sources[s.ID] = []*destination{}
 	}
 	eligible := snap.Workspace.HIPAAEligible()
+	var rv *review // built for the first destination that reviews unclassified fields
 	for _, d := range snap.Destinations {
 		if !d.Enabled {
 			continue
@@ -191,18 +193,48 @@ func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot) *workspa
 		if _, ok := w.sources[d.SourceID]; !ok {
 			continue
 		}
-		dc := c.compileDestination(d, eligible, red, snap.Keys, parsed)
+		if rv == nil && d.Hashing.UnreviewedRule(eligible) != phi.UnreviewedPass {
+			rv = newReview(c.classifier(wsID, matchers), snap.Classifications)
+		}
+		dc := c.compileDestination(d, eligible, red, rv, snap.Keys, parsed)
 		w.sources[d.SourceID] = append(w.sources[d.SourceID], dc)
 	}
 	return w
 }
 
-func (c *cache) compileDestination(d phi.Destination, eligible bool, red []string, keys []phi.Key, parsed map[string]*encryptionKey) *destination {
+// classifier compiles the workspace's matchers: the defaults and every valid custom matcher. A
+// stored matcher that no longer validates is left out (and logged) rather than losing the
+// others.
+func (c *cache) classifier(wsID string, matchers []privacy.Matcher) *privacy.Classifier {
+	valid := make([]privacy.Matcher, 0, len(matchers))
+	for _, m := range matchers {
+		if m.Validate() == nil {
+			valid = append(valid, m)
+		}
+	}
+	slices.SortFunc(valid, func(a, b privacy.Matcher) int { return strings.Compare(a.ID, b.ID) })
+	if len(valid) < len(matchers) {
+		c.log.Warn("custom matchers that do not validate are not used", "workspace", wsID, "count", len(matchers)-len(valid))
+	}
+	cls, err := privacy.NewClassifier(valid)
+	if err != nil {
+		c.log.Error("custom matchers do not compile; only the default matchers recommend", "workspace", wsID, "error", err.Error())
+		cls, _ = privacy.NewClassifier(nil) // the defaults always compile
+	}
+	return cls
+}
+
+func (c *cache) compileDestination(d phi.Destination, eligible bool, red []string, rv *review, keys []phi.Key, parsed map[string]*encryptionKey) *destination {
 	dc := &destination{id: d.ID, typ: string(d.Type), useKeys: eligible && d.Hashing.Enabled}
 	// Hashing fields apply whether or not hashing is enabled: with hashing disabled (or the
 	// workspace no longer eligible) they are applied without keys (useKeys), so encrypt and
 	// hmac fields are dropped rather than sent in clear.
 	spec := transform.DestinationSpec(d.Hashing, red)
+	var yellow transform.Treatment
+	if rule := d.Hashing.UnreviewedRule(eligible); rule != phi.UnreviewedPass {
+		r := newReviewer(rv, rule, d.Hashing)
+		spec.Review, yellow = r, r.yellow
+	}
 	dc.plan, dc.planErr = transform.Compile(spec)
 	if dc.planErr != nil && d.Hashing.BlockRed {
 		// The config API refuses settings that do not compile with the red classifications of
@@ -219,6 +251,7 @@ func (c *cache) compileDestination(d phi.Destination, eligible bool, red []strin
 			"workspace", d.WorkspaceID, "destination", d.ID, "error", dc.planErr.Error())
 		return dc
 	}
+	dc.needEnc, dc.needHMAC = yellow == transform.Encrypt, yellow == transform.HMAC
 	for _, f := range dc.plan.Paths() {
 		dc.needEnc = dc.needEnc || f.Treatment == transform.Encrypt
 		dc.needHMAC = dc.needHMAC || f.Treatment == transform.HMAC

@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -32,6 +31,7 @@ import (
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/logtest"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/pipeline"
 )
@@ -84,33 +84,16 @@ type env struct {
 	src      *phi.Source
 	ddbOps   *opCounter
 	kmsOps   *opCounter
-	logs     *syncBuffer
-	metrics  *syncBuffer
+	logs     *logtest.Buffer
+	metrics  *logtest.Buffer
 	now      time.Time
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := awstest.Clients(t)
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clients: c, ddbOps: &opCounter{}, kmsOps: &opCounter{}, logs: &syncBuffer{}, metrics: &syncBuffer{},
+	e := &env{t: t, ctx: ctx, clients: c, ddbOps: &opCounter{}, kmsOps: &opCounter{}, logs: &logtest.Buffer{}, metrics: &logtest.Buffer{},
 		now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 
 	e.table = awstest.UniqueName("pipeline")

@@ -14,6 +14,14 @@
 //     active key, a revoked or unparsable key, a value too large for RSA, the workspace no
 //     longer HIPAA eligible, hashing switched off with fields still listed) is removed and
 //     counted, and the copy's manifest names it under "dropped".
+//   - Fields nobody has classified are not sent in clear when the workspace's matchers
+//     recommend them yellow or red: per destination (phi.HashingSettings.Unreviewed, by default
+//     protect when hashing is enabled in a HIPAA-eligible workspace) they get the destination's
+//     default treatment or are removed, and the manifest marks them "unreviewed". Key matchers
+//     judge each path once per configuration snapshot; value matchers judge each value of a path
+//     no key matcher fires on (see review; docs/ENCRYPTION.md, section 6.4).
+//   - Event keys are matched case-insensitively, and keys with '.', '[' or ']' are addressable
+//     (the field-path grammar of shared/fieldpath); the inbox receives them escaped.
 //   - The hot path makes no KMS call and at most one DynamoDB query per workspace per cache
 //     TTL ([DefaultCacheTTL], stack.EnvConfigCacheTTL). HMAC keys are decrypted through KMS on
 //     first use and kept while they stay active.
@@ -29,7 +37,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -41,13 +48,14 @@ import (
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/transform"
 )
 
 // Store is the configuration the pipeline reads and the Privacy Portal inbox it feeds
-// (*dynamo.Store).
+// (*dynamo.Store). LoadSnapshot returns a workspace's configuration and its custom matchers.
 type Store interface {
-	LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, error)
+	LoadSnapshot(ctx context.Context, wsID string) (*phi.Snapshot, []privacy.Matcher, error)
 	RecordInboxPaths(ctx context.Context, wsID, sourceID string, paths []string) error
 }
 
@@ -171,7 +179,18 @@ type invocation struct {
 	c     counts
 	fail  map[int]bool
 	// dropped counts fields dropped fail-closed per destination, logged once per invocation.
-	dropped map[string]int
+	dropped map[dstKey]int
+}
+
+// dstKey names a destination of a workspace.
+type dstKey struct{ ws, dst string }
+
+// ingest is the ingest message being processed: its index in the batch, the message and the
+// workspace and source it was sent for.
+type ingest struct {
+	i       int
+	m       *events.SQSMessage
+	ws, src string
 }
 
 // destRun is a destination's keys for one invocation: one Encrypter (one HPKE encapsulation)
@@ -190,7 +209,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		inbox:   h.inbox.start(ctx),
 		runs:    map[*destination]*destRun{},
 		fail:    map[int]bool{},
-		dropped: map[string]int{},
+		dropped: map[dstKey]int{},
 	}
 	for i := range ev.Records {
 		h.message(ctx, inv, i, &ev.Records[i])
@@ -210,8 +229,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		inv.c.CopiesOut += n
 	}
 	for k, n := range inv.dropped {
-		ws, dst, _ := strings.Cut(k, "/")
-		h.log.Warn("fields dropped fail-closed", "workspace", ws, "destination", dst, "count", n)
+		h.log.Warn("fields dropped fail-closed", "workspace", k.ws, "destination", k.dst, "count", n)
 	}
 	h.metrics.emit(inv.c, inv.pub.published)
 	h.log.Info("batch processed", "messages", inv.c.MessagesIn, "events", inv.c.EventsIn,
@@ -269,7 +287,7 @@ func (h *Handler) message(ctx context.Context, inv *invocation, i int, m *events
 		if why == nil {
 			inv.inbox.offer(ws, src, paths)
 			var ok bool
-			if why, ok = h.fanOut(ctx, inv, i, m, ws, src, dests, e, raw); !ok {
+			if why, ok = h.fanOut(ctx, inv, ingest{i: i, m: m, ws: ws, src: src}, dests, e, raw); !ok {
 				return
 			}
 		}
@@ -294,22 +312,22 @@ func (h *Handler) message(ctx context.Context, inv *invocation, i int, m *events
 // limit: protection makes short values much longer, so an event under MaxEventBytes with many
 // small protected array elements can produce one), and false when the message has failed
 // (transiently) and processing it further is pointless.
-func (h *Handler) fanOut(ctx context.Context, inv *invocation, i int, m *events.SQSMessage, ws, src string, dests []*destination, e event, raw []byte) (*rejection, bool) {
+func (h *Handler) fanOut(ctx context.Context, inv *invocation, in ingest, dests []*destination, e event, raw []byte) (*rejection, bool) {
 	copies := make([]copyOut, 0, len(dests))
 	for _, d := range dests {
 		if d.planErr != nil {
-			h.transient(inv, i, m, "compile destination "+d.id, d.planErr)
+			h.transient(inv, in.i, in.m, "compile destination "+d.id, d.planErr)
 			return nil, false
 		}
 		run := h.prepare(ctx, inv, d)
 		if run.err != nil {
-			h.transient(inv, i, m, "prepare destination "+d.id, run.err)
+			h.transient(inv, in.i, in.m, "prepare destination "+d.id, run.err)
 			return nil, false
 		}
 		out, res, err := inv.tr.Apply(inv.buf[:0], raw, d.plan, run.prot)
 		if err != nil {
 			// checkEvent validated raw with the same scanner; this cannot happen.
-			h.transient(inv, i, m, "transform for destination "+d.id, err)
+			h.transient(inv, in.i, in.m, "transform for destination "+d.id, err)
 			return nil, false
 		}
 		inv.buf = out
@@ -318,13 +336,13 @@ func (h *Handler) fanOut(ctx context.Context, inv *invocation, i int, m *events.
 		inv.c.FieldsBlocked += res.Blocked
 		inv.c.FieldsRedacted += res.Redacted
 		if res.Dropped > 0 {
-			inv.dropped[ws+"/"+d.id] += res.Dropped
+			inv.dropped[dstKey{in.ws, d.id}] += res.Dropped
 		}
-		c := copyOut{owner: i, dst: d.id, entry: snstypes.PublishBatchRequestEntry{
+		c := copyOut{owner: in.i, dst: d.id, entry: snstypes.PublishBatchRequestEntry{
 			Message: aws.String(string(out)),
 			MessageAttributes: map[string]snstypes.MessageAttributeValue{
-				AttrWorkspace:       strAttrSNS(ws),
-				AttrSource:          strAttrSNS(src),
+				AttrWorkspace:       strAttrSNS(in.ws),
+				AttrSource:          strAttrSNS(in.src),
 				AttrDestination:     strAttrSNS(d.id),
 				AttrDestinationType: strAttrSNS(d.typ),
 				AttrDedupID:         strAttrSNS(DedupID(e.messageID, d.id)),

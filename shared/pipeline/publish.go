@@ -127,7 +127,7 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 			p.log.Warn("publish batch failed; retrying", "attempt", attempt+1, "copies", len(pending), "error_code", errorCode(err))
 			continue
 		}
-		var retry []copyOut
+		var again []copyOut
 		p.mu.Lock()
 		for _, s := range out.Successful {
 			if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i < len(pending) {
@@ -146,7 +146,7 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 				p.log.Error("copy refused by SNS", "destination", pending[i].dst, "error_code", aws.ToString(f.Code))
 				continue
 			}
-			retry = append(retry, pending[i])
+			again = append(again, pending[i])
 		}
 		// Entries SNS reported neither way are treated as unpublished.
 		if n := len(out.Successful) + len(out.Failed); n < len(pending) {
@@ -163,15 +163,15 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 			}
 			for i, ok := range seen {
 				if !ok {
-					retry = append(retry, pending[i])
+					again = append(again, pending[i])
 				}
 			}
 		}
 		p.mu.Unlock()
-		if len(retry) > 0 {
-			p.log.Warn("publish batch partially failed; retrying", "attempt", attempt+1, "failed", len(retry), "copies", len(pending))
+		if len(again) > 0 {
+			p.log.Warn("publish batch partially failed; retrying", "attempt", attempt+1, "failed", len(again), "copies", len(pending))
 		}
-		pending = retry
+		pending = again
 	}
 	if len(pending) > 0 {
 		p.mu.Lock()

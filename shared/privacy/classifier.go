@@ -226,6 +226,20 @@ func (c *Classifier) RecommendValue(path FieldPath, value string) (Recommendatio
 	return c.result(best)
 }
 
+// RecommendByValue is RecommendValue for a field whose key no matcher fires on: the value
+// matchers alone, with the same rules, on value (numbers and booleans as in JSON). It exists for
+// the pipeline, which judges keys once per path and values per event; values longer than
+// MaxValueLen bytes match nothing. Neither the result nor anything else keeps value.
+func (c *Classifier) RecommendByValue(value string) (Recommendation, bool) {
+	best := hit{idx: -1}
+	if len(value) <= MaxValueLen && (len(c.valueTerms) > 0 || len(c.valueSimilar) > 0 || len(c.valuePatterns) > 0) {
+		s := getScratch()
+		c.matchValue(value, s, &best)
+		putScratch(s)
+	}
+	return c.result(best)
+}
+
 func (c *Classifier) result(best hit) (Recommendation, bool) {
 	if best.idx < 0 {
 		return Recommendation{Classification: Green}, false

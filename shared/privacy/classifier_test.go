@@ -249,6 +249,17 @@ func TestRecommendValue(t *testing.T) {
 			}
 		})
 	}
+	t.Run("RecommendByValue is RecommendValue for keys no matcher fires on", func(t *testing.T) {
+		for _, tt := range tests {
+			if _, keyed := c.Recommend(privacy.FieldPath(tt.path)); keyed {
+				continue
+			}
+			want, wantOK := c.RecommendValue(privacy.FieldPath(tt.path), tt.value)
+			if got, ok := c.RecommendByValue(tt.value); got != want || ok != wantOK {
+				t.Errorf("%s: RecommendByValue = %+v, %v; RecommendValue = %+v, %v", tt.name, got, ok, want, wantOK)
+			}
+		}
+	})
 	t.Run("value matchers do not run without a value", func(t *testing.T) {
 		if got, ok := c.Recommend("properties.ref"); ok || got.Classification != privacy.Green {
 			t.Errorf("Recommend(properties.ref) = %+v, %v; want green, nothing fired", got, ok)
@@ -353,6 +364,7 @@ func TestRecommendDoesNotAllocate(t *testing.T) {
 		{name: "a green key does not allocate", run: func() { c.Recommend("properties.page_title") }},
 		{name: "a yellow key does not allocate", run: func() { c.Recommend("traits.user_email") }},
 		{name: "a value does not allocate", run: func() { c.RecommendValue("properties.contact", "jane@example.com") }},
+		{name: "a value alone does not allocate", run: func() { c.RecommendByValue("jane@example.com") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

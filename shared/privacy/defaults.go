@@ -2,7 +2,6 @@ package privacy
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -339,8 +338,9 @@ func buildDefaults() []Matcher {
 func Defaults() []Matcher {
 	out := make([]Matcher, len(defaultMatchers))
 	for i, m := range defaultMatchers {
-		m.Patterns = slices.Clone(m.Patterns)
-		m.Synonyms = slices.Clone(m.Synonyms)
+		// Clone, and never nil: a matcher's lists encode as [] (the API's schema says array).
+		m.Patterns = append([]string{}, m.Patterns...)
+		m.Synonyms = append([]string{}, m.Synonyms...)
 		out[i] = m
 	}
 	return out
@@ -350,8 +350,8 @@ func Defaults() []Matcher {
 func DefaultMatcher(id string) (Matcher, bool) {
 	for _, m := range defaultMatchers {
 		if m.ID == id {
-			m.Patterns = slices.Clone(m.Patterns)
-			m.Synonyms = slices.Clone(m.Synonyms)
+			m.Patterns = append([]string{}, m.Patterns...)
+			m.Synonyms = append([]string{}, m.Synonyms...)
 			return m, true
 		}
 	}

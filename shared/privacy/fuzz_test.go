@@ -5,6 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/phiguard/phiguard/shared/fieldpath"
 	"github.com/phiguard/phiguard/shared/privacy"
 )
 
@@ -12,7 +13,8 @@ import (
 // a valid path has a root and a non-empty key, and an invalid one says why.
 func FuzzParseFieldPath(f *testing.F) {
 	for _, s := range []string{"traits.email", "properties.products[].name", "", ".", "[]", "traits.[]",
-		"context..x", "traits.a[][]", "traits.\xff", "traits.a b", "properties.a]["} {
+		"context..x", "traits.a[][]", "traits.\xff", "traits.a b", "properties.a][",
+		`traits.a\.b`, `properties.x\[0\][]`, `traits.a\\[]`, "userId", "userId.x", `traits.\`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -23,13 +25,17 @@ func FuzzParseFieldPath(f *testing.F) {
 			}
 			return
 		}
-		if p.Key() == "" || strings.ContainsAny(p.Key(), ".[]") {
+		// A key holds '.', '[' or ']' only when the path escapes them.
+		fp, _ := fieldpath.Parse(s)
+		if p.Key() == "" || p.Key() != fp.Last() || (strings.ContainsAny(p.Key(), ".[]") && !strings.Contains(s, `\`)) {
 			t.Errorf("valid path %q has key %q", s, p.Key())
 		}
 		switch p.Root() {
 		case privacy.RootContext, privacy.RootTraits, privacy.RootProperties:
 		default:
-			t.Errorf("valid path %q has root %q", s, p.Root())
+			if !fieldpath.IsIdentity(p.Root()) || p.Root() != s {
+				t.Errorf("valid path %q has root %q", s, p.Root())
+			}
 		}
 	})
 }

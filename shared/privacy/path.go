@@ -1,33 +1,35 @@
 package privacy
 
 import (
-	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+	"errors"
+	"strconv"
+
+	"github.com/phiguard/phiguard/shared/fieldpath"
 )
 
-// Limits on a field path, so that stored paths and DynamoDB keys stay small.
+// Limits on a field path, so that stored paths and DynamoDB keys stay small. They are the
+// limits of the one field-path grammar (shared/fieldpath).
 const (
-	// MaxPathLen is the longest field path in bytes.
-	MaxPathLen = 512
+	// MaxPathLen is the longest field path in bytes, as written.
+	MaxPathLen = fieldpath.MaxLen
 	// MaxPathDepth is the largest number of dot-separated segments, root included.
-	MaxPathDepth = 32
+	MaxPathDepth = fieldpath.MaxKeys
 )
 
 // The roots a field path can live under, as in the Segment spec.
 const (
-	RootContext    = "context"
-	RootTraits     = "traits"
-	RootProperties = "properties"
+	RootContext    = fieldpath.Context
+	RootTraits     = fieldpath.Traits
+	RootProperties = fieldpath.Properties
 )
 
-// FieldPath names a field of an event: a root (context, traits or properties)
-// and one or more keys, separated by dots. A key followed by "[]" stands for
-// every element of an array, so "properties.products[].name" is the name of
-// each product. "[]" may repeat for nested arrays ("matrix[][]"). Keys may
-// contain any printable character except '.', '[' and ']', and may not start
-// or end with a space.
+// FieldPath names a field of an event in the grammar of shared/fieldpath: a root (context,
+// traits or properties) and one or more keys separated by dots, or one of the identity fields
+// userId, anonymousId, groupId and previousId alone. A key followed by "[]" stands for every
+// element of an array, so "properties.products[].name" is the name of each product; "[]" may
+// repeat for nested arrays ("matrix[][]"). A backslash escapes '.', '[', ']', '\' and '"'
+// inside a key ("traits.a\.b" is the key "a.b"). Keys are printable, and may not start or end
+// with a space. Event keys that differ only in case from a path's keys are the same field.
 //
 // Obtain a FieldPath from ParseFieldPath; converting a string directly skips
 // validation (the methods below still never panic).
@@ -46,91 +48,68 @@ func ParseFieldPath(s string) (FieldPath, error) {
 // Validate returns an *InvalidError for field "path" when p is not a valid
 // field path (see FieldPath), and nil otherwise.
 func (p FieldPath) Validate() error {
-	s := string(p)
-	const example = "e.g. properties.products[].name"
-	switch {
-	case s == "":
-		return invalid("path", "is empty; write a dot-separated path under context, traits or properties, %s", example)
-	case len(s) > MaxPathLen:
-		return invalid("path", "is %d bytes long; the limit is %d", len(s), MaxPathLen)
-	case !utf8.ValidString(s):
-		return invalid("path", "is not valid UTF-8")
+	_, err := fieldpath.Parse(string(p))
+	var e *fieldpath.Error
+	if errors.As(err, &e) {
+		return invalid("path", "%s", e.Message(quoteClipped))
 	}
-	if n := strings.Count(s, ".") + 1; n > MaxPathDepth {
-		return invalid("path", "has %d segments; the limit is %d", n, MaxPathDepth)
-	}
-	root, rest, _ := strings.Cut(s, ".")
-	switch root {
-	case RootContext, RootTraits, RootProperties:
-	default:
-		if r := strings.TrimSuffix(root, "[]"); r == RootContext || r == RootTraits || r == RootProperties {
-			return invalid("path", "the root %q is an object, not an array; remove the []", r)
-		}
-		return invalid("path", "%q must start with context, traits or properties, %s", clip(s), example)
-	}
-	if rest == "" {
-		if strings.HasSuffix(s, ".") {
-			return invalid("path", "%q ends with a dot; add the key after it", clip(s))
-		}
-		return invalid("path", "%q names a root, not a field; add a key, e.g. %s.email", clip(s), root)
-	}
-	for i, seg := range strings.Split(rest, ".") {
-		if err := validateSegment(seg, i+2); err != nil {
-			return invalid("path", "%q: %s", clip(s), err)
-		}
-	}
-	return nil
+	return err
 }
 
-// validateSegment checks one dot-separated segment; n is its 1-based position
-// in the whole path, for the message.
-func validateSegment(seg string, n int) error {
-	if seg == "" {
-		return fmt.Errorf("segment %d is empty (two dots in a row or a trailing dot)", n)
-	}
-	key := seg
-	for strings.HasSuffix(key, "[]") {
-		key = key[:len(key)-2]
-	}
-	if key == "" {
-		return fmt.Errorf("segment %d %q has no key before []; write the array's key, e.g. items[]", n, clip(seg))
-	}
-	if strings.ContainsAny(key, "[]") {
-		return fmt.Errorf("segment %d %q: brackets may only appear as [] at the end of a key, e.g. items[]", n, clip(seg))
-	}
-	for _, r := range key {
-		if !unicode.IsGraphic(r) {
-			return fmt.Errorf("segment %d contains the control or non-printable character %U", n, r)
-		}
-	}
-	if first, _ := utf8.DecodeRuneInString(key); unicode.IsSpace(first) {
-		return fmt.Errorf("segment %d %q starts with a space", n, clip(seg))
-	}
-	if last, _ := utf8.DecodeLastRuneInString(key); unicode.IsSpace(last) {
-		return fmt.Errorf("segment %d %q ends with a space", n, clip(seg))
-	}
-	return nil
-}
+// quoteClipped quotes caller input in a message, clipped (and withheld when it carries a token).
+func quoteClipped(s string) string { return strconv.Quote(clip(s)) }
 
-// Root returns the first segment of p ("context", "traits" or "properties"
-// for a valid path).
+// Root returns the first segment of p: "context", "traits" or "properties", or the identity
+// field, for a valid path.
 func (p FieldPath) Root() string {
-	root, _, _ := strings.Cut(string(p), ".")
-	return root
-}
-
-// Key returns the last key of p without its array markers: "name" for
-// "properties.products[].name", "emails" for "traits.emails[]". Key matchers
-// compare against it. It returns "" for "" and never panics.
-func (p FieldPath) Key() string {
 	s := string(p)
-	if i := strings.LastIndexByte(s, '.'); i >= 0 {
-		s = s[i+1:]
-	}
-	for strings.HasSuffix(s, "[]") {
-		s = s[:len(s)-2]
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '.':
+			return s[:i]
+		}
 	}
 	return s
+}
+
+// Key returns the last key of p, unescaped and without its array markers: "name" for
+// "properties.products[].name", "emails" for "traits.emails[]", "a.b" for `traits.a\.b`. Key
+// matchers compare against it. It returns "" for "", never panics, and allocates only to
+// unescape a key that holds escapes.
+func (p FieldPath) Key() string {
+	s := string(p)
+	last, esc := 0, false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			esc = true
+			i++
+		case '.':
+			last, esc = i+1, false
+		}
+	}
+	s = s[last:]
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+		} else if s[i] == '[' {
+			s = s[:i] // array markers (or, in an invalid path, stray brackets)
+			break
+		}
+	}
+	if !esc {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // String returns p as written.

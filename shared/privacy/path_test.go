@@ -37,6 +37,14 @@ func TestParseFieldPath(t *testing.T) {
 		{name: "a key ending with a space is refused", in: "traits.email ", wantErr: "ends with a space"},
 		{name: "invalid UTF-8 is refused", in: "traits.\xff", wantErr: "not valid UTF-8"},
 		{name: "an overlong path is refused with the limit", in: "traits." + strings.Repeat("a", privacy.MaxPathLen), wantErr: "the limit is 512"},
+		{name: "an escaped dot makes it part of the key", in: `traits.a\.b`},
+		{name: "escaped brackets and quotes are part of the key", in: `properties.x\[0\].say\"hi\"`},
+		{name: "an identity field alone is valid", in: "userId"},
+		{name: "every identity field is valid", in: "previousId"},
+		{name: "a key under an identity field is refused", in: "anonymousId.x", wantErr: "write it alone"},
+		{name: "a backslash before another character is refused", in: `traits.e\mail`, wantErr: "a backslash may only escape"},
+		{name: "a raw quote is refused with the escape to use", in: `traits.e"mail`, wantErr: `write a quote in a key as \"`},
+		{name: "a bare key names the identity fields it could be", in: "email", wantErr: "userId, anonymousId, groupId, previousId"},
 		{name: "an overdeep path is refused with the limit", in: "traits" + strings.Repeat(".a", privacy.MaxPathDepth), wantErr: "the limit is 32"},
 	}
 	for _, tt := range tests {
@@ -73,6 +81,10 @@ func TestFieldPathKeyAndRoot(t *testing.T) {
 		{name: "a deep context field keys on its last segment", path: "context.device.advertisingId", key: "advertisingId", root: "context"},
 		{name: "an empty path has an empty key", path: "", key: "", root: ""},
 		{name: "a path without dots is its own key", path: "email", key: "email", root: "email"},
+		{name: "an escaped key is unescaped", path: `traits.a\.b`, key: "a.b", root: "traits"},
+		{name: "escaped brackets are kept and markers dropped", path: `properties.x\[0\][]`, key: "x[0]", root: "properties"},
+		{name: "an escaped backslash before markers", path: `traits.a\\[]`, key: `a\`, root: "traits"},
+		{name: "an identity field is its own root and key", path: "userId", key: "userId", root: "userId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ const (
 	EnvKMSKeyID          = "PHI_KMS_KEY_ID"          // the service's customer-managed KMS key (id, ARN or alias)
 	EnvTopicARN          = "PHI_TOPIC_ARN"           // the SNS fan-out topic
 	EnvRejectedQueueURL  = "PHI_REJECTED_QUEUE_URL"  // permanent pipeline failures, with a reason attribute
-	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery: secret for the webhook HMAC signature header
+	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery, local development only: the signing key itself
 	EnvLogLevel          = "PHI_LOG_LEVEL"           // debug, info (default), warn, error
 	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"    // pipeline: Go duration, default 30s
 	// config and delivery, local development only: comma-separated loopback IP:port pairs
@@ -42,6 +42,12 @@ const (
 	// deployed stacks leave it empty, and the console then refuses anything but https.
 	EnvConsoleLocalHTTP = "PHI_CONSOLE_LOCAL_HTTP"
 )
+
+// EnvWebhookSigningKeySecretARN is, for the deployed delivery function, the ARN of the Secrets
+// Manager secret that holds the webhook signing key; the function reads the secret at run time,
+// so the key is never in its environment (where GetFunctionConfiguration would show it).
+// EnvWebhookSigningKey, the key itself, is for local development only.
+const EnvWebhookSigningKeySecretARN = "PHI_WEBHOOK_SIGNING_KEY_SECRET_ARN"
 
 // EndpointVars are the AWS SDK's own variables that point the functions' clients at local
 // emulators (moto, local-kms). Deployed functions never set them, so the SDK talks to AWS; the
@@ -91,6 +97,8 @@ var (
 	RouteCreateWorkspace      = Route{Method: "POST", Path: "/operator/workspaces", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.create"}
 	RouteOperatorGetWorkspace = Route{Method: "GET", Path: "/operator/workspaces/{workspaceId}", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.read"}
 	RouteUpdatePlan           = Route{Method: "PUT", Path: "/operator/workspaces/{workspaceId}/plan", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.plan.update"}
+	// RouteIssueOwnerToken gives a workspace whose owners lost every owner token a new one.
+	RouteIssueOwnerToken = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/owner-tokens", Function: FunctionOperator, Auth: AuthOperator, Action: "token.recover"}
 
 	RouteGetWorkspace        = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
 	RouteListTokens          = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
@@ -134,7 +142,7 @@ const ConsolePath = "/console"
 // Routes is the REST API. API Gateway (infra), the local server and the handlers' routers are all
 // built from it; the OpenAPI document is tested against it.
 var Routes = []Route{
-	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan,
+	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan, RouteIssueOwnerToken,
 	RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
@@ -160,6 +168,9 @@ const (
 	IngestBatchSize         = 100
 	IngestBatchWindowSecond = 2
 	IngestMaxReceiveCount   = 5 // redrive to the DLQ after this many failed receives
+
+	// DeliveryBatchSize is the delivery function's event source batch size (no batching window).
+	DeliveryBatchSize = 10
 )
 
 // Message attributes of the pipeline: what producers set on ingest messages, and what the

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"hash"
 	"unicode/utf8"
+
+	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/fieldpath"
 )
 
 // Sealer encrypts one field's plaintext into a self-contained token and
@@ -19,6 +22,16 @@ import (
 // is not, and a token that is not valid UTF-8 or is empty counts as a failure.
 type Sealer interface {
 	Seal(dst, plaintext []byte) ([]byte, error)
+}
+
+// TypedSealer is a Sealer that also records the JSON type of the value in the
+// token, so that decryption restores 42 as a number and "42" as a string
+// (fieldcrypt.Encrypter; docs/ENCRYPTION.md, section 3.4). When the
+// Protectors' Sealer has SealValue the transform calls it instead of Seal,
+// with the value's type and the same plaintext.
+type TypedSealer interface {
+	Sealer
+	SealValue(dst []byte, typ fieldcrypt.ValueType, plaintext []byte) ([]byte, error)
 }
 
 // HMACKeyer supplies a destination's HMAC key. An error (or a nil HMACKeyer)
@@ -61,7 +74,9 @@ const (
 	ReasonBlocked        = "blocked"         // the destination blocks the field
 )
 
-// Entry reports one outcome for one configured path in one event.
+// Entry reports one outcome for one configured path in one event (in
+// Result.Unreviewed: for one path of the event that the plan's Reviewer
+// decided about).
 type Entry struct {
 	Path      string
 	Treatment Treatment
@@ -75,12 +90,17 @@ type Entry struct {
 type Result struct {
 	Protected int // values replaced by a token or digest
 	Redacted  int // members removed by redact
-	Blocked   int // members removed because the destination blocks them
+	Blocked   int // members removed because the destination blocks them (or they are not reviewed)
 	Dropped   int // values removed (or nulled in arrays) fail-closed
 	// Entries lists, per configured path that matched, what happened. With
 	// Transformer.Apply it is only valid until the next call on the same
 	// Transformer.
 	Entries []Entry
+	// Unreviewed lists, per path of the event (as AppendFieldPaths writes it),
+	// what the plan's Reviewer had done to fields not reviewed yet: Protected,
+	// Blocked (Reason ReasonUnreviewed or ReasonUnaddressable) or Dropped. Its
+	// counts are included in the totals above. Valid as long as Entries.
+	Unreviewed []Entry
 }
 
 type ruleStat struct {
@@ -92,20 +112,24 @@ type ruleStat struct {
 // allocation. The zero value is ready to use. A Transformer is not safe for
 // concurrent use; use one per goroutine.
 type Transformer struct {
-	in   []byte
-	out  []byte
-	last int // in[:last] has been copied to out or deliberately skipped
-	plan *Plan
-	prot Protectors
+	in    []byte
+	out   []byte
+	last  int // in[:last] has been copied to out or deliberately skipped
+	plan  *Plan
+	prot  Protectors
+	typed TypedSealer // prot.Sealer, when it records types
 
 	stats   []ruleStat
+	dyn     []dynStat // what the Reviewer decided, by event path
 	entries []Entry
 	keyBuf  []byte // unescaped keys
+	foldBuf []byte // case-folded keys
+	path    []byte // the path of the member being reviewed
 	ptBuf   []byte // plaintext of escaped strings, compacted containers
 	normBuf []byte
 	tokBuf  []byte
 
-	macState uint8 // 0 not asked yet, 1 ready, 2 unavailable
+	macState macState
 	macKeyID string
 	macKey   []byte
 	mac      hash.Hash
@@ -138,19 +162,21 @@ func (t *Transformer) Apply(dst, event []byte, plan *Plan, p Protectors) ([]byte
 	if plan == nil {
 		return dst, Result{}, errors.New("transform: nil plan")
 	}
-	t.in, t.out, t.last, t.plan, t.prot, t.macState = event, dst, 0, plan, p, 0
+	t.in, t.out, t.last, t.plan, t.prot, t.macState = event, dst, 0, plan, p, macUnasked
+	t.typed, _ = p.Sealer.(TypedSealer)
 	if cap(t.stats) < len(plan.rules) {
 		t.stats = make([]ruleStat, len(plan.rules))
 	}
 	t.stats = t.stats[:len(plan.rules)]
 	clear(t.stats)
+	t.dyn = t.dyn[:0]
 	defer t.release()
 
 	i := skipSpace(event, 0)
 	if i >= len(event) || event[i] != '{' {
 		return dst, Result{}, syntaxErr(i, "event must be a JSON object")
 	}
-	i, err := t.object(i, plan.root, 1, true)
+	i, err := t.object(i, scope{n: plan.root}, 1, true)
 	if err != nil {
 		return dst, Result{}, err
 	}
@@ -164,7 +190,7 @@ func (t *Transformer) Apply(dst, event []byte, plan *Plan, p Protectors) ([]byte
 // release drops references to caller memory. The HMAC state is kept (with a
 // private copy of its key) so the next call with the same key reuses it.
 func (t *Transformer) release() {
-	t.in, t.out, t.plan, t.prot = nil, nil, nil, Protectors{}
+	t.in, t.out, t.plan, t.prot, t.typed = nil, nil, nil, Protectors{}, nil
 	t.macKeyID = ""
 	if t.mac != nil {
 		t.mac.Reset()
@@ -178,8 +204,21 @@ func (t *Transformer) flush(to int) {
 	}
 }
 
-// object walks the object at in[i] whose members may match children of n.
-func (t *Transformer) object(i int, n *node, depth int, top bool) (int, error) {
+// child returns the trie child of n for the event key key, compared case-folded.
+func (t *Transformer) child(n *node, key []byte) *node {
+	if n == nil || len(n.children) == 0 {
+		return nil
+	}
+	if !fieldpath.NeedsFold(key) {
+		return n.children[string(key)]
+	}
+	t.foldBuf = fieldpath.AppendFold(t.foldBuf[:0], key)
+	return n.children[string(t.foldBuf)]
+}
+
+// object walks the object at in[i] whose members may match children of s.n and, in a
+// reviewing scope, are reviewed.
+func (t *Transformer) object(i int, s scope, depth int, top bool) (int, error) {
 	if depth > MaxDepth {
 		return 0, syntaxErr(i, "nesting deeper than 64 levels")
 	}
@@ -208,14 +247,12 @@ func (t *Transformer) object(i int, n *node, depth int, top bool) (int, error) {
 		if top && string(key) == ManifestKey {
 			remove = true // never let the input spoof the manifest
 		} else {
-			c = n.children[string(key)]
+			c = t.child(s.n, key)
 		}
 		switch {
 		case remove:
 			i, err = skipValue(in, vs, depth)
-		case c == nil:
-			i, err = skipValue(in, vs, depth)
-		case c.rule >= 0:
+		case c != nil && c.rule >= 0:
 			r, st := &t.plan.rules[c.rule], &t.stats[c.rule]
 			switch {
 			case r.treatment == Redact:
@@ -230,17 +267,25 @@ func (t *Transformer) object(i int, n *node, depth int, top bool) (int, error) {
 				i, err = t.eachElement(vs, r, st, depth+1)
 			default:
 				if i, err = skipValue(in, vs, depth); err == nil {
-					remove = !t.protect(r, st, vs, i)
+					remove = !t.protect(r.treatment, r.norm, st, vs, i)
 				}
 			}
-		default:
-			if vs < len(in) && in[vs] == '{' {
-				i, err = t.object(vs, c, depth+1, false)
-			} else if vs < len(in) && in[vs] == '[' {
-				i, err = t.array(vs, c, depth+1)
-			} else {
+		case s.review:
+			i, remove, err = t.reviewMember(s, c, key, vs, depth)
+		case top && t.plan.review != nil && vs < len(in) && (in[vs] == '{' || in[vs] == '['):
+			switch root := fieldpath.CanonicalTop(key); {
+			case fieldpath.IsRoot(root):
+				t.path = append(t.path[:0], root...)
+				i, err = t.container(vs, scope{n: c, review: true, path: len(t.path), member: len(t.path), keys: 1}, depth)
+			case c != nil:
+				i, err = t.container(vs, scope{n: c}, depth)
+			default:
 				i, err = skipValue(in, vs, depth)
 			}
+		case c != nil:
+			i, err = t.container(vs, scope{n: c}, depth)
+		default:
+			i, err = skipValue(in, vs, depth)
 		}
 		if err != nil {
 			return 0, err
@@ -281,11 +326,74 @@ func (t *Transformer) object(i int, n *node, depth int, top bool) (int, error) {
 	}
 }
 
+// container walks the value at in[vs] (a member's value, inside a container at depth) with
+// scope s when it is an object or an array, and skips it otherwise.
+func (t *Transformer) container(vs int, s scope, depth int) (int, error) {
+	switch {
+	case vs < len(t.in) && t.in[vs] == '{':
+		return t.object(vs, s, depth+1, false)
+	case vs < len(t.in) && t.in[vs] == '[':
+		return t.array(vs, s, depth+1)
+	}
+	return skipValue(t.in, vs, depth)
+}
+
+// reviewMember handles the member with key key whose value starts at in[vs], in reviewing
+// scope s, when no configured path selects it (c is nil or an intermediate node). It returns
+// the end of the value and whether the member is to be removed.
+func (t *Transformer) reviewMember(s scope, c *node, key []byte, vs, depth int) (end int, remove bool, err error) {
+	in := t.in
+	t.path = t.path[:s.path]
+	ok := s.keys < MaxPathKeys && len(t.path)+1+len(key) <= MaxPathLen && fieldpath.Addressable(key)
+	if ok {
+		t.path = fieldpath.AppendEscaped(append(t.path, '.'), key)
+		ok = len(t.path) <= MaxPathLen
+	}
+	if !ok {
+		// No path can name the member, so nobody can ever review it: removed, fail closed.
+		t.dyn[t.dynamic(t.path[:s.path], "", ReasonUnaddressable)].blocked++
+		end, err = skipValue(in, vs, depth)
+		return end, true, err
+	}
+	tr, inspect := t.plan.review.ReviewPath(t.path)
+	if tr == "" {
+		tr = s.force
+	}
+	container := vs < len(in) && (in[vs] == '{' || in[vs] == '[')
+	switch {
+	case tr != "" && c != nil && container && !tr.removes():
+		// Configured paths lie inside: protect around them, member by member.
+		n := len(t.path)
+		end, err = t.container(vs, scope{n: c, review: true, force: tr, path: n, member: n, keys: s.keys + 1}, depth)
+		return end, false, err
+	case tr != "":
+		if end, err = skipValue(in, vs, depth); err != nil {
+			return 0, false, err
+		}
+		return end, t.reviewed(t.path, tr, vs, end), nil
+	case container:
+		n := len(t.path)
+		end, err = t.container(vs, scope{n: c, review: true, path: n, member: n, keys: s.keys + 1, inspect: inspect}, depth)
+		return end, false, err
+	}
+	if end, err = skipValue(in, vs, depth); err != nil || !inspect {
+		return end, false, err
+	}
+	return end, t.inspectValue(t.path, vs, end), nil
+}
+
 // array walks an array at a trie node: arrays are transparent, so objects
-// inside are matched against n's children.
-func (t *Transformer) array(i int, n *node, depth int) (int, error) {
+// inside are matched against s.n's children. In a reviewing scope, objects
+// inside are reviewed under the array's path with "[]" appended, and strings
+// and numbers are inspected (s.inspect) or protected (s.force) as values of
+// the member the array is.
+func (t *Transformer) array(i int, s scope, depth int) (int, error) {
 	if depth > MaxDepth {
 		return 0, syntaxErr(i, "nesting deeper than 64 levels")
+	}
+	if s.review && s.keys > 1 { // a root cannot carry "[]"; it is transparent anyway
+		t.path = append(t.path[:s.path], "[]"...)
+		s.path = len(t.path)
 	}
 	in := t.in
 	i = skipSpace(in, i+1)
@@ -298,9 +406,30 @@ func (t *Transformer) array(i int, n *node, depth int) (int, error) {
 		case i >= len(in):
 			return 0, syntaxErr(i, "unexpected end of event")
 		case in[i] == '{':
-			i, err = t.object(i, n, depth+1, false)
+			i, err = t.object(i, s, depth+1, false)
 		case in[i] == '[':
-			i, err = t.array(i, n, depth+1)
+			i, err = t.array(i, s, depth+1)
+		case s.force != "" || s.inspect || s.review && s.keys == 1:
+			start := i
+			if i, err = skipValue(in, i, depth); err != nil {
+				break
+			}
+			var remove bool
+			switch {
+			case s.force != "":
+				remove = t.reviewed(t.path[:s.member], s.force, start, i)
+			case s.inspect:
+				remove = t.inspectValue(t.path[:s.member], start, i)
+			case in[start] != 'n':
+				// A value right inside a root sent as an array has no key, so no path.
+				t.dyn[t.dynamic(t.path[:s.member], "", ReasonUnaddressable)].blocked++
+				remove = true
+			}
+			if remove {
+				t.flush(start)
+				t.out = append(t.out, "null"...)
+				t.last = i
+			}
 		default:
 			i, err = skipValue(in, i, depth)
 		}
@@ -335,7 +464,7 @@ func (t *Transformer) eachElement(i int, r *rule, st *ruleStat, depth int) (int,
 			i, err = t.eachElement(i, r, st, depth+1)
 		} else {
 			start := i
-			if i, err = skipValue(in, i, depth); err == nil && !t.protect(r, st, start, i) {
+			if i, err = skipValue(in, i, depth); err == nil && !t.protect(r.treatment, r.norm, st, start, i) {
 				t.flush(start)
 				t.out = append(t.out, "null"...)
 				t.last = i
@@ -354,36 +483,44 @@ func (t *Transformer) eachElement(i int, r *rule, st *ruleStat, depth int) (int,
 	}
 }
 
-// protect replaces the validated value in[vs:ve] according to r. It returns
-// false, having written nothing, when the value cannot be protected; the
-// caller then removes it. null is left as it is.
-func (t *Transformer) protect(r *rule, st *ruleStat, vs, ve int) bool {
+// plaintext returns the plaintext of the validated value in[vs:ve] (not null): a string's
+// unescaped content, a container's compact JSON text, a number or boolean as sent. It may
+// alias the event or t.ptBuf.
+func (t *Transformer) plaintext(vs, ve int) []byte {
 	v := t.in[vs:ve]
-	var pt []byte
 	switch v[0] {
-	case 'n':
-		return true
 	case '"':
-		pt = v[1 : len(v)-1]
+		pt := v[1 : len(v)-1]
 		if bytes.IndexByte(pt, '\\') >= 0 {
 			t.ptBuf = appendUnescaped(t.ptBuf[:0], pt)
 			pt = t.ptBuf
 		}
+		return pt
 	case '{', '[':
 		t.ptBuf = appendCompact(t.ptBuf[:0], v)
-		pt = t.ptBuf
-	default:
-		pt = v
+		return t.ptBuf
 	}
+	return v
+}
 
-	switch r.treatment {
+// protect replaces the validated value in[vs:ve] with treatment tr (Encrypt,
+// HMAC or SHA256, normalized by nm) and counts it in st. It returns false,
+// having written nothing, when the value cannot be protected; the caller then
+// removes it. null is left as it is.
+func (t *Transformer) protect(tr Treatment, nm norm, st *ruleStat, vs, ve int) bool {
+	if t.in[vs] == 'n' {
+		return true
+	}
+	pt := t.plaintext(vs, ve)
+
+	switch tr {
 	case SHA256:
 		// A digest is recognised as sent (trimmed), before normalization: the phone rule
 		// would otherwise turn the digits of a hex digest into a "number" and hash it again.
 		if v := bytes.TrimSpace(pt); isDigest(v) {
 			t.normBuf = append(t.normBuf[:0], v...)
 		} else {
-			t.normBuf = appendNormalized(t.normBuf[:0], pt, r.norm, t.plan.cc)
+			t.normBuf = appendNormalized(t.normBuf[:0], pt, nm, t.plan.cc)
 		}
 		t.flush(vs)
 		t.out = append(t.out, '"')
@@ -414,7 +551,13 @@ func (t *Transformer) protect(r *rule, st *ruleStat, vs, ve int) bool {
 		t.flush(vs)
 		t.out = append(t.out, '"')
 		start := len(t.out)
-		out, err := t.prot.Sealer.Seal(t.out, pt)
+		var out []byte
+		var err error
+		if t.typed != nil {
+			out, err = t.typed.SealValue(t.out, fieldcrypt.TypeOf(t.in[vs:ve]), pt)
+		} else {
+			out, err = t.prot.Sealer.Seal(t.out, pt)
+		}
 		if err != nil || len(out) <= start || !utf8.Valid(out[start:]) {
 			t.out, t.last = saved, last
 			st.failed++
@@ -441,11 +584,20 @@ func needsEscape(b []byte) bool {
 	return false
 }
 
+// macState is whether an Apply call has the HMAC key it may need.
+type macState uint8
+
+const (
+	macUnasked     macState = iota // the HMACKeyer has not been asked during this Apply call
+	macLoaded                      // the key is loaded into t.mac
+	macUnavailable                 // no key: hmac fields are dropped fail-closed
+)
+
 // macReady asks the HMACKeyer for the key once per Apply call and prepares
 // (or reuses) the HMAC state.
 func (t *Transformer) macReady() bool {
-	if t.macState == 0 {
-		t.macState = 2
+	if t.macState == macUnasked {
+		t.macState = macUnavailable
 		if t.prot.HMAC != nil {
 			id, key, err := t.prot.HMAC.HMACKey()
 			if err == nil && len(key) > 0 {
@@ -453,11 +605,11 @@ func (t *Transformer) macReady() bool {
 					t.macKey = append(t.macKey[:0], key...)
 					t.mac = hmac.New(sha256.New, t.macKey)
 				}
-				t.macKeyID, t.macState = id, 1
+				t.macKeyID, t.macState = id, macLoaded
 			}
 		}
 	}
-	return t.macState == 1
+	return t.macState == macLoaded
 }
 
 // closeTop writes the manifest just before the event's closing brace at
@@ -490,6 +642,22 @@ func (t *Transformer) result() Result {
 		add(r, Dropped, ReasonKeyUnavailable, st.noKey)
 		add(r, Dropped, ReasonProtectFailed, st.failed)
 	}
-	res.Entries = t.entries
+	n := len(t.entries)
+	for k := range t.dyn {
+		d := &t.dyn[k]
+		res.Protected += d.protected
+		res.Blocked += d.blocked
+		res.Dropped += d.noKey + d.failed
+		dyn := func(o Outcome, reason string, n int) {
+			if n > 0 {
+				t.entries = append(t.entries, Entry{Path: d.path, Treatment: d.treatment, Outcome: o, Reason: reason, Count: n})
+			}
+		}
+		dyn(Protected, "", d.protected)
+		dyn(Blocked, d.reason, d.blocked)
+		dyn(Dropped, ReasonKeyUnavailable, d.noKey)
+		dyn(Dropped, ReasonProtectFailed, d.failed)
+	}
+	res.Entries, res.Unreviewed = t.entries[:n:n], t.entries[n:]
 	return res
 }

@@ -2,8 +2,10 @@
 // destination by rewriting the event's JSON text in a single pass.
 //
 // A destination's configuration is compiled once into a [Plan] (paths under
-// context, traits and properties, each with a [Treatment], plus the paths the
-// destination blocks). [Transformer.Apply] then walks each event's bytes once:
+// context, traits and properties or identity fields, each with a [Treatment],
+// plus the paths the destination blocks, and optionally a [Reviewer] for the
+// fields nobody has reviewed yet). [Transformer.Apply] then walks each event's
+// bytes once:
 // it validates the JSON, copies every untouched byte through unchanged,
 // replaces the value of every selected path with a JSON string (a ciphertext
 // token, an HMAC or a SHA-256 digest), removes redacted and blocked members
@@ -19,13 +21,38 @@
 //
 // # Path syntax
 //
-// A path is a root — "context", "traits" or "properties" — followed by one or
-// more dot-separated keys, for example "traits.email", "context.traits.phone",
-// "properties.address.zip" or "properties.products[].name". A key may end in
-// one or more "[]" to say that the value there is an array. Keys are matched
-// exactly (case-sensitive) against the unescaped JSON key. A key cannot
-// contain '.', '[', ']', '"', '\\' or control characters, nor start or end
-// with white space.
+// Paths follow the one field-path grammar of shared/fieldpath. A path is a
+// root — "context", "traits" or "properties" — followed by one or more
+// dot-separated keys, for example "traits.email", "context.traits.phone",
+// "properties.address.zip" or "properties.products[].name"; or one of the
+// identity fields "userId", "anonymousId", "groupId" and "previousId" alone,
+// which names that top-level member of the event. A key may end in one or more
+// "[]" to say that the value there is an array. A backslash escapes '.', '[',
+// ']', '\' and '"' inside a key, so `traits.a\.b` is the key "a.b" under
+// traits (not "b" inside "a"). A key cannot contain control or format
+// characters, nor start or end with white space; paths are at most 512 bytes
+// and 32 keys.
+//
+// An identity field listed without a treatment is HMACed (joins on it keep
+// working); any other field without a treatment is encrypted.
+//
+// # Case
+//
+// Keys are matched against the unescaped JSON key case-insensitively, by
+// Unicode simple case folding (the semantics of strings.EqualFold), roots and
+// identity fields included: with "traits.email" configured, an event's
+// "Traits": {"EMAIL": …} is protected just the same. Two configured paths of
+// one plan that differ only in case are one field: Compile refuses them unless
+// their treatments are identical.
+//
+// # Fields nobody has reviewed
+//
+// A plan with a Reviewer (Spec.Review) also visits every member under the
+// three roots that no configured path selects, asks the Reviewer about its
+// path (and, when it asks to, about its string or number values) and protects
+// or removes it as told; the manifest lists those paths marked
+// "unreviewed":true. A member whose key no path can name can never be reviewed
+// and is removed. Without a Reviewer such members are copied unread, as before.
 //
 // Arrays are transparent when a path continues into an object key: at every
 // step, if the value is an array, each element is searched (recursively for
@@ -45,6 +72,10 @@
 //     removed (strings keep their original escapes), so decrypting yields
 //     valid JSON text;
 //   - null: nothing — null carries no value and stays null (not counted).
+//
+// A Sealer that is a [TypedSealer] (fieldcrypt's Encrypter) also records which
+// JSON type the value had, so that decryption restores 42 as a number and "42"
+// as a string (docs/ENCRYPTION.md, section 3.4).
 //
 // Redacted and blocked members are removed whatever their type, null
 // included.

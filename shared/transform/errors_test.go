@@ -39,8 +39,8 @@ func TestPlanErrorsCarryACallerSafeReason(t *testing.T) {
 		},
 		{
 			name:   "a bad path says so and keeps its PathError",
-			spec:   Spec{Fields: []Field{{"userId", Encrypt}}},
-			prefix: `invalid field path "userId": `,
+			spec:   Spec{Fields: []Field{{"event", Encrypt}}},
+			prefix: `invalid field path "event": `,
 			path:   true,
 		},
 	} {

@@ -1,17 +1,22 @@
 package transform
 
+import "github.com/phiguard/phiguard/shared/fieldpath"
+
 // AppendFieldPaths appends to dst the field paths present in event under
 // context, traits and properties — keys only, never values — and returns the
 // extended slice. Every object member yields a path (intermediate objects
 // included, e.g. "traits.address" and "traits.address.city"); array values
 // are entered with "[]" appended to the key, e.g.
-// "properties.products[].name". Each path is appended once per call, in the
-// order first seen, and is a valid argument to ParsePath. Members whose key
-// cannot be written in a path (it contains '.', '[', ']', '"', '\\' or
-// control characters, is empty, or has surrounding white space), and paths
-// longer than MaxPathLen or MaxPathKeys, are skipped with everything below
-// them. It scans the event once; on malformed input it returns dst unchanged
-// and an error matching ErrMalformed.
+// "properties.products[].name". Keys are written in the field-path grammar
+// (shared/fieldpath): '.', '[', ']', '\' and '"' inside a key are escaped with
+// a backslash, so the key "a.b" under traits is reported as `traits.a\.b`.
+// Roots are matched case-insensitively (the case rule) and written in lower
+// case. Each path is appended once per call, in the order first seen, and is a
+// valid argument to ParsePath. Members whose key no path can name (empty, with
+// control or format characters, or surrounding white space; see
+// fieldpath.Addressable), and paths longer than MaxPathLen or MaxPathKeys, are
+// skipped with everything below them. It scans the event once; on malformed
+// input it returns dst unchanged and an error matching ErrMalformed.
 func AppendFieldPaths(dst []string, event []byte) ([]string, error) {
 	w := pathWalker{in: event, out: dst}
 	i := skipSpace(event, 0)
@@ -57,14 +62,15 @@ func (w *pathWalker) object(i, depth int, top bool, keys int) (int, error) {
 		mark := len(w.buf)
 		enter := false
 		if top {
-			if isRoot(string(key)) {
-				w.buf = append(w.buf[:0], key...)
+			if root := fieldpath.CanonicalTop(key); fieldpath.IsRoot(root) {
+				w.buf = append(w.buf[:0], root...)
 				enter = true
 			}
-		} else if validPathKey(key) && keys < MaxPathKeys && len(w.buf)+1+len(key) <= MaxPathLen {
-			w.buf = append(append(w.buf, '.'), key...)
-			w.record()
-			enter = true
+		} else if keys < MaxPathKeys && len(w.buf)+1+len(key) <= MaxPathLen && fieldpath.Addressable(key) {
+			w.buf = fieldpath.AppendEscaped(append(w.buf, '.'), key)
+			if enter = len(w.buf) <= MaxPathLen; enter {
+				w.record()
+			}
 		}
 		if enter && i < len(in) && (in[i] == '{' || in[i] == '[') {
 			i, err = w.value(i, depth, keys+1)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/phiguard/phiguard/shared/fieldpath"
 )
 
 var fuzzSpec = Spec{
@@ -32,11 +34,14 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte(`{"traits":{"email":"a@b.c","phone":"555"},"properties":{"products":[{"name":"x"}]}}`), []byte{1, 2, 3})
 	f.Add([]byte(`{"_phi":1,"traits":{"em\u0061il":"x","ssn":{"a":[1]}},"context":{"ip":"1"}}`), []byte{9, 8, 7, 6, 5, 4, 3, 2, 1})
 	f.Add([]byte(`{"properties":{"tags":["a",["b",null],{"c":1}],"address":[{"zip":1}]}}`), []byte("tags and zips"))
+	f.Add([]byte(`{"Traits":{" pad":1,"a.b":{"x":"s","y":[true,2]}},"PROPERTIES":[["v"],{"x":[1,"2"]}],"context":{"Address":{"zip":"9","c":"x"}}}`), []byte("keys"))
 	f.Add([]byte(`[1]`), []byte{})
 	f.Add([]byte(`{"a":"\ud800"}`), []byte{255, 0, 255, 0})
 	plan := mustCompile(f, fuzzSpec)
+	reviewing := mustCompile(f, Spec{Fields: fuzzSpec.Fields, Drop: fuzzSpec.Drop, Review: protectAll{}})
 	f.Fuzz(func(t *testing.T, raw, shape []byte) {
 		checkRaw(t, plan, raw)
+		checkReviewed(t, reviewing, raw)
 		event, secrets, keeps := generateEvent(shape)
 		out, _, err := Apply(nil, event, plan, fuzzProt)
 		if err != nil {
@@ -95,7 +100,65 @@ func checkRaw(t *testing.T, plan *Plan, raw []byte) {
 	}
 }
 
-// walkPath calls fn with every value at keys (arrays transparent).
+// protectAll is a Reviewer that has every unreviewed field encrypted, except the keys "x" of
+// objects, whose strings it inspects and removes.
+type protectAll struct{}
+
+func (protectAll) ReviewPath(path []byte) (Treatment, bool) {
+	if bytes.HasSuffix(path, []byte(".x")) {
+		return "", true
+	}
+	return Encrypt, false
+}
+
+func (protectAll) ReviewValue(path, value []byte) Treatment { return Drop }
+
+// checkReviewed applies a plan with the protectAll reviewer: nothing under a root may be left
+// in clear.
+func checkReviewed(t *testing.T, plan *Plan, raw []byte) {
+	out, _, err := Apply(nil, raw, plan, fuzzProt)
+	if err != nil {
+		return // checkRaw tested the errors
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("output is not JSON: %v: %s", err, out)
+	}
+	var leaf func(v any)
+	leaf = func(v any) {
+		switch v := v.(type) {
+		case nil, bool:
+		case string:
+			if v != "tok.opaque" && !isDigest([]byte(v)) {
+				t.Fatalf("left %q in clear: %s", v, out)
+			}
+		case map[string]any:
+			for _, c := range v {
+				leaf(c)
+			}
+		case []any:
+			for _, c := range v {
+				leaf(c)
+			}
+		default:
+			if _, isNumber := v.(float64); !isNumber {
+				t.Fatalf("unexpected %T", v)
+			}
+			t.Fatalf("left %v in clear: %s", v, out)
+		}
+	}
+	for k, v := range doc {
+		switch v.(type) {
+		case map[string]any, []any:
+			if fieldpath.IsRoot(fieldpath.CanonicalTop(k)) {
+				leaf(v)
+			}
+		}
+	}
+}
+
+// walkPath calls fn with every value at keys (arrays transparent; keys compared
+// case-insensitively, as the transform matches them).
 func walkPath(v any, keys []string, each bool, fn func(any)) {
 	if a, ok := v.([]any); ok && (len(keys) > 0 || each) {
 		for _, e := range a {
@@ -108,8 +171,10 @@ func walkPath(v any, keys []string, each bool, fn func(any)) {
 		return
 	}
 	if m, ok := v.(map[string]any); ok {
-		if c, ok := m[keys[0]]; ok {
-			walkPath(c, keys[1:], each, fn)
+		for k, c := range m {
+			if strings.EqualFold(k, keys[0]) {
+				walkPath(c, keys[1:], each, fn)
+			}
 		}
 	}
 }

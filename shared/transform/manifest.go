@@ -30,6 +30,14 @@ const ManifestVersion = 1
 // reason other than redact. A path can appear in both when some of its values
 // (array elements) were protected and others dropped. The manifest never
 // contains values, only configured paths, treatments and key ids.
+//
+// After the configured paths come the event's own paths that the plan's
+// Reviewer decided about (fields not reviewed yet), marked "unreviewed":true:
+//
+//	{"path": "properties.diagnosis", "treatment": "encrypt", "alg": "hpke-p256", "kid": "k-2024", "unreviewed": true}
+//	{"path": "traits.ssn", "reason": "unreviewed"}
+//	{"path": "properties.notes", "reason": "key-unavailable", "unreviewed": true}
+//	{"path": "traits", "reason": "unaddressable"}
 func (t *Transformer) appendManifest(dst []byte) []byte {
 	dst = append(dst, `"_phi":{"v":1,"fields":[`...)
 	first := true
@@ -39,35 +47,40 @@ func (t *Transformer) appendManifest(dst []byte) []byte {
 		}
 		first = false
 	}
+	protected := func(pathJSON []byte, path string, tr Treatment, nm norm, unreviewed bool) {
+		sep()
+		dst = appendPathMember(dst, pathJSON, path)
+		switch tr {
+		case Encrypt:
+			dst = append(dst, `,"treatment":"encrypt"`...)
+			if t.prot.Algorithm != "" {
+				dst = append(dst, `,"alg":`...)
+				dst = appendJSONString(dst, t.prot.Algorithm)
+			}
+			if t.prot.KeyID != "" {
+				dst = append(dst, `,"kid":`...)
+				dst = appendJSONString(dst, t.prot.KeyID)
+			}
+		case HMAC:
+			dst = append(dst, `,"treatment":"hmac","alg":"hmac-sha256"`...)
+			if t.macKeyID != "" {
+				dst = append(dst, `,"kid":`...)
+				dst = appendJSONString(dst, t.macKeyID)
+			}
+		case SHA256:
+			dst = append(dst, `,"treatment":"sha256","alg":"sha256","norm":"`...)
+			dst = append(dst, nm.String()...)
+			dst = append(dst, '"')
+		}
+		if unreviewed {
+			dst = append(dst, `,"unreviewed":true`...)
+		}
+		dst = append(dst, '}')
+	}
 	for k := range t.plan.rules {
 		r, st := &t.plan.rules[k], &t.stats[k]
 		if st.protected > 0 {
-			sep()
-			dst = append(dst, `{"path":`...)
-			dst = append(dst, r.pathJSON...)
-			switch r.treatment {
-			case Encrypt:
-				dst = append(dst, `,"treatment":"encrypt"`...)
-				if t.prot.Algorithm != "" {
-					dst = append(dst, `,"alg":`...)
-					dst = appendJSONString(dst, t.prot.Algorithm)
-				}
-				if t.prot.KeyID != "" {
-					dst = append(dst, `,"kid":`...)
-					dst = appendJSONString(dst, t.prot.KeyID)
-				}
-			case HMAC:
-				dst = append(dst, `,"treatment":"hmac","alg":"hmac-sha256"`...)
-				if t.macKeyID != "" {
-					dst = append(dst, `,"kid":`...)
-					dst = appendJSONString(dst, t.macKeyID)
-				}
-			case SHA256:
-				dst = append(dst, `,"treatment":"sha256","alg":"sha256","norm":"`...)
-				dst = append(dst, r.norm.String()...)
-				dst = append(dst, '"')
-			}
-			dst = append(dst, '}')
+			protected(r.pathJSON, "", r.treatment, r.norm, false)
 		}
 		if st.redacted > 0 {
 			sep()
@@ -76,23 +89,51 @@ func (t *Transformer) appendManifest(dst []byte) []byte {
 			dst = append(dst, `,"treatment":"redact"}`...)
 		}
 	}
+	for k := range t.dyn {
+		if d := &t.dyn[k]; d.protected > 0 {
+			nm := normTrim
+			if d.treatment == SHA256 {
+				nm = normFor(lastKey([]byte(d.path)))
+			}
+			protected(nil, d.path, d.treatment, nm, true)
+		}
+	}
 	dst = append(dst, `],"dropped":[`...)
 	first = true
-	drop := func(r *rule, n int, reason string) {
+	drop := func(pathJSON []byte, path string, n int, reason string, unreviewed bool) {
 		if n > 0 {
 			sep()
-			dst = append(dst, `{"path":`...)
-			dst = append(dst, r.pathJSON...)
+			dst = appendPathMember(dst, pathJSON, path)
 			dst = append(dst, `,"reason":"`...)
 			dst = append(dst, reason...)
-			dst = append(dst, `"}`...)
+			dst = append(dst, '"')
+			if unreviewed {
+				dst = append(dst, `,"unreviewed":true`...)
+			}
+			dst = append(dst, '}')
 		}
 	}
 	for k := range t.plan.rules {
 		r, st := &t.plan.rules[k], &t.stats[k]
-		drop(r, st.blocked, ReasonBlocked)
-		drop(r, st.noKey, ReasonKeyUnavailable)
-		drop(r, st.failed, ReasonProtectFailed)
+		drop(r.pathJSON, "", st.blocked, ReasonBlocked, false)
+		drop(r.pathJSON, "", st.noKey, ReasonKeyUnavailable, false)
+		drop(r.pathJSON, "", st.failed, ReasonProtectFailed, false)
+	}
+	for k := range t.dyn {
+		d := &t.dyn[k]
+		drop(nil, d.path, d.blocked, d.reason, false)
+		drop(nil, d.path, d.noKey, ReasonKeyUnavailable, true)
+		drop(nil, d.path, d.failed, ReasonProtectFailed, true)
 	}
 	return append(dst, "]}"...)
+}
+
+// appendPathMember opens a manifest entry with its path member: pathJSON when the path's JSON
+// string is at hand, else path encoded.
+func appendPathMember(dst, pathJSON []byte, path string) []byte {
+	dst = append(dst, `{"path":`...)
+	if pathJSON != nil {
+		return append(dst, pathJSON...)
+	}
+	return appendJSONString(dst, path)
 }

@@ -40,7 +40,7 @@ func (t Treatment) removes() bool { return t == Redact || t == Drop }
 // Field is one configured path and its treatment.
 type Field struct {
 	Path      string
-	Treatment Treatment // "" means Encrypt
+	Treatment Treatment // "" means the path's default: HMAC for an identity field, Encrypt otherwise (phi.DefaultTreatment)
 }
 
 // Spec is one destination's protection configuration.
@@ -54,19 +54,25 @@ type Spec struct {
 	// assumed for phone numbers without one when a sha256 treatment
 	// normalizes them to E.164. Empty means "1".
 	DefaultCountryCode string
+	// Review, when set, decides the fate of every member under context,
+	// traits and properties that no path of Fields or Drop selects (fields
+	// not reviewed yet; see Reviewer). Nil lets such members through
+	// untouched, unread.
+	Review Reviewer
 }
 
 // Plan is a compiled Spec: a trie over the configured paths, ready to apply
 // to any number of events. A Plan is immutable and safe for concurrent use.
 type Plan struct {
-	root  *node
-	rules []rule
-	cc    string
+	root   *node
+	rules  []rule
+	cc     string
+	review Reviewer
 }
 
 type node struct {
-	children map[string]*node
-	rule     int // index into Plan.rules; -1 for an intermediate node
+	children map[string]*node // by case-folded key (fieldpath.Fold)
+	rule     int              // index into Plan.rules; -1 for an intermediate node
 }
 
 type rule struct {
@@ -80,7 +86,9 @@ type rule struct {
 // ErrInvalidPlan (and ErrInvalidPath for a bad path), when:
 //   - a path is invalid or a treatment unknown;
 //   - the same field is configured twice with different treatments (a Drop
-//     beside another treatment is not a conflict: blocking wins);
+//     beside another treatment is not a conflict: blocking wins) — paths
+//     that differ only in the case of their keys are the same field, since
+//     event keys are matched case-insensitively;
 //   - a path lies inside another path that is encrypted, hashed or HMACed as
 //     a whole while the inner path is to be removed (the outer value would
 //     carry the inner one to the destination).
@@ -100,13 +108,13 @@ func Compile(spec Spec) (*Plan, error) {
 	}
 
 	var rules []rule
-	index := map[string]int{} // key path (joined with NUL) → rules index
+	index := map[string]int{} // folded key path (joined with NUL) → rules index
 	add := func(text string, t Treatment) error {
 		p, err := ParsePath(text)
 		if err != nil {
 			return planPathErr(err)
 		}
-		k := strings.Join(p.keys, "\x00")
+		k := strings.Join(p.folded, "\x00")
 		r := rule{path: p, treatment: t, norm: normFor(p.keys[len(p.keys)-1])}
 		n, seen := index[k]
 		switch {
@@ -118,12 +126,19 @@ func Compile(spec Spec) (*Plan, error) {
 		case t == Drop:
 			rules[n] = r
 		case rules[n].treatment != t || rules[n].path.each != p.each:
-			return planErr("%q and %q select the same field with different treatments (%s, %s)",
-				rules[n].path, text, rules[n].treatment, t)
+			how := "select the same field"
+			if !slices.Equal(rules[n].path.keys, p.keys) {
+				how = "differ only in case, and event keys are matched case-insensitively, so they select the same field,"
+			}
+			return planErr("%q and %q %s with different treatments (%s, %s)",
+				rules[n].path, text, how, rules[n].treatment, t)
 		}
 		return nil
 	}
 	for _, f := range spec.Fields {
+		if f.Treatment == "" {
+			f.Treatment = Treatment(phi.DefaultTreatment(f.Path))
+		}
 		t, err := ParseTreatment(string(f.Treatment))
 		if err != nil {
 			return nil, planFieldErr(f.Path, err)
@@ -139,11 +154,11 @@ func Compile(spec Spec) (*Plan, error) {
 	}
 
 	// Resolve overlaps: an ancestor's treatment covers its descendants.
-	plan := &Plan{root: &node{rule: -1}, cc: cc}
+	plan := &Plan{root: &node{rule: -1}, cc: cc, review: spec.Review}
 	for _, r := range rules {
 		covered := false
 		for l := 2; l < len(r.path.keys); l++ {
-			n, ok := index[strings.Join(r.path.keys[:l], "\x00")]
+			n, ok := index[strings.Join(r.path.folded[:l], "\x00")]
 			if !ok {
 				continue
 			}
@@ -160,7 +175,7 @@ func Compile(spec Spec) (*Plan, error) {
 		r.pathJSON = appendJSONString(nil, r.path.text)
 		plan.rules = append(plan.rules, r)
 		at := plan.root
-		for _, k := range r.path.keys {
+		for _, k := range r.path.folded {
 			next := at.children[k]
 			if next == nil {
 				if at.children == nil {
@@ -192,6 +207,10 @@ func (p *Plan) Paths() []Field {
 // than sent in clear), and the red paths as drops when the destination blocks red fields. The
 // pipeline compiles it for every copy; the config API compiles it before saving settings, so
 // a saved configuration always compiles.
+//
+// An identity field listed without a treatment gets HMAC (phi.DefaultTreatment). The rule for
+// fields not reviewed yet (h.Unreviewed) needs the workspace's classifications and matchers:
+// the pipeline sets the returned Spec's Review itself.
 func DestinationSpec(h phi.HashingSettings, red []string) Spec {
 	spec := Spec{Fields: make([]Field, 0, len(h.Fields))}
 	for _, f := range h.Fields {
@@ -217,7 +236,7 @@ func BlockEnclosing(spec Spec) Spec {
 			drops = append(drops, p)
 		}
 	}
-	out := Spec{Drop: slices.Clone(spec.Drop), DefaultCountryCode: spec.DefaultCountryCode}
+	out := Spec{Drop: slices.Clone(spec.Drop), DefaultCountryCode: spec.DefaultCountryCode, Review: spec.Review}
 	for _, f := range spec.Fields {
 		p, perr := ParsePath(f.Path)
 		t, terr := ParseTreatment(string(f.Treatment))

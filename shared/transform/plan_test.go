@@ -207,9 +207,19 @@ func TestAppendFieldPaths(t *testing.T) {
 			want: []string{"properties.matrix", "properties.matrix[][].x", "properties.tags"},
 		},
 		{
+			name: "keys with dots, brackets, backslashes and quotes are reported escaped, never skipped",
+			in:   `{"traits":{"a.b":{"c":1},"x[0]":1,"ok":{"q\"":1,"back\\slash":2}}}`,
+			want: []string{`traits.a\.b`, `traits.a\.b.c`, `traits.x\[0\]`, "traits.ok", `traits.ok.q\"`, `traits.ok.back\\slash`},
+		},
+		{
 			name: "keys a path cannot name are skipped with their subtree",
-			in:   `{"traits":{"a.b":{"c":1},"x[0]":1,"":2," pad":3,"ok":{"q\"":1}}}`,
+			in:   `{"traits":{"":{"c":1},"":2," pad":3,"e\u0000":4,"ok":{"tab\t":1}}}`,
 			want: []string{"traits.ok"},
+		},
+		{
+			name: "roots are matched case-insensitively and written in lower case",
+			in:   `{"Traits":{"Email":"x"},"PROPERTIES":{"a":1},"userId":"u"}`,
+			want: []string{"traits.Email", "properties.a"},
 		},
 		{
 			name: "an array root is transparent",

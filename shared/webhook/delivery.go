@@ -38,11 +38,27 @@ type Store interface {
 	GetDestination(ctx context.Context, wsID, id string) (*phi.Destination, error)
 }
 
-// Config wires a Handler. Store and a SigningKey of at least MinSigningKeyLen bytes are
-// required.
+// KeySource returns the key that signs deliveries. The handler asks for it on every delivery,
+// so an implementation that fetches the key (the delivery function's Secrets Manager fetcher,
+// deliveryfn.SecretKey) caches it; an error fails the delivery, which SQS retries.
+type KeySource interface {
+	SigningKey(ctx context.Context) ([]byte, error)
+}
+
+// StaticKey is a KeySource that always returns the same key.
+type StaticKey []byte
+
+// SigningKey returns k.
+func (k StaticKey) SigningKey(context.Context) ([]byte, error) { return k, nil }
+
+// Config wires a Handler. Store is required, and exactly one of SigningKey (a fixed key of at
+// least MinSigningKeyLen bytes) and Keys.
 type Config struct {
 	Store      Store
 	SigningKey []byte
+	// Keys supplies the signing key at delivery time, in place of a fixed SigningKey; a key it
+	// returns that is shorter than MinSigningKeyLen fails the delivery.
+	Keys KeySource
 	// Policy decides which addresses may be reached; its zero value is the production policy.
 	Policy Policy
 	// TLSConfig overrides the client's TLS settings (tests trust their own server); nil uses
@@ -60,7 +76,7 @@ type Config struct {
 // Handler delivers webhook copies from SQS batches. Build it once per container with New.
 type Handler struct {
 	store    Store
-	key      []byte
+	keys     KeySource
 	policy   Policy
 	client   *http.Client
 	log      *slog.Logger
@@ -78,17 +94,23 @@ type cachedDestination struct {
 	at time.Time
 }
 
-// New returns a Handler. It returns an error when the store is missing or the signing key is
-// shorter than MinSigningKeyLen.
+// New returns a Handler. It returns an error when the store is missing, when both or neither of
+// SigningKey and Keys are set, or when SigningKey is shorter than MinSigningKeyLen.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("webhook: Config.Store is required")
 	}
-	if len(cfg.SigningKey) < MinSigningKeyLen {
+	keys := cfg.Keys
+	switch {
+	case keys != nil && cfg.SigningKey != nil:
+		return nil, errors.New("webhook: set Config.SigningKey or Config.Keys, not both")
+	case keys == nil && len(cfg.SigningKey) < MinSigningKeyLen:
 		return nil, fmt.Errorf("webhook: the signing key must be at least %d bytes", MinSigningKeyLen)
+	case keys == nil:
+		keys = StaticKey(append([]byte(nil), cfg.SigningKey...))
 	}
 	h := &Handler{
-		store: cfg.Store, key: append([]byte(nil), cfg.SigningKey...), policy: cfg.Policy, log: cfg.Logger,
+		store: cfg.Store, keys: keys, policy: cfg.Policy, log: cfg.Logger,
 		attempts: cfg.Attempts, base: cfg.RetryBase, timeout: cfg.AttemptTimeout, now: cfg.Now,
 		dests: map[string]cachedDestination{},
 	}
@@ -206,16 +228,26 @@ var (
 	ErrRejected = errors.New("webhook rejected the delivery")
 	// ErrUnavailable: the receiver kept failing (5xx, 408, 425, 429, network) for every attempt.
 	ErrUnavailable = errors.New("webhook unavailable")
+	// ErrSigningKey: the signing key could not be had (Config.Keys failed or returned a key
+	// shorter than MinSigningKeyLen); nothing was sent.
+	ErrSigningKey = errors.New("webhook signing key unavailable")
 )
 
 // Deliver POSTs body to url, signed, retrying retryable failures with exponential backoff
 // (honouring Retry-After up to 5s) for up to the configured attempts and never past the
 // context's deadline. It returns the last HTTP status (0 when none), the attempts made, and
 // nil on a 2xx answer. Failures wrap ErrUnsafeURL (URL or resolved address not allowed),
-// ErrRejected or ErrUnavailable; they never contain the body or the URL.
+// ErrSigningKey, ErrRejected or ErrUnavailable; they never contain the body, the URL or the key.
 func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body []byte) (status, attempts int, err error) {
 	if _, err := h.policy.parse(url); err != nil {
 		return 0, 0, err
+	}
+	key, err := h.keys.SigningKey(ctx)
+	switch {
+	case err != nil:
+		return 0, 0, fmt.Errorf("%w: %w", ErrSigningKey, err)
+	case len(key) < MinSigningKeyLen:
+		return 0, 0, fmt.Errorf("%w: the key has fewer than %d bytes", ErrSigningKey, MinSigningKeyLen)
 	}
 	var wait time.Duration
 	for attempts < h.attempts {
@@ -224,7 +256,7 @@ func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body 
 		}
 		attempts++
 		var retryAfter time.Duration
-		status, retryAfter, err = h.post(ctx, url, dstID, dedupID, body)
+		status, retryAfter, err = h.post(ctx, key, url, dstID, dedupID, body)
 		if err == nil {
 			return status, attempts, nil
 		}
@@ -240,7 +272,7 @@ func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body 
 }
 
 // post makes one signed attempt.
-func (h *Handler) post(ctx context.Context, url, dstID, dedupID string, body []byte) (int, time.Duration, error) {
+func (h *Handler) post(ctx context.Context, key []byte, url, dstID, dedupID string, body []byte) (int, time.Duration, error) {
 	actx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, url, bytes.NewReader(body))
@@ -251,7 +283,7 @@ func (h *Handler) post(ctx context.Context, url, dstID, dedupID string, body []b
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "phiguard-webhook/1")
 	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(h.key, ts, body))
+	req.Header.Set(HeaderSignature, Sign(key, ts, body))
 	req.Header.Set(HeaderDestination, dstID)
 	if dedupID != "" {
 		req.Header.Set(HeaderDedupID, dedupID)
@@ -284,6 +316,8 @@ func errorKind(err error) string {
 	switch {
 	case errors.Is(err, ErrUnsafeURL):
 		return "unsafe-address"
+	case errors.Is(err, ErrSigningKey):
+		return "signing-key"
 	case errors.Is(err, ErrRejected):
 		return "rejected"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

@@ -208,7 +208,7 @@ func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
 		})
 	}
 	// post skips the URL check: the dialer alone stops the unlisted port.
-	if _, _, err := h.post(context.Background(), unlisted.srv.URL, "dst_1", "d", []byte(`{}`)); !errors.Is(err, ErrUnsafeURL) {
+	if _, _, err := h.post(context.Background(), testKey, unlisted.srv.URL, "dst_1", "d", []byte(`{}`)); !errors.Is(err, ErrUnsafeURL) {
 		t.Fatalf("the dialer let an unlisted loopback port through: %v", err)
 	}
 	if n := unlisted.calls.Load(); n != 0 {
@@ -223,7 +223,7 @@ func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 	h := newTestHandler(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	// post skips the URL check, as if "localhost" had been a public name at configuration time.
-	_, _, err := h.post(context.Background(), "https://localhost"+port, "dst_1", "d", []byte(`{}`))
+	_, _, err := h.post(context.Background(), testKey, "https://localhost"+port, "dst_1", "d", []byte(`{}`))
 	if !errors.Is(err, ErrUnsafeURL) {
 		t.Fatalf("err = %v, want the dialer to refuse the resolved loopback address", err)
 	}
@@ -238,5 +238,73 @@ func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 func TestNewRefusesAShortSigningKey(t *testing.T) {
 	if _, err := New(Config{Store: noStore{}, SigningKey: []byte("short")}); err == nil {
 		t.Fatal("accepted a 5-byte signing key")
+	}
+}
+
+// keyFunc is a KeySource from a function.
+type keyFunc func(context.Context) ([]byte, error)
+
+func (f keyFunc) SigningKey(ctx context.Context) ([]byte, error) { return f(ctx) }
+
+func TestNewTakesAFixedKeyOrAKeySourceButNotBoth(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"a fixed key", Config{Store: noStore{}, SigningKey: testKey}, true},
+		{"a key source", Config{Store: noStore{}, Keys: StaticKey(testKey)}, true},
+		{"both", Config{Store: noStore{}, SigningKey: testKey, Keys: StaticKey(testKey)}, false},
+		{"neither", Config{Store: noStore{}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.cfg); (err == nil) != tt.ok {
+				t.Errorf("New: %v, want ok = %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// The key is asked for at delivery time, so a rotated key signs the next delivery, and a key
+// that cannot be had fails the delivery before anything is sent.
+func TestDeliveryAsksTheKeySourceEachTime(t *testing.T) {
+	r := newReceiver(t)
+	rotated := []byte("a-rotated-signing-key-of-at-least-32-bytes")
+	var calls atomic.Int32
+	keys := keyFunc(func(context.Context) ([]byte, error) {
+		switch calls.Add(1) {
+		case 1:
+			return testKey, nil
+		case 2:
+			return rotated, nil
+		case 3:
+			return []byte("short"), nil
+		}
+		return nil, errors.New("secrets manager unavailable")
+	})
+	h, err := New(Config{Store: noStore{}, Keys: keys, Policy: listing(r), TLSConfig: r.tls(), RetryBase: time.Millisecond, Attempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][]byte{testKey, rotated} {
+		if _, _, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "dst_1", "d", []byte(`{"n":1}`)); err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+		r.mu.Lock()
+		h := r.headers[i]
+		r.mu.Unlock()
+		if err := Verify(want, h.Get(HeaderTimestamp), h.Get(HeaderSignature), []byte(`{"n":1}`), time.Now(), 0); err != nil {
+			t.Errorf("delivery %d is not signed with the key the source returned: %v", i, err)
+		}
+	}
+	for _, what := range []string{"a short key", "a failing source"} {
+		_, attempts, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "dst_1", "d", []byte(`{}`))
+		if !errors.Is(err, ErrSigningKey) || attempts != 0 || errorKind(err) != "signing-key" {
+			t.Errorf("%s: err %v after %d attempts, want ErrSigningKey before any attempt", what, err, attempts)
+		}
+	}
+	if n := r.calls.Load(); n != 2 {
+		t.Errorf("the receiver got %d requests, want 2 (none without a usable key)", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/fieldpath"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/transform"
@@ -175,14 +176,14 @@ func (s *Service) SetHashing(ctx context.Context, wsID, id string, version int64
 	return d, ws, nil
 }
 
-// destinationAt reads the destination for an update, which must name its current version:
-// EPRECONDITION when it does not (a concurrent edit).
+// destinationAt reads the destination for an update, which must name its current version (or
+// phi.AnyVersion): EPRECONDITION when it does not (a concurrent edit).
 func (s *Service) destinationAt(ctx context.Context, wsID, id string, version int64) (*phi.Destination, *phi.Workspace, error) {
 	d, ws, err := s.Destination(ctx, wsID, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Version != version {
+	if version != phi.AnyVersion && d.Version != version {
 		return nil, nil, phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
 	}
 	return d, ws, nil
@@ -197,12 +198,12 @@ func (s *Service) DeleteDestination(ctx context.Context, wsID, id string) error 
 }
 
 // CheckHashing validates hashing settings for destination dstID of ws and returns them
-// normalized (an empty treatment becomes encrypt). Enabled settings must pass, in this order:
+// normalized (an empty treatment becomes phi.DefaultTreatment's). Enabled settings must pass, in this order:
 // the workspace is HIPAA eligible (EFORBIDDEN with the reason); every path is well formed,
 // every treatment known and no path listed twice (EINVALID listing each problem); the settings
 // compile into the pipeline's protection plan (EINVALID naming the conflict, see
-// checkCompiles); every path is classified yellow in the workspace (EINVALID listing each
-// offending path with its classification); encrypt and hmac have an active key of their kind
+// checkCompiles); every path but an identity field is classified yellow in the workspace
+// (EINVALID listing each offending path with its classification); encrypt and hmac have an active key of their kind
 // for the destination (ECONFLICT "generate hashing keys first"). Disabled settings are only
 // checked for form and for compiling, so an owner can prepare fields before generating keys,
 // and can always switch hashing off.
@@ -228,28 +229,45 @@ func (s *Service) CheckHashing(ctx context.Context, ws *phi.Workspace, dstID str
 	return out, s.checkKeys(ctx, ws.ID, dstID, out)
 }
 
-// normalizeFields checks the form of h's fields and fills in the default treatment.
+// normalizeFields checks the form of h — its fields, the unreviewed rule and the default
+// treatment — and fills in each field's default treatment (phi.DefaultTreatment: hmac for an
+// identity field, encrypt otherwise).
 func normalizeFields(h phi.HashingSettings) (phi.HashingSettings, error) {
 	if len(h.Fields) > MaxHashedFields {
 		return h, phi.InvalidField("fields", "lists %d fields; the limit is %d", len(h.Fields), MaxHashedFields)
 	}
 	var problems []phi.Problem
+	if !h.Unreviewed.Valid() {
+		problems = append(problems, phi.Problem{Field: "unreviewed",
+			Reason: fmt.Sprintf("%q is not a choice; use protect, block or pass", phi.Clip(string(h.Unreviewed), 40))})
+	}
+	if h.DefaultTreatment != "" && !h.DefaultTreatment.Valid() {
+		problems = append(problems, phi.Problem{Field: "defaultTreatment",
+			Reason: fmt.Sprintf("%q is not a treatment; use encrypt, hmac, sha256 or redact", phi.Clip(string(h.DefaultTreatment), 40))})
+	}
 	out := h
 	out.Fields = make([]phi.FieldTreatment, 0, len(h.Fields))
-	seen := map[string]bool{}
+	// seen maps each listed field, case folded, to the path as listed. "[]" is part of the key:
+	// a field listed with and without it is a conflict of treatments, which checkCompiles names.
+	seen := map[string]string{}
 	for i, f := range h.Fields {
 		if f.Treatment == "" {
-			f.Treatment = phi.TreatmentEncrypt
+			f.Treatment = phi.DefaultTreatment(f.Path)
 		}
 		field := fmt.Sprintf("fields[%d].path", i)
-		if err := privacy.FieldPath(f.Path).Validate(); err != nil {
-			for _, p := range privacy.Problems(err) {
+		if p, err := fieldpath.Parse(f.Path); err != nil {
+			for _, p := range privacy.Problems(privacy.FieldPath(f.Path).Validate()) {
 				problems = append(problems, phi.Problem{Field: field, Reason: p.Reason})
 			}
-		} else if seen[f.Path] {
-			problems = append(problems, phi.Problem{Field: field, Reason: "is listed twice; list each field once"})
+		} else if first, dup := seen[fieldKey(p)]; dup {
+			reason := "is listed twice; list each field once"
+			if first != f.Path {
+				reason = fmt.Sprintf("selects the same field as %q (keys are matched case-insensitively); list each field once", phi.Clip(first, 80))
+			}
+			problems = append(problems, phi.Problem{Field: field, Reason: reason})
+		} else {
+			seen[fieldKey(p)] = f.Path
 		}
-		seen[f.Path] = true
 		if !f.Treatment.Valid() {
 			problems = append(problems, phi.Problem{Field: fmt.Sprintf("fields[%d].treatment", i),
 				Reason: fmt.Sprintf("%q is not a treatment; use encrypt, hmac, sha256 or redact", phi.Clip(string(f.Treatment), 40))})
@@ -259,23 +277,38 @@ func normalizeFields(h phi.HashingSettings) (phi.HashingSettings, error) {
 	return out, phi.Invalid(problems)
 }
 
-// checkYellow refuses (EINVALID, listing each) fields that are not classified yellow.
+// fieldKey is p's canonical form with its "[]" marker.
+func fieldKey(p fieldpath.Path) string {
+	if p.Each() {
+		return p.Canonical() + "\x00[]"
+	}
+	return p.Canonical()
+}
+
+// checkYellow refuses (EINVALID, listing each) fields that are not classified yellow. The
+// identity fields (userId, anonymousId, groupId, previousId) identify a patient by definition and
+// are never listed in the inbox, so they need no classification.
 func (s *Service) checkYellow(ctx context.Context, wsID string, h phi.HashingSettings) error {
-	paths := make([]string, len(h.Fields))
-	for i, f := range h.Fields {
-		paths[i] = f.Path
+	var paths []string
+	for _, f := range h.Fields {
+		if !fieldpath.IsIdentity(f.Path) {
+			paths = append(paths, f.Path)
+		}
+	}
+	if len(paths) == 0 {
+		return nil
 	}
 	classes, err := s.Store.GetClassifications(ctx, wsID, paths)
 	if err != nil {
 		return wrap(err, "get classifications")
 	}
 	var offending []map[string]string
-	for _, f := range h.Fields {
-		if cl := classes[f.Path].Class; cl != string(privacy.Yellow) {
+	for _, path := range paths {
+		if cl := classes[path].Class; cl != string(privacy.Yellow) {
 			if cl == "" {
 				cl = "unclassified"
 			}
-			offending = append(offending, map[string]string{"path": f.Path, "classification": cl})
+			offending = append(offending, map[string]string{"path": path, "classification": cl})
 		}
 	}
 	if len(offending) > 0 {

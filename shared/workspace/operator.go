@@ -15,6 +15,8 @@ type OperatorStore interface {
 	CreateWorkspace(ctx context.Context, w *phi.Workspace, owner *phi.Token, ownerSecretHash string) error
 	// UpdateWorkspace saves tier and BAA when the stored version is w.Version (else EPRECONDITION).
 	UpdateWorkspace(ctx context.Context, w *phi.Workspace) error
+	// CreateToken stores a token; ENOTFOUND when its workspace does not exist.
+	CreateToken(ctx context.Context, t *phi.Token, secretHash string) error
 }
 
 // Operator applies the platform operator's rules: creating workspaces and changing their plan
@@ -116,7 +118,8 @@ func (o *Operator) Workspace(ctx context.Context, wsID string) (*phi.Workspace, 
 	return ws, nil
 }
 
-// SetPlan changes wsID's tier and BAA when its stored version is version (else EPRECONDITION).
+// SetPlan changes wsID's tier and BAA when its stored version is version (else EPRECONDITION;
+// phi.AnyVersion replaces whatever version is current).
 // Downgrading or revoking the BAA needs no further write: the pipeline re-checks eligibility on
 // every snapshot and removes protected fields (fail closed), and destinations show hashing as
 // suspended.
@@ -137,9 +140,34 @@ func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Pl
 	default:
 		ws.BAA = phi.BAA{}
 	}
-	ws.Version = version
+	if version != phi.AnyVersion {
+		ws.Version = version
+	}
 	if err := o.Store.UpdateWorkspace(ctx, ws); err != nil {
 		return nil, wrap(err, "update plan of workspace %s", ws.ID)
 	}
 	return ws, nil
+}
+
+// RecoveryToken is what an operator sends to issue a recovery owner token: its name, which says
+// who it is for.
+type RecoveryToken struct {
+	Name string `json:"name"`
+}
+
+// IssueOwnerToken creates a new owner token in workspace wsID for owners who have lost every
+// owner token (revoked, or their secrets lost) and returns it with its secret, shown this once;
+// the operator hands it to the customer as it would a new workspace's first owner token. It
+// returns EINVALID for a bad name and ENOTFOUND for an unknown workspace.
+func (o *Operator) IssueOwnerToken(ctx context.Context, a phi.Actor, wsID string, in RecoveryToken) (*phi.Token, string, error) {
+	if err := phi.Invalid(phi.CheckName("name", in.Name)); err != nil {
+		return nil, "", err
+	}
+	tok := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: wsID, Name: in.Name, Role: phi.RoleOwner, CreatedAt: o.now(), CreatedBy: a.ID}
+	audit.SetTarget(ctx, "workspace/"+wsID+"/tokens/"+tok.ID)
+	secret := phi.NewTokenSecret()
+	if err := o.Store.CreateToken(ctx, tok, phi.HashToken(secret)); err != nil {
+		return nil, "", wrap(err, "issue owner token in workspace %s", wsID)
+	}
+	return tok, secret, nil
 }

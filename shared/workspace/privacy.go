@@ -281,13 +281,18 @@ const DefaultAuditWindow = 30 * 24 * time.Hour
 // Audit returns a page of the workspace's audit records between from and to; a zero to means
 // now, a zero from DefaultAuditWindow before to. from after to is EINVALID.
 func (s *Service) Audit(ctx context.Context, wsID string, from, to time.Time, page phi.Page) ([]phi.AuditRecord, string, error) {
-	if to.IsZero() {
+	toSent := !to.IsZero()
+	if !toSent {
 		to = s.now()
 	}
 	if from.IsZero() {
 		from = to.Add(-DefaultAuditWindow)
 	}
 	if from.After(to) {
+		if !toSent {
+			return nil, "", phi.Errorf(phi.EINVALID, "from is in the future; records are listed up to now unless you send to").
+				WithDetails([]phi.Problem{{Field: "from", Reason: "must not be after now (to defaults to now)"}})
+		}
 		return nil, "", phi.Errorf(phi.EINVALID, "from is after to; swap them").
 			WithDetails([]phi.Problem{{Field: "from", Reason: "must not be after to"}})
 	}

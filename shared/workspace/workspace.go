@@ -30,6 +30,8 @@ type Workspaces interface {
 type Tokens interface {
 	CreateToken(ctx context.Context, t *phi.Token, secretHash string) error
 	ListTokens(ctx context.Context, wsID string, page phi.Page) ([]phi.Token, string, error)
+	// RevokeToken revokes the token; ECONFLICT when it is the workspace's last active owner
+	// token.
 	RevokeToken(ctx context.Context, wsID, tokenID string, at time.Time) error
 }
 
@@ -145,45 +147,13 @@ func (s *Service) CreateToken(ctx context.Context, a phi.Actor, in TokenInput) (
 	return tok, secret, nil
 }
 
-// RevokeToken revokes tokenID. It refuses (ECONFLICT) to revoke the workspace's last active
-// owner token: only owners reach the Privacy Portal, keys, tokens and audit log, and no customer
-// route could let them back in. Two owners revoking each other's tokens at the same instant can
-// still both pass this check; an operator then has to issue a new owner token.
+// RevokeToken revokes tokenID. The store refuses (ECONFLICT) to revoke the workspace's last
+// active owner token, as a condition of the write itself, so that owners revoking each other's
+// tokens at the same instant cannot lock the workspace out: only owners reach the Privacy Portal,
+// keys, tokens and audit log, and no customer route could let them back in.
 func (s *Service) RevokeToken(ctx context.Context, wsID, tokenID string) error {
-	if err := s.keepsAnOwner(ctx, wsID, tokenID); err != nil {
-		return err
-	}
 	if err := s.Store.RevokeToken(ctx, wsID, tokenID, s.now()); err != nil {
 		return wrap(err, "revoke token %s", tokenID)
-	}
-	return nil
-}
-
-func (s *Service) keepsAnOwner(ctx context.Context, wsID, tokenID string) error {
-	target, others := false, 0
-	page := phi.Page{Limit: MaxPageLimit}
-	for {
-		toks, next, err := s.Store.ListTokens(ctx, wsID, page)
-		if err != nil {
-			return wrap(err, "list tokens")
-		}
-		for _, t := range toks {
-			if t.Role != phi.RoleOwner || t.RevokedAt != nil {
-				continue
-			}
-			if t.ID == tokenID {
-				target = true
-			} else {
-				others++
-			}
-		}
-		if next == "" {
-			break
-		}
-		page.Cursor = next
-	}
-	if target && others == 0 {
-		return phi.Errorf(phi.ECONFLICT, "this is the workspace's last active owner token; create another owner token before revoking it")
 	}
 	return nil
 }
@@ -230,7 +200,8 @@ func (s *Service) Source(ctx context.Context, wsID, id string) (*phi.Source, err
 // refused before a missing or stale version is.
 func ValidSource(in SourceInput) error { return phi.Invalid(phi.CheckName("name", in.Name)) }
 
-// UpdateSource renames source id, whose stored version must be version (else EPRECONDITION).
+// UpdateSource renames source id, whose stored version must be version (else EPRECONDITION;
+// phi.AnyVersion replaces whatever version is current).
 func (s *Service) UpdateSource(ctx context.Context, wsID, id string, version int64, in SourceInput) (*phi.Source, error) {
 	if err := ValidSource(in); err != nil {
 		return nil, err
@@ -239,7 +210,10 @@ func (s *Service) UpdateSource(ctx context.Context, wsID, id string, version int
 	if err != nil {
 		return nil, err
 	}
-	src.Name, src.Version = in.Name, version
+	src.Name = in.Name
+	if version != phi.AnyVersion {
+		src.Version = version
+	}
 	if err := s.Store.UpdateSource(ctx, src); err != nil {
 		return nil, wrap(err, "update source %s", id)
 	}

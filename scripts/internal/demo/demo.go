@@ -710,7 +710,7 @@ func (w *walk) round(ctx context.Context, name, wantKey string) (map[string]*cop
 		c := got[s.messageID]
 		for path := range s.fields {
 			v, _ := lookup(c.event, path).(string)
-			if strings.HasPrefix(v, "hpke1.") {
+			if strings.HasPrefix(v, fieldcrypt.HPKETokenPrefix) {
 				tokens++
 				if info, err := fieldcrypt.Inspect(v); err != nil || info.KeyID != wantKey {
 					wrongKey++
@@ -975,7 +975,7 @@ func (w *walk) decrypt(ctx context.Context, file, kid string, got map[string]*co
 			switch {
 			case v == want:
 				opened++
-			case v != "" && !strings.HasPrefix(v, "hpke1."):
+			case v != "" && !strings.HasPrefix(v, fieldcrypt.HPKETokenPrefix):
 				opened++
 				mismatched++
 			}

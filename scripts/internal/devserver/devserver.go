@@ -34,11 +34,6 @@ import (
 	"github.com/phiguard/phiguard/shared/webhook"
 )
 
-// deliveryBatchSize is the delivery function's event source batch size, as infra/pipeline.go
-// configures it (without a batching window).
-// TODO(lead): move infra's deliveryBatchSize into shared/stack so that both import it.
-const deliveryBatchSize = 10
-
 // Defaults of the local service.
 const (
 	DefaultAPIAddr      = "127.0.0.1:3000"
@@ -202,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	}
 	s.Delivery = &Poller{
 		Name: stack.FunctionDelivery, Client: clients.SQS, QueueURL: res.DestinationQueueURL,
-		BatchSize: deliveryBatchSize, Window: 0,
+		BatchSize: stack.DeliveryBatchSize, Window: 0,
 		Handler: fns.Delivery, Region: clients.Config.Region, Logger: cfg.Logger,
 	}
 
@@ -238,7 +233,9 @@ func (s *Server) Failed() <-chan error { return s.errCh }
 // (the emulator runner discards them).
 func (s *Server) Close() error {
 	s.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// In-flight requests (a delivery the receiver is recording, an API call) get a while to
+	// finish: on a loaded machine 5 s was not always enough.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var errs []error
 	for _, hs := range s.servers {

@@ -194,6 +194,9 @@ func TestPollerAccumulatesMoreThanOneReceiveIntoOneBatch(t *testing.T) {
 		t.Errorf("attributes = %v; want ApproximateReceiveCount 1", m.Attributes)
 	}
 	waitFor(t, "the queue to be empty", 5*time.Second, func() bool { return visibleAndInFlight(t, c.SQS, q) == 0 })
+	// The poller counts a batch once its deletes return, which can be just after the queue
+	// reads empty.
+	waitFor(t, "the batch to be counted", 5*time.Second, func() bool { return p.Stats().Invocations > 0 })
 	if s := p.Stats(); s.Deleted != 25 || s.Failed != 0 {
 		t.Errorf("stats = %+v; want 25 deleted, 0 failed", s)
 	}

@@ -26,6 +26,11 @@ func TestSampleEventIsAllowedUntilTheTokenIsRevoked(t *testing.T) {
 	if err != nil || resp.PolicyDocument.Statement[0].Effect != "Allow" || resp.Context["workspaceId"] != ws.ID || resp.Context["role"] != "owner" {
 		t.Fatalf("resp = %+v, err %v", resp, err)
 	}
+	// The store keeps a workspace's last active owner token; a second owner lets the first go.
+	second := &phi.Token{ID: phi.NewID(phi.PrefixToken), WorkspaceID: ws.ID, Name: "second owner", Role: phi.RoleOwner}
+	if err := store.CreateToken(t.Context(), second, phi.HashToken(phi.NewTokenSecret())); err != nil {
+		t.Fatal(err)
+	}
 	if err := store.RevokeToken(t.Context(), ws.ID, owner.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}

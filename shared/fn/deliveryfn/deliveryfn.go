@@ -4,8 +4,10 @@ package deliveryfn
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -18,27 +20,47 @@ var _ webhook.Store = (*dynamo.Store)(nil)
 // Handler is the delivery function's Lambda handler.
 type Handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
-// Build returns the delivery handler. It fails, naming the variable, when the table or a
-// signing key of at least webhook.MinSigningKeyLen bytes is missing, or when the local webhook
-// targets are not a list of loopback IP:port pairs.
+// Build returns the delivery handler. The signing key comes from the Secrets Manager secret
+// named by stack.EnvWebhookSigningKeySecretARN, read at the first delivery and cached
+// (SecretKey), or — for local development only — from stack.EnvWebhookSigningKey itself. Build
+// makes no call. It fails, naming the variable, when the table is missing, when neither or both
+// of the two signing-key variables are set, when a literal key is shorter than
+// webhook.MinSigningKeyLen, or when the local webhook targets are not a list of loopback IP:port
+// pairs.
 func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	policy, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
 	}
-	b, err := env.Base(ctx, fn.Var{Name: stack.EnvWebhookSigningKey, What: "the webhook signing key", MinLen: webhook.MinSigningKeyLen})
+	b, err := env.Base(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h, err := webhook.New(webhook.Config{
-		Store:      b.Store,
-		SigningKey: []byte(b.Vars[stack.EnvWebhookSigningKey]),
-		Policy:     policy,
-		Logger:     b.Logger,
-		TLSConfig:  env.TLSConfig,
-	})
+	cfg := webhook.Config{Store: b.Store, Policy: policy, Logger: b.Logger, TLSConfig: env.TLSConfig}
+	secretARN, literal := env.Getenv(stack.EnvWebhookSigningKeySecretARN), env.Getenv(stack.EnvWebhookSigningKey)
+	switch {
+	case secretARN != "" && literal != "":
+		return nil, fmt.Errorf("environment variables %s and %s are both set; a deployed function reads the secret, %s is for local development only",
+			stack.EnvWebhookSigningKeySecretARN, stack.EnvWebhookSigningKey, stack.EnvWebhookSigningKey)
+	case secretARN != "":
+		cfg.Keys = NewSecretKey(secretsmanager.NewFromConfig(b.AWS), secretARN)
+	case literal != "":
+		if len(literal) < webhook.MinSigningKeyLen {
+			return nil, fmt.Errorf("environment variable %s (the webhook signing key, local development only) must hold at least %d bytes",
+				stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
+		}
+		cfg.SigningKey = []byte(literal)
+	default:
+		return nil, fmt.Errorf("environment variable %s (the ARN of the Secrets Manager secret holding the webhook signing key) is not set "+
+			"(locally, %s may hold the key itself)", stack.EnvWebhookSigningKeySecretARN, stack.EnvWebhookSigningKey)
+	}
+	h, err := webhook.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if literal != "" {
+		b.Logger.Warn("webhook signing key taken from the environment: for local development only; deployed functions read it from Secrets Manager",
+			"variable", stack.EnvWebhookSigningKey, "instead_of", stack.EnvWebhookSigningKeySecretARN)
 	}
 	if n := len(policy.LocalTargets); n > 0 {
 		b.Logger.Warn("local webhook targets allowed: the listed loopback addresses are reachable, over plain http too", "variable", stack.EnvLocalWebhookTargets, "targets", n)

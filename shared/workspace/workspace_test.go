@@ -1,0 +1,93 @@
+package workspace
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+func TestHashingStateSaysWhatEventsGet(t *testing.T) {
+	eligible := &phi.Workspace{Tier: phi.TierBusiness, BAA: phi.BAA{Signed: true}}
+	lapsed := &phi.Workspace{Tier: phi.TierTeam}
+	for _, c := range []struct {
+		name    string
+		enabled bool
+		ws      *phi.Workspace
+		state   string
+		reason  string
+	}{
+		{"hashing off is off whatever the workspace", false, lapsed, HashingOff, ""},
+		{"enabled in an eligible workspace is active", true, eligible, HashingActive, ""},
+		{"enabled in a workspace that lost eligibility is suspended, with why", true, lapsed, HashingSuspended, "team tier"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			state, reason := HashingState(&phi.Destination{Hashing: phi.HashingSettings{Enabled: c.enabled}}, c.ws)
+			if state != c.state || (c.reason == "") != (reason == "") || !strings.Contains(reason, c.reason) {
+				t.Errorf("state %q, reason %q; want %q containing %q", state, reason, c.state, c.reason)
+			}
+		})
+	}
+}
+
+func TestCheckDestinationRefusesBeforeAnythingIsRead(t *testing.T) {
+	owner := phi.Actor{Role: phi.RoleOwner}
+	member := phi.Actor{Role: phi.RoleMember}
+	good := DestinationInput{SourceID: phi.NewID(phi.PrefixSource), Name: "crm", Type: phi.DestinationWebhook}
+	for _, c := range []struct {
+		name  string
+		a     phi.Actor
+		in    func(DestinationInput) DestinationInput
+		code  string
+		field string
+	}{
+		{"a well-formed destination passes", member, func(in DestinationInput) DestinationInput { return in }, "", ""},
+		{"a member sending hashing settings is forbidden", member, func(in DestinationInput) DestinationInput {
+			in.Hashing = &phi.HashingSettings{}
+			return in
+		}, phi.EFORBIDDEN, ""},
+		{"an owner may send them", owner, func(in DestinationInput) DestinationInput {
+			in.Hashing = &phi.HashingSettings{}
+			return in
+		}, "", ""},
+		{"a source id of another kind", member, func(in DestinationInput) DestinationInput {
+			in.SourceID = phi.NewID(phi.PrefixDestination)
+			return in
+		}, phi.EINVALID, "sourceId"},
+		{"an unknown type", member, func(in DestinationInput) DestinationInput { in.Type = "ftp"; return in }, phi.EINVALID, "type"},
+		{"a name of white space", member, func(in DestinationInput) DestinationInput { in.Name = "  "; return in }, phi.EINVALID, "name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckDestination(c.a, c.in(good))
+			if phi.ErrorCode(err) != c.code {
+				t.Fatalf("err = %v, want code %q", err, c.code)
+			}
+			if c.field != "" {
+				problems, _ := phi.ErrorDetails(err).([]phi.Problem)
+				if len(problems) == 0 || problems[0].Field != c.field {
+					t.Errorf("problems %v, want one naming %s", problems, c.field)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanCheckKeepsTheBAAOnTheBusinessTier(t *testing.T) {
+	for _, c := range []struct {
+		plan  Plan
+		field string
+	}{
+		{Plan{Tier: phi.TierBusiness, BAA: BAAInput{Signed: true, SignedBy: "Dana Scully, CISO"}}, ""},
+		{Plan{Tier: phi.TierTeam}, ""},
+		{Plan{Tier: phi.TierTeam, BAA: BAAInput{Signed: true, SignedBy: "Dana"}}, "baa.signed"},
+		{Plan{Tier: phi.TierBusiness, BAA: BAAInput{Signed: true}}, "baa.signedBy"},
+		{Plan{Tier: phi.TierFree, BAA: BAAInput{SignedBy: "Dana"}}, "baa.signedBy"},
+		{Plan{Tier: "gold"}, "tier"},
+	} {
+		err := c.plan.Check()
+		problems, _ := phi.ErrorDetails(err).([]phi.Problem)
+		if c.field == "" && err != nil || c.field != "" && (len(problems) == 0 || problems[0].Field != c.field) {
+			t.Errorf("%+v: err = %v, want a problem naming %q", c.plan, err, c.field)
+		}
+	}
+}
