@@ -210,16 +210,16 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(audit.With(ctx, audit.NewScope(id, nil)))
 	secureHeaders(w.Header(), !e.c.LocalHTTP)
 	w.Header().Set("X-Request-Id", id)
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpapi.StatusWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
 			e.c.Logger.ErrorContext(ctx, "console handler panicked", "requestId", id, "panic", fmt.Sprintf("%T", v))
-			if sw.status == 0 {
+			if sw.Status() == 0 {
 				e.c.fail(sw, r, errors.New("panic"))
 			}
 		}
 		e.c.Logger.InfoContext(ctx, "console request", "requestId", id, "method", phi.Clip(r.Method, 10),
-			"page", rq.page, "status", sw.status, "actor", rq.actor.ID, "ms", time.Since(start).Milliseconds())
+			"page", rq.page, "status", sw.Status(), "actor", rq.actor.ID, "ms", time.Since(start).Milliseconds())
 	}()
 	if !e.c.LocalHTTP && !forwardedHTTPS(r) {
 		e.c.fail(sw, r, phi.Errorf(phi.EBADREQUEST, "the console is served over https only"))
@@ -295,26 +295,6 @@ func (c *Console) serve(h handlerFunc, signedIn bool) http.Handler {
 			c.fail(w, r, err)
 		}
 	})
-}
-
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
 }
 
 // request is the per-request state.

@@ -220,7 +220,7 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := audit.With(context.WithValue(r.Context(), infoKey{}, ri), audit.NewScope(id, nil))
 	r = r.WithContext(ctx)
 	w.Header().Set("X-Request-Id", id)
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &StatusWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
 			e.logger.ErrorContext(ctx, "handler panicked", "requestId", id, "route", ri.route, "panic", fmt.Sprintf("%T", v))
@@ -242,20 +242,25 @@ func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mux.ServeHTTP(sw, r)
 }
 
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
+// StatusWriter is a ResponseWriter that remembers the status it wrote, for an access log.
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (s *statusWriter) WriteHeader(code int) {
+// Status returns the status written so far, or 0.
+func (s *StatusWriter) Status() int { return s.status }
+
+// WriteHeader writes and remembers the first status.
+func (s *StatusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
+// Write writes b, remembering 200 when no status was written.
+func (s *StatusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
