@@ -76,7 +76,9 @@ type Server struct {
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	pollers sync.WaitGroup // the pollers, a subset of wg: the servers' clients
 	servers []*http.Server
+	logger  *slog.Logger
 	errOnce sync.Once
 	errCh   chan error
 }
@@ -188,6 +190,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		Receiver:       rcv,
 		ReceiverClient: rcvClient,
 		cancel:         cancel,
+		logger:         cfg.Logger,
 		errCh:          make(chan error, 1),
 	}
 	s.Ingest = &Poller{
@@ -209,7 +212,11 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	s.goServe("API", func() error { return apiSrv.Serve(apiLn) })
 	s.goServe("webhook receiver", func() error { return rcvSrv.ServeTLS(rcvLn, "", "") })
 	for _, p := range []*Poller{s.Ingest, s.Delivery} {
-		s.goServe(p.Name+" poller", func() error { return p.Run(runCtx) })
+		s.pollers.Add(1)
+		s.goServe(p.Name+" poller", func() error {
+			defer s.pollers.Done()
+			return p.Run(runCtx)
+		})
 	}
 	return s, nil
 }
@@ -233,13 +240,21 @@ func (s *Server) Failed() <-chan error { return s.errCh }
 // (the emulator runner discards them).
 func (s *Server) Close() error {
 	s.cancel()
-	// In-flight requests (a delivery the receiver is recording, an API call) get a while to
-	// finish: on a loaded machine 5 s was not always enough.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// The pollers are the receiver's clients (the delivery function posts to it): once they
+	// have stopped, no delivery is in flight and the servers can drain.
+	s.pollers.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
 	for _, hs := range s.servers {
-		if err := hs.Shutdown(ctx); err != nil {
+		err := hs.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			// A client that keeps a request open (or a connection the server still counts as
+			// active) must not keep the local service from stopping: cut it off.
+			s.logger.Warn("a local server did not drain in time; closing its connections", "addr", hs.Addr)
+			err = hs.Close()
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
