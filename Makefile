@@ -46,8 +46,8 @@ help: ## list the targets and the settings
 bootstrap: $(VENV)/.installed node_modules/.installed $(TOOLS)/local-kms $(TOOLS)/aws-lambda-rie $(EMULATORS) chromium ## install the pinned tools (idempotent)
 
 # The console's browser tests drive headless Chromium (Debian's package chromium): installed when
-# missing and the machine can (root with apt-get), else named in one line. In CI (CI=true) the
-# browser tests fail without it.
+# missing and the machine can (root with apt-get), else named in one line. The browser tests
+# fail without it, in CI and everywhere else.
 CHROMIUM_NAMES := chromium chromium-browser google-chrome
 .PHONY: chromium
 chromium: ## install Chromium for the console's browser tests when missing (apt-get, as root)

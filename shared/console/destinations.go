@@ -445,17 +445,9 @@ func (c *Console) newSetup(w http.ResponseWriter, r *http.Request) error {
 	form.Type, form.Enabled = entry.Type, true
 	setupPath := "/add-destination/" + string(entry.Type) + "/setup?source=" + urlEscape(src)
 	v := &setupView{New: true, Entry: entry, Form: form}
-	switch r.PostForm.Get("action") {
-	case "search":
-		if err := c.saveDraft(r, form); err != nil {
-			return err
-		}
-		return c.redirect(w, r, setupPath+"&q="+urlEscape(form.Query)+"#fields")
-	case "portal":
-		if err := c.saveDraft(r, form); err != nil {
-			return err
-		}
-		return c.redirect(w, r, "/privacy?return="+urlEscape(setupPath))
+	switch action := r.PostForm.Get("action"); action {
+	case "search", "portal":
+		return c.leaveSetup(w, r, form, action, setupPath+"&q="+urlEscape(form.Query)+"#fields", setupPath)
 	case "generate", "upload":
 		return c.generateForNew(w, r, v)
 	default: // save
@@ -466,8 +458,32 @@ func (c *Console) newSetup(w http.ResponseWriter, r *http.Request) error {
 // saveNew creates the destination as the form says (with hashing only when its keys exist,
 // which for a new destination means treatments that need none).
 func (c *Console) saveNew(w http.ResponseWriter, r *http.Request, v *setupView) error {
-	a := state(r).actor
 	in := v.Form.input(can(r, stack.RouteUpdateHashing) && (v.Form.Hash || len(v.Form.Fields) > 0))
+	d, err := c.createDestination(w, r, v, in)
+	if d == nil {
+		return err
+	}
+	return c.redirect(w, r, "/destinations/"+d.ID+"?saved=1")
+}
+
+// leaveSetup keeps the setup form as a draft and leaves the step for action: "search" reloads it
+// at searchPath with the fields filtered, "portal" goes to the Privacy Portal, which comes back
+// to returnPath with the draft.
+func (c *Console) leaveSetup(w http.ResponseWriter, r *http.Request, form setupForm, action, searchPath, returnPath string) error {
+	if err := c.saveDraft(r, form); err != nil {
+		return err
+	}
+	if action == "search" {
+		return c.redirect(w, r, searchPath)
+	}
+	return c.redirect(w, r, "/privacy?return="+urlEscape(returnPath))
+}
+
+// createDestination creates the destination in as the setup step v says, audited as the REST
+// route is, and clears the draft. It returns the destination, or nil and what to return: the
+// setup step again with the problems beside their fields (nil error once rendered), or an error.
+func (c *Console) createDestination(w http.ResponseWriter, r *http.Request, v *setupView, in workspace.DestinationInput) (*phi.Destination, error) {
+	a := state(r).actor
 	var d *phi.Destination
 	err := c.act(r, stack.RouteCreateDestination, "destinations", func(ctx context.Context) error {
 		var err error
@@ -475,13 +491,13 @@ func (c *Console) saveNew(w http.ResponseWriter, r *http.Request, v *setupView) 
 		return err
 	})
 	if fe, err := formOr(err); err != nil {
-		return err
+		return nil, err
 	} else if fe != nil {
 		v.Errors = fe
-		return c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
+		return nil, c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
 	}
 	c.clearDraft(r)
-	return c.redirect(w, r, "/destinations/"+d.ID+"?saved=1")
+	return d, nil
 }
 
 // ---- an existing destination's Settings ----
@@ -537,17 +553,9 @@ func (c *Console) updateDestination(w http.ResponseWriter, r *http.Request) erro
 	form.Type = d.Type
 	v := &setupView{Entry: entry, Dst: d, Form: form}
 	path := "/destinations/" + d.ID
-	switch r.PostForm.Get("action") {
-	case "search":
-		if err := c.saveDraft(r, form); err != nil {
-			return err
-		}
-		return c.redirect(w, r, path+"?q="+urlEscape(form.Query)+"#fields")
-	case "portal":
-		if err := c.saveDraft(r, form); err != nil {
-			return err
-		}
-		return c.redirect(w, r, "/privacy?return="+urlEscape(path+"?draft=1"))
+	switch action := r.PostForm.Get("action"); action {
+	case "search", "portal":
+		return c.leaveSetup(w, r, form, action, path+"?q="+urlEscape(form.Query)+"#fields", path+"?draft=1")
 	case "generate", "upload":
 		return c.generateForExisting(w, r, v)
 	}

@@ -75,24 +75,14 @@ func (c *Console) generateForNew(w http.ResponseWriter, r *http.Request, v *setu
 			return c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
 		}
 	}
-	a := state(r).actor
 	in := v.Form.input(true)
 	off := false
 	in.Enabled = &off
 	in.Hashing.Enabled = false
-	var d *phi.Destination
-	err := c.act(r, stack.RouteCreateDestination, "destinations", func(ctx context.Context) error {
-		var err error
-		d, _, err = c.Service.CreateDestination(ctx, a, in)
+	d, err := c.createDestination(w, r, v, in)
+	if d == nil {
 		return err
-	})
-	if fe, err := formOr(err); err != nil {
-		return err
-	} else if fe != nil {
-		v.Errors = fe
-		return c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
 	}
-	c.clearDraft(r)
 	v.Dst = d
 	v.Form.Flow, v.Form.Version = d.ID, d.Version
 	return c.generateKeys(w, r, v, true)
