@@ -16,24 +16,6 @@ import (
 
 const docPath = "../../docs/ENCRYPTION.md"
 
-// pythonCodeBlocks returns the ```python blocks of a Markdown text, in order.
-func pythonCodeBlocks(md string) []string {
-	var blocks []string
-	for {
-		i := strings.Index(md, "```python\n")
-		if i < 0 {
-			return blocks
-		}
-		md = md[i+len("```python\n"):]
-		j := strings.Index(md, "```")
-		if j < 0 {
-			return blocks
-		}
-		blocks = append(blocks, md[:j])
-		md = md[j+3:]
-	}
-}
-
 // python returns an interpreter with the cryptography package (with ML-KEM): the project's
 // virtual environment (make bootstrap installs it from requirements.txt), else python3 on PATH.
 // Like the openssl tests, a machine without it fails rather than skips.
@@ -102,7 +84,7 @@ func TestTheDocumentsPythonDecryptsEveryVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rsaSnippet, hpkeCode string
-	for _, b := range pythonCodeBlocks(string(md)) {
+	for _, b := range codeBlocks(string(md), "python") {
 		switch {
 		case strings.Contains(b, "def open_hpke(") && strings.Contains(b, "def to_json("):
 			hpkeCode = b
@@ -111,7 +93,7 @@ func TestTheDocumentsPythonDecryptsEveryVector(t *testing.T) {
 		}
 	}
 	if rsaSnippet == "" || hpkeCode == "" {
-		t.Fatalf("docs/ENCRYPTION.md lost its Python RSA snippet or HPKE functions (found %d python blocks)", len(pythonCodeBlocks(string(md))))
+		t.Fatalf("docs/ENCRYPTION.md lost its Python RSA snippet or HPKE functions (found %d python blocks)", len(codeBlocks(string(md), "python")))
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "rsa_snippet.py"), []byte(rsaSnippet), 0o600); err != nil {
