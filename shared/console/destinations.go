@@ -273,7 +273,6 @@ type sourceStepView struct {
 }
 
 func (c *Console) selectSourcePage(w http.ResponseWriter, r *http.Request) error {
-	a := state(r).actor
 	entry, ok := catalogEntry(r.PathValue("type"))
 	if !ok {
 		return phi.Errorf(phi.ENOTFOUND, "no such destination type in the catalog")
@@ -282,11 +281,8 @@ func (c *Console) selectSourcePage(w http.ResponseWriter, r *http.Request) error
 		return phi.Errorf(phi.EFORBIDDEN, "adding a destination needs the %s role in the workspace", stack.RouteCreateDestination.Role)
 	}
 	v := sourceStepView{Entry: entry}
-	if err := c.act(r, stack.RouteListSources, "sources", func(ctx context.Context) error {
-		var err error
-		v.Sources, err = c.allSources(ctx, a.WorkspaceID)
-		return err
-	}); err != nil {
+	var err error
+	if v.Sources, err = c.sources(r); err != nil {
 		return err
 	}
 	if r.URL.Query().Has("missing") {
@@ -361,11 +357,7 @@ func (c *Console) renderSetup(w http.ResponseWriter, r *http.Request, status int
 		return err
 	}
 	v.Eligible, v.Reason = ws.HIPAAEligible(), ws.Ineligibility()
-	if err := c.act(r, stack.RouteListSources, "sources", func(ctx context.Context) error {
-		var err error
-		v.Sources, err = c.allSources(ctx, a.WorkspaceID)
-		return err
-	}); err != nil {
+	if v.Sources, err = c.sources(r); err != nil {
 		return err
 	}
 	if i := slices.IndexFunc(v.Sources, func(s phi.Source) bool { return s.ID == v.Form.SourceID }); i >= 0 {

@@ -39,15 +39,23 @@ func (c *Console) sourcesPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (c *Console) renderSources(w http.ResponseWriter, r *http.Request, status int, v sourcesView) error {
-	a := state(r).actor
-	if err := c.act(r, stack.RouteListSources, "sources", func(ctx context.Context) error {
-		var err error
-		v.Sources, err = c.allSources(ctx, a.WorkspaceID)
-		return err
-	}); err != nil {
+	var err error
+	if v.Sources, err = c.sources(r); err != nil {
 		return err
 	}
 	return c.render(w, r, status, "sources", "Sources", v)
+}
+
+// sources returns every source of the caller's workspace, read as the REST route lists them
+// (and audited as it is).
+func (c *Console) sources(r *http.Request) ([]phi.Source, error) {
+	var out []phi.Source
+	err := c.act(r, stack.RouteListSources, "sources", func(ctx context.Context) error {
+		var err error
+		out, err = c.allSources(ctx, state(r).actor.WorkspaceID)
+		return err
+	})
+	return out, err
 }
 
 // allSources reads every source of the workspace (a workspace has a handful).
