@@ -14,11 +14,10 @@ import (
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
-// Page limits: a page holds DefaultPageLimit items unless the caller asks for fewer, and
-// never more than MaxPageLimit.
+// Page limits (phi's, named here for the store's readers).
 const (
-	DefaultPageLimit = 50
-	MaxPageLimit     = 100
+	DefaultPageLimit = phi.DefaultPageLimit
+	MaxPageLimit     = phi.MaxPageLimit
 )
 
 // pageLimit returns the number of items a page may hold.

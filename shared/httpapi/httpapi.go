@@ -269,10 +269,10 @@ func PathID(r *http.Request, name, prefix string) (string, error) {
 	return id, nil
 }
 
-// Page limits.
+// Page limits of ?limit= (phi's).
 const (
-	DefaultPageLimit = 50
-	MaxPageLimit     = 100
+	DefaultPageLimit = phi.DefaultPageLimit
+	MaxPageLimit     = phi.MaxPageLimit
 )
 
 // PageParams reads ?limit= (1..MaxPageLimit, default DefaultPageLimit) and ?cursor= (opaque,

@@ -335,8 +335,15 @@ type AuditRecord struct {
 	At          time.Time `json:"at"`
 }
 
+// Page limits, the same for every list: a page holds DefaultPageLimit items unless the caller
+// asks for fewer, and never more than MaxPageLimit.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 100
+)
+
 // Page asks for one page of a list. Cursor is the opaque value a previous page returned; Limit
-// is capped by the store.
+// is capped by the store at MaxPageLimit.
 type Page struct {
 	Limit  int
 	Cursor string

@@ -91,8 +91,8 @@ func (s *Service) now() time.Time {
 	return s.Now().UTC()
 }
 
-// MaxPageLimit is the largest page a store read asks for when a rule reads every page.
-const MaxPageLimit = 100
+// MaxPageLimit is the page a rule that reads every page asks for: phi.MaxPageLimit.
+const MaxPageLimit = phi.MaxPageLimit
 
 // wrap adds context to a store error while keeping its *phi.Error for the caller.
 func wrap(err error, format string, args ...any) error {
