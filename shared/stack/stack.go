@@ -183,6 +183,7 @@ const (
 	AttrDestinationType = "destinationType" // fan-out: the destination's type, e.g. "webhook"
 	AttrDedupID         = "dedupId"         // fan-out: deterministic per (event messageId, destination)
 	AttrReason          = "reason"          // rejected queue: why a message was rejected
+	AttrFormat          = "format"          // fan-out: "pack/1" for a packed message (shared/pack); absent on a single copy
 )
 
 // WebhookFilterPolicy is the SNS filter policy of the example webhook consumer's queue.

@@ -1,0 +1,39 @@
+// Package delivery is the delivery function's engine: it takes SQS batches of fan-out messages
+// (shared/pack), groups their copies by destination, hands each destination's copies to the
+// Sender of its type, and settles every copy's Outcome — delivered, retried later, or
+// dead-lettered with its reason — so that one failing destination never slows another.
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/phiguard/phiguard/shared/pack"
+	"github.com/phiguard/phiguard/shared/phi"
+)
+
+// Outcome is what happened to one copy given to a Sender.
+type Outcome struct {
+	// Err is nil when the copy was delivered. Its text never holds the copy's content, a URL's
+	// credentials or a secret: it may be logged.
+	Err error
+	// Permanent says that sending the copy again cannot succeed (an HTTP 4xx other than 408 and
+	// 429, access denied, a missing bucket): the copy is dead-lettered at once.
+	Permanent bool
+	// RetryAfter is how long the destination asked to be left alone (Retry-After, throttling);
+	// zero leaves the wait to the engine's backoff.
+	RetryAfter time.Duration
+	// Reason is a short code without content, for logs, metrics and the dead-letter queue's
+	// reason attribute: "http-503", "timeout", "connect-refused", "AccessDenied", ….
+	Reason string
+}
+
+// Sender delivers copies to destinations of one type (webhook, S3, Firehose, EventBridge, SQS).
+//
+// Send is given the copies of one destination, at most the type's batch limit, and returns one
+// Outcome per copy, in the same order. It must not retry for long or sleep: the engine schedules
+// retries with backoff, so a slow destination holds only its own copies. It must honour ctx's
+// deadline and be safe for concurrent use (the engine sends to several destinations at once).
+type Sender interface {
+	Send(ctx context.Context, d *phi.Destination, copies []pack.Copy) []Outcome
+}
