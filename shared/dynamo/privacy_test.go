@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 )
@@ -264,4 +265,44 @@ func TestAuditIsAppendOnlyAndListsNewestFirstWithinTheRange(t *testing.T) {
 	_, next, _ := s.ListAudit(ctx, f.ws.ID, base, base.Add(time.Minute), phi.Page{Limit: 1})
 	_, _, err = s.ListAudit(ctx, f.ws.ID, base.Add(10*time.Second), base.Add(time.Minute), phi.Page{Limit: 1, Cursor: next})
 	wantCode(t, err, phi.EBADREQUEST) // a cursor outside the requested range
+}
+
+// A writer whose chain head moved between its read and its transaction (another record was
+// appended in between) reads the head again and chains after that record: two writers never
+// fork the chain.
+func TestAuditChainDoesNotForkUnderAConcurrentAppend(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	f := newFixture(t, s)
+	first := &phi.AuditRecord{WorkspaceID: f.ws.ID, Actor: f.owner.ID, Action: "audit.read", Outcome: "success"}
+	if err := s.AppendAudit(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	competing := &phi.AuditRecord{WorkspaceID: f.ws.ID, Actor: f.owner.ID, Action: "token.create", Outcome: "success"}
+	racer := interleaved(t, s, "TransactWriteItems", func() {
+		if err := s.AppendAudit(ctx, competing); err != nil {
+			t.Error(err)
+		}
+	})
+	late := &phi.AuditRecord{WorkspaceID: f.ws.ID, Actor: f.owner.ID, Action: "key.list", Outcome: "success"}
+	if err := racer.AppendAudit(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if first.Seq != 1 || competing.Seq != 2 || late.Seq != 3 || late.PrevHash != audit.Hash(competing) || first.PrevHash != audit.Genesis {
+		t.Fatalf("seqs %d, %d, %d; late.prevHash %s, want the competing record's hash %s", first.Seq, competing.Seq, late.Seq, late.PrevHash, audit.Hash(competing))
+	}
+	head, err := s.AuditHead(ctx, f.ws.ID)
+	if err != nil || head.Seq != 3 || head.Hash != audit.Hash(late) {
+		t.Fatalf("head %+v, %v", head, err)
+	}
+	recs, err := s.AuditRecords(ctx, f.ws.ID, time.Time{}, time.Time{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := audit.Verify(audit.Chain{WorkspaceID: f.ws.ID, Records: recs, Head: &head}, nil); !rep.Intact || rep.Through != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	if _, err := s.AuditRecords(ctx, f.ws.ID, time.Time{}, time.Time{}, 2); phi.ErrorCode(err) != phi.EINVALID {
+		t.Errorf("more records than the limit: %v, want EINVALID", err)
+	}
 }

@@ -333,6 +333,33 @@ type AuditRecord struct {
 	Outcome     string    `json:"outcome"` // "success", "denied", "failed", or "attempted" (written before a key is generated)
 	RequestID   string    `json:"requestId"`
 	At          time.Time `json:"at"`
+	// Seq numbers the workspace's records 1, 2, 3, … in the order they were chained; 0 marks a
+	// record written before the chain existed (it is not covered by verification).
+	Seq int64 `json:"seq"`
+	// PrevHash is the SHA-256 (hex) of record Seq-1's canonical encoding (shared/audit.Hash),
+	// 64 zeros for record 1: each record commits to the whole chain before it.
+	PrevHash string `json:"prevHash"`
+}
+
+// AuditHead is the newest record of a workspace's audit chain: its sequence number and hash.
+// The zero value is the empty chain.
+type AuditHead struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// AuditCheckpoint is a signature, by the service's audit signing key (an asymmetric KMS key
+// only the audit writers may use), over a workspace's chain head at a moment: whoever holds the
+// public key can check that the chain had reached record Seq with hash Hash, so records removed
+// from the end, or a rewritten chain, no longer match a checkpoint.
+type AuditCheckpoint struct {
+	WorkspaceID string    `json:"workspaceId"`
+	Seq         int64     `json:"seq"`
+	Hash        string    `json:"hash"`
+	At          time.Time `json:"at"`
+	KeyID       string    `json:"keyId"`     // the signing key's ARN
+	Algorithm   string    `json:"algorithm"` // "ECDSA_SHA_256" (KMS's name)
+	Signature   []byte    `json:"signature"` // ASN.1 DER ECDSA signature over shared/audit.CheckpointMessage
 }
 
 // Page limits, the same for every list: a page holds DefaultPageLimit items unless the caller
