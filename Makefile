@@ -104,12 +104,14 @@ smoke: bootstrap ## boot every function under the Lambda RIE, invoke it with its
 	$(EMULATORS) -- $(GO) run ./scripts/smoke
 
 .PHONY: bench
-bench: ## run the Go benchmarks; then phictl decrypt's events/s per algorithm; ends with the transform's speedup and cost ratios (each measured in one run)
-	$(GO) test -run='^$$' -bench=. -skip='^Benchmark(Report|DecryptReport)$$' -benchmem ./...
+bench: ## run the Go benchmarks; then phictl decrypt's events/s per algorithm and the pipeline's AWS requests and Lambda ms per 1000 events (local stack); ends with the transform's speedup and cost ratios (each measured in one run)
+	$(GO) test -run='^$$' -bench=. -skip='^Benchmark(Report|DecryptReport|PipelineReport)$$' -benchmem ./...
 	@mkdir -p build
 	$(GO) test -run='^$$' -bench='^BenchmarkDecryptReport$$' ./scripts/phictl | tee build/bench-decrypt.txt
+	$(EMULATORS) -- env PHI_BENCH_MEASURED=$(CURDIR)/build/bench-pipeline.json $(GO) test -run='^$$' -bench='^BenchmarkPipelineReport$$' -benchtime=1x -timeout=30m ./scripts/internal/devserver | tee build/bench-pipeline.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkReport$$' ./shared/transform | tee build/bench-report.txt
 	@grep -E '^phictl decrypt' build/bench-decrypt.txt
+	@grep -E '^pipeline ' build/bench-pipeline.txt
 	@grep -E '^transform (speedup vs reference|cost vs json roundtrip): ' build/bench-report.txt
 
 # ---- run ----

@@ -27,6 +27,7 @@ import (
 
 	"github.com/phiguard/phiguard/scripts/internal/devstack"
 	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsmetrics"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/httpapi"
@@ -58,6 +59,12 @@ type Config struct {
 	// exactly these IP literals and ports, over http or https, and the delivery function
 	// reaches them. It trusts only the receiver's certificate, so plain http suits them best.
 	ExtraWebhookTargets []netip.AddrPort
+	// Counter, when set, counts every AWS request of the functions and the pollers (the
+	// end-to-end benchmark's requests per event); provisioning is counted too, so a measurement
+	// resets it first.
+	Counter *awsmetrics.Counter
+	// OnDelivery, when set, is the receiver's Receiver.OnDelivery.
+	OnDelivery func(Delivery)
 }
 
 // Server is a running local service.
@@ -135,6 +142,11 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Counter != nil {
+		counted := clients.Config.Copy()
+		cfg.Counter.Attach(&counted)
+		clients = awsclient.New(counted)
+	}
 	res, err := devstack.Provision(ctx, clients, cfg.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("provision the local resources (are the emulators running? use `make dev`): %w", err)
@@ -178,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		return nil, fmt.Errorf("combine the API functions: %w", err)
 	}
 
-	rcv := &Receiver{DestinationHeader: fns.DestinationHeader, Verify: fns.Verify}
+	rcv := &Receiver{DestinationHeader: fns.DestinationHeader, Verify: fns.Verify, OnDelivery: cfg.OnDelivery}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{
 		APIURL:         "http://" + apiLn.Addr().String(),

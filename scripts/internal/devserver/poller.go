@@ -60,6 +60,9 @@ type PollerStats struct {
 	Received    int // messages handed to the handler
 	Deleted     int // messages deleted after success
 	Failed      int // messages left on the queue (item failures and failed batches)
+	// HandlerTime is the handler's run time summed over its invocations: what Lambda bills as
+	// duration.
+	HandlerTime time.Duration
 }
 
 // Stats returns a copy of the counters.
@@ -168,7 +171,9 @@ func (p *Poller) collect(ctx context.Context) ([]sqstypes.Message, error) {
 func (p *Poller) invoke(ctx context.Context, batch []sqstypes.Message) {
 	ev := p.Event(batch)
 	hctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	start := time.Now()
 	resp, err := p.Handler(hctx, ev)
+	took := time.Since(start)
 	cancel()
 	failed, err := failedIDs(ev, resp, err)
 
@@ -190,6 +195,7 @@ func (p *Poller) invoke(ctx context.Context, batch []sqstypes.Message) {
 	p.stats.Received += len(batch)
 	p.stats.Deleted += deleted
 	p.stats.Failed += nFailed
+	p.stats.HandlerTime += took
 	p.mu.Unlock()
 	p.Logger.Debug("batch done", "poller", p.Name, "messages", len(batch), "deleted", deleted, "failed", nFailed)
 }

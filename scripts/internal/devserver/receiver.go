@@ -49,6 +49,9 @@ type Receiver struct {
 	// Verify, when set, checks a delivery's signature; its result is recorded on the delivery.
 	// A delivery that fails verification is answered with 401, as a careful receiver would.
 	Verify func(h http.Header, body []byte) error
+	// OnDelivery, when set, is called with every delivery as it is recorded (the benchmarks
+	// count and time deliveries with it, beyond the maxRecorded the receiver keeps).
+	OnDelivery func(Delivery)
 
 	mu  sync.Mutex
 	got []Delivery
@@ -103,6 +106,9 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request) {
 		rc.got = rc.got[len(rc.got)-maxRecorded:]
 	}
 	rc.mu.Unlock()
+	if rc.OnDelivery != nil {
+		rc.OnDelivery(d)
+	}
 	w.WriteHeader(status)
 }
 

@@ -1,0 +1,364 @@
+package devserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/phiguard/phiguard/shared/awsmetrics"
+	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/eventcorpus"
+	"github.com/phiguard/phiguard/shared/pipeline"
+	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
+)
+
+// The end-to-end benchmark runs the whole local stack (scripts/internal/devserver: the hashing
+// and delivery functions behind event-source pollers with the deployment's batch sizes and
+// windows, SNS and SQS on moto) over the seeded event corpus, sent to a source with three
+// webhook destinations (a warehouse that encrypts, an ad platform that hashes and redacts, a
+// webhook with HMAC pseudonyms and encryption), and counts every AWS request the functions, the
+// pollers and the producer make (shared/awsmetrics). Counts do not depend on the machine; the
+// Lambda milliseconds (handler run time, as Lambda bills duration) do, and run slower here than
+// in AWS because the emulators answer slowly.
+
+// EnvBenchEvents sets how many events the end-to-end benchmark sends per mode (default 300).
+const EnvBenchEvents = "PHI_BENCH_EVENTS"
+
+// EnvBenchMeasured names a JSON file the end-to-end benchmark writes its figures to, for
+// scripts/costmodel (docs/COST.md, docs/SCALING.md); unset writes none.
+const EnvBenchMeasured = "PHI_BENCH_MEASURED"
+
+// benchHashing are the three destinations' hashing settings, the transform benchmark's plans
+// (shared/transform/bench_test.go) expressed through the API.
+var benchHashing = []map[string]any{
+	{"enabled": true, "blockRed": true, "fields": treatments("encrypt",
+		"traits.email", "traits.phone", "traits.name", "traits.address", "traits.birthday", "context.ip",
+		"context.traits.email", "context.traits.phone", "properties.products[].name", "properties.shipping_address")},
+	{"enabled": true, "blockRed": true, "fields": append(treatments("sha256",
+		"traits.email", "traits.phone", "traits.first_name", "traits.last_name", "context.traits.email", "context.traits.phone"),
+		treatments("redact", "context.ip", "traits.address", "properties.shipping_address", "traits.birthday")...)},
+	{"enabled": true, "blockRed": true, "fields": append(append(treatments("hmac", "traits.email", "context.traits.email"),
+		treatments("encrypt", "traits.phone", "context.traits.phone", "context.ip", "properties.products[].name",
+			"properties.shipping_address", "traits.address")...), treatments("redact", "traits.birthday")...)},
+}
+
+func treatments(t string, paths ...string) []any {
+	var out []any
+	for _, p := range paths {
+		out = append(out, map[string]string{"path": p, "treatment": t})
+	}
+	return out
+}
+
+// benchRun is what one mode of the benchmark measured.
+type benchRun struct {
+	Mode   string                              `json:"mode"`
+	Events int                                 `json:"events"`
+	Counts map[awsmetrics.Key]awsmetrics.Count `json:"-"`
+	// Requests and Billed are the AWS requests per 1,000 events (API calls, and the requests AWS
+	// bills: 64 KiB chunks), including SNS's deliveries to the destination queue and excluding
+	// receives that returned nothing (idle polling, a fixed cost per queue, not per event).
+	Requests float64 `json:"requestsPer1000"`
+	Billed   float64 `json:"billedPer1000"`
+	// ByOperation is Billed by "Service.Operation" (and "SQS.SNSDelivery").
+	ByOperation map[string]float64 `json:"billedPer1000ByOperation"`
+	// HashingMS and DeliveryMS are the functions' run time per 1,000 events; HashingInvocations
+	// and DeliveryInvocations their invocations per 1,000 events.
+	HashingMS           float64 `json:"hashingMsPer1000"`
+	DeliveryMS          float64 `json:"deliveryMsPer1000"`
+	HashingInvocations  float64 `json:"hashingInvocationsPer1000"`
+	DeliveryInvocations float64 `json:"deliveryInvocationsPer1000"`
+	// EventBytes is the mean size of an ingested event; CopyBytes of a protected copy.
+	EventBytes float64 `json:"eventBytes"`
+	CopyBytes  float64 `json:"copyBytes"`
+	// Seconds is the wall time from the first push to the last delivery; P50 and P95 are the
+	// push-to-delivery latencies of the copies, in seconds.
+	Seconds    float64 `json:"seconds"`
+	P50, P95   float64 `json:"-"`
+	Duplicates int     `json:"duplicates"`
+}
+
+// BenchmarkPipelineReport measures AWS requests and Lambda milliseconds per 1,000 events through
+// the local stack, and ends with the figures `make bench` prints.
+func BenchmarkPipelineReport(b *testing.B) {
+	n := 300
+	if v := os.Getenv(EnvBenchEvents); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 100 {
+			b.Fatalf("%s=%q: want a number of events, at least 100", EnvBenchEvents, v)
+		}
+	}
+	corpus := eventcorpus.Events(n)
+	var runs []*benchRun
+	for range b.N {
+		runs = runs[:0]
+		for _, mode := range benchModes {
+			r := runPipeline(b, mode, corpus)
+			runs = append(runs, r)
+		}
+	}
+	for _, r := range runs {
+		fmt.Printf("pipeline %s: %d events, 3 destinations: %.0f AWS requests per 1000 events (%.0f API calls); Lambda %.0f ms per 1000 events (hashing %.0f ms in %.1f invocations, delivery %.0f ms in %.1f invocations)\n",
+			r.Mode, r.Events, r.Billed, r.Requests, r.HashingMS+r.DeliveryMS, r.HashingMS, r.HashingInvocations, r.DeliveryMS, r.DeliveryInvocations)
+		var ops []string
+		for _, k := range slices.Sorted(maps.Keys(r.ByOperation)) {
+			ops = append(ops, fmt.Sprintf("%s %.0f", k, r.ByOperation[k]))
+		}
+		fmt.Printf("pipeline %s: billed requests per 1000 events by operation: %s\n", r.Mode, strings.Join(ops, ", "))
+		fmt.Printf("pipeline %s: %.1f events/s end to end, push-to-delivery p50 %.2fs p95 %.2fs, %d duplicate deliveries, mean event %.0f B, mean copy %.0f B\n",
+			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes)
+	}
+	if file := os.Getenv(EnvBenchMeasured); file != "" {
+		writeMeasured(b, file, runs)
+	}
+	last := runs[len(runs)-1]
+	fmt.Printf("pipeline AWS requests per 1000 events: %.0f\n", last.Billed)
+	fmt.Printf("pipeline Lambda ms per 1000 events: %.0f\n", last.HashingMS+last.DeliveryMS)
+}
+
+// benchMode is one configuration of the pipeline the benchmark measures.
+type benchMode struct {
+	name string
+	env  map[string]string // function environment overrides
+}
+
+var benchModes = []benchMode{{name: "naive", env: map[string]string{}}}
+
+// runPipeline starts the local stack in mode, sends corpus to a source with three destinations,
+// waits until every copy has been delivered and both queues are settled, and returns the
+// counts.
+func runPipeline(b *testing.B, mode benchMode, corpus [][]byte) *benchRun {
+	b.Helper()
+	ctx := context.Background()
+	awstest.Clients(b)
+	counter := &awsmetrics.Counter{}
+	var (
+		mu        sync.Mutex
+		firstSeen = map[string]time.Time{}
+		dups      int
+		copyBytes int
+	)
+	s, err := Start(ctx, Config{
+		APIAddr: "127.0.0.1:0", ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("bench"),
+		Env: mode.env, Counter: counter,
+		OnDelivery: func(d Delivery) {
+			id := d.Headers[http.CanonicalHeaderKey(webhook.HeaderDedupID)]
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := firstSeen[id]; ok {
+				dups++
+				return
+			}
+			firstSeen[id] = d.ReceivedAt
+			copyBytes += len(d.Body)
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ws, src, dsts := benchWorld(b, s)
+
+	// Every copy the corpus should produce, with the time its event was pushed.
+	pushedAt := map[string]time.Time{}
+	eventBytes := 0
+	counter.Reset()
+	start := time.Now()
+	for i := 0; i < len(corpus); i += 10 {
+		var entries []sqstypes.SendMessageBatchRequestEntry
+		for k, ev := range corpus[i:min(i+10, len(corpus))] {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(k)), MessageBody: aws.String(string(ev)),
+				MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+					stack.AttrWorkspace: {DataType: aws.String("String"), StringValue: aws.String(ws)},
+					stack.AttrSource:    {DataType: aws.String("String"), StringValue: aws.String(src)},
+				},
+			})
+			eventBytes += len(ev)
+		}
+		out, err := s.Clients.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.Resources.IngestQueueURL), Entries: entries})
+		if err != nil || len(out.Failed) > 0 {
+			b.Fatalf("push events: %v (%d failed)", err, len(out.Failed))
+		}
+		now := time.Now()
+		for _, ev := range corpus[i:min(i+10, len(corpus))] {
+			var m struct {
+				MessageID string `json:"messageId"`
+			}
+			if err := json.Unmarshal(ev, &m); err != nil {
+				b.Fatal(err)
+			}
+			for _, d := range dsts {
+				pushedAt[pipeline.DedupID(m.MessageID, d)] = now
+			}
+		}
+	}
+
+	want := len(corpus) * len(dsts)
+	deadline := time.Now().Add(time.Duration(len(corpus)) * time.Second)
+	var last time.Time
+	for {
+		mu.Lock()
+		got := len(firstSeen)
+		mu.Unlock()
+		if got >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: %d of %d copies delivered before the deadline", mode.name, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Let the pollers delete what they delivered before counting.
+	for settle := time.Now().Add(30 * time.Second); time.Now().Before(settle); time.Sleep(100 * time.Millisecond) {
+		in, de := s.Ingest.Stats(), s.Delivery.Stats()
+		if in.Received == in.Deleted && de.Received == de.Deleted && in.Deleted >= len(corpus) {
+			break
+		}
+	}
+	counts := counter.Snapshot()
+	in, de := s.Ingest.Stats(), s.Delivery.Stats()
+
+	mu.Lock()
+	defer mu.Unlock()
+	var lat []float64
+	for id, at := range firstSeen {
+		p, ok := pushedAt[id]
+		if !ok {
+			b.Fatalf("%s: a copy with an unexpected dedup id arrived", mode.name)
+		}
+		lat = append(lat, at.Sub(p).Seconds())
+		if at.After(last) {
+			last = at
+		}
+	}
+	slices.Sort(lat)
+	per := 1000 / float64(len(corpus))
+	r := &benchRun{
+		Mode: mode.name, Events: len(corpus), Counts: counts, ByOperation: map[string]float64{},
+		HashingMS: float64(in.HandlerTime.Milliseconds()) * per, DeliveryMS: float64(de.HandlerTime.Milliseconds()) * per,
+		HashingInvocations: float64(in.Invocations) * per, DeliveryInvocations: float64(de.Invocations) * per,
+		EventBytes: float64(eventBytes) / float64(len(corpus)), CopyBytes: float64(copyBytes) / float64(want),
+		Seconds: last.Sub(start).Seconds(), P50: lat[len(lat)/2], P95: lat[len(lat)*95/100], Duplicates: dups,
+	}
+	for k, c := range counts {
+		calls, billed := c.Calls, c.Billed
+		if k.Service == "SQS" && k.Operation == "ReceiveMessage" {
+			// Receives that returned nothing are idle polling: billed, but per queue and
+			// second, not per event (docs/COST.md counts them apart).
+			calls, billed = c.Calls-c.Empty, c.Billed-c.Empty
+		}
+		r.Requests += float64(calls) * per
+		r.Billed += float64(billed) * per
+		r.ByOperation[k.Service+"."+k.Operation] = float64(billed) * per
+		if k.Service == "SNS" {
+			// Every published message is delivered to the destination queue (the three
+			// destinations are webhooks: one subscription), an SQS request per 64 KiB chunk.
+			r.Requests += float64(c.Messages) * per
+			r.Billed += float64(c.MessageChunks) * per
+			r.ByOperation["SQS.SNSDelivery"] += float64(c.MessageChunks) * per
+		}
+	}
+	return r
+}
+
+// benchWorld creates, through the API, a HIPAA-eligible workspace with one source and three
+// webhook destinations on the receiver, each with an active key pair, an HMAC key and its
+// hashing settings (benchHashing). It returns the workspace, source and destination ids.
+func benchWorld(b *testing.B, s *Server) (ws, src string, dsts []string) {
+	b.Helper()
+	ctx := context.Background()
+	sample, err := s.CreateSampleWorkspace(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws = sample.ID
+	call := func(method, path, ifMatch string, body any, want int) (map[string]any, http.Header) {
+		b.Helper()
+		var rd io.Reader
+		if body != nil {
+			raw, _ := json.Marshal(body)
+			rd = bytes.NewReader(raw)
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, s.APIURL+path, rd)
+		req.Header.Set("Authorization", "Bearer "+sample.OwnerToken)
+		req.Header.Set("Content-Type", "application/json")
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		if resp.StatusCode != want {
+			b.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, m, want)
+		}
+		return m, resp.Header
+	}
+	classes := map[string]string{"traits.ssn": "red"}
+	for _, h := range benchHashing {
+		for _, f := range h["fields"].([]any) {
+			classes[f.(map[string]string)["path"]] = "yellow"
+		}
+	}
+	var items []map[string]string
+	for p, c := range classes {
+		items = append(items, map[string]string{"path": p, "classification": c})
+	}
+	call("PUT", "/workspaces/"+ws+"/privacy/classifications", "", map[string]any{"classifications": items}, 200)
+	m, _ := call("POST", "/workspaces/"+ws+"/sources", "", map[string]any{"name": "storefront"}, 201)
+	src = m["id"].(string)
+	for i, h := range benchHashing {
+		name := fmt.Sprintf("bench-%d", i)
+		m, _ := call("POST", "/workspaces/"+ws+"/destinations", "", map[string]any{
+			"sourceId": src, "name": name, "type": "webhook", "settings": map[string]any{"url": s.HookURL(name)}}, 201)
+		dst := m["id"].(string)
+		path := "/workspaces/" + ws + "/destinations/" + dst
+		k, _ := call("POST", path+"/keys", "", map[string]any{"algorithm": "hpke-p256"}, 201)
+		call("POST", path+"/keys/"+k["id"].(string)+"/activate", "", nil, 200)
+		hk, _ := call("POST", path+"/hmac-keys", "", nil, 201)
+		call("POST", path+"/keys/"+hk["id"].(string)+"/activate", "", nil, 200)
+		_, hdr := call("GET", path, "", nil, 200)
+		call("PUT", path+"/hashing", hdr.Get("ETag"), h, 200)
+		dsts = append(dsts, dst)
+	}
+	return ws, src, dsts
+}
+
+// writeMeasured writes the runs' per-1,000-event figures to file, for scripts/costmodel.
+func writeMeasured(b *testing.B, file string, runs []*benchRun) {
+	b.Helper()
+	out := map[string]any{
+		"source":        "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)",
+		"destinations":  len(benchHashing),
+		"ingestBatch":   stack.IngestBatchSize,
+		"deliveryBatch": stack.DeliveryBatchSize,
+		"runs":          runs,
+	}
+	raw, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(file, append(raw, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
