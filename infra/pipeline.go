@@ -150,6 +150,10 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
 	})
+	// Puts the failed copies of a pack whose other copies were delivered back on the queue, alone
+	// (webhook.Config.Queue).
+	p.Webhook.Grant(p.Delivery, jsii.String("sqs:SendMessage"))
+	keys.GrantViaService(p.Delivery, "sqs", true)
 	return p
 }
 

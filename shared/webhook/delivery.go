@@ -11,27 +11,45 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/retry"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// Message attributes of a copy, as the pipeline publishes them. The webhook queue's
+// Message attributes of a fan-out message, as the pipeline publishes them. The webhook queue's
 // subscription uses raw message delivery, so SNS message attributes arrive as SQS message
-// attributes and the SQS body is the copy itself.
+// attributes and the SQS body is the pipeline's: a pack of copies (shared/pack) or, from
+// earlier releases, one copy.
 const (
-	attrWorkspace   = stack.AttrWorkspace
-	attrDestination = stack.AttrDestination
-	attrDedupID     = stack.AttrDedupID
+	attrWorkspace       = stack.AttrWorkspace
+	attrSource          = stack.AttrSource
+	attrDestination     = stack.AttrDestination
+	attrDestinationType = stack.AttrDestinationType
+	attrDedupID         = stack.AttrDedupID
+	attrFormat          = stack.AttrFormat
 )
+
+// packConcurrency is how many copies of one message are posted at once.
+const packConcurrency = 8
 
 // destinationTTL is how long a destination's URL is cached per container.
 const destinationTTL = 30 * time.Second
+
+// Queue puts the copies of a pack that failed back on the queue they came from (*sqs.Client).
+type Queue interface {
+	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
 
 // Store reads a destination's webhook settings (*dynamo.Store).
 type Store interface {
@@ -71,6 +89,11 @@ type Config struct {
 	RetryBase      time.Duration
 	AttemptTimeout time.Duration
 	Now            func() time.Time
+	// Queue re-schedules the failed copies of a pack whose other copies were delivered: they
+	// go back on the queue the message came from as a pack of their own, and the message is
+	// acknowledged, so a delivered copy is not sent again. Nil fails the whole message instead
+	// (SQS redelivers it, and its delivered copies are sent again).
+	Queue Queue
 }
 
 // Handler delivers webhook copies from SQS batches. Build it once per container with New.
@@ -84,9 +107,11 @@ type Handler struct {
 	base     time.Duration
 	timeout  time.Duration
 	now      func() time.Time
+	queue    Queue
 
-	mu    sync.Mutex
-	dests map[string]cachedDestination
+	mu     sync.Mutex
+	dests  map[string]cachedDestination
+	queues map[string]string // queue ARN → URL
 }
 
 type cachedDestination struct {
@@ -111,8 +136,8 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		store: cfg.Store, keys: keys, policy: cfg.Policy, log: cfg.Logger,
-		attempts: cfg.Attempts, base: cfg.RetryBase, timeout: cfg.AttemptTimeout, now: cfg.Now,
-		dests: map[string]cachedDestination{},
+		attempts: cfg.Attempts, base: cfg.RetryBase, timeout: cfg.AttemptTimeout, now: cfg.Now, queue: cfg.Queue,
+		dests: map[string]cachedDestination{}, queues: map[string]string{},
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -146,8 +171,10 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Handle delivers every copy in the batch, concurrently, and reports the ones that could not
-// be delivered so SQS retries them (and, after the redrive limit, moves them to the DLQ).
+// Handle delivers every copy of every message in the batch, concurrently, and reports the
+// messages SQS must retry (and, after the redrive limit, move to the DLQ): those none of whose
+// copies could be delivered, and those whose failed copies could not be re-scheduled. The failed
+// copies of a message whose other copies were delivered are re-scheduled alone (Config.Queue).
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	failed := make([]bool, len(ev.Records))
 	var wg sync.WaitGroup
@@ -165,17 +192,27 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
 		}
 	}
-	h.log.Info("webhook batch processed", "copies", len(ev.Records), "failed", len(resp.BatchItemFailures))
+	h.log.Info("webhook batch processed", "messages", len(ev.Records), "failed", len(resp.BatchItemFailures))
 	return resp, nil
 }
 
-// record delivers one copy and logs the outcome (ids, status and error kind only).
+// errUndelivered fails a message none of whose copies could be delivered.
+var errUndelivered = errors.New("no copy delivered")
+
+// record delivers the copies of one message and logs the outcomes (ids, status and error kind
+// only).
 func (h *Handler) record(ctx context.Context, m *events.SQSMessage) error {
-	ws, dst, dedup := attr(m, attrWorkspace), attr(m, attrDestination), attr(m, attrDedupID)
+	ws, dst := attr(m, attrWorkspace), attr(m, attrDestination)
 	if !phi.ValidID(phi.PrefixWorkspace, ws) || !phi.ValidID(phi.PrefixDestination, dst) {
 		h.log.Error("copy without workspace/destination attributes; is the subscription using raw message delivery?",
 			"message_id", m.MessageId)
 		return errors.New("missing attributes")
+	}
+	copies, err := pack.FromMessage([]byte(m.Body), attr(m, attrFormat), attr(m, attrDedupID))
+	if err != nil {
+		// The error names the format and the position, never content.
+		h.log.Error("fan-out message unreadable; left for the DLQ", "message_id", m.MessageId, "destination", dst, "error", err.Error())
+		return err
 	}
 	d, err := h.destination(ctx, ws, dst)
 	if err != nil {
@@ -192,14 +229,111 @@ func (h *Handler) record(ctx context.Context, m *events.SQSMessage) error {
 		h.log.Error("copy not deliverable; left for the DLQ", "message_id", m.MessageId, "destination", dst, "error", err.Error())
 		return err
 	}
-	status, attempts, err := h.Deliver(ctx, d.Settings.URL, dst, dedup, []byte(m.Body))
-	if err != nil {
-		h.log.Warn("webhook delivery failed", "message_id", m.MessageId, "workspace", ws, "destination", dst,
-			"status", status, "attempts", attempts, "error_kind", errorKind(err))
+	ok := make([]bool, len(copies))
+	sem := make(chan struct{}, packConcurrency)
+	var wg sync.WaitGroup
+	for i := range copies {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c := &copies[i]
+			status, attempts, err := h.Deliver(ctx, d.Settings.URL, dst, c.DedupID, c.Event)
+			if err != nil {
+				h.log.Warn("webhook delivery failed", "message_id", m.MessageId, "workspace", ws, "destination", dst, "dedup_id", c.DedupID,
+					"status", status, "attempts", attempts, "error_kind", errorKind(err))
+				return
+			}
+			ok[i] = true
+			h.log.Info("webhook delivered", "message_id", m.MessageId, "destination", dst, "dedup_id", c.DedupID, "status", status, "attempts", attempts)
+		}()
+	}
+	wg.Wait()
+	var failed []pack.Copy
+	for i, c := range copies {
+		if !ok[i] {
+			c.Attempts++
+			failed = append(failed, c)
+		}
+	}
+	switch {
+	case len(failed) == 0:
+		return nil
+	case len(failed) == len(copies) || h.queue == nil:
+		// Retrying the message as it is re-sends only copies that failed (or, without a queue,
+		// also the delivered ones, which the receiver drops by their dedup ids).
+		return errUndelivered
+	}
+	if err := h.requeue(ctx, m, failed); err != nil {
+		h.log.Error("failed copies not re-scheduled; the whole message will be retried", "message_id", m.MessageId, "destination", dst,
+			"copies", len(failed), "error_code", phi.ErrorCode(err))
 		return err
 	}
-	h.log.Info("webhook delivered", "message_id", m.MessageId, "destination", dst, "status", status, "attempts", attempts)
+	h.log.Info("failed copies re-scheduled alone", "message_id", m.MessageId, "destination", dst, "copies", len(failed), "of", len(copies))
 	return nil
+}
+
+// requeue sends failed, the copies of m that could not be delivered, back to m's queue as one
+// pack with m's routing attributes, delayed by a backoff that doubles with their attempts (2 s,
+// 4 s, … at most 15 minutes, SQS's limit). Each
+// re-scheduled pack is smaller than the message it came from, so a copy is re-scheduled at most
+// as often as its first pack had other copies; a message that fails whole is left to SQS's
+// redrive policy and, finally, the DLQ.
+func (h *Handler) requeue(ctx context.Context, m *events.SQSMessage, failed []pack.Copy) error {
+	url, err := h.queueURL(ctx, m.EventSourceARN)
+	if err != nil {
+		return err
+	}
+	body, err := pack.Encode(failed)
+	if err != nil {
+		return err
+	}
+	attrs := map[string]sqstypes.MessageAttributeValue{attrFormat: strAttr(pack.Format)}
+	for _, k := range []string{attrWorkspace, attrSource, attrDestination, attrDestinationType} {
+		if v := attr(m, k); v != "" {
+			attrs[k] = strAttr(v)
+		}
+	}
+	attempts := 0
+	for _, c := range failed {
+		attempts = max(attempts, c.Attempts)
+	}
+	_, err = h.queue.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(url), MessageBody: aws.String(string(body)), MessageAttributes: attrs,
+		DelaySeconds: int32(min(900, 1<<min(attempts, 10))),
+	})
+	if err != nil {
+		return fmt.Errorf("re-schedule %d copies: %w", len(failed), err)
+	}
+	return nil
+}
+
+// queueURL returns the URL of the queue with ARN arn (arn:aws:sqs:region:account:name), looked
+// up once per container.
+func (h *Handler) queueURL(ctx context.Context, arn string) (string, error) {
+	h.mu.Lock()
+	url, ok := h.queues[arn]
+	h.mu.Unlock()
+	if ok {
+		return url, nil
+	}
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[2] != "sqs" || parts[5] == "" {
+		return "", fmt.Errorf("event source %q is not an SQS queue ARN", arn)
+	}
+	out, err := h.queue.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(parts[5]), QueueOwnerAWSAccountId: aws.String(parts[4])})
+	if err != nil {
+		return "", fmt.Errorf("look up the queue URL: %w", err)
+	}
+	url = aws.ToString(out.QueueUrl)
+	h.mu.Lock()
+	h.queues[arn] = url
+	h.mu.Unlock()
+	return url, nil
+}
+
+func strAttr(v string) sqstypes.MessageAttributeValue {
+	return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
 
 // destination returns the destination, cached for destinationTTL.

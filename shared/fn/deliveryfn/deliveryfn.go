@@ -1,5 +1,6 @@
 // Package deliveryfn wires the delivery function (stack.FunctionDelivery): the example
-// destination consumer that POSTs each protected copy, signed, to its webhook.
+// destination consumer that POSTs each protected copy, signed, to its webhook, and puts the failed
+// copies of a partly delivered pack back on its queue.
 package deliveryfn
 
 import (
@@ -8,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -36,7 +38,7 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := webhook.Config{Store: b.Store, Policy: policy, Logger: b.Logger, TLSConfig: env.TLSConfig}
+	cfg := webhook.Config{Store: b.Store, Policy: policy, Logger: b.Logger, TLSConfig: env.TLSConfig, Queue: sqs.NewFromConfig(b.AWS)}
 	secretARN, literal := env.Getenv(stack.EnvWebhookSigningKeySecretARN), env.Getenv(stack.EnvWebhookSigningKey)
 	switch {
 	case secretARN != "" && literal != "":
