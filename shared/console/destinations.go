@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
@@ -19,32 +20,8 @@ import (
 
 func urlEscape(s string) string { return url.QueryEscape(s) }
 
-// CatalogEntry is one destination type of the catalog step, with whether it can carry PHI.
-type CatalogEntry struct {
-	Type          phi.DestinationType
-	Name          string
-	Description   string
-	HIPAAEligible bool
-	// Eligibility says what HIPAA eligibility depends on.
-	Eligibility string
-}
-
-// Catalog is the destination catalog the "Add destination" flow starts from: every type the
-// service can deliver to today.
-var Catalog = []CatalogEntry{{
-	Type: phi.DestinationWebhook, Name: "Webhook (HTTPS)",
-	Description:   "Each event is POSTed to your HTTPS endpoint, signed with HMAC-SHA-256 so the receiver can verify it.",
-	HIPAAEligible: true,
-	Eligibility:   "HIPAA eligible when the receiving endpoint is covered by your own agreements (your BAA with whoever runs it): phiguard protects the fields you choose before the copy leaves.",
-}}
-
-func catalogEntry(t string) (CatalogEntry, bool) {
-	i := slices.IndexFunc(Catalog, func(e CatalogEntry) bool { return string(e.Type) == t })
-	if i < 0 {
-		return CatalogEntry{}, false
-	}
-	return Catalog[i], true
-}
+// catalogEntry returns the catalog's entry of type t (a path value).
+func catalogEntry(t string) (catalog.Entry, bool) { return catalog.Lookup(phi.DestinationType(t)) }
 
 // treatments are the choices of a field's treatment, the default first.
 var treatments = []struct{ Value, Label string }{
@@ -66,11 +43,13 @@ var algorithms = []struct{ Value, Label string }{
 // setupForm is the state of a destination's setup step (new) or settings page (existing):
 // what the form holds, kept across a search, a trip to the Privacy Portal and a refused save.
 type setupForm struct {
-	Flow      string               `json:"flow"` // "new/<type>/<source>" or the destination id
-	Type      phi.DestinationType  `json:"type"`
-	SourceID  string               `json:"sourceId"`
-	Name      string               `json:"name"`
-	URL       string               `json:"url"`
+	Flow     string              `json:"flow"` // "new/<type>/<source>" or the destination id
+	Type     phi.DestinationType `json:"type"`
+	SourceID string              `json:"sourceId"`
+	Name     string              `json:"name"`
+	URL      string              `json:"url"`
+	// Settings are the type's settings but the webhook URL (URL), from the setting.<name> inputs.
+	Settings  map[string]string    `json:"settings,omitempty"`
 	Enabled   bool                 `json:"enabled"`
 	Hash      bool                 `json:"hash"`
 	BlockRed  bool                 `json:"blockRed"`
@@ -89,6 +68,14 @@ func parseSetup(r *http.Request, flow string) setupForm {
 		Algorithm: f.Get("algorithm"), Query: strings.TrimSpace(f.Get("q")),
 	}
 	sf.Version, _ = strconv.ParseInt(f.Get("version"), 10, 64)
+	for name, vs := range f {
+		if n, ok := strings.CutPrefix(name, "setting."); ok && n != "url" && len(vs) > 0 {
+			if sf.Settings == nil {
+				sf.Settings = map[string]string{}
+			}
+			sf.Settings[n] = strings.TrimSpace(vs[0])
+		}
+	}
 	for _, p := range f["field"] {
 		t := phi.Treatment(f.Get("treatment." + p))
 		if t == "" {
@@ -111,7 +98,11 @@ func (sf setupForm) hashing() phi.HashingSettings {
 
 func (sf setupForm) input(hashing bool) workspace.DestinationInput {
 	enabled := sf.Enabled
-	in := workspace.DestinationInput{SourceID: sf.SourceID, Name: sf.Name, Type: sf.Type, Enabled: &enabled, Settings: phi.DestinationSettings{URL: sf.URL}}
+	settings := phi.DestinationSettings{URL: sf.URL}
+	for name, v := range sf.Settings {
+		catalog.SetValue(&settings, name, v)
+	}
+	in := workspace.DestinationInput{SourceID: sf.SourceID, Name: sf.Name, Type: sf.Type, Enabled: &enabled, Settings: settings}
 	if hashing {
 		h := sf.hashing()
 		in.Hashing = &h
@@ -147,7 +138,7 @@ type fieldChoice struct {
 
 type setupView struct {
 	New         bool
-	Entry       CatalogEntry
+	Entry       catalog.Entry
 	Source      *phi.Source
 	Sources     []phi.Source
 	Dst         *phi.Destination
@@ -257,17 +248,17 @@ func (c *Console) hashingState(ctx context.Context, r *http.Request, d *phi.Dest
 
 // ---- add destination: catalog → source → setup ----
 
-type catalogView struct{ Entries []CatalogEntry }
+type catalogView struct{ Entries []catalog.Entry }
 
 func (c *Console) catalogPage(w http.ResponseWriter, r *http.Request) error {
 	if !can(r, stack.RouteCreateDestination) {
 		return phi.Errorf(phi.EFORBIDDEN, "adding a destination needs the %s role in the workspace", stack.RouteCreateDestination.Role)
 	}
-	return c.render(w, r, http.StatusOK, "catalog", "Add destination", catalogView{Entries: Catalog})
+	return c.render(w, r, http.StatusOK, "catalog", "Add destination", catalogView{Entries: catalog.Entries})
 }
 
 type sourceStepView struct {
-	Entry   CatalogEntry
+	Entry   catalog.Entry
 	Sources []phi.Source
 	Errors  *formErrors
 }
@@ -513,7 +504,16 @@ func formOf(d *phi.Destination) setupForm {
 	return setupForm{
 		Flow: d.ID, Type: d.Type, SourceID: d.SourceID, Name: d.Name, URL: d.Settings.URL, Enabled: d.Enabled,
 		Hash: d.Hashing.Enabled, BlockRed: d.Hashing.BlockRed, Fields: slices.Clone(d.Hashing.Fields), Version: d.Version,
+		Settings: catalog.Values(d.Settings),
 	}
+}
+
+// Setting returns the form's value of the type's setting name, for the template.
+func (sf setupForm) Setting(name string) string {
+	if name == "url" {
+		return sf.URL
+	}
+	return sf.Settings[name]
 }
 
 func (c *Console) settingsOfDestination(w http.ResponseWriter, r *http.Request) error {

@@ -275,6 +275,7 @@ var validBodies = map[string]string{
 // read from stack.Routes: only owners reach tokens, the Privacy Portal, hashing settings, keys and
 // the audit log; members manage sources and destinations; readonly reads non-PHI config.
 var leastRole = map[string]phi.Role{
+	"GET /catalog":                                                                      phi.RoleReadonly,
 	"GET /workspaces/{workspaceId}":                                                     phi.RoleReadonly,
 	"GET /workspaces/{workspaceId}/tokens":                                              phi.RoleOwner,
 	"POST /workspaces/{workspaceId}/tokens":                                             phi.RoleOwner,
@@ -356,8 +357,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return unauthorized
 		case caller == "operator":
 			return unauthorized
-		case caller == "other workspace's owner":
+		case caller == "other workspace's owner" && strings.Contains(rt.Path, "{workspaceId}"):
 			return hidden
+		case caller == "other workspace's owner":
+			return allowed // the catalog is the same for every workspace
 		case rank(role) >= rank(leastRole[rt.Key()]):
 			return allowed
 		}

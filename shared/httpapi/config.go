@@ -35,6 +35,7 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 		return nil, fmt.Errorf("config API: no store")
 	}
 	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now}, stack.FunctionConfig)
+	rt.Handle(stack.RouteCatalog, getCatalog)
 	rt.Handle(stack.RouteGetWorkspace, c.getWorkspace)
 	rt.Handle(stack.RouteListTokens, c.listTokens)
 	rt.Handle(stack.RouteCreateToken, c.createToken)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/workspace"
@@ -271,4 +272,58 @@ func jsonMembers(typ reflect.Type) []string {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// The OpenAPI document holds the catalog's settings schemas exactly (one *Settings schema per
+// type), DestinationSettings has the members of all of them, and the type enums are the
+// catalog's types.
+func TestOpenAPIHoldsTheCatalogsSchemas(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	names := map[phi.DestinationType]string{
+		phi.DestinationWebhook: "WebhookSettings", phi.DestinationS3: "S3Settings", phi.DestinationFirehose: "FirehoseSettings",
+		phi.DestinationEventBridge: "EventBridgeSettings", phi.DestinationSQS: "SQSSettings",
+	}
+	union := map[string]bool{}
+	for _, e := range catalog.Entries {
+		name, ok := names[e.Type]
+		if !ok {
+			t.Fatalf("type %s has no schema name in this test", e.Type)
+		}
+		var got, want any
+		if err := json.Unmarshal(doc.Components.Schemas[name], &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := json.Marshal(e.Schema())
+		_ = json.Unmarshal(b, &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("components.schemas.%s differs from catalog's schema of %s:\n got %s\nwant %s", name, e.Type, doc.Components.Schemas[name], b)
+		}
+		for _, s := range e.Settings {
+			union[s.Name] = true
+		}
+	}
+	var settings struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	_ = json.Unmarshal(doc.Components.Schemas["DestinationSettings"], &settings)
+	if got := slices.Sorted(maps.Keys(settings.Properties)); !slices.Equal(got, slices.Sorted(maps.Keys(union))) {
+		t.Errorf("DestinationSettings has %v, the catalog's settings are %v", got, slices.Sorted(maps.Keys(union)))
+	}
+	var types []string
+	for _, ty := range catalog.Types() {
+		types = append(types, string(ty))
+	}
+	for _, schema := range []string{"Destination", "DestinationInput", "CatalogEntry"} {
+		var s struct {
+			Properties struct {
+				Type struct {
+					Enum []string `json:"enum"`
+				} `json:"type"`
+			} `json:"properties"`
+		}
+		_ = json.Unmarshal(doc.Components.Schemas[schema], &s)
+		if !slices.Equal(s.Properties.Type.Enum, types) {
+			t.Errorf("%s.type enum %v, want the catalog's %v", schema, s.Properties.Type.Enum, types)
+		}
+	}
 }

@@ -282,8 +282,8 @@ func (rt *Router) authenticated(route stack.Route, next http.Handler) http.Handl
 	})
 }
 
-// scoped refuses credentials of the wrong kind for the route and, on token routes, any
-// workspace but the token's own — indistinguishable from a workspace that does not exist, so a
+// scoped refuses credentials of the wrong kind for the route and, on token routes below a
+// workspace, any workspace but the token's own — indistinguishable from a workspace that does not exist, so a
 // token learns nothing about other workspaces.
 func (rt *Router) scoped(route stack.Route, next http.Handler) http.Handler {
 	hasWorkspace := strings.Contains(route.Path, "{workspaceId}")
@@ -302,7 +302,7 @@ func (rt *Router) scoped(route stack.Route, next http.Handler) http.Handler {
 			route.Auth == stack.AuthToken && ri.actor.Operator:
 			WriteError(w, r, rt.cfg.Logger, phi.Errorf(phi.EUNAUTHORIZED, "these credentials cannot call this route"))
 			return
-		case route.Auth == stack.AuthToken && ri.workspace != ri.actor.WorkspaceID:
+		case route.Auth == stack.AuthToken && hasWorkspace && ri.workspace != ri.actor.WorkspaceID:
 			rt.cfg.Logger.WarnContext(r.Context(), "cross-workspace request refused",
 				"requestId", RequestID(r.Context()), "route", ri.route, "actor", ri.actor.ID)
 			WriteError(w, r, rt.cfg.Logger, phi.Errorf(phi.ENOTFOUND, "workspace not found"))

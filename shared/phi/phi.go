@@ -116,8 +116,15 @@ type Source struct {
 // DestinationType names a kind of destination.
 type DestinationType string
 
-// DestinationWebhook POSTs each event to an HTTPS URL.
-const DestinationWebhook DestinationType = "webhook"
+// Destination types. The catalog (shared/catalog) describes each: what it delivers, its
+// settings, its limits and whether a BAA can cover it.
+const (
+	DestinationWebhook     DestinationType = "webhook"     // POSTs each event to an HTTPS URL
+	DestinationS3          DestinationType = "s3"          // gzip NDJSON objects in the customer's bucket
+	DestinationFirehose    DestinationType = "firehose"    // records on the customer's Firehose stream
+	DestinationEventBridge DestinationType = "eventbridge" // events on the customer's EventBridge bus
+	DestinationSQS         DestinationType = "sqs"         // messages on the customer's SQS queue
+)
 
 // Destination receives the events of one source, protected per its hashing settings.
 type Destination struct {
@@ -134,10 +141,27 @@ type Destination struct {
 	Version     int64               `json:"version"`
 }
 
-// DestinationSettings are the type-specific settings of a destination.
+// DestinationSettings are the type-specific settings of a destination; which ones a type takes,
+// and their form, is the catalog's (shared/catalog.Check). The AWS types reach the customer's
+// account by assuming RoleARN with the destination's external id (catalog.ExternalID).
 type DestinationSettings struct {
 	// URL is the webhook's HTTPS endpoint.
 	URL string `json:"url,omitempty"`
+	// RoleARN is the customer's role the service assumes (s3, firehose, eventbridge, sqs).
+	RoleARN string `json:"roleArn,omitempty"`
+	// Bucket, Region, Prefix and KMSKeyARN place an s3 destination's objects: the bucket, its
+	// region, a key prefix, and the customer's KMS key for SSE-KMS (empty: the bucket's default
+	// encryption).
+	Bucket    string `json:"bucket,omitempty"`
+	Region    string `json:"region,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	KMSKeyARN string `json:"kmsKeyArn,omitempty"`
+	// DeliveryStreamARN is a firehose destination's stream.
+	DeliveryStreamARN string `json:"deliveryStreamArn,omitempty"`
+	// EventBusARN is an eventbridge destination's bus.
+	EventBusARN string `json:"eventBusArn,omitempty"`
+	// QueueARN is an sqs destination's queue (standard or FIFO).
+	QueueARN string `json:"queueArn,omitempty"`
 }
 
 // Treatment is how one field is protected for one destination.

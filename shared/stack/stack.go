@@ -100,6 +100,9 @@ var (
 	// RouteIssueOwnerToken gives a workspace whose owners lost every owner token a new one.
 	RouteIssueOwnerToken = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/owner-tokens", Function: FunctionOperator, Auth: AuthOperator, Action: "token.recover"}
 
+	// RouteCatalog lists the destination types (shared/catalog); any workspace token may read it.
+	RouteCatalog = Route{Method: "GET", Path: "/catalog", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
+
 	RouteGetWorkspace        = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
 	RouteListTokens          = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
 	RouteCreateToken         = Route{Method: "POST", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.create"}
@@ -143,7 +146,7 @@ const ConsolePath = "/console"
 // built from it; the OpenAPI document is tested against it.
 var Routes = []Route{
 	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan, RouteIssueOwnerToken,
-	RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
+	RouteCatalog, RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
 	RouteUpdateHashing, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,

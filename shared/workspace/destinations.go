@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/fieldpath"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
@@ -62,15 +63,25 @@ func CheckDestination(a phi.Actor, in DestinationInput) error {
 		p = append(p, phi.Problem{Field: "sourceId", Reason: "must be the id of a source of this workspace (src_…)"})
 	}
 	p = append(p, phi.CheckName("name", in.Name)...)
-	switch in.Type {
-	case phi.DestinationWebhook:
-		// settings.url is checked by checkTarget, with the service's webhook.Policy.
-	case "":
-		p = append(p, phi.Problem{Field: "type", Reason: `is required; use "webhook"`})
-	default:
-		p = append(p, phi.Problem{Field: "type", Reason: fmt.Sprintf("%q is not a destination type; use \"webhook\"", phi.Clip(string(in.Type), 40))})
+	if _, ok := catalog.Lookup(in.Type); ok {
+		// The webhook's settings.url is checked further by checkTarget, with the service's
+		// webhook.Policy.
+		p = append(p, catalog.Check(in.Type, in.Settings)...)
+	} else if in.Type == "" {
+		p = append(p, phi.Problem{Field: "type", Reason: "is required; use one of " + typeList()})
+	} else {
+		p = append(p, phi.Problem{Field: "type", Reason: fmt.Sprintf("%q is not a destination type; use one of %s", phi.Clip(string(in.Type), 40), typeList())})
 	}
 	return phi.Invalid(p)
+}
+
+// typeList names the catalog's types for an error message: "webhook, s3, …".
+func typeList() string {
+	names := make([]string, len(catalog.Entries))
+	for i, e := range catalog.Entries {
+		names[i] = string(e.Type)
+	}
+	return strings.Join(names, ", ")
 }
 
 // ListDestinations returns a page of the workspace's destinations and the workspace (for their

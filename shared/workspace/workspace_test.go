@@ -33,7 +33,9 @@ func TestHashingStateSaysWhatEventsGet(t *testing.T) {
 func TestCheckDestinationRefusesBeforeAnythingIsRead(t *testing.T) {
 	owner := phi.Actor{Role: phi.RoleOwner}
 	member := phi.Actor{Role: phi.RoleMember}
-	good := DestinationInput{SourceID: phi.NewID(phi.PrefixSource), Name: "crm", Type: phi.DestinationWebhook}
+	good := DestinationInput{SourceID: phi.NewID(phi.PrefixSource), Name: "crm", Type: phi.DestinationWebhook,
+		Settings: phi.DestinationSettings{URL: "https://crm.example/hook"}}
+	queue := phi.DestinationSettings{RoleARN: "arn:aws:iam::123456789012:role/phiguard-delivery/q", QueueARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo"}
 	for _, c := range []struct {
 		name  string
 		a     phi.Actor
@@ -55,6 +57,20 @@ func TestCheckDestinationRefusesBeforeAnythingIsRead(t *testing.T) {
 			return in
 		}, phi.EINVALID, "sourceId"},
 		{"an unknown type", member, func(in DestinationInput) DestinationInput { in.Type = "ftp"; return in }, phi.EINVALID, "type"},
+		{"a webhook without its URL", member, func(in DestinationInput) DestinationInput { in.Settings.URL = ""; return in }, phi.EINVALID, "settings.url"},
+		{"an sqs destination with its role and queue passes", member, func(in DestinationInput) DestinationInput {
+			in.Type, in.Settings = phi.DestinationSQS, queue
+			return in
+		}, "", ""},
+		{"an sqs destination whose role is in another account", member, func(in DestinationInput) DestinationInput {
+			in.Type, in.Settings = phi.DestinationSQS, queue
+			in.Settings.RoleARN = "arn:aws:iam::210987654321:role/phiguard-delivery/q"
+			return in
+		}, phi.EINVALID, "settings.queueArn"},
+		{"an sqs destination with a webhook URL", member, func(in DestinationInput) DestinationInput {
+			in.Type = phi.DestinationSQS
+			return in
+		}, phi.EINVALID, "settings.roleArn"},
 		{"a name of white space", member, func(in DestinationInput) DestinationInput { in.Name = "  "; return in }, phi.EINVALID, "name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
