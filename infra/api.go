@@ -4,6 +4,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -217,8 +218,35 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 		}
 	}
 
+	addGatewayResponses(a.RestAPI)
 	a.WebACL = newWebACL(c, a.RestAPI, keys)
 	return a
+}
+
+// addGatewayResponses answers each of stack.GatewayResponses — what API Gateway answers without
+// a function: authorizer refusals, throttling, oversize bodies, unknown paths, failures — in the
+// API's error envelope with the request id, as body and as X-Request-Id, and never cached.
+func addGatewayResponses(api awsapigateway.RestApi) {
+	for _, g := range stack.GatewayResponses {
+		headers := map[string]*string{
+			"X-Request-Id":           jsii.String(strings.TrimPrefix(stack.GatewayRequestIDVar, "$")),
+			"Cache-Control":          jsii.String("'no-store'"),
+			"X-Content-Type-Options": jsii.String("'nosniff'"),
+		}
+		for _, k := range slices.Sorted(maps.Keys(g.Headers)) {
+			// A literal header value is single-quoted; the value must not hold a quote itself.
+			headers[k] = jsii.String("'" + g.Headers[k] + "'")
+		}
+		opts := &awsapigateway.GatewayResponseOptions{
+			Type:            awsapigateway.ResponseType_Of(jsii.String(g.Type)),
+			ResponseHeaders: &headers,
+			Templates:       &map[string]*string{"application/json": jsii.String(g.Body())},
+		}
+		if g.Status != 0 {
+			opts.StatusCode = jsii.String(strconv.Itoa(g.Status))
+		}
+		api.AddGatewayResponse(jsii.String("Gateway"+g.Type), opts)
+	}
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
@@ -312,12 +340,28 @@ func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys
 			SampledRequestsEnabled:   jsii.Bool(false), // samples would hold request data
 		}
 	}
-	block := &awswafv2.CfnWebACL_RuleActionProperty{Block: map[string]any{}}
+	block := func(b stack.WAFBlock) *awswafv2.CfnWebACL_RuleActionProperty {
+		headers := []any{&awswafv2.CfnWebACL_CustomHTTPHeaderProperty{Name: jsii.String("Cache-Control"), Value: jsii.String("no-store")}}
+		for _, k := range slices.Sorted(maps.Keys(b.Headers)) {
+			headers = append(headers, &awswafv2.CfnWebACL_CustomHTTPHeaderProperty{Name: jsii.String(k), Value: jsii.String(b.Headers[k])})
+		}
+		return &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
+			CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
+				ResponseCode:          jsii.Number(float64(b.Status)),
+				CustomResponseBodyKey: jsii.String(b.Key),
+				ResponseHeaders:       &headers,
+			},
+		}}
+	}
+	bodies := map[string]any{}
+	for _, b := range []stack.WAFBlock{stack.WAFBodyTooLarge, stack.WAFRateLimited} {
+		bodies[b.Key] = &awswafv2.CfnWebACL_CustomResponseBodyProperty{ContentType: jsii.String("APPLICATION_JSON"), Content: jsii.String(b.Body())}
+	}
 	rules := []any{
 		&awswafv2.CfnWebACL_RuleProperty{
 			Name:             jsii.String("BodyTooLarge"),
 			Priority:         jsii.Number(0),
-			Action:           block,
+			Action:           block(stack.WAFBodyTooLarge),
 			VisibilityConfig: visibility("phiguard-body-too-large"),
 			Statement: &awswafv2.CfnWebACL_StatementProperty{
 				SizeConstraintStatement: &awswafv2.CfnWebACL_SizeConstraintStatementProperty{
@@ -333,7 +377,7 @@ func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys
 		&awswafv2.CfnWebACL_RuleProperty{
 			Name:             jsii.String("RatePerClient"),
 			Priority:         jsii.Number(1),
-			Action:           block,
+			Action:           block(stack.WAFRateLimited),
 			VisibilityConfig: visibility("phiguard-rate-per-client"),
 			Statement: &awswafv2.CfnWebACL_StatementProperty{
 				RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
@@ -367,6 +411,9 @@ func newWebACL(scope constructs.Construct, api awsapigateway.RestApi, keys *Keys
 		Scope:            jsii.String("REGIONAL"),
 		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: map[string]any{}},
 		VisibilityConfig: visibility("phiguard-api"),
+		// The web ACL's own blocks answer in the API's error envelope (static: WAF has no request
+		// id to give); the managed rule groups' blocks are API Gateway's WAF_FILTERED response.
+		CustomResponseBodies: &bodies,
 		AssociationConfig: &awswafv2.CfnWebACL_AssociationConfigProperty{
 			RequestBody: &map[string]any{
 				"API_GATEWAY": &awswafv2.CfnWebACL_RequestBodyAssociatedResourceTypeConfigProperty{

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -866,5 +867,104 @@ func TestEveryTableWriterIsDeniedRewritingTheAuditLog(t *testing.T) {
 	}
 	if writers < 4 { // operator, config, keygen, hashing
 		t.Fatalf("found %d table-writing policies, want at least 4", writers)
+	}
+}
+
+// Every response API Gateway answers itself has the API's error envelope, with the request id in
+// the body and in X-Request-Id, and is never cached; DEFAULT_4XX and DEFAULT_5XX catch the rest.
+func TestGatewayResponsesAnswerInTheErrorEnvelopeWithTheRequestID(t *testing.T) {
+	s := synth(t)
+	byType := map[string]map[string]any{}
+	for _, r := range s.resources("AWS::ApiGateway::GatewayResponse") {
+		p := props(r)
+		byType[p["ResponseType"].(string)] = p
+	}
+	for _, want := range []string{"DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN",
+		"REQUEST_TOO_LARGE", "THROTTLED", "QUOTA_EXCEEDED", "WAF_FILTERED", "AUTHORIZER_FAILURE"} {
+		if byType[want] == nil {
+			t.Errorf("no gateway response %s", want)
+		}
+	}
+	for _, g := range stack.GatewayResponses {
+		p := byType[g.Type]
+		if p == nil {
+			t.Errorf("stack.GatewayResponses names %s, which the template does not configure", g.Type)
+			continue
+		}
+		wantStatus := any(nil)
+		if g.Status != 0 {
+			wantStatus = strconv.Itoa(g.Status)
+		}
+		if p["StatusCode"] != wantStatus {
+			t.Errorf("%s: status %v, want %v", g.Type, p["StatusCode"], wantStatus)
+		}
+		headers, _ := p["ResponseParameters"].(map[string]any)
+		for h, v := range map[string]string{"X-Request-Id": "context.requestId", "Cache-Control": "'no-store'", "X-Content-Type-Options": "'nosniff'"} {
+			if got := headers["gatewayresponse.header."+h]; got != v {
+				t.Errorf("%s: header %s = %v, want %s", g.Type, h, got, v)
+			}
+		}
+		if g.Status == 401 && headers["gatewayresponse.header.WWW-Authenticate"] != `'Bearer realm="phiguard"'` {
+			t.Errorf("%s: no WWW-Authenticate: %s", g.Type, toJSON(headers))
+		}
+		if g.Status == 429 && headers["gatewayresponse.header.Retry-After"] == nil {
+			t.Errorf("%s: no Retry-After: %s", g.Type, toJSON(headers))
+		}
+		tmpl, _ := p["ResponseTemplates"].(map[string]any)
+		body, _ := tmpl["application/json"].(string)
+		// API Gateway's variables stand where values go; with them replaced the body is the envelope.
+		filled := strings.ReplaceAll(strings.ReplaceAll(body, "$context.error.messageString", `"Unauthorized"`), "$context.requestId", "req-1")
+		var env struct {
+			Error struct {
+				Code    string
+				Message string
+				Details struct{ RequestID string }
+			}
+		}
+		if err := json.Unmarshal([]byte(filled), &env); err != nil {
+			t.Errorf("%s: the body template is not JSON once filled in: %v\n%s", g.Type, err, body)
+			continue
+		}
+		if env.Error.Code != g.Code || env.Error.Message == "" || env.Error.Details.RequestID != "req-1" {
+			t.Errorf("%s: envelope %+v; want code %s, a message and the request id", g.Type, env, g.Code)
+		}
+		if phi.ErrorCode(phi.Errorf(env.Error.Code, "x")) != env.Error.Code || (g.Status >= 500 || g.Type == "DEFAULT_5XX") != (env.Error.Code == phi.EINTERNAL) {
+			t.Errorf("%s: code %s does not fit status %d", g.Type, env.Error.Code, g.Status)
+		}
+	}
+}
+
+// The web ACL's own blocks answer with the API's status for them (413, 429) and the envelope.
+func TestWebACLBlocksAnswerInTheErrorEnvelope(t *testing.T) {
+	s := synth(t)
+	acls := s.resources("AWS::WAFv2::WebACL")
+	if len(acls) != 1 {
+		t.Fatalf("want one web ACL, got %d", len(acls))
+	}
+	for _, acl := range acls {
+		p := props(acl)
+		bodies, _ := p["CustomResponseBodies"].(map[string]any)
+		rules := map[string]map[string]any{}
+		for _, r := range asList(p["Rules"]) {
+			r := r.(map[string]any)
+			rules[r["Name"].(string)] = r
+		}
+		for rule, b := range map[string]stack.WAFBlock{"BodyTooLarge": stack.WAFBodyTooLarge, "RatePerClient": stack.WAFRateLimited} {
+			custom, _ := rules[rule]["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
+			if custom["ResponseCode"] != float64(b.Status) || custom["CustomResponseBodyKey"] != b.Key {
+				t.Errorf("%s: custom response %s, want %d with body %s", rule, toJSON(custom), b.Status, b.Key)
+			}
+			if !strings.Contains(toJSON(custom["ResponseHeaders"]), `"no-store"`) {
+				t.Errorf("%s: the block may be cached: %s", rule, toJSON(custom["ResponseHeaders"]))
+			}
+			body, _ := bodies[b.Key].(map[string]any)
+			var env struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal([]byte(body["Content"].(string)), &env); err != nil || body["ContentType"] != "APPLICATION_JSON" ||
+				env.Error.Code != b.Code || env.Error.Message == "" {
+				t.Errorf("%s: body %s is not the envelope with code %s (%v)", rule, toJSON(body), b.Code, err)
+			}
+		}
 	}
 }

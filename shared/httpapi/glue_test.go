@@ -175,7 +175,7 @@ func TestWriteErrorHidesInternalCauses(t *testing.T) {
 func TestStatusOfMapsEveryCode(t *testing.T) {
 	for code, want := range map[string]int{
 		phi.EINVALID: 422, phi.EBADREQUEST: 400, phi.ETOOLARGE: 413, phi.ENOTFOUND: 404, phi.ECONFLICT: 409,
-		phi.EPRECONDITION: 412, phi.EPRECONDREQUIRED: 428, phi.EFORBIDDEN: 403, phi.EUNAUTHORIZED: 401, phi.EINTERNAL: 500,
+		phi.EPRECONDITION: 412, phi.EPRECONDREQUIRED: 428, phi.EFORBIDDEN: 403, phi.ETOOMANY: 429, phi.EUNAUTHORIZED: 401, phi.EINTERNAL: 500,
 	} {
 		if got := StatusOf(phi.Errorf(code, "x")); got != want {
 			t.Errorf("%s -> %d, want %d", code, got, want)

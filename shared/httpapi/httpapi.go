@@ -42,6 +42,7 @@ var statusOf = map[string]int{
 	phi.EPRECONDREQUIRED: http.StatusPreconditionRequired,
 	phi.ENOTACCEPTABLE:   http.StatusNotAcceptable,
 	phi.EFORBIDDEN:       http.StatusForbidden,
+	phi.ETOOMANY:         http.StatusTooManyRequests,
 	phi.EUNAUTHORIZED:    http.StatusUnauthorized,
 	phi.EINTERNAL:        http.StatusInternalServerError,
 }

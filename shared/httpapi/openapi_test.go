@@ -93,7 +93,8 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 		if declared := strings.Contains(string(mustJSON(op.Parameters)), `"If-Match"`); declared != ifMatchRoutes[rt.Key()] || has412 != declared || has428 != declared {
 			t.Errorf("%s: If-Match declared %v, 412 documented %v, 428 documented %v; the handler needs If-Match: %v", rt.Key(), declared, has412, has428, ifMatchRoutes[rt.Key()])
 		}
-		for _, code := range []string{"400", "401", "404", "406", "500"} {
+		// The functions' own statuses, and what API Gateway and its web ACL answer on any route.
+		for _, code := range append([]string{"400", "401", "404", "406", "500", "5XX"}, stack.GatewayStatuses()...) {
 			if _, ok := op.Responses[code]; !ok {
 				t.Errorf("%s: no %s response", rt.Key(), code)
 			}
@@ -325,5 +326,37 @@ func TestOpenAPIHoldsTheCatalogsSchemas(t *testing.T) {
 		if !slices.Equal(s.Properties.Type.Enum, types) {
 			t.Errorf("%s.type enum %v, want the catalog's %v", schema, s.Properties.Type.Enum, types)
 		}
+	}
+}
+
+// The error envelope's code is one of the vocabulary's, each documented: the status table's codes
+// and the router's method_not_allowed, which API Gateway's and the web ACL's answers use too.
+func TestOpenAPIListsEveryErrorCode(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	var errSchema struct {
+		Properties struct {
+			Error struct {
+				Properties struct {
+					Code struct {
+						Enum []string `json:"enum"`
+					} `json:"code"`
+				} `json:"properties"`
+			} `json:"error"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(doc.Components.Schemas["Error"], &errSchema); err != nil {
+		t.Fatal(err)
+	}
+	want := append(slices.Collect(maps.Keys(statusOf)), "method_not_allowed")
+	for _, g := range stack.GatewayResponses {
+		if _, ok := statusOf[g.Code]; !ok {
+			t.Errorf("gateway response %s answers code %q, which is not in the status table", g.Type, g.Code)
+		}
+	}
+	got := errSchema.Properties.Error.Properties.Code.Enum
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("Error.code enum %v, want %v", got, want)
 	}
 }

@@ -18,6 +18,7 @@ const (
 	EPRECONDITION    = "precondition_failed"   // If-Match / version mismatch (412)
 	EPRECONDREQUIRED = "precondition_required" // a change that must name the version it replaces did not (428)
 	EFORBIDDEN       = "forbidden"             // authenticated, but not allowed (403)
+	ETOOMANY         = "too_many_requests"     // throttled by API Gateway or the web ACL (429); retry later
 	EUNAUTHORIZED    = "unauthorized"          // no or bad credentials (401)
 	EINTERNAL        = "internal"              // our fault; details are logged, never returned (500)
 )
