@@ -89,7 +89,8 @@ func (s *Service) outputs() {
 		{"WebhookSigningKeySecretARN", "Secrets Manager secret holding the webhook signing key receivers verify with", p.WebhookSigningKey.SecretArn()},
 		{"IngestDLQURL", "ingest messages that failed " + strconv.Itoa(stack.IngestMaxReceiveCount) + " times (runbook: docs/OPERATING.md)", p.IngestDLQ.QueueUrl()},
 		{"RejectedQueueURL", "events rejected permanently, with a reason attribute (docs/PRODUCERS.md)", p.Rejected.QueueUrl()},
-		{"WebhookDLQURL", "webhook deliveries that failed " + strconv.Itoa(deliveryMaxReceives) + " times", p.WebhookDLQ.QueueUrl()},
+		{"WebhookDLQURL", "webhook copies dead-lettered with their reason (refused, out of attempts; docs/OPERATING.md)", p.WebhookDLQ.QueueUrl()},
+		{"WebhookSubscriptionDLQURL", "fan-out messages SNS could not deliver to the webhook queue (runbook: docs/OPERATING.md)", p.WebhookSubscriptionDLQ.QueueUrl()},
 	} {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(o.id), &awscdk.CfnOutputProps{Description: jsii.String(o.description), Value: o.value})
 	}

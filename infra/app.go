@@ -46,6 +46,7 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 	s.Data = NewData(s.Stack, "Data", s.Keys.Key)
 	s.Pipeline = NewPipeline(s.Stack, "Pipeline", props.Assets, s.Keys, s.Data)
 	s.API = NewAPI(s.Stack, "API", props.Assets, s.Keys, s.Data, props.Settings.OperatorRoleARN)
+	s.Pipeline.GrantDeadLetters(s.API.Functions[stack.FunctionConfig], s.Keys)
 	var generators []awsiam.IRole
 	for _, name := range keyGenerators {
 		generators = append(generators, s.API.Functions[name].Role())

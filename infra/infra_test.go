@@ -296,8 +296,8 @@ func TestQueuesAreEncryptedTLSOnlyAndRedriveToDLQs(t *testing.T) {
 	s := synth(t)
 	key := idOf(s.svc.Stack, s.svc.Keys.Key.Node().DefaultChild().(awscdk.CfnElement))
 	queues := s.resources("AWS::SQS::Queue")
-	if len(queues) != 5 {
-		t.Errorf("want 5 queues (ingest, ingest DLQ, rejected, webhook, webhook DLQ), got %d", len(queues))
+	if len(queues) != 6 {
+		t.Errorf("want 6 queues (ingest, ingest DLQ, rejected, webhook, webhook DLQ, webhook subscription DLQ), got %d", len(queues))
 	}
 	for id, q := range queues {
 		if got := toJSON(props(q)["KmsMasterKeyId"]); got != `{"Fn::GetAtt":["`+key+`","Arn"]}` {
@@ -328,7 +328,25 @@ func TestQueuesAreEncryptedTLSOnlyAndRedriveToDLQs(t *testing.T) {
 		}
 	}
 	redrive(s.svc.Pipeline.Ingest, s.svc.Pipeline.IngestDLQ, stack.IngestMaxReceiveCount)
-	redrive(s.svc.Pipeline.Webhook, s.svc.Pipeline.WebhookDLQ, deliveryMaxReceives)
+	redrive(s.svc.Pipeline.Webhook, s.svc.Pipeline.WebhookDLQ, stack.DeliveryMaxReceiveCount)
+
+	// What SNS cannot deliver to the webhook queue goes to the subscription's own DLQ, which
+	// SNS may write to from the topic only.
+	subDLQ := idOf(s.svc.Stack, s.svc.Pipeline.WebhookSubscriptionDLQ.Node().DefaultChild().(awscdk.CfnElement))
+	s.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
+		"Protocol":      "sqs",
+		"RedrivePolicy": map[string]any{"deadLetterTargetArn": map[string]any{"Fn::GetAtt": []any{subDLQ, "Arn"}}},
+	})
+	allowed := false
+	for _, p := range s.resources("AWS::SQS::QueuePolicy") {
+		doc := toJSON(props(p)["PolicyDocument"])
+		if strings.Contains(toJSON(props(p)["Queues"]), subDLQ) && strings.Contains(doc, `"Service":"sns.amazonaws.com"`) && strings.Contains(doc, `"aws:SourceArn"`) {
+			allowed = true
+		}
+	}
+	if !allowed {
+		t.Error("SNS may not send to the subscription's DLQ (from the topic alone)")
+	}
 }
 
 func jsonNumber(n int) string { return toJSON(n) }
@@ -567,6 +585,15 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 	if _, ok := delivery[stack.EnvTable]; !ok {
 		t.Errorf("delivery lacks %s: it reads each copy's destination for its webhook URL", stack.EnvTable)
 	}
+	// The delivery function re-schedules and dead-letters copies itself, and the config function
+	// counts and replays dead letters: both name the two queues, by reference.
+	webhookQueue := `{"Ref":"` + idOf(s.svc.Stack, s.svc.Pipeline.Webhook.Node().DefaultChild().(awscdk.CfnElement)) + `"}`
+	webhookDLQ := `{"Ref":"` + idOf(s.svc.Stack, s.svc.Pipeline.WebhookDLQ.Node().DefaultChild().(awscdk.CfnElement)) + `"}`
+	for name, env := range map[string]map[string]any{"delivery": delivery, "config": envOf(idOf(s.svc.Stack, s.svc.API.Functions[stack.FunctionConfig].Node().DefaultChild().(awscdk.CfnElement)))} {
+		if q, dlq := toJSON(env[stack.EnvDeliveryQueueURL]), toJSON(env[stack.EnvDeliveryDLQURL]); q != webhookQueue || dlq != webhookDLQ {
+			t.Errorf("%s: %s = %s, %s = %s; want the webhook queue %s and its DLQ %s", name, stack.EnvDeliveryQueueURL, q, stack.EnvDeliveryDLQURL, dlq, webhookQueue, webhookDLQ)
+		}
+	}
 	secret := idOf(s.svc.Stack, s.svc.Pipeline.WebhookSigningKey.Node().DefaultChild().(awscdk.CfnElement))
 	if v := toJSON(delivery[stack.EnvWebhookSigningKeySecretARN]); v != `{"Ref":"`+secret+`"}` {
 		t.Errorf("delivery's %s = %s, want the ARN of the signing-key secret (a Ref to %s)", stack.EnvWebhookSigningKeySecretARN, v, secret)
@@ -649,9 +676,9 @@ func TestNoPolicyAllowsEveryActionOnEveryResourceOrUsesFullAccess(t *testing.T) 
 
 func TestAlarmsAndOutputs(t *testing.T) {
 	s := synth(t)
-	// Depth and expiry of the three parking queues, two backlog ages, errors and throttles per
+	// Depth and expiry of the four parking queues, two backlog ages, errors and throttles per
 	// function, API 5xx.
-	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(3*2+2+2*len(stack.Functions)+1))
+	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(4*2+2+2*len(stack.Functions)+1))
 	for _, metric := range []string{"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles", "5XXError"} {
 		s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 			"MetricName":   metric,
@@ -660,7 +687,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	}
 	outputs := s.json["Outputs"].(map[string]any)
 	for _, name := range []string{"ApiURL", "IngestQueueURL", "ProducerPolicyARN", "OperatorPolicyARN", "ServiceKeyARN", "TopicARN",
-		"AlarmTopicARN", "WebhookSigningKeySecretARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL"} {
+		"AlarmTopicARN", "WebhookSigningKeySecretARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL", "WebhookSubscriptionDLQURL"} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("output %s missing", name)
 		}

@@ -121,4 +121,7 @@ func suppressFindings(s *Service) {
 	suppress(s.Pipeline.Rejected, false, finding{rule: "AwsSolutions-SQS3", reason: "The rejected-events queue is " +
 		"itself a terminal parking queue, like a DLQ: nothing consumes it automatically, messages carry a reason " +
 		"attribute for an operator, and its depth is alarmed; retention is 14 days."})
+	suppress(s.Pipeline.WebhookSubscriptionDLQ, false, finding{rule: "AwsSolutions-SQS3", reason: "This queue is a DLQ: " +
+		"the webhook subscription's SNS redrive policy targets it (cdk-nag recognizes only SQS redrive policies); " +
+		"nothing consumes it, its depth and age are alarmed; retention is 14 days."})
 }

@@ -17,11 +17,12 @@ import (
 )
 
 const (
-	hashingTimeout         = 60 * time.Second
-	hashingMaxConcurrency  = 20               // caps the pipeline's share of account concurrency and its DynamoDB/SNS load
-	deliveryTimeout        = 60 * time.Second // webhook POSTs with retries and backoff
+	hashingTimeout        = 60 * time.Second
+	hashingMaxConcurrency = 20 // caps the pipeline's share of account concurrency and its DynamoDB/SNS load
+	// One attempt per copy (10 s at most each, a destination's copies 5 at a time, up to five
+	// destinations' chunks in turn when one is slow), re-scheduling the rest before the end.
+	deliveryTimeout        = 60 * time.Second
 	deliveryMaxConcurrency = 10
-	deliveryMaxReceives    = 5
 	// queueRetention keeps failed and rejected messages for SQS's maximum, 14 days, so an operator
 	// has time to inspect and redrive them.
 	queueRetention = 14 * 24 * time.Hour
@@ -30,11 +31,14 @@ const (
 // Pipeline is the event path: producers send to Ingest; the hashing function protects each
 // event per destination and publishes the copies to Topic, or parks permanent failures on
 // Rejected; messages that keep failing move to IngestDLQ. The example destination consumer is
-// the Webhook queue, subscribed to Topic with a filter policy, drained by the delivery function.
+// the Webhook queue, subscribed to Topic with a filter policy, drained by the delivery function,
+// which re-schedules failed copies on Webhook itself and dead-letters them on WebhookDLQ; what
+// SNS cannot deliver to Webhook goes to WebhookSubscriptionDLQ.
 type Pipeline struct {
 	Ingest, IngestDLQ, Rejected awssqs.Queue
 	Topic                       awssns.Topic
 	Webhook, WebhookDLQ         awssqs.Queue
+	WebhookSubscriptionDLQ      awssqs.Queue
 	Hashing, Delivery           awslambda.Function
 	WebhookSigningKey           awssecretsmanager.Secret
 }
@@ -105,8 +109,11 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 
 	// The example destination consumer.
 	p.WebhookDLQ = queue("WebhookDLQ", 0, nil, 0)
-	p.Webhook = queue("Webhook", 6*deliveryTimeout, p.WebhookDLQ, deliveryMaxReceives)
-	subscribe(p.Topic, p.Webhook, keys, &map[string]awssns.SubscriptionFilter{
+	// The receive limit is a backstop: the function acknowledges what it received and
+	// re-schedules or dead-letters failed copies itself (shared/delivery).
+	p.Webhook = queue("Webhook", 6*deliveryTimeout, p.WebhookDLQ, stack.DeliveryMaxReceiveCount)
+	p.WebhookSubscriptionDLQ = queue("WebhookSubscriptionDLQ", 0, nil, 0)
+	subscribe(p.Topic, p.Webhook, p.WebhookSubscriptionDLQ, keys, &map[string]awssns.SubscriptionFilter{
 		stack.AttrDestinationType: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
 			Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
 		}),
@@ -133,6 +140,8 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 			// its first delivery and caches it (deliveryfn.SecretKey), so neither the template nor
 			// the function's configuration (GetFunctionConfiguration) ever holds the key.
 			stack.EnvWebhookSigningKeySecretARN: p.WebhookSigningKey.SecretArn(),
+			stack.EnvDeliveryQueueURL:           p.Webhook.QueueUrl(),
+			stack.EnvDeliveryDLQURL:             p.WebhookDLQ.QueueUrl(),
 		},
 	})
 	// GetSecretValue on this secret only, and the key only through Secrets Manager; not
@@ -145,16 +154,27 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	keys.GrantViaService(p.Delivery, "secretsmanager", false)
 	// Reads each copy's destination for its webhook URL and enabled state.
 	data.Grant(p.Delivery, keys, false, tableRead)
+	// Re-schedules failed copies on its own queue and dead-letters them.
+	p.Webhook.Grant(p.Delivery, jsii.String("sqs:SendMessage"))
+	p.WebhookDLQ.Grant(p.Delivery, jsii.String("sqs:SendMessage"))
+	keys.GrantViaService(p.Delivery, "sqs", true)
 	consume(p.Delivery, p.Webhook, keys, &awslambda.EventSourceMappingOptions{
 		BatchSize:               jsii.Number(stack.DeliveryBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
 	})
-	// Puts the failed copies of a pack whose other copies were delivered back on the queue, alone
-	// (webhook.Config.Queue).
-	p.Webhook.Grant(p.Delivery, jsii.String("sqs:SendMessage"))
-	keys.GrantViaService(p.Delivery, "sqs", true)
 	return p
+}
+
+// GrantDeadLetters lets fn (the config function) count and replay the webhook dead letters: it
+// receives, releases and deletes them on WebhookDLQ and sends them back to Webhook, whose URLs
+// its environment names.
+func (p *Pipeline) GrantDeadLetters(fn awslambda.Function, keys *Keys) {
+	fn.AddEnvironment(jsii.String(stack.EnvDeliveryQueueURL), p.Webhook.QueueUrl(), nil)
+	fn.AddEnvironment(jsii.String(stack.EnvDeliveryDLQURL), p.WebhookDLQ.QueueUrl(), nil)
+	p.WebhookDLQ.Grant(fn, *jsii.Strings("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage")...)
+	p.Webhook.Grant(fn, jsii.String("sqs:SendMessage"))
+	keys.GrantViaService(fn, "sqs", true)
 }
 
 // consume makes queue an event source of fn with the permissions Lambda's poller needs. Unlike
@@ -169,19 +189,24 @@ func consume(fn awslambda.Function, queue awssqs.Queue, keys *Keys, opts *awslam
 	keys.GrantViaService(fn, "sqs", false)
 }
 
-// subscribe subscribes queue to topic with raw message delivery and a filter policy, as
+// subscribe subscribes queue to topic with raw message delivery, a filter policy and a
+// dead-letter queue for what SNS cannot deliver (dlq, with the same queue policy), as
 // SqsSubscription does (same construct path, so the same logical ids) but without its grant to
 // SNS on the queue's key: that grant names the topic — encrypted with the same key, a circular
 // dependency — or, without the CDK feature flag that adds the name, has no condition at all.
 // The key policy's AllowSNSDelivery statement takes its place.
-func subscribe(topic awssns.Topic, queue awssqs.Queue, keys *Keys, filter *map[string]awssns.SubscriptionFilter) {
+func subscribe(topic awssns.Topic, queue, dlq awssqs.Queue, keys *Keys, filter *map[string]awssns.SubscriptionFilter) {
 	sns := awsiam.NewServicePrincipal(jsii.String("sns.amazonaws.com"), nil)
-	policy := queue.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Principals: &[]awsiam.IPrincipal{sns},
-		Actions:    jsii.Strings("sqs:SendMessage"),
-		Resources:  jsii.Strings(*queue.QueueArn()),
-		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": topic.TopicArn()}},
-	}))
+	var policies []constructs.IDependable
+	for _, q := range []awssqs.Queue{queue, dlq} {
+		policy := q.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Principals: &[]awsiam.IPrincipal{sns},
+			Actions:    jsii.Strings("sqs:SendMessage"),
+			Resources:  jsii.Strings(*q.QueueArn()),
+			Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": topic.TopicArn()}},
+		}))
+		policies = append(policies, policy.PolicyDependable)
+	}
 	keys.AllowSNSDelivery()
 	sub := awssns.NewSubscription(queue, awscdk.Names_NodeUniqueId(topic.Node()), &awssns.SubscriptionProps{
 		Topic:              topic,
@@ -189,6 +214,7 @@ func subscribe(topic awssns.Topic, queue awssqs.Queue, keys *Keys, filter *map[s
 		Protocol:           awssns.SubscriptionProtocol_SQS,
 		RawMessageDelivery: jsii.Bool(true),
 		FilterPolicy:       filter,
+		DeadLetterQueue:    dlq,
 	})
-	sub.Node().AddDependency(policy.PolicyDependable)
+	sub.Node().AddDependency(policies...)
 }

@@ -26,6 +26,9 @@ type Outcome struct {
 	// Reason is a short code without content, for logs, metrics and the dead-letter queue's
 	// reason attribute: "http-503", "timeout", "connect-refused", "AccessDenied", ….
 	Reason string
+	// Status is the destination's answer to the attempt, an HTTP status for a webhook; 0 when
+	// there was none (a timeout, a refused connection) or the type has no status codes.
+	Status int
 }
 
 // Sender delivers copies to destinations of one type (webhook, S3, Firehose, EventBridge, SQS).

@@ -1,12 +1,10 @@
 package pipeline
 
 import (
-	"encoding/json"
-	"io"
 	"maps"
 	"slices"
-	"sync"
-	"time"
+
+	"github.com/phiguard/phiguard/shared/emf"
 )
 
 // MetricsNamespace is the CloudWatch namespace of the pipeline's metrics.
@@ -26,67 +24,26 @@ type counts struct {
 	FieldsRedacted   int
 }
 
-// metrics writes CloudWatch Embedded Metric Format documents, one JSON line each, to w
-// (stdout in Lambda, where CloudWatch Logs extracts them). Writes are serialized.
+// metrics writes the invocation's counts as CloudWatch Embedded Metric Format documents.
 type metrics struct {
-	mu       sync.Mutex
-	w        io.Writer
+	w        *emf.Writer
 	function string
-	now      func() time.Time
-}
-
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
-}
-
-type emfMeta struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
 }
 
 // emit writes the invocation's totals under the Function dimension, and the copies published
 // per destination under Function and DestinationId. Only counts and ids are written.
 func (m *metrics) emit(c counts, perDestination map[string]int) {
-	if m == nil || m.w == nil {
+	if m == nil {
 		return
 	}
-	ts := m.now().UnixMilli()
-	values := map[string]int{
+	fn := emf.Dimension{Name: "Function", Value: m.function}
+	m.w.Counts([]emf.Dimension{fn}, map[string]int{
 		"MessagesIn": c.MessagesIn, "EventsIn": c.EventsIn, "MessagesRejected": c.MessagesRejected,
 		"EventsRejected": c.EventsRejected, "MessagesFailed": c.MessagesFailed, "CopiesOut": c.CopiesOut,
 		"FieldsProtected": c.FieldsProtected, "FieldsDropped": c.FieldsDropped, "FieldsBlocked": c.FieldsBlocked,
 		"FieldsRedacted": c.FieldsRedacted,
-	}
-	doc := map[string]any{"Function": m.function}
-	var ms []emfMetric
-	for _, name := range slices.Sorted(maps.Keys(values)) {
-		ms = append(ms, emfMetric{Name: name, Unit: "Count"})
-		doc[name] = values[name]
-	}
-	doc["_aws"] = emfMeta{Timestamp: ts, CloudWatchMetrics: []emfDirective{{Namespace: MetricsNamespace, Dimensions: [][]string{{"Function"}}, Metrics: ms}}}
-	m.write(doc)
+	})
 	for _, dst := range slices.Sorted(maps.Keys(perDestination)) {
-		m.write(map[string]any{
-			"_aws": emfMeta{Timestamp: ts, CloudWatchMetrics: []emfDirective{{Namespace: MetricsNamespace,
-				Dimensions: [][]string{{"Function", "DestinationId"}}, Metrics: []emfMetric{{Name: "CopiesOut", Unit: "Count"}}}}},
-			"Function": m.function, "DestinationId": dst, "CopiesOut": perDestination[dst],
-		})
+		m.w.Counts([]emf.Dimension{fn, {Name: "DestinationId", Value: dst}}, map[string]int{"CopiesOut": perDestination[dst]})
 	}
-}
-
-func (m *metrics) write(doc map[string]any) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, _ = m.w.Write(append(b, '\n'))
 }

@@ -46,6 +46,7 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/phiguard/phiguard/shared/emf"
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
@@ -156,7 +157,7 @@ func New(cfg Config) (*Handler, error) {
 		h.base = 50 * time.Millisecond
 	}
 	if cfg.Metrics != nil {
-		h.metrics = &metrics{w: cfg.Metrics, function: "hashing", now: now}
+		h.metrics = &metrics{w: emf.New(cfg.Metrics, MetricsNamespace, now), function: "hashing"}
 	}
 	return h, nil
 }

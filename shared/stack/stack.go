@@ -33,6 +33,12 @@ const (
 	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery, local development only: the signing key itself
 	EnvLogLevel          = "PHI_LOG_LEVEL"           // debug, info (default), warn, error
 	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"    // pipeline: Go duration, default 30s
+	// delivery (re-schedules failed copies on it) and config (replays dead letters onto it):
+	// the webhook delivery queue, subscribed to the fan-out topic.
+	EnvDeliveryQueueURL = "PHI_DELIVERY_QUEUE_URL"
+	// delivery (dead-letters copies on it) and config (counts and replays them): the webhook
+	// delivery queue's dead-letter queue.
+	EnvDeliveryDLQURL = "PHI_DELIVERY_DLQ_URL"
 	// config and delivery, local development only: comma-separated loopback IP:port pairs
 	// (127.0.0.1:3001,…) that webhooks may reach besides public addresses, over https or http;
 	// deployed stacks leave it empty (webhook.PolicyFromEnv).
@@ -174,6 +180,14 @@ const (
 
 	// DeliveryBatchSize is the delivery function's event source batch size (no batching window).
 	DeliveryBatchSize = 10
+	// DeliveryMaxAttempts is how many delivery attempts a copy gets (shared/delivery) before it
+	// is dead-lettered with reason "max-attempts"; with the engine's backoff (10 s doubling to
+	// 15 min) that is about four hours of retrying.
+	DeliveryMaxAttempts = 20
+	// DeliveryMaxReceiveCount is the delivery queue's redrive limit: a backstop only, as the
+	// engine acknowledges every message it received and re-schedules or dead-letters its copies
+	// itself; a message received this often crashed or timed out the function each time.
+	DeliveryMaxReceiveCount = 5
 )
 
 // Message attributes of the pipeline: what producers set on ingest messages, and what the
@@ -187,6 +201,15 @@ const (
 	AttrDedupID         = "dedupId"         // fan-out: deterministic per (event messageId, destination)
 	AttrReason          = "reason"          // rejected queue: why a message was rejected
 	AttrFormat          = "format"          // fan-out: "pack/1" for a packed message (shared/pack); absent on a single copy
+
+	// Dead-letter queue of the delivery queue: why the copies of a message are there
+	// (AttrReason, e.g. "rejected", "max-attempts"), the failure of the last attempt (a
+	// delivery.Outcome's Reason, e.g. "http-400"), its HTTP status (0 when none), the attempts
+	// made, and when (RFC 3339).
+	AttrLastReason     = "lastReason"
+	AttrLastStatus     = "lastStatus"
+	AttrAttempts       = "attempts"
+	AttrDeadLetteredAt = "deadLetteredAt"
 )
 
 // WebhookFilterPolicy is the SNS filter policy of the example webhook consumer's queue.

@@ -7,58 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
+	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
-	"github.com/phiguard/phiguard/shared/retry"
-	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// Message attributes of a fan-out message, as the pipeline publishes them. The webhook queue's
-// subscription uses raw message delivery, so SNS message attributes arrive as SQS message
-// attributes and the SQS body is the pipeline's: a pack of copies (shared/pack) or, from
-// earlier releases, one copy.
+// Timeouts of one delivery attempt: a destination that does not accept the connection, or
+// does not answer, holds its copy no longer than this; the engine (shared/delivery) retries it
+// later, alone.
 const (
-	attrWorkspace       = stack.AttrWorkspace
-	attrSource          = stack.AttrSource
-	attrDestination     = stack.AttrDestination
-	attrDestinationType = stack.AttrDestinationType
-	attrDedupID         = stack.AttrDedupID
-	attrFormat          = stack.AttrFormat
+	ConnectTimeout        = 2 * time.Second
+	ResponseHeaderTimeout = 5 * time.Second
+	RequestTimeout        = 10 * time.Second
 )
 
-// packConcurrency is how many copies of one message are posted at once.
-const packConcurrency = 8
+// sendConcurrency is how many copies of one Send are POSTed at once.
+const sendConcurrency = 5
 
-// destinationTTL is how long a destination's URL is cached per container.
-const destinationTTL = 30 * time.Second
-
-// Queue puts the copies of a pack that failed back on the queue they came from (*sqs.Client).
-type Queue interface {
-	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
-	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
-}
-
-// Store reads a destination's webhook settings (*dynamo.Store).
-type Store interface {
-	GetDestination(ctx context.Context, wsID, id string) (*phi.Destination, error)
-}
-
-// KeySource returns the key that signs deliveries. The handler asks for it on every delivery,
-// so an implementation that fetches the key (the delivery function's Secrets Manager fetcher,
-// deliveryfn.SecretKey) caches it; an error fails the delivery, which SQS retries.
+// KeySource returns the key that signs deliveries. The handler asks for it on every Send, so an
+// implementation that fetches the key (the delivery function's Secrets Manager fetcher,
+// deliveryfn.SecretKey) caches it; an error fails the attempt, which the engine retries.
 type KeySource interface {
 	SigningKey(ctx context.Context) ([]byte, error)
 }
@@ -69,10 +44,9 @@ type StaticKey []byte
 // SigningKey returns k.
 func (k StaticKey) SigningKey(context.Context) ([]byte, error) { return k, nil }
 
-// Config wires a Handler. Store is required, and exactly one of SigningKey (a fixed key of at
-// least MinSigningKeyLen bytes) and Keys.
+// Config wires a Sender: exactly one of SigningKey (a fixed key of at least MinSigningKeyLen
+// bytes) and Keys.
 type Config struct {
-	Store      Store
 	SigningKey []byte
 	// Keys supplies the signing key at delivery time, in place of a fixed SigningKey; a key it
 	// returns that is shorter than MinSigningKeyLen fails the delivery.
@@ -82,49 +56,26 @@ type Config struct {
 	// TLSConfig overrides the client's TLS settings (tests trust their own server); nil uses
 	// the system roots.
 	TLSConfig *tls.Config
-	Logger    *slog.Logger
-	// Attempts per copy within one invocation (default 4), the first backoff (default 250ms),
-	// and each attempt's timeout (default 10s).
-	Attempts       int
-	RetryBase      time.Duration
+	// AttemptTimeout bounds one attempt, connection to answer (RequestTimeout when 0).
 	AttemptTimeout time.Duration
 	Now            func() time.Time
-	// Queue re-schedules the failed copies of a pack whose other copies were delivered: they
-	// go back on the queue the message came from as a pack of their own, and the message is
-	// acknowledged, so a delivered copy is not sent again. Nil fails the whole message instead
-	// (SQS redelivers it, and its delivered copies are sent again).
-	Queue Queue
 }
 
-// Handler delivers webhook copies from SQS batches. Build it once per container with New.
-type Handler struct {
-	store    Store
-	keys     KeySource
-	policy   Policy
-	client   *http.Client
-	log      *slog.Logger
-	attempts int
-	base     time.Duration
-	timeout  time.Duration
-	now      func() time.Time
-	queue    Queue
-
-	mu     sync.Mutex
-	dests  map[string]cachedDestination
-	queues map[string]string // queue ARN → URL
+// Sender is the webhook destination type's delivery.Sender: it POSTs copies, signed, one attempt each.
+// Build it once per container with New.
+type Sender struct {
+	keys    KeySource
+	policy  Policy
+	client  *http.Client
+	timeout time.Duration
+	now     func() time.Time
 }
 
-type cachedDestination struct {
-	d  *phi.Destination
-	at time.Time
-}
+var _ delivery.Sender = (*Sender)(nil)
 
-// New returns a Handler. It returns an error when the store is missing, when both or neither of
-// SigningKey and Keys are set, or when SigningKey is shorter than MinSigningKeyLen.
-func New(cfg Config) (*Handler, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("webhook: Config.Store is required")
-	}
+// New returns a Sender. It returns an error when both or neither of SigningKey and Keys are
+// set, or when SigningKey is shorter than MinSigningKeyLen.
+func New(cfg Config) (*Sender, error) {
 	keys := cfg.Keys
 	switch {
 	case keys != nil && cfg.SigningKey != nil:
@@ -134,34 +85,23 @@ func New(cfg Config) (*Handler, error) {
 	case keys == nil:
 		keys = StaticKey(append([]byte(nil), cfg.SigningKey...))
 	}
-	h := &Handler{
-		store: cfg.Store, keys: keys, policy: cfg.Policy, log: cfg.Logger,
-		attempts: cfg.Attempts, base: cfg.RetryBase, timeout: cfg.AttemptTimeout, now: cfg.Now, queue: cfg.Queue,
-		dests: map[string]cachedDestination{}, queues: map[string]string{},
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.attempts <= 0 {
-		h.attempts = 4
-	}
-	if h.base <= 0 {
-		h.base = 250 * time.Millisecond
-	}
+	h := &Sender{keys: keys, policy: cfg.Policy, timeout: cfg.AttemptTimeout, now: cfg.Now}
 	if h.timeout <= 0 {
-		h.timeout = 10 * time.Second
+		h.timeout = RequestTimeout
 	}
 	if h.now == nil {
 		h.now = time.Now
 	}
+	dialer := cfg.Policy.Dialer()
+	dialer.Timeout = ConnectTimeout
 	h.client = &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil, // a proxy would connect on our behalf, past the dialer's check
-			DialContext:           cfg.Policy.Dialer().DialContext,
+			DialContext:           dialer.DialContext,
 			TLSClientConfig:       cfg.TLSConfig,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: h.timeout,
-			MaxIdleConnsPerHost:   4,
+			TLSHandshakeTimeout:   ResponseHeaderTimeout,
+			ResponseHeaderTimeout: ResponseHeaderTimeout,
+			MaxIdleConnsPerHost:   sendConcurrency,
 			IdleConnTimeout:       60 * time.Second,
 			ForceAttemptHTTP2:     true,
 		},
@@ -171,188 +111,39 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Handle delivers every copy of every message in the batch, concurrently, and reports the
-// messages SQS must retry (and, after the redrive limit, move to the DLQ): those none of whose
-// copies could be delivered, and those whose failed copies could not be re-scheduled. The failed
-// copies of a message whose other copies were delivered are re-scheduled alone (Config.Queue).
-func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	failed := make([]bool, len(ev.Records))
+// Send POSTs each copy to the destination's URL, signed, one attempt each, up to
+// sendConcurrency at a time, and returns their outcomes in order. A URL the policy refuses
+// and a redirect or 4xx answer other than 408, 425 and 429 are permanent; 5xx, 408, 425, 429
+// (with their Retry-After), timeouts, network errors and an unavailable signing key are not.
+func (h *Sender) Send(ctx context.Context, d *phi.Destination, copies []pack.Copy) []delivery.Outcome {
+	out := make([]delivery.Outcome, len(copies))
+	sem := make(chan struct{}, sendConcurrency)
 	var wg sync.WaitGroup
-	for i := range ev.Records {
+	for i, c := range copies {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			failed[i] = h.record(ctx, &ev.Records[i]) != nil
-		}()
-	}
-	wg.Wait()
-	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-	for i, f := range failed {
-		if f {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
-		}
-	}
-	h.log.Info("webhook batch processed", "messages", len(ev.Records), "failed", len(resp.BatchItemFailures))
-	return resp, nil
-}
-
-// errUndelivered fails a message none of whose copies could be delivered.
-var errUndelivered = errors.New("no copy delivered")
-
-// record delivers the copies of one message and logs the outcomes (ids, status and error kind
-// only).
-func (h *Handler) record(ctx context.Context, m *events.SQSMessage) error {
-	ws, dst := attr(m, attrWorkspace), attr(m, attrDestination)
-	if !phi.ValidID(phi.PrefixWorkspace, ws) || !phi.ValidID(phi.PrefixDestination, dst) {
-		h.log.Error("copy without workspace/destination attributes; is the subscription using raw message delivery?",
-			"message_id", m.MessageId)
-		return errors.New("missing attributes")
-	}
-	copies, err := pack.FromMessage([]byte(m.Body), attr(m, attrFormat), attr(m, attrDedupID))
-	if err != nil {
-		// The error names the format and the position, never content.
-		h.log.Error("fan-out message unreadable; left for the DLQ", "message_id", m.MessageId, "destination", dst, "error", err.Error())
-		return err
-	}
-	d, err := h.destination(ctx, ws, dst)
-	if err != nil {
-		h.log.Error("destination not loaded", "message_id", m.MessageId, "workspace", ws, "destination", dst, "error_code", phi.ErrorCode(err))
-		return err
-	}
-	switch {
-	case d.Type != phi.DestinationWebhook:
-		err = fmt.Errorf("destination %s is of type %q, not webhook", dst, d.Type)
-	case !d.Enabled:
-		err = fmt.Errorf("destination %s is disabled", dst)
-	}
-	if err != nil {
-		h.log.Error("copy not deliverable; left for the DLQ", "message_id", m.MessageId, "destination", dst, "error", err.Error())
-		return err
-	}
-	ok := make([]bool, len(copies))
-	sem := make(chan struct{}, packConcurrency)
-	var wg sync.WaitGroup
-	for i := range copies {
 		sem <- struct{}{}
-		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c := &copies[i]
-			status, attempts, err := h.Deliver(ctx, d.Settings.URL, dst, c.DedupID, c.Event)
-			if err != nil {
-				h.log.Warn("webhook delivery failed", "message_id", m.MessageId, "workspace", ws, "destination", dst, "dedup_id", c.DedupID,
-					"status", status, "attempts", attempts, "error_kind", errorKind(err))
-				return
-			}
-			ok[i] = true
-			h.log.Info("webhook delivered", "message_id", m.MessageId, "destination", dst, "dedup_id", c.DedupID, "status", status, "attempts", attempts)
+			status, retryAfter, err := h.Deliver(ctx, d.Settings.URL, d.ID, c.DedupID, c.Event)
+			out[i] = outcome(status, retryAfter, err)
 		}()
 	}
 	wg.Wait()
-	var failed []pack.Copy
-	for i, c := range copies {
-		if !ok[i] {
-			c.Attempts++
-			failed = append(failed, c)
-		}
-	}
-	switch {
-	case len(failed) == 0:
-		return nil
-	case len(failed) == len(copies) || h.queue == nil:
-		// Retrying the message as it is re-sends only copies that failed (or, without a queue,
-		// also the delivered ones, which the receiver drops by their dedup ids).
-		return errUndelivered
-	}
-	if err := h.requeue(ctx, m, failed); err != nil {
-		h.log.Error("failed copies not re-scheduled; the whole message will be retried", "message_id", m.MessageId, "destination", dst,
-			"copies", len(failed), "error_code", phi.ErrorCode(err))
-		return err
-	}
-	h.log.Info("failed copies re-scheduled alone", "message_id", m.MessageId, "destination", dst, "copies", len(failed), "of", len(copies))
-	return nil
+	return out
 }
 
-// requeue sends failed, the copies of m that could not be delivered, back to m's queue as one
-// pack with m's routing attributes, delayed by a backoff that doubles with their attempts (2 s,
-// 4 s, … at most 15 minutes, SQS's limit). Each
-// re-scheduled pack is smaller than the message it came from, so a copy is re-scheduled at most
-// as often as its first pack had other copies; a message that fails whole is left to SQS's
-// redrive policy and, finally, the DLQ.
-func (h *Handler) requeue(ctx context.Context, m *events.SQSMessage, failed []pack.Copy) error {
-	url, err := h.queueURL(ctx, m.EventSourceARN)
-	if err != nil {
-		return err
+// outcome turns one attempt's result into the engine's terms.
+func outcome(status int, retryAfter time.Duration, err error) delivery.Outcome {
+	o := delivery.Outcome{Err: err, Status: status, RetryAfter: retryAfter}
+	if err == nil {
+		return o
 	}
-	body, err := pack.Encode(failed)
-	if err != nil {
-		return err
+	o.Reason = errorKind(err)
+	if status != 0 {
+		o.Reason = "http-" + strconv.Itoa(status)
 	}
-	attrs := map[string]sqstypes.MessageAttributeValue{attrFormat: strAttr(pack.Format)}
-	for _, k := range []string{attrWorkspace, attrSource, attrDestination, attrDestinationType} {
-		if v := attr(m, k); v != "" {
-			attrs[k] = strAttr(v)
-		}
-	}
-	attempts := 0
-	for _, c := range failed {
-		attempts = max(attempts, c.Attempts)
-	}
-	_, err = h.queue.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl: aws.String(url), MessageBody: aws.String(string(body)), MessageAttributes: attrs,
-		DelaySeconds: int32(min(900, 1<<min(attempts, 10))),
-	})
-	if err != nil {
-		return fmt.Errorf("re-schedule %d copies: %w", len(failed), err)
-	}
-	return nil
-}
-
-// queueURL returns the URL of the queue with ARN arn (arn:aws:sqs:region:account:name), looked
-// up once per container.
-func (h *Handler) queueURL(ctx context.Context, arn string) (string, error) {
-	h.mu.Lock()
-	url, ok := h.queues[arn]
-	h.mu.Unlock()
-	if ok {
-		return url, nil
-	}
-	parts := strings.Split(arn, ":")
-	if len(parts) != 6 || parts[2] != "sqs" || parts[5] == "" {
-		return "", fmt.Errorf("event source %q is not an SQS queue ARN", arn)
-	}
-	out, err := h.queue.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(parts[5]), QueueOwnerAWSAccountId: aws.String(parts[4])})
-	if err != nil {
-		return "", fmt.Errorf("look up the queue URL: %w", err)
-	}
-	url = aws.ToString(out.QueueUrl)
-	h.mu.Lock()
-	h.queues[arn] = url
-	h.mu.Unlock()
-	return url, nil
-}
-
-func strAttr(v string) sqstypes.MessageAttributeValue {
-	return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-}
-
-// destination returns the destination, cached for destinationTTL.
-func (h *Handler) destination(ctx context.Context, ws, dst string) (*phi.Destination, error) {
-	k := ws + "/" + dst
-	h.mu.Lock()
-	c, ok := h.dests[k]
-	h.mu.Unlock()
-	if ok && h.now().Sub(c.at) < destinationTTL {
-		return c.d, nil
-	}
-	d, err := h.store.GetDestination(ctx, ws, dst)
-	if err != nil {
-		return nil, fmt.Errorf("load destination %s: %w", dst, err)
-	}
-	h.mu.Lock()
-	h.dests[k] = cachedDestination{d: d, at: h.now()}
-	h.mu.Unlock()
-	return d, nil
+	o.Permanent = errors.Is(err, ErrRejected) || errors.Is(err, ErrUnsafeURL)
+	return o
 }
 
 // Errors of Deliver, matched with errors.Is.
@@ -360,19 +151,19 @@ var (
 	// ErrRejected: the receiver answered with a status that retrying will not change (a 4xx
 	// other than 408, 425, 429, or a redirect).
 	ErrRejected = errors.New("webhook rejected the delivery")
-	// ErrUnavailable: the receiver kept failing (5xx, 408, 425, 429, network) for every attempt.
+	// ErrUnavailable: the receiver failed in a way that may pass (5xx, 408, 425, 429, a timeout,
+	// a network error).
 	ErrUnavailable = errors.New("webhook unavailable")
 	// ErrSigningKey: the signing key could not be had (Config.Keys failed or returned a key
 	// shorter than MinSigningKeyLen); nothing was sent.
 	ErrSigningKey = errors.New("webhook signing key unavailable")
 )
 
-// Deliver POSTs body to url, signed, retrying retryable failures with exponential backoff
-// (honouring Retry-After up to 5s) for up to the configured attempts and never past the
-// context's deadline. It returns the last HTTP status (0 when none), the attempts made, and
+// Deliver makes one signed POST of body to url. It returns the HTTP status (0 when there was
+// no answer), the wait the receiver asked for with Retry-After (on 408, 425, 429 and 5xx), and
 // nil on a 2xx answer. Failures wrap ErrUnsafeURL (URL or resolved address not allowed),
 // ErrSigningKey, ErrRejected or ErrUnavailable; they never contain the body, the URL or the key.
-func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body []byte) (status, attempts int, err error) {
+func (h *Sender) Deliver(ctx context.Context, url, dstID, dedupID string, body []byte) (status int, retryAfter time.Duration, err error) {
 	if _, err := h.policy.parse(url); err != nil {
 		return 0, 0, err
 	}
@@ -383,30 +174,11 @@ func (h *Handler) Deliver(ctx context.Context, url, dstID, dedupID string, body 
 	case len(key) < MinSigningKeyLen:
 		return 0, 0, fmt.Errorf("%w: the key has fewer than %d bytes", ErrSigningKey, MinSigningKeyLen)
 	}
-	var wait time.Duration
-	for attempts < h.attempts {
-		if attempts > 0 && !retry.Sleep(ctx, wait) {
-			break
-		}
-		attempts++
-		var retryAfter time.Duration
-		status, retryAfter, err = h.post(ctx, key, url, dstID, dedupID, body)
-		if err == nil {
-			return status, attempts, nil
-		}
-		if !errors.Is(err, ErrUnavailable) {
-			return status, attempts, err
-		}
-		wait = retry.Backoff(h.base, 5*time.Second, attempts)
-		if retryAfter > wait {
-			wait = min(retryAfter, 5*time.Second)
-		}
-	}
-	return status, attempts, err
+	return h.post(ctx, key, url, dstID, dedupID, body)
 }
 
 // post makes one signed attempt.
-func (h *Handler) post(ctx context.Context, key []byte, url, dstID, dedupID string, body []byte) (int, time.Duration, error) {
+func (h *Sender) post(ctx context.Context, key []byte, url, dstID, dedupID string, body []byte) (int, time.Duration, error) {
 	actx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, url, bytes.NewReader(body))
@@ -427,7 +199,7 @@ func (h *Handler) post(ctx context.Context, key []byte, url, dstID, dedupID stri
 		if errors.Is(err, ErrUnsafeURL) {
 			return 0, 0, fmt.Errorf("%w: the webhook host resolved to an address webhooks may not reach", ErrUnsafeURL)
 		}
-		return 0, 0, fmt.Errorf("%w: %s", ErrUnavailable, errorKind(err))
+		return 0, 0, &networkError{kind: errorKind(err)}
 	}
 	// The receiver's answer is never logged (it may echo the body); drain a little so the
 	// connection can be reused.
@@ -437,17 +209,30 @@ func (h *Handler) post(ctx context.Context, key []byte, url, dstID, dedupID stri
 	case s >= 200 && s < 300:
 		return s, 0, nil
 	case s == http.StatusRequestTimeout, s == http.StatusTooEarly, s == http.StatusTooManyRequests, s >= 500:
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return s, time.Duration(max(ra, 0)) * time.Second, fmt.Errorf("%w: HTTP %d", ErrUnavailable, s)
+		return s, parseRetryAfter(resp.Header.Get("Retry-After"), h.now()), fmt.Errorf("%w: HTTP %d", ErrUnavailable, s)
 	default:
 		return s, 0, fmt.Errorf("%w: HTTP %d", ErrRejected, s)
 	}
 }
 
+// networkError is an attempt that got no answer, with its kind (errorKind's) and without the
+// underlying error, whose text names the URL.
+type networkError struct{ kind string }
+
+func (e *networkError) Error() string { return ErrUnavailable.Error() + ": " + e.kind }
+func (e *networkError) Unwrap() error { return ErrUnavailable }
+
 // errorKind classifies a delivery error for logs without its text (which names the URL).
 func errorKind(err error) string {
 	var ne net.Error
+	var nwe *networkError
 	switch {
+	case errors.As(err, &nwe):
+		return nwe.kind
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connect-refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection-reset"
 	case errors.Is(err, ErrUnsafeURL):
 		return "unsafe-address"
 	case errors.Is(err, ErrSigningKey):
@@ -462,9 +247,17 @@ func errorKind(err error) string {
 	return "network"
 }
 
-func attr(m *events.SQSMessage, name string) string {
-	if a, ok := m.MessageAttributes[name]; ok && a.StringValue != nil {
-		return *a.StringValue
+// parseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date (RFC 9110 10.2.3);
+// 0 when absent, malformed or past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
 	}
-	return ""
+	if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+		return time.Duration(max(n, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now).Round(time.Second)
+	}
+	return 0
 }

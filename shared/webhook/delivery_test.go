@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/phiguard/phiguard/shared/delivery"
+	"github.com/phiguard/phiguard/shared/pack"
+	"github.com/phiguard/phiguard/shared/phi"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef-signing")
@@ -66,9 +70,8 @@ func listing(rs ...*receiver) Policy {
 	return p
 }
 
-func newTestHandler(t *testing.T, r *receiver, p Policy) *Handler {
-	h, err := New(Config{Store: noStore{}, SigningKey: testKey, Policy: p,
-		TLSConfig: r.tls(), RetryBase: time.Millisecond, Attempts: 3})
+func newTestSender(t *testing.T, r *receiver, p Policy) *Sender {
+	h, err := New(Config{SigningKey: testKey, Policy: p, TLSConfig: r.tls()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +80,11 @@ func newTestHandler(t *testing.T, r *receiver, p Policy) *Handler {
 
 func TestDeliverySignsTheBodySoTheReceiverCanVerifyIt(t *testing.T) {
 	r := newReceiver(t)
-	h := newTestHandler(t, r, listing(r))
+	h := newTestSender(t, r, listing(r))
 	body := []byte(`{"type":"identify","traits":{"email":"hpke-p256.token"},"_phi":{"v":1}}`)
-	status, attempts, err := h.Deliver(context.Background(), r.srv.URL+"/in", "dst_1", "dedup-1", body)
-	if err != nil || status != 200 || attempts != 1 {
-		t.Fatalf("status %d attempts %d err %v", status, attempts, err)
+	status, _, err := h.Deliver(context.Background(), r.srv.URL+"/in", "dst_1", "dedup-1", body)
+	if err != nil || status != 200 || r.calls.Load() != 1 {
+		t.Fatalf("status %d calls %d err %v", status, r.calls.Load(), err)
 	}
 	if r.bodies[0] != string(body) || r.verified[0] != nil {
 		t.Fatalf("body %q verified %v", r.bodies[0], r.verified[0])
@@ -121,38 +124,94 @@ func TestVerifyRejectsTamperingAndReplays(t *testing.T) {
 	}
 }
 
-func TestDeliveryRetriesRetryableAnswersAndStopsOnRejections(t *testing.T) {
+// Send makes one attempt per copy and says, per copy, whether trying again may help and how
+// long the receiver asked to wait; the receiver's answers never reach the outcome's text.
+func TestSendMakesOneAttemptPerCopyAndClassifiesTheAnswer(t *testing.T) {
+	later := time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat)
 	for _, tt := range []struct {
-		name         string
-		statuses     []int
-		wantErr      error
-		wantAttempts int
+		name       string
+		status     int
+		retryAfter string
+		want       delivery.Outcome
+		wantErr    error
 	}{
-		{"503 twice then 200 succeeds on the third attempt", []int{503, 503}, nil, 3},
-		{"429 then 200 succeeds", []int{429}, nil, 2},
-		{"500 on every attempt is unavailable", []int{500, 500, 500, 500}, ErrUnavailable, 3},
-		{"400 is not retried", []int{400}, ErrRejected, 1},
-		{"a redirect is not followed", []int{302}, ErrRejected, 1},
+		{"200 is delivered", 200, "", delivery.Outcome{Status: 200}, nil},
+		{"204 is delivered", 204, "", delivery.Outcome{Status: 204}, nil},
+		{"503 with Retry-After seconds is retried after them", 503, "7", delivery.Outcome{Status: 503, RetryAfter: 7 * time.Second, Reason: "http-503"}, ErrUnavailable},
+		{"429 with an HTTP date is retried after it", 429, later, delivery.Outcome{Status: 429, RetryAfter: 2 * time.Minute, Reason: "http-429"}, ErrUnavailable},
+		{"500 without Retry-After leaves the wait to the engine", 500, "", delivery.Outcome{Status: 500, Reason: "http-500"}, ErrUnavailable},
+		{"408 is retried", 408, "", delivery.Outcome{Status: 408, Reason: "http-408"}, ErrUnavailable},
+		{"a malformed Retry-After is ignored", 503, "soon", delivery.Outcome{Status: 503, Reason: "http-503"}, ErrUnavailable},
+		{"400 is permanent", 400, "", delivery.Outcome{Status: 400, Reason: "http-400", Permanent: true}, ErrRejected},
+		{"410 is permanent", 410, "", delivery.Outcome{Status: 410, Reason: "http-410", Permanent: true}, ErrRejected},
+		{"a redirect is permanent and not followed", 302, "", delivery.Outcome{Status: 302, Reason: "http-302", Permanent: true}, ErrRejected},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newReceiver(t, tt.statuses...)
-			h := newTestHandler(t, r, listing(r))
-			_, attempts, err := h.Deliver(context.Background(), r.srv.URL, "dst_1", "d", []byte(`{}`))
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) || attempts != tt.wantAttempts || int(r.calls.Load()) != tt.wantAttempts {
-				t.Fatalf("err %v attempts %d calls %d; want %v after %d", err, attempts, r.calls.Load(), tt.wantErr, tt.wantAttempts)
-			}
-			for i, v := range r.verified {
-				if v != nil {
-					t.Errorf("attempt %d not verifiable: %v", i+1, v)
+			var calls atomic.Int32
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				calls.Add(1)
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
 				}
+				if tt.status == 302 {
+					w.Header().Set("Location", "https://example.com/")
+				}
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, "receiver-secret-text")
+			}))
+			t.Cleanup(srv.Close)
+			p := Policy{LocalTargets: []netip.AddrPort{netip.MustParseAddrPort(srv.Listener.Addr().String())}}
+			h, err := New(Config{SigningKey: testKey, Policy: p, TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &phi.Destination{ID: "dst_1", Settings: phi.DestinationSettings{URL: srv.URL + "/hook"}}
+			got := h.Send(context.Background(), d, []pack.Copy{{DedupID: "d1", Event: []byte(`{"n":1}`)}})
+			if len(got) != 1 || calls.Load() != 1 {
+				t.Fatalf("%d outcomes after %d calls; want 1 after 1", len(got), calls.Load())
+			}
+			o := got[0]
+			if !errors.Is(o.Err, tt.wantErr) || (tt.wantErr == nil) != (o.Err == nil) {
+				t.Fatalf("Err = %v, want %v", o.Err, tt.wantErr)
+			}
+			if o.Status != tt.want.Status || o.Reason != tt.want.Reason || o.Permanent != tt.want.Permanent ||
+				o.RetryAfter < tt.want.RetryAfter-2*time.Second || o.RetryAfter > tt.want.RetryAfter {
+				t.Errorf("outcome %+v, want %+v", o, tt.want)
+			}
+			if o.Err != nil && (strings.Contains(o.Err.Error(), "receiver-secret-text") || strings.Contains(o.Err.Error(), srv.URL)) {
+				t.Errorf("outcome error %q quotes the answer or the URL", o.Err)
 			}
 		})
 	}
 }
 
+// A receiver that accepts the connection and never answers fails the attempt after the
+// response-header timeout, and one that refuses connections at once; neither is permanent.
+func TestSendGivesUpOnAHangingOrRefusingReceiver(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { <-release }))
+	t.Cleanup(func() { close(release); hang.Close() })
+	refusing := httptest.NewUnstartedServer(nil)
+	refused := refusing.Listener.Addr().String()
+	refusing.Listener.Close()
+	p := Policy{LocalTargets: []netip.AddrPort{netip.MustParseAddrPort(hang.Listener.Addr().String()), netip.MustParseAddrPort(refused)}}
+	h, err := New(Config{SigningKey: testKey, Policy: p, TLSConfig: hang.Client().Transport.(*http.Transport).TLSClientConfig,
+		AttemptTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for url, reason := range map[string]string{hang.URL: "timeout", "https://" + refused: "connect-refused"} {
+		d := &phi.Destination{ID: "dst_1", Settings: phi.DestinationSettings{URL: url}}
+		o := h.Send(context.Background(), d, []pack.Copy{{DedupID: "d1", Event: []byte(`{}`)}})[0]
+		if !errors.Is(o.Err, ErrUnavailable) || o.Permanent || o.Reason != reason || o.Status != 0 {
+			t.Errorf("%s: outcome %+v, want a retryable %q", reason, o, reason)
+		}
+	}
+}
+
 func TestDeliveryRefusesUnsafeTargetsUnderTheProductionPolicy(t *testing.T) {
 	r := newReceiver(t)
-	h := newTestHandler(t, r, Policy{})
+	h := newTestSender(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	for _, url := range []string{
 		r.srv.URL,                         // https://127.0.0.1:port
@@ -165,6 +224,9 @@ func TestDeliveryRefusesUnsafeTargetsUnderTheProductionPolicy(t *testing.T) {
 			_, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`))
 			if !errors.Is(err, ErrUnsafeURL) {
 				t.Fatalf("err = %v, want ErrUnsafeURL", err)
+			}
+			if o := outcome(0, 0, err); !o.Permanent || o.Reason != "unsafe-address" {
+				t.Errorf("outcome %+v; want a permanent unsafe-address", o)
 			}
 			if strings.Contains(err.Error(), port) {
 				t.Errorf("error %q names the URL", err)
@@ -189,7 +251,7 @@ func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
 	t.Cleanup(plain.Close)
 	p := listing(listed)
 	p.LocalTargets = append(p.LocalTargets, netip.MustParseAddrPort(plain.Listener.Addr().String()))
-	h := newTestHandler(t, listed, p)
+	h := newTestSender(t, listed, p)
 	for _, url := range []string{listed.srv.URL + "/in", plain.URL + "/in"} {
 		if status, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`)); err != nil || status/100 != 2 {
 			t.Errorf("delivery to the listed %s: status %d, err %v", url, status, err)
@@ -220,7 +282,7 @@ func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
 // copy is delivered (DNS rebinding) is stopped by the dialer, after resolution.
 func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 	r := newReceiver(t)
-	h := newTestHandler(t, r, Policy{})
+	h := newTestSender(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	// post skips the URL check, as if "localhost" had been a public name at configuration time.
 	_, _, err := h.post(context.Background(), testKey, "https://localhost"+port, "dst_1", "d", []byte(`{}`))
@@ -236,7 +298,7 @@ func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 }
 
 func TestNewRefusesAShortSigningKey(t *testing.T) {
-	if _, err := New(Config{Store: noStore{}, SigningKey: []byte("short")}); err == nil {
+	if _, err := New(Config{SigningKey: []byte("short")}); err == nil {
 		t.Fatal("accepted a 5-byte signing key")
 	}
 }
@@ -252,10 +314,10 @@ func TestNewTakesAFixedKeyOrAKeySourceButNotBoth(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"a fixed key", Config{Store: noStore{}, SigningKey: testKey}, true},
-		{"a key source", Config{Store: noStore{}, Keys: StaticKey(testKey)}, true},
-		{"both", Config{Store: noStore{}, SigningKey: testKey, Keys: StaticKey(testKey)}, false},
-		{"neither", Config{Store: noStore{}}, false},
+		{"a fixed key", Config{SigningKey: testKey}, true},
+		{"a key source", Config{Keys: StaticKey(testKey)}, true},
+		{"both", Config{SigningKey: testKey, Keys: StaticKey(testKey)}, false},
+		{"neither", Config{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +345,7 @@ func TestDeliveryAsksTheKeySourceEachTime(t *testing.T) {
 		}
 		return nil, errors.New("secrets manager unavailable")
 	})
-	h, err := New(Config{Store: noStore{}, Keys: keys, Policy: listing(r), TLSConfig: r.tls(), RetryBase: time.Millisecond, Attempts: 3})
+	h, err := New(Config{Keys: keys, Policy: listing(r), TLSConfig: r.tls()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,9 +361,9 @@ func TestDeliveryAsksTheKeySourceEachTime(t *testing.T) {
 		}
 	}
 	for _, what := range []string{"a short key", "a failing source"} {
-		_, attempts, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "dst_1", "d", []byte(`{}`))
-		if !errors.Is(err, ErrSigningKey) || attempts != 0 || errorKind(err) != "signing-key" {
-			t.Errorf("%s: err %v after %d attempts, want ErrSigningKey before any attempt", what, err, attempts)
+		_, _, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "dst_1", "d", []byte(`{}`))
+		if o := outcome(0, 0, err); !errors.Is(err, ErrSigningKey) || o.Permanent || o.Reason != "signing-key" {
+			t.Errorf("%s: err %v (outcome %+v), want a retryable ErrSigningKey before any attempt", what, err, o)
 		}
 	}
 	if n := r.calls.Load(); n != 2 {

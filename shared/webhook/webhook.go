@@ -1,5 +1,6 @@
-// Package webhook is the example destination consumer: it POSTs each protected copy the
-// pipeline published for a webhook destination to the destination's HTTPS URL, signed so the
+// Package webhook is the webhook destination type's delivery.Sender: it POSTs each protected
+// copy the pipeline published for a webhook destination to the destination's HTTPS URL, one
+// attempt at a time (the delivery engine, shared/delivery, retries), signed so the
 // receiver can verify where it came from and reject replays, and it decides which URLs a
 // webhook may have at all (ValidateURL at configuration time, Policy.Dialer at delivery).
 //
@@ -15,8 +16,11 @@
 //
 // A receiver recomputes the signature over the raw body (Verify), compares it in constant
 // time, rejects timestamps older than a few minutes, and drops dedup ids it has seen. Any 2xx
-// answer acknowledges the copy; 408, 425, 429 and 5xx are retried with backoff; other answers
-// and redirects are failures that SQS retries and finally moves to the DLQ.
+// answer acknowledges the copy; 408, 425, 429, 5xx, timeouts and refused connections are
+// retried with backoff (after Retry-After, when the answer has one); other answers and
+// redirects are permanent: the copy goes to the dead-letter queue at once, with its reason.
+// A receiver that does not accept the connection within 2 s, or answer within 5 s, or finish
+// within 10 s, has failed the attempt.
 package webhook
 
 import (

@@ -1,5 +1,5 @@
 // Package devstack provisions the service's resources on the local emulators — the table, the
-// KMS key, the queues and the fan-out topic — from the same definitions the CDK app deploys
+// KMS key, the queues (each with its dead-letter queue, and one for the topic's subscription) and the fan-out topic — from the same definitions the CDK app deploys
 // (shared/dynamo's table schema, shared/stack's names and batching numbers), and returns the
 // environment the functions read. `make dev`, `make smoke` and the end-to-end tests use it.
 package devstack
@@ -28,8 +28,10 @@ type Resources struct {
 	IngestDLQURL        string
 	RejectedQueueURL    string
 	TopicARN            string
-	DestinationQueueURL string // the example webhook consumer's queue, subscribed to the topic
+	DestinationQueueURL string // the webhook delivery queue, subscribed to the topic
 	DeliveryDLQURL      string
+	// SubscriptionDLQURL receives what SNS could not deliver to the delivery queue.
+	SubscriptionDLQURL string
 }
 
 // Env returns the environment variables the functions read, as in the deployed stack.
@@ -39,6 +41,8 @@ func (r *Resources) Env() map[string]string {
 		stack.EnvKMSKeyID:         r.KMSKeyID,
 		stack.EnvTopicARN:         r.TopicARN,
 		stack.EnvRejectedQueueURL: r.RejectedQueueURL,
+		stack.EnvDeliveryQueueURL: r.DestinationQueueURL,
+		stack.EnvDeliveryDLQURL:   r.DeliveryDLQURL,
 	}
 }
 
@@ -64,7 +68,7 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 	if r.IngestDLQURL, err = createQueue(ctx, c.SQS, prefix+"-ingest-dlq", nil); err != nil {
 		return nil, err
 	}
-	if r.IngestQueueURL, err = createQueueWithDLQ(ctx, c.SQS, prefix+"-ingest", r.IngestDLQURL); err != nil {
+	if r.IngestQueueURL, err = createQueueWithDLQ(ctx, c.SQS, prefix+"-ingest", r.IngestDLQURL, stack.IngestMaxReceiveCount); err != nil {
 		return nil, err
 	}
 	if r.RejectedQueueURL, err = createQueue(ctx, c.SQS, prefix+"-rejected", nil); err != nil {
@@ -73,7 +77,10 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 	if r.DeliveryDLQURL, err = createQueue(ctx, c.SQS, prefix+"-webhook-dlq", nil); err != nil {
 		return nil, err
 	}
-	if r.DestinationQueueURL, err = createQueueWithDLQ(ctx, c.SQS, prefix+"-webhook", r.DeliveryDLQURL); err != nil {
+	if r.DestinationQueueURL, err = createQueueWithDLQ(ctx, c.SQS, prefix+"-webhook", r.DeliveryDLQURL, stack.DeliveryMaxReceiveCount); err != nil {
+		return nil, err
+	}
+	if r.SubscriptionDLQURL, err = createQueue(ctx, c.SQS, prefix+"-webhook-subscription-dlq", nil); err != nil {
 		return nil, err
 	}
 
@@ -86,6 +93,10 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 	if err != nil {
 		return nil, err
 	}
+	subDLQARN, err := queueARN(ctx, c.SQS, r.SubscriptionDLQURL)
+	if err != nil {
+		return nil, err
+	}
 	_, err = c.SNS.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: topic.TopicArn,
 		Protocol: aws.String("sqs"),
@@ -93,6 +104,7 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 		Attributes: map[string]string{
 			"RawMessageDelivery": "true",
 			"FilterPolicy":       stack.WebhookFilterPolicy,
+			"RedrivePolicy":      fmt.Sprintf(`{"deadLetterTargetArn":%q}`, subDLQARN),
 		},
 	})
 	if err != nil {
@@ -109,16 +121,16 @@ func createQueue(ctx context.Context, c *sqs.Client, name string, attrs map[stri
 	return aws.ToString(out.QueueUrl), nil
 }
 
-// createQueueWithDLQ creates a queue that moves a message to dlqURL after
-// stack.IngestMaxReceiveCount failed receives, as the deployed queues do.
-func createQueueWithDLQ(ctx context.Context, c *sqs.Client, name, dlqURL string) (string, error) {
+// createQueueWithDLQ creates a queue that moves a message to dlqURL after maxReceives failed
+// receives, as the deployed queues do.
+func createQueueWithDLQ(ctx context.Context, c *sqs.Client, name, dlqURL string, maxReceives int) (string, error) {
 	arn, err := queueARN(ctx, c, dlqURL)
 	if err != nil {
 		return "", err
 	}
 	return createQueue(ctx, c, name, map[string]string{
 		string(sqstypes.QueueAttributeNameRedrivePolicy): fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%s"}`,
-			arn, strconv.Itoa(stack.IngestMaxReceiveCount)),
+			arn, strconv.Itoa(maxReceives)),
 	})
 }
 

@@ -58,7 +58,9 @@ func deliverSampleBatch(t *testing.T, key fntest.Vars) {
 		Settings: phi.DestinationSettings{URL: srv.URL + "/phi"}}); err != nil {
 		t.Fatal(err)
 	}
-	env := fntest.Vars{stack.EnvTable: table, stack.EnvLocalWebhookTargets: srv.Listener.Addr().String()}
+	q := newQueues(t)
+	env := fntest.Vars{stack.EnvTable: table, stack.EnvLocalWebhookTargets: srv.Listener.Addr().String(),
+		stack.EnvDeliveryQueueURL: q.url, stack.EnvDeliveryDLQURL: q.dlq}
 	for k, v := range key {
 		env[k] = v
 	}
@@ -81,13 +83,17 @@ func deliverSampleBatch(t *testing.T, key fntest.Vars) {
 }
 
 func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
+	queues := fntest.Vars{stack.EnvTable: "t", stack.EnvDeliveryQueueURL: "https://sqs.example/q", stack.EnvDeliveryDLQURL: "https://sqs.example/dlq"}
 	fntest.RunColdStarts(t, deliveryfn.Build,
 		fntest.ColdStart{Name: "no table", Env: fntest.Vars{stack.EnvWebhookSigningKey: signingKey}, Want: stack.EnvTable, Secret: signingKey},
-		fntest.ColdStart{Name: "no signing key", Env: fntest.Vars{stack.EnvTable: "t"}, Want: stack.EnvWebhookSigningKeySecretARN},
-		fntest.ColdStart{Name: "short signing key", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: "short"}, Want: stack.EnvWebhookSigningKey, Secret: "short"},
-		fntest.ColdStart{Name: "a secret and a literal key", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey,
-			stack.EnvWebhookSigningKeySecretARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:k"}, Want: stack.EnvWebhookSigningKeySecretARN, Secret: signingKey},
-		fntest.ColdStart{Name: "local targets not IP:port", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey, stack.EnvLocalWebhookTargets: "true"},
+		fntest.ColdStart{Name: "no delivery queue", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey}, Want: stack.EnvDeliveryQueueURL, Secret: signingKey},
+		fntest.ColdStart{Name: "no dead-letter queue", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvWebhookSigningKey: signingKey, stack.EnvDeliveryQueueURL: "q"},
+			Want: stack.EnvDeliveryDLQURL, Secret: signingKey},
+		fntest.ColdStart{Name: "no signing key", Env: queues, Want: stack.EnvWebhookSigningKeySecretARN},
+		fntest.ColdStart{Name: "short signing key", Env: queues.With(stack.EnvWebhookSigningKey, "short"), Want: stack.EnvWebhookSigningKey, Secret: "short"},
+		fntest.ColdStart{Name: "a secret and a literal key", Env: queues.With(stack.EnvWebhookSigningKey, signingKey).
+			With(stack.EnvWebhookSigningKeySecretARN, "arn:aws:secretsmanager:us-east-1:111122223333:secret:k"), Want: stack.EnvWebhookSigningKeySecretARN, Secret: signingKey},
+		fntest.ColdStart{Name: "local targets not IP:port", Env: queues.With(stack.EnvWebhookSigningKey, signingKey).With(stack.EnvLocalWebhookTargets, "true"),
 			Want: stack.EnvLocalWebhookTargets, Secret: signingKey},
 	)
 }

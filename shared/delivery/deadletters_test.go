@@ -1,0 +1,117 @@
+package delivery_test
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/phiguard/phiguard/shared/delivery"
+	"github.com/phiguard/phiguard/shared/pack"
+	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// asRecord is what Lambda's SQS event source would hand the function for m.
+func asRecord(m sqstypes.Message) events.SQSMessage {
+	r := events.SQSMessage{MessageId: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), MessageAttributes: map[string]events.SQSMessageAttribute{}}
+	for k, v := range m.MessageAttributes {
+		r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+	}
+	return r
+}
+
+// A destination's dead letters are counted by reason and replayed back to the delivery queue
+// with fresh attempts and without the dead-letter attributes, and the replayed copies are then
+// delivered; another destination's dead letters stay where they are, visible.
+func TestDeadLettersAreCountedAndReplayedRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	fixed := false
+	refusing := f.destination(true, func(c pack.Copy) delivery.Outcome {
+		if fixed {
+			return ok(c)
+		}
+		return rejecting(c)
+	})
+	other := f.destination(true, rejecting)
+	e := f.engine(func(c *delivery.Config) { c.MaxAttempts = 3 })
+	handle(t, e, f.packed("m1", refusing, copies("r", 3, 0)...), f.packed("m2", other, copies("o", 1, 0)...))
+	// Out of attempts: one more copy of the refusing destination, after a 503.
+	f.answer[refusing] = func(c pack.Copy) delivery.Outcome {
+		if fixed {
+			return ok(c)
+		}
+		return failing(503, 0)(c)
+	}
+	handle(t, e, f.packed("m3", refusing, copies("late", 1, 2)...))
+	// And a message the queue's redrive policy moved (no reason attribute), as single copy.
+	m := f.single("m4", refusing, "redriven-1")
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	for k, v := range m.MessageAttributes {
+		attrs[k] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: v.StringValue}
+	}
+	if _, err := f.q.sqs.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(f.q.dlq), MessageBody: aws.String(m.Body), MessageAttributes: attrs}); err != nil {
+		t.Fatal(err)
+	}
+
+	dl := &delivery.DeadLetters{Queue: f.q.sqs, QueueURL: f.q.url, DLQURL: f.q.dlq}
+	c, err := dl.Count(t.Context(), f.ws, refusing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReasons := map[string]int{delivery.ReasonRejected: 3, delivery.ReasonMaxAttempts: 1, delivery.ReasonReceiveLimit: 1}
+	if c.Messages != 3 || c.Copies != 5 || !maps.Equal(c.ByReason, wantReasons) || c.Scanned != 4 || !c.Complete {
+		t.Fatalf("Count = %+v; want 3 messages, 5 copies by reason %v, 4 scanned, complete", c, wantReasons)
+	}
+	// Counting released every message: the counts are the same at once.
+	if again, err := dl.Count(t.Context(), f.ws, refusing); err != nil || again.Copies != 5 || again.Scanned != 4 {
+		t.Fatalf("second Count = %+v, %v; want the same messages, visible again", again, err)
+	}
+	if c, err := dl.Count(t.Context(), f.ws, phi.NewID(phi.PrefixDestination)); err != nil || c.Messages != 0 || !c.Complete {
+		t.Fatalf("Count of a destination without dead letters = %+v, %v", c, err)
+	}
+
+	r, err := dl.Replay(t.Context(), f.ws, refusing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Messages != 3 || r.Copies != 5 || r.Failed != 0 || !r.Complete {
+		t.Fatalf("Replay = %+v; want 3 messages, 5 copies", r)
+	}
+	if c, err := dl.Count(t.Context(), f.ws, refusing); err != nil || c.Messages != 0 {
+		t.Fatalf("after the replay Count = %+v, %v; want none left", c, err)
+	}
+	if c, err := dl.Count(t.Context(), f.ws, other); err != nil || c.Copies != 1 {
+		t.Fatalf("the other destination's dead letters: %+v, %v; want its one copy, untouched", c, err)
+	}
+
+	replayed := f.q.drain(f.q.url)
+	if len(replayed) != 3 {
+		t.Fatalf("%d messages on the delivery queue after the replay, want 3", len(replayed))
+	}
+	var recs []events.SQSMessage
+	for _, m := range replayed {
+		for _, name := range []string{stack.AttrReason, stack.AttrLastReason, stack.AttrLastStatus, stack.AttrAttempts, stack.AttrDeadLetteredAt} {
+			if _, ok := m.MessageAttributes[name]; ok {
+				t.Errorf("replayed message keeps the dead-letter attribute %s", name)
+			}
+		}
+		if attrOf(m, stack.AttrFormat) == pack.Format {
+			for _, c := range decode(t, aws.ToString(m.Body)) {
+				if c.Attempts != 0 {
+					t.Errorf("replayed copy %s has attempts %d, want 0", c.DedupID, c.Attempts)
+				}
+			}
+		}
+		recs = append(recs, asRecord(m))
+	}
+	fixed = true
+	before := len(f.sentTo(refusing))
+	handle(t, e, recs...)
+	if got := len(f.sentTo(refusing)) - before; got != 5 {
+		t.Errorf("the replayed copies reached the destination %d times, want 5", got)
+	}
+}
