@@ -284,7 +284,12 @@ func TestFailedCopiesAreRescheduledAloneAndTheBatchSucceeds(t *testing.T) {
 		}
 		got = append(got, r)
 	}
-	slices.SortFunc(got, func(a, b retry) int { return int(a.delay) - int(b.delay) })
+	slices.SortFunc(got, func(a, b retry) int {
+		if a.delay != b.delay {
+			return int(a.delay) - int(b.delay)
+		}
+		return len(b.dedups) - len(a.dedups)
+	})
 	want := []retry{
 		{down, []string{"down-0", "down-1"}, 1, 10},  // first retry: the 10 s backoff ceiling
 		{flaky, []string{"flaky-1"}, 1, 10},          // only the copy that failed
