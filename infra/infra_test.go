@@ -358,7 +358,7 @@ func TestEventSourcesReportPartialBatchFailuresWithTheSharedBatching(t *testing.
 		"BatchSize":                      stack.IngestBatchSize,
 		"MaximumBatchingWindowInSeconds": stack.IngestBatchWindowSecond,
 		"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
-		"ScalingConfig":                  map[string]any{"MaximumConcurrency": hashingMaxConcurrency},
+		"ScalingConfig":                  map[string]any{"MaximumConcurrency": stack.HashingMaxConcurrency},
 	})
 	s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
 		"FunctionName":          map[string]any{"Ref": idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement))},

@@ -17,12 +17,10 @@ import (
 )
 
 const (
-	hashingTimeout        = 60 * time.Second
-	hashingMaxConcurrency = 20 // caps the pipeline's share of account concurrency and its DynamoDB/SNS load
+	hashingTimeout = 60 * time.Second
 	// One attempt per copy (10 s at most each, a destination's copies 5 at a time, up to five
 	// destinations' chunks in turn when one is slow), re-scheduling the rest before the end.
-	deliveryTimeout        = 60 * time.Second
-	deliveryMaxConcurrency = 10
+	deliveryTimeout = 60 * time.Second
 	// queueRetention keeps failed and rejected messages for SQS's maximum, 14 days, so an operator
 	// has time to inspect and redrive them.
 	queueRetention = 14 * 24 * time.Hour
@@ -80,7 +78,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	p.Hashing = newGoFunction(c, assets, keys.Key, functionSpec{
 		name:        stack.FunctionHashing,
 		description: "phiguard: protects ingested events per destination and fans them out",
-		memoryMB:    1024,
+		memoryMB:    stack.HashingMemoryMB,
 		timeout:     hashingTimeout,
 		env: map[string]*string{
 			stack.EnvTable:            data.Table.TableName(),
@@ -104,7 +102,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 		BatchSize:               jsii.Number(stack.IngestBatchSize),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(stack.IngestBatchWindowSecond)),
 		ReportBatchItemFailures: jsii.Bool(true),
-		MaxConcurrency:          jsii.Number(hashingMaxConcurrency),
+		MaxConcurrency:          jsii.Number(stack.HashingMaxConcurrency),
 	})
 
 	// The example destination consumer.
@@ -130,7 +128,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	p.Delivery = newGoFunction(c, assets, keys.Key, functionSpec{
 		name:        stack.FunctionDelivery,
 		description: "phiguard: example destination, POSTs protected copies to webhooks",
-		memoryMB:    256,
+		memoryMB:    stack.DeliveryMemoryMB,
 		timeout:     deliveryTimeout,
 		env: map[string]*string{
 			stack.EnvTable: data.Table.TableName(),
@@ -161,7 +159,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	consume(p.Delivery, p.Webhook, keys, &awslambda.EventSourceMappingOptions{
 		BatchSize:               jsii.Number(stack.DeliveryBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
-		MaxConcurrency:          jsii.Number(deliveryMaxConcurrency),
+		MaxConcurrency:          jsii.Number(stack.DeliveryMaxConcurrency),
 	})
 	return p
 }

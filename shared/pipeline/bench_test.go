@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/pipeline"
 	"github.com/phiguard/phiguard/shared/privacy"
@@ -51,7 +52,14 @@ func (c *countingSNS) PublishBatch(_ context.Context, in *sns.PublishBatchInput,
 	for _, e := range in.PublishBatchRequestEntries {
 		out.Successful = append(out.Successful, snstypes.PublishBatchResultEntry{Id: e.Id})
 	}
-	c.copies.Add(int64(len(in.PublishBatchRequestEntries)))
+	for _, e := range in.PublishBatchRequestEntries {
+		copies, err := pack.FromMessage([]byte(aws.ToString(e.Message)), aws.ToString(e.MessageAttributes[pipeline.AttrFormat].StringValue),
+			aws.ToString(e.MessageAttributes[pipeline.AttrDedupID].StringValue))
+		if err != nil {
+			return nil, err
+		}
+		c.copies.Add(int64(len(copies)))
+	}
 	return out, nil
 }
 

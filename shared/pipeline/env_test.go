@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,15 +9,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -25,47 +28,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awsmetrics"
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/logtest"
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/pipeline"
 )
 
-// opCounter counts the AWS operations a client makes, through a middleware on the real SDK
-// client.
-type opCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *opCounter) add(s *middleware.Stack) error {
-	return s.Initialize.Add(middleware.InitializeMiddlewareFunc("opCounter",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			c.mu.Lock()
-			if c.n == nil {
-				c.n = map[string]int{}
-			}
-			c.n[awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)]++
-			c.mu.Unlock()
-			return next.HandleInitialize(ctx, in)
-		}), middleware.After)
-}
-
-func (c *opCounter) get(op string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[op]
-}
-
-func (c *opCounter) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n = nil
+// countOf returns how many calls of operation op ("DynamoDB.Query") c counted.
+func countOf(c *awsmetrics.Counter, op string) int {
+	service, operation, _ := strings.Cut(op, ".")
+	return int(c.Snapshot()[awsmetrics.Key{Service: service, Operation: operation}].Calls)
 }
 
 // env is one test's world: a table, a topic, an ingest and a rejected queue in moto, a KMS
@@ -82,18 +60,20 @@ type env struct {
 	kmsKey   string
 	ws       *phi.Workspace
 	src      *phi.Source
-	ddbOps   *opCounter
-	kmsOps   *opCounter
-	logs     *logtest.Buffer
-	metrics  *logtest.Buffer
-	now      time.Time
+	// rejectSQS, when set, replaces the SQS client the handler parks rejections with.
+	rejectSQS pipeline.Sender
+	ddbOps    *awsmetrics.Counter
+	kmsOps    *awsmetrics.Counter
+	logs      *logtest.Buffer
+	metrics   *logtest.Buffer
+	now       time.Time
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := awstest.Clients(t)
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clients: c, ddbOps: &opCounter{}, kmsOps: &opCounter{}, logs: &logtest.Buffer{}, metrics: &logtest.Buffer{},
+	e := &env{t: t, ctx: ctx, clients: c, ddbOps: &awsmetrics.Counter{}, kmsOps: &awsmetrics.Counter{}, logs: &logtest.Buffer{}, metrics: &logtest.Buffer{},
 		now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 
 	e.table = awstest.UniqueName("pipeline")
@@ -233,21 +213,30 @@ func (e *env) destination(o destOpts) *dest {
 	return out
 }
 
-// handler builds a pipeline on counted DynamoDB and KMS clients and the given SNS client.
+// handler builds a pipeline on counted DynamoDB and KMS clients and the given SNS client, packing
+// the copies (the default).
 func (e *env) handler(pub pipeline.Publisher) *pipeline.Handler {
 	e.t.Helper()
-	cfg := e.clients.Config
-	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, e.ddbOps.add) })
-	kc := kms.NewFromConfig(cfg, func(o *kms.Options) { o.APIOptions = append(o.APIOptions, e.kmsOps.add) })
+	return e.handlerWith(pub, false)
+}
+
+// handlerWith is handler, publishing every copy on its own when single is set.
+func (e *env) handlerWith(pub pipeline.Publisher, single bool) *pipeline.Handler {
+	e.t.Helper()
+	ddbCfg, kmsCfg := e.clients.Config.Copy(), e.clients.Config.Copy()
+	e.ddbOps.Attach(&ddbCfg)
+	e.kmsOps.Attach(&kmsCfg)
+	ddb, kc := dynamodb.NewFromConfig(ddbCfg), kms.NewFromConfig(kmsCfg)
 	if pub == nil {
 		pub = e.clients.SNS
 	}
 	h, err := pipeline.New(pipeline.Config{
-		Store: dynamo.New(ddb, e.table), SNS: pub, SQS: e.clients.SQS, KMS: kc,
+		Store: dynamo.New(ddb, e.table), SNS: pub, SQS: cmp.Or[pipeline.Sender](e.rejectSQS, e.clients.SQS), KMS: kc,
 		TopicARN: e.topicARN, RejectedQueueURL: e.rejected, KMSKeyID: e.kmsKey,
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: e.metrics, RetryBase: time.Millisecond, PublishAttempts: 3,
-		Now: func() time.Time { return e.now },
+		Now:          func() time.Time { return e.now },
+		SingleCopies: single,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -342,23 +331,35 @@ func (e *env) copies(d *dest) map[string]copyDoc {
 	e.t.Helper()
 	out := map[string]copyDoc{}
 	for _, r := range e.drain(d.queue) {
-		var doc map[string]any
-		if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
-			e.t.Fatalf("copy for %s is not JSON: %v", d.d.ID, err)
+		copies, err := pack.FromMessage([]byte(r.body), r.attrs[pipeline.AttrFormat], r.attrs[pipeline.AttrDedupID])
+		if err != nil {
+			e.t.Fatalf("message for %s: %v", d.d.ID, err)
 		}
-		id, _ := doc["messageId"].(string)
-		if _, dup := out[id]; dup {
-			e.t.Fatalf("destination %s received event %s twice", d.d.ID, id)
+		for _, c := range copies {
+			var doc map[string]any
+			if err := json.Unmarshal(c.Event, &doc); err != nil {
+				e.t.Fatalf("copy for %s is not JSON: %v", d.d.ID, err)
+			}
+			id, _ := doc["messageId"].(string)
+			if _, dup := out[id]; dup {
+				e.t.Fatalf("destination %s received event %s twice", d.d.ID, id)
+			}
+			// A copy's attributes are its message's routing attributes and its own dedup id,
+			// whether it came alone or in a pack.
+			attrs := maps.Clone(r.attrs)
+			delete(attrs, pipeline.AttrFormat)
+			attrs[pipeline.AttrDedupID] = c.DedupID
+			out[id] = copyDoc{raw: string(c.Event), doc: doc, attrs: attrs, packed: r.attrs[pipeline.AttrFormat] == pack.Format}
 		}
-		out[id] = copyDoc{raw: r.body, doc: doc, attrs: r.attrs}
 	}
 	return out
 }
 
 type copyDoc struct {
-	raw   string
-	doc   map[string]any
-	attrs map[string]string
+	raw    string
+	doc    map[string]any
+	attrs  map[string]string
+	packed bool // it arrived in a pack
 }
 
 // at returns the value at a dotted path of the copy (no arrays), and whether it is present.
@@ -404,7 +405,8 @@ func asList(v any) []map[string]any {
 
 // flakySNS wraps the real SNS client for fault injection: it fails the first failCalls calls
 // outright (throttling) and, while failDedup is set, reports the entries with those dedup ids
-// as failed (a retryable, non-sender fault) without publishing them.
+// (single copies, or packs holding such a copy) as failed (a retryable, non-sender fault) without
+// publishing them.
 type flakySNS struct {
 	real      pipeline.Publisher
 	mu        sync.Mutex
@@ -430,7 +432,7 @@ func (f *flakySNS) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, 
 	pass := *in
 	pass.PublishBatchRequestEntries = nil
 	for _, e := range in.PublishBatchRequestEntries {
-		if failDedup[aws.ToString(e.MessageAttributes[pipeline.AttrDedupID].StringValue)] {
+		if failDedup[aws.ToString(e.MessageAttributes[pipeline.AttrDedupID].StringValue)] || packHolds(e, failDedup) {
 			out.Failed = append(out.Failed, snstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), SenderFault: false})
 			continue
 		}
@@ -445,6 +447,18 @@ func (f *flakySNS) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, 
 		out.Failed = append(out.Failed, real.Failed...)
 	}
 	return out, nil
+}
+
+// packHolds reports whether entry e is a pack holding a copy with one of the dedup ids.
+func packHolds(e snstypes.PublishBatchRequestEntry, dedup map[string]bool) bool {
+	if aws.ToString(e.MessageAttributes[pipeline.AttrFormat].StringValue) != pack.Format {
+		return false
+	}
+	copies, err := pack.Decode([]byte(aws.ToString(e.Message)))
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(copies, func(c pack.Copy) bool { return dedup[c.DedupID] })
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

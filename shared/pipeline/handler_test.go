@@ -105,7 +105,9 @@ func TestHandlerProtectsFansOutRejectsPoisonAndRetriesTransientFailures(t *testi
 	sns := &flakySNS{real: e.clients.SNS, failDedup: map[string]bool{
 		pipeline.DedupID("m-5", a.d.ID): true, pipeline.DedupID("m-5", b.d.ID): true,
 	}}
-	h := e.handler(sns)
+	// One copy per SNS message, so that SNS can fail m-5's copies alone; packs are tested in
+	// TestPacksFailAndRetryWholeAndLeaveOutFailedMessages.
+	h := e.handlerWith(sns, true)
 
 	resp, err := h.Handle(e.ctx, ev)
 	if err != nil {
@@ -263,7 +265,7 @@ func TestAThrottledPublishIsRetriedWithinTheInvocation(t *testing.T) {
 	e := newEnv(t)
 	a := e.destination(destOpts{enabled: true, hashing: full, alg: fieldcrypt.HPKEP256, withHMAC: true})
 	var bodies []msg
-	for i := range 25 { // 25 copies: three PublishBatch calls
+	for i := range 25 { // 25 copies: one pack
 		bodies = append(bodies, e.msg(identify("m-"+itoa(i))))
 	}
 	sns := &flakySNS{real: e.clients.SNS, failCalls: 1}
@@ -274,8 +276,8 @@ func TestAThrottledPublishIsRetriedWithinTheInvocation(t *testing.T) {
 	if got := len(e.copies(a)); got != 25 {
 		t.Fatalf("destination received %d distinct copies, want 25", got)
 	}
-	if sns.calls < 4 {
-		t.Fatalf("SNS saw %d calls; want the throttled call plus three batches of at most 10", sns.calls)
+	if sns.calls != 2 {
+		t.Fatalf("SNS saw %d calls; want the throttled call and its retry", sns.calls)
 	}
 }
 
@@ -458,16 +460,16 @@ func TestConfigCacheMakesOneQueryPerWorkspacePerTTLAndNoKMSCallOnTheHotPath(t *t
 	}
 	type calls struct{ query, decrypt, otherReads int }
 	count := func() calls {
-		return calls{e.ddbOps.get("DynamoDB.Query"), e.kmsOps.get("KMS.Decrypt"),
-			e.ddbOps.get("DynamoDB.GetItem") + e.ddbOps.get("DynamoDB.Scan") + e.ddbOps.get("DynamoDB.BatchGetItem")}
+		return calls{countOf(e.ddbOps, "DynamoDB.Query"), countOf(e.kmsOps, "KMS.Decrypt"),
+			countOf(e.ddbOps, "DynamoDB.GetItem") + countOf(e.ddbOps, "DynamoDB.Scan") + countOf(e.ddbOps, "DynamoDB.BatchGetItem")}
 	}
 
 	run("m-1")
 	if got := count(); got != (calls{1, 1, 0}) {
 		t.Fatalf("cold invocation: %+v, want one Query, one KMS Decrypt (HMAC key on first use), no other reads", got)
 	}
-	e.ddbOps.reset()
-	e.kmsOps.reset()
+	e.ddbOps.Reset()
+	e.kmsOps.Reset()
 	e.now = e.now.Add(pipeline.DefaultCacheTTL - time.Second)
 	run("m-2")
 	if got := count(); got != (calls{0, 0, 0}) {
@@ -512,11 +514,11 @@ func TestInboxRecordsNewPathsOncePerContainer(t *testing.T) {
 			t.Errorf("the inbox holds the value %q", v)
 		}
 	}
-	e.ddbOps.reset()
+	e.ddbOps.Reset()
 	if _, err := h.Handle(e.ctx, e.sqsEvent(e.msg(identify("m-3")))); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.ddbOps.get("DynamoDB.UpdateItem"); n != 0 {
+	if n := countOf(e.ddbOps, "DynamoDB.UpdateItem"); n != 0 {
 		t.Fatalf("known paths were written again: %d UpdateItem calls", n)
 	}
 }

@@ -18,13 +18,15 @@ const (
 	AttrSource    = stack.AttrSource    // the source id, "src_…"
 )
 
-// Message attributes the pipeline sets on every copy it publishes to the fan-out topic.
-// Destination consumers subscribe with a filter policy on them; infra's webhook subscription
-// filters on AttrDestinationType.
+// Message attributes the pipeline sets on every message it publishes to the fan-out topic (with
+// AttrWorkspace and AttrSource). Destination consumers subscribe with a filter policy on them;
+// infra's webhook subscription filters on AttrDestinationType. A pack (AttrFormat pack.Format)
+// carries each copy's dedup id in its body; a single copy carries it as AttrDedupID.
 const (
 	AttrDestination     = stack.AttrDestination     // the destination id, "dst_…"
 	AttrDestinationType = stack.AttrDestinationType // phi.DestinationType, e.g. "webhook"
-	AttrDedupID         = stack.AttrDedupID         // DedupID(event messageId, destination id)
+	AttrDedupID         = stack.AttrDedupID         // DedupID(event messageId, destination id), on a single copy
+	AttrFormat          = stack.AttrFormat          // pack.Format on a pack, absent on a single copy
 )
 
 // Message attributes of a message on the rejected-events queue.

@@ -1,7 +1,8 @@
 // Package pipeline is the hashing function's handler: it takes SQS batches of Segment-spec
 // events, protects every event once per destination connected to its source (shared/transform
-// with the destination's keys), publishes each copy to the fan-out topic, parks permanent
-// failures on the rejected-events queue and reports transient ones as batch item failures.
+// with the destination's keys), publishes the copies to the fan-out topic — packed, per
+// destination, into as few SNS messages as fit (shared/pack) —, parks permanent failures on the
+// rejected-events queue and reports transient ones as batch item failures.
 //
 // # Guarantees
 //
@@ -9,7 +10,9 @@
 //     has been published and every rejected part of it is on the rejected-events queue.
 //     Anything else makes it a batch item failure: SQS redelivers it and, after the redrive
 //     limit, moves it to the DLQ. Redelivery republishes copies with the same dedup ids
-//     ([DedupID]), so delivery is at least once and duplicates are recognisable.
+//     ([DedupID]), so delivery is at least once and duplicates are recognisable. A pack SNS
+//     refuses fails every message with a copy in it; a message that fails while the packs
+//     fill leaves its copies out of the packs still to be published.
 //   - Nothing leaves in clear: a field that must be encrypted or HMACed but cannot be (no
 //     active key, a revoked or unparsable key, a value too large for RSA, the workspace no
 //     longer HIPAA eligible, hashing switched off with fields still listed) is removed and
@@ -34,6 +37,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -48,6 +52,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/emf"
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
 	"github.com/phiguard/phiguard/shared/transform"
@@ -98,6 +103,10 @@ type Config struct {
 	PublishConcurrency int
 	// Now is the clock of the cache; nil means time.Now.
 	Now func() time.Time
+	// SingleCopies publishes every copy as an SNS message of its own (the format of earlier
+	// releases, stack.EnvFanOutFormat "single") instead of packing the copies of an invocation
+	// for one destination into as few messages as the size limit allows (shared/pack).
+	SingleCopies bool
 }
 
 // Handler is the hashing function. Build it once per container with New; Handle is safe for
@@ -114,6 +123,7 @@ type Handler struct {
 	attempts    int
 	base        time.Duration
 	concurrency int
+	single      bool
 }
 
 // New returns a Handler. It makes no network call (HMAC keys are decrypted on first use). It
@@ -152,6 +162,7 @@ func New(cfg Config) (*Handler, error) {
 		attempts:    orDefault(cfg.PublishAttempts, 5),
 		base:        cfg.RetryBase,
 		concurrency: orDefault(cfg.PublishConcurrency, 8),
+		single:      cfg.SingleCopies,
 	}
 	if h.base <= 0 {
 		h.base = 50 * time.Millisecond
@@ -181,6 +192,8 @@ type invocation struct {
 	fail  map[int]bool
 	// dropped counts fields dropped fail-closed per destination, logged once per invocation.
 	dropped map[dstKey]int
+	// packs are the copies waiting to be published, per destination id, in packed mode.
+	packs map[string]*packing
 }
 
 // dstKey names a destination of a workspace.
@@ -211,10 +224,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		runs:    map[*destination]*destRun{},
 		fail:    map[int]bool{},
 		dropped: map[dstKey]int{},
+		packs:   map[string]*packing{},
 	}
 	for i := range ev.Records {
 		h.message(ctx, inv, i, &ev.Records[i])
 	}
+	h.flushPacks(ctx, inv)
 	inv.pub.wait(ctx)
 	inv.inbox.finish(ctx)
 
@@ -339,28 +354,38 @@ func (h *Handler) fanOut(ctx context.Context, inv *invocation, in ingest, dests 
 		if res.Dropped > 0 {
 			inv.dropped[dstKey{in.ws, d.id}] += res.Dropped
 		}
-		c := copyOut{owner: in.i, dst: d.id, entry: snstypes.PublishBatchRequestEntry{
+		dedup := DedupID(e.messageID, d.id)
+		c := copyOut{owners: []int{in.i}, copies: 1, dst: d.id, entry: snstypes.PublishBatchRequestEntry{
 			Message: aws.String(string(out)),
 			MessageAttributes: map[string]snstypes.MessageAttributeValue{
 				AttrWorkspace:       strAttrSNS(in.ws),
 				AttrSource:          strAttrSNS(in.src),
 				AttrDestination:     strAttrSNS(d.id),
 				AttrDestinationType: strAttrSNS(d.typ),
-				AttrDedupID:         strAttrSNS(DedupID(e.messageID, d.id)),
+				AttrDedupID:         strAttrSNS(dedup),
 			},
 		}}
-		c.size = len(out)
-		for k, v := range c.entry.MessageAttributes {
-			c.size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
-		}
+		c.size = len(out) + attrsSize(c.entry.MessageAttributes)
 		if c.size > publishBatchBytes {
 			// Retrying the same event cannot make the copy smaller: a permanent rejection.
 			return reject(ReasonOversize, "the protected copy for destination %s would be %d bytes, over the %d-byte SNS message limit; send fewer protected values (array elements) per event",
 				d.id, c.size, publishBatchBytes), true
 		}
+		if !h.single {
+			pc := pack.Copy{DedupID: dedup, Event: json.RawMessage(aws.ToString(c.entry.Message))}
+			if pack.Fits(pack.Size(pc)) {
+				// Packed at the end of the message; a copy too large for a pack of its own
+				// goes out alone, in the single-copy format.
+				c.packed, c.pc, c.ws, c.src, c.typ = true, pc, in.ws, in.src, d.typ
+			}
+		}
 		copies = append(copies, c)
 	}
 	for _, c := range copies {
+		if c.packed {
+			h.addToPack(ctx, inv, c)
+			continue
+		}
 		inv.pub.add(ctx, c)
 	}
 	return nil, true

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +18,7 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/retry"
 )
 
@@ -42,12 +45,99 @@ func DedupID(messageID, dstID string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// copyOut is one protected copy waiting to be published.
+// copyOut is one SNS message waiting to be published: a single copy, or a pack of copies.
 type copyOut struct {
-	owner int    // index of the ingest message it belongs to
-	dst   string // destination id
-	entry snstypes.PublishBatchRequestEntry
-	size  int
+	owners []int  // indexes of the ingest messages whose copies it holds
+	copies int    // how many copies it holds
+	dst    string // destination id
+	entry  snstypes.PublishBatchRequestEntry
+	size   int // body and attributes, as SNS counts them
+
+	// packed says that the copy goes into its destination's pack (pc, with the routing
+	// attributes ws, src, typ) rather than out on its own as entry.
+	packed       bool
+	pc           pack.Copy
+	ws, src, typ string
+}
+
+// packing is a destination's pack being filled during an invocation.
+type packing struct {
+	dst, ws, src, typ string
+	copies            []pack.Copy
+	owners            []int
+	size              int // the sum of pack.Size of copies
+}
+
+// addToPack adds c to its destination's pack, publishing the pack first when c does not fit.
+func (h *Handler) addToPack(ctx context.Context, inv *invocation, c copyOut) {
+	p := inv.packs[c.dst]
+	if p == nil {
+		p = &packing{dst: c.dst, ws: c.ws, src: c.src, typ: c.typ}
+		inv.packs[c.dst] = p
+	}
+	n := pack.Size(c.pc)
+	if len(p.copies) > 0 && !pack.Fits(p.size+n) {
+		h.publishPack(ctx, inv, p)
+	}
+	p.copies = append(p.copies, c.pc)
+	p.owners = append(p.owners, c.owners...)
+	p.size += n
+}
+
+// flushPacks publishes what the packs hold at the end of the invocation, leaving out the copies
+// of messages that have failed meanwhile: SQS redelivers those, with every copy, so publishing
+// them now would only send them twice.
+func (h *Handler) flushPacks(ctx context.Context, inv *invocation) {
+	for _, dst := range slices.Sorted(maps.Keys(inv.packs)) {
+		p := inv.packs[dst]
+		keep := 0
+		for i, owner := range p.owners {
+			if !inv.fail[owner] {
+				p.copies[keep], p.owners[keep] = p.copies[i], owner
+				keep++
+			}
+		}
+		p.copies, p.owners = p.copies[:keep], p.owners[:keep]
+		h.publishPack(ctx, inv, p)
+	}
+}
+
+// publishPack queues p's copies as one message and empties p.
+func (h *Handler) publishPack(ctx context.Context, inv *invocation, p *packing) {
+	if len(p.copies) == 0 {
+		return
+	}
+	body, err := pack.Encode(p.copies)
+	if err != nil {
+		// Every copy has a dedup id: this cannot happen. Fail the messages rather than lose them.
+		for _, owner := range p.owners {
+			inv.fail[owner] = true
+		}
+		h.log.Error("pack not encoded; its messages will be retried", "destination", p.dst, "copies", len(p.copies), "error", err.Error())
+	} else {
+		c := copyOut{owners: slices.Clone(p.owners), copies: len(p.copies), dst: p.dst, entry: snstypes.PublishBatchRequestEntry{
+			Message: aws.String(string(body)),
+			MessageAttributes: map[string]snstypes.MessageAttributeValue{
+				AttrWorkspace:       strAttrSNS(p.ws),
+				AttrSource:          strAttrSNS(p.src),
+				AttrDestination:     strAttrSNS(p.dst),
+				AttrDestinationType: strAttrSNS(p.typ),
+				AttrFormat:          strAttrSNS(pack.Format),
+			},
+		}}
+		c.size = len(body) + attrsSize(c.entry.MessageAttributes)
+		inv.pub.add(ctx, c)
+	}
+	p.copies, p.owners, p.size = nil, nil, 0
+}
+
+// attrsSize is the size SNS counts for message attributes: names, types and values.
+func attrsSize(attrs map[string]snstypes.MessageAttributeValue) int {
+	n := 0
+	for k, v := range attrs {
+		n += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
+	}
+	return n
 }
 
 // publisher batches copies into PublishBatch calls and sends up to concurrency batches at a
@@ -131,7 +221,7 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 		p.mu.Lock()
 		for _, s := range out.Successful {
 			if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i < len(pending) {
-				p.published[pending[i].dst]++
+				p.published[pending[i].dst] += pending[i].copies
 			}
 		}
 		for _, f := range out.Failed {
@@ -142,8 +232,10 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 			if f.SenderFault {
 				// The request was wrong for this entry; repeating it cannot help. The message
 				// is retried by SQS and ends in the DLQ if it keeps failing.
-				p.failed[pending[i].owner] = true
-				p.log.Error("copy refused by SNS", "destination", pending[i].dst, "error_code", aws.ToString(f.Code))
+				for _, owner := range pending[i].owners {
+					p.failed[owner] = true
+				}
+				p.log.Error("copy refused by SNS", "destination", pending[i].dst, "copies", pending[i].copies, "error_code", aws.ToString(f.Code))
 				continue
 			}
 			again = append(again, pending[i])
@@ -176,7 +268,9 @@ func (p *publisher) send(ctx context.Context, batch []copyOut) {
 	if len(pending) > 0 {
 		p.mu.Lock()
 		for _, c := range pending {
-			p.failed[c.owner] = true
+			for _, owner := range c.owners {
+				p.failed[owner] = true
+			}
 		}
 		p.mu.Unlock()
 		p.log.Error("copies not published after retries; their messages will be redelivered", "copies", len(pending))

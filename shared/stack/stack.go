@@ -39,6 +39,10 @@ const (
 	// delivery (dead-letters copies on it) and config (counts and replays them): the webhook
 	// delivery queue's dead-letter queue.
 	EnvDeliveryDLQURL = "PHI_DELIVERY_DLQ_URL"
+	// pipeline: "pack" (default, empty) packs the copies of an invocation for one destination
+	// into as few SNS messages as fit (shared/pack); "single" publishes each copy on its own, as
+	// earlier releases did (the end-to-end benchmark measures both).
+	EnvFanOutFormat = "PHI_FANOUT_FORMAT"
 	// config and delivery, local development only: comma-separated loopback IP:port pairs
 	// (127.0.0.1:3001,…) that webhooks may reach besides public addresses, over https or http;
 	// deployed stacks leave it empty (webhook.PolicyFromEnv).
@@ -177,6 +181,15 @@ const (
 	IngestBatchSize         = 100
 	IngestBatchWindowSecond = 2
 	IngestMaxReceiveCount   = 5 // redrive to the DLQ after this many failed receives
+
+	// HashingMaxConcurrency caps the hashing function's event source (and so its share of the
+	// account's Lambda concurrency and its DynamoDB and SNS load); HashingMemoryMB is its memory.
+	HashingMaxConcurrency = 20
+	HashingMemoryMB       = 1024
+
+	// DeliveryMaxConcurrency and DeliveryMemoryMB are the delivery function's.
+	DeliveryMaxConcurrency = 10
+	DeliveryMemoryMB       = 256
 
 	// DeliveryBatchSize is the delivery function's event source batch size (no batching window).
 	DeliveryBatchSize = 10

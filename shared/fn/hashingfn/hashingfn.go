@@ -29,6 +29,14 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stack.EnvConfigCacheTTL, err)
 	}
+	var single bool
+	switch f := env.Getenv(stack.EnvFanOutFormat); f {
+	case "", "pack":
+	case "single":
+		single = true
+	default:
+		return nil, fmt.Errorf("%s: %q is not a fan-out format; want pack (the default) or single", stack.EnvFanOutFormat, f)
+	}
 	b, err := env.Base(ctx,
 		fn.Var{Name: stack.EnvTopicARN, What: "the SNS fan-out topic ARN"},
 		fn.Var{Name: stack.EnvRejectedQueueURL, What: "the rejected-events queue URL"})
@@ -46,6 +54,7 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 		CacheTTL:         ttl,
 		Logger:           b.Logger,
 		Metrics:          env.Stdout,
+		SingleCopies:     single,
 	})
 	if err != nil {
 		return nil, err

@@ -60,8 +60,8 @@ func TestSampleBatchRunsThroughTheFunction(t *testing.T) {
 	if b, _ := json.Marshal(resp); string(b) != `{"batchItemFailures":[]}` {
 		t.Fatalf("response JSON %s", b)
 	}
-	if n, bodies := drain(t, c, hook); n != 3 || strings.Contains(bodies, "000-00-0000") || strings.Contains(bodies, "+1 415 555 0100") {
-		t.Fatalf("webhook queue got %d copies (want identify, track, page), protected: %s", n, bodies)
+	if n, bodies := drain(t, c, hook); n != 1 || strings.Count(bodies, `"dedupId"`) != 3 || strings.Contains(bodies, "000-00-0000") || strings.Contains(bodies, "+1 415 555 0100") {
+		t.Fatalf("webhook queue got %d messages, want one pack of 3 copies (identify, track, page), protected: %s", n, bodies)
 	}
 	if n, _ := drain(t, c, rejected); n != 3 {
 		t.Fatalf("rejected queue got %d messages, want 3 (invalid event in the batch, not JSON, no workspace attribute)", n)
@@ -79,6 +79,7 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 		fntest.ColdStart{Name: "no rejected queue", Env: full.With(stack.EnvRejectedQueueURL, ""), Want: stack.EnvRejectedQueueURL},
 		fntest.ColdStart{Name: "bad cache TTL", Env: full.With(stack.EnvConfigCacheTTL, "forever"), Want: stack.EnvConfigCacheTTL},
 		fntest.ColdStart{Name: "bad log level", Env: full.With(stack.EnvLogLevel, "loud"), Want: stack.EnvLogLevel},
+		fntest.ColdStart{Name: "unknown fan-out format", Env: full.With(stack.EnvFanOutFormat, "zip"), Want: stack.EnvFanOutFormat},
 	)
 }
 
