@@ -84,6 +84,7 @@ func (s *Service) outputs() {
 		{"ProducerPolicyARN", "managed policy a producer's role attaches to send events (docs/PRODUCERS.md)", s.Access.Producer.ManagedPolicyArn()},
 		{"OperatorPolicyARN", "managed policy the operators' role attaches to call /operator/* (docs/OPERATING.md)", s.Access.Operator.ManagedPolicyArn()},
 		{"ServiceKeyARN", "the service's KMS key, which encrypts the ingest queue and everything else at rest", s.Keys.Key.KeyArn()},
+		{"AuditSigningKeyARN", "the KMS key whose public half verifies audit checkpoints: aws kms get-public-key (docs/AUDIT.md)", s.Keys.Audit.KeyArn()},
 		{"TopicARN", "protected per-destination copies are published here", p.Topic.TopicArn()},
 		{"AlarmTopicARN", "the service's alarms are published here (docs/OPERATING.md, \"Alarms\")", s.Monitoring.Alarms.TopicArn()},
 		{"WebhookSigningKeySecretARN", "Secrets Manager secret holding the webhook signing key receivers verify with", p.WebhookSigningKey.SecretArn()},

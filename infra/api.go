@@ -63,7 +63,10 @@ var apiFunctions = map[string]struct {
 	},
 	stack.FunctionConfig: {
 		functionSpec{description: "phiguard: customer configuration API", memoryMB: 512, timeout: 15 * time.Second},
-		func(fn awslambda.Function, keys *Keys, data *Data) { data.Grant(fn, keys, true, tableRead, tableWrite) },
+		func(fn awslambda.Function, keys *Keys, data *Data) {
+			data.Grant(fn, keys, true, tableRead, tableWrite)
+			keys.GrantAuditSigning(fn)
+		},
 	},
 	stack.FunctionKeygen: {
 		functionSpec{description: "phiguard: key generation; returns private keys once", memoryMB: 512, timeout: 15 * time.Second},
@@ -79,6 +82,7 @@ var apiFunctions = map[string]struct {
 		func(fn awslambda.Function, keys *Keys, data *Data) {
 			data.Grant(fn, keys, true, tableRead, tableWrite)
 			keys.GrantKeyGeneration(fn)
+			keys.GrantAuditSigning(fn)
 		},
 	},
 }
@@ -86,6 +90,10 @@ var apiFunctions = map[string]struct {
 // keyGenerators are the functions that generate customer key pairs and HMAC keys; the key
 // policy denies it to every other principal.
 var keyGenerators = []string{stack.FunctionKeygen, stack.FunctionConsole}
+
+// auditSigners are the functions that verify and export audit chains, signing checkpoints; the
+// audit signing key's policy denies signing to every other principal.
+var auditSigners = []string{stack.FunctionConfig, stack.FunctionConsole}
 
 // NewAPI creates the REST API, its authorizer, a function per route group and the web ACL in
 // front of it. operatorRole, when not empty, is the one IAM role whose sessions may call the
@@ -173,8 +181,10 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn() // with the console, the API functions that use the key directly
 			case stack.FunctionConsole:
 				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn()
+				spec.env[stack.EnvAuditSigningKeyID] = keys.Audit.KeyArn()
 				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
 			case stack.FunctionConfig:
+				spec.env[stack.EnvAuditSigningKeyID] = keys.Audit.KeyArn()
 				// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
 				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
 			}

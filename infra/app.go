@@ -52,6 +52,11 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 		generators = append(generators, s.API.Functions[name].Role())
 	}
 	s.Keys.Restrict(generators, s.Pipeline.Hashing.Role())
+	var signers []awsiam.IRole
+	for _, name := range auditSigners {
+		signers = append(signers, s.API.Functions[name].Role())
+	}
+	s.Keys.RestrictAuditSigning(signers)
 	s.Access = NewAccess(s.Stack, "Access", s.Keys, s.API, s.Pipeline)
 	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", s.Keys, s.API, s.Pipeline, props.Settings.AlarmEmails)
 	s.outputs()

@@ -179,8 +179,9 @@ func TestTableIsOnDemandRecoverableProtectedAndEncryptedWithTheServiceKey(t *tes
 func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testing.T) {
 	s := synth(t)
 	keys := s.resources("AWS::KMS::Key")
+	delete(keys, idOf(s.svc.Stack, s.svc.Keys.Audit.Node().DefaultChild().(awscdk.CfnElement))) // TestAuditSigningKey
 	if len(keys) != 1 {
-		t.Fatalf("want one KMS key, got %d", len(keys))
+		t.Fatalf("want one symmetric KMS key beside the audit signing key, got %d", len(keys))
 	}
 	var policy map[string]any
 	for _, k := range keys {
@@ -687,7 +688,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	}
 	outputs := s.json["Outputs"].(map[string]any)
 	for _, name := range []string{"ApiURL", "IngestQueueURL", "ProducerPolicyARN", "OperatorPolicyARN", "ServiceKeyARN", "TopicARN",
-		"AlarmTopicARN", "WebhookSigningKeySecretARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL", "WebhookSubscriptionDLQURL"} {
+		"AlarmTopicARN", "WebhookSigningKeySecretARN", "AuditSigningKeyARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL", "WebhookSubscriptionDLQURL"} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("output %s missing", name)
 		}
@@ -992,6 +993,66 @@ func TestWebACLBlocksAnswerInTheErrorEnvelope(t *testing.T) {
 				env.Error.Code != b.Code || env.Error.Message == "" {
 				t.Errorf("%s: body %s is not the envelope with code %s (%v)", rule, toJSON(body), b.Code, err)
 			}
+		}
+	}
+}
+
+// The audit signing key is an ECC_NIST_P256 signing key, retained with the stack; its policy
+// denies kms:Sign to every principal but the config and console functions (the verifiers and
+// exporters), only they are granted it in IAM, and only they are told its ARN.
+func TestAuditSigningKeyIsAsymmetricAndOnlyTheAuditWritersSign(t *testing.T) {
+	s := synth(t)
+	cfn := s.svc.Keys.Audit.Node().DefaultChild().(awscdk.CfnResource)
+	key := s.resources("AWS::KMS::Key")[idOf(s.svc.Stack, cfn)]
+	if key == nil {
+		t.Fatal("no audit signing key")
+	}
+	p := props(key)
+	if p["KeySpec"] != "ECC_NIST_P256" || p["KeyUsage"] != "SIGN_VERIFY" || key["DeletionPolicy"] != "Retain" {
+		t.Errorf("audit signing key: spec %v, usage %v, deletion %v", p["KeySpec"], p["KeyUsage"], key["DeletionPolicy"])
+	}
+	var signers []string
+	for _, name := range []string{stack.FunctionConfig, stack.FunctionConsole} {
+		signers = append(signers, `{"Fn::GetAtt":["`+roleID(s, s.svc.API.Functions[name].Role())+`","Arn"]}`)
+	}
+	denied := false
+	for _, st := range p["KeyPolicy"].(map[string]any)["Statement"].([]any) {
+		st := st.(map[string]any)
+		if st["Sid"] != "DenySigningExceptAuditWriters" {
+			continue
+		}
+		denied = st["Effect"] == "Deny" && st["Action"] == "kms:Sign" && toJSON(st["Principal"]) == `{"AWS":"*"}` &&
+			toJSON(st["Condition"]) == `{"ArnNotEquals":{"aws:PrincipalArn":[`+strings.Join(signers, ",")+`]}}`
+		if !denied {
+			t.Errorf("DenySigningExceptAuditWriters: %s", toJSON(st))
+		}
+	}
+	if !denied {
+		t.Error("the audit signing key's policy does not deny kms:Sign to everyone but the config and console functions")
+	}
+	allowed := map[string]bool{}
+	for _, name := range []string{stack.FunctionConfig, stack.FunctionConsole} {
+		allowed[`{"Ref":"`+roleID(s, s.svc.API.Functions[name].Role())+`"}`] = true
+	}
+	for id, pol := range s.resources("AWS::IAM::Policy") {
+		for _, st := range props(pol)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			if st["Effect"] == "Deny" || !slices.ContainsFunc(asList(st["Action"]), func(a any) bool { return a == "kms:Sign" || a == "kms:*" }) {
+				continue
+			}
+			for _, r := range asList(props(pol)["Roles"]) {
+				if !allowed[toJSON(r)] {
+					t.Errorf("policy %s grants kms:Sign to %s", id, toJSON(r))
+				}
+			}
+		}
+	}
+	for name, fn := range s.svc.functions() {
+		env, _ := props(s.resources("AWS::Lambda::Function")[idOf(s.svc.Stack, fn.Node().DefaultChild().(awscdk.CfnElement))])["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		_, set := vars[stack.EnvAuditSigningKeyID]
+		if want := name == stack.FunctionConfig || name == stack.FunctionConsole; set != want {
+			t.Errorf("%s: %s set = %v, want %v", name, stack.EnvAuditSigningKeyID, set, want)
 		}
 	}
 }

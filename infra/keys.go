@@ -24,6 +24,11 @@ import (
 // (AllowSNSDelivery), CloudWatch alarms by aws:SourceAccount and aws:SourceArn (AllowAlarms).
 type Keys struct {
 	Key awskms.Key
+	// Audit is the audit signing key: asymmetric (ECC_NIST_P256, SIGN_VERIFY), so that anyone
+	// with its public half can check an audit checkpoint, while only the functions that verify
+	// and export the chain may sign (RestrictAuditSigning). Asymmetric keys cannot rotate
+	// automatically; its checkpoints stay verifiable for as long as the key is kept (retained).
+	Audit awskms.Key
 
 	snsDelivery bool // AllowSNSDelivery has added its statement
 }
@@ -39,7 +44,14 @@ func NewKeys(scope constructs.Construct, id string) *Keys {
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
-	k := &Keys{Key: key}
+	auditKey := awskms.NewKey(c, jsii.String("AuditSigningKey"), &awskms.KeyProps{
+		Description:   jsii.String("phiguard: signs audit-chain checkpoints (docs/AUDIT.md)"),
+		KeySpec:       awskms.KeySpec_ECC_NIST_P256,
+		KeyUsage:      awskms.KeyUsage_SIGN_VERIFY,
+		PendingWindow: awscdk.Duration_Days(jsii.Number(30)),
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	k := &Keys{Key: key, Audit: auditKey}
 	k.allowLogs()
 	return k
 }
@@ -206,4 +218,28 @@ func (k *Keys) Restrict(keygen []awsiam.IRole, hashing awsiam.IRole) {
 	onlyHMACKeys["StringNotEquals"] = map[string]any{hmacPurposeCondition(): hmacPurpose.value}
 	deny("DenyDirectDecryptExceptHMACKeys", []string{"kms:Decrypt"}, onlyHMACKeys)
 	deny("DenyDirectEncrypt", []string{"kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"}, direct())
+}
+
+// GrantAuditSigning lets grantee sign audit checkpoints with the audit signing key and read its
+// public half.
+func (k *Keys) GrantAuditSigning(grantee awsiam.IGrantable) {
+	k.Audit.Grant(grantee, jsii.String("kms:Sign"), jsii.String("kms:GetPublicKey"))
+}
+
+// RestrictAuditSigning adds to the audit signing key's policy an explicit Deny of kms:Sign to
+// every principal but signers, so that no other role of the account — whatever IAM grants it —
+// can forge a checkpoint.
+func (k *Keys) RestrictAuditSigning(signers []awsiam.IRole) {
+	var arns []*string
+	for _, r := range signers {
+		arns = append(arns, r.RoleArn())
+	}
+	k.Audit.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("DenySigningExceptAuditWriters"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:Sign"),
+		Resources:  jsii.Strings("*"), // in a key policy "*" is this key
+		Conditions: &map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": arns}},
+	}), jsii.Bool(false))
 }

@@ -4,6 +4,7 @@
 //	phictl encrypt --public-key FILE --key-id ID [--alg ALG] [--padding buckets|none] --field PATH [--field PATH…]
 //	phictl decrypt --private-key PATH[:KEYID] [--private-key …] [--key-list FILE] [--typed] [--strict] [--csv [--column NAME…]]
 //	phictl inspect TOKEN
+//	phictl audit verify [--public-key FILE] < export.ndjson
 //	phictl COMMAND --help
 //
 // keygen makes a key pair offline (for bring-your-own-key uploads). encrypt reads Segment events
@@ -11,7 +12,7 @@
 // line, with the named fields encrypted by the same code the hashing pipeline runs (shared/transform
 // with fieldcrypt), the "_phi" manifest included. decrypt turns every token it holds a key for back
 // into its value and leaves the others as they are, naming them on stderr. inspect shows what a
-// token is without any key.
+// token is without any key. audit verify checks an audit export offline (docs/AUDIT.md).
 //
 // Errors are one line on stderr and a non-zero exit: 2 for a usage error, 1 for bad input (not
 // JSON, a missing file, a wrong key type, a corrupt token). No error, and no output but decrypt's
@@ -37,6 +38,7 @@ const (
 	exitFailure  = 1 // bad input or a failed operation
 	exitUsage    = 2 // unknown command or flag, missing argument
 	exitLeftOver = 3 // decrypt --strict: some tokens stayed encrypted
+	exitBroken   = 4 // audit verify: the audit chain is broken
 )
 
 var usage = `usage:
@@ -44,6 +46,7 @@ var usage = `usage:
   phictl encrypt --public-key FILE --key-id ID [--alg ALG] [--padding buckets|none] --field PATH [--field PATH...]  < events > protected
   phictl decrypt --private-key PATH[:KEYID] [--private-key ...] [--key-list FILE] [--typed] [--strict] [--csv [--column NAME...]]   < protected > events
   phictl inspect TOKEN          (TOKEN "-" reads it from stdin)
+  phictl audit verify [--public-key FILE]  < audit-export.ndjson   (exit 4: the chain is broken)
   phictl COMMAND --help         (a command's usage and flags)
 algorithms: hpke-p256 (default), hpke-xwing, rsa-oaep-sha256 (--rsa-bits ` + fieldcrypt.RSASizeList() +
 	"; default " + strconv.Itoa(fieldcrypt.DefaultRSABits) + ")"
@@ -81,6 +84,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		err = inspect(rest, stdin, stdout)
+	case "audit":
+		code, err = auditCmd(rest, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(rest) == 1 && rest[0] != "help" {
 			return run([]string{rest[0], "--help"}, stdin, stdout, stderr)
@@ -88,7 +93,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "phictl: unknown command %q; want keygen, encrypt, decrypt or inspect\n", clip(cmd))
+		fmt.Fprintf(stderr, "phictl: unknown command %q; want keygen, encrypt, decrypt, inspect or audit\n", clip(cmd))
 		return exitUsage
 	}
 	var help helpRequested

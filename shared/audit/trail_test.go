@@ -3,6 +3,9 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,5 +227,82 @@ func TestExportVerifiesOfflineAndShowsTampering(t *testing.T) {
 	}
 	if rep := check(buf.String()); !rep.Intact || rep.From != 2 || rep.Through != 3 {
 		t.Errorf("a time range: %+v", rep)
+	}
+}
+
+// python returns the project's Python (make bootstrap installs it with the cryptography
+// package), else python3 on PATH; a machine without either fails rather than skips.
+func python(t *testing.T) string {
+	t.Helper()
+	candidates := []string{"../../.venv/bin/python"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, p := range candidates {
+		if exec.Command(p, "-c", "from cryptography.hazmat.primitives.asymmetric import ec").Run() == nil {
+			return p
+		}
+	}
+	t.Fatal("no Python with the cryptography package found; run make bootstrap")
+	return ""
+}
+
+// The Python verifier of docs/AUDIT.md, run as written, agrees with the service on exports the
+// service wrote: intact, with a record removed, altered or the newest one dropped.
+func TestTheDocumentedPythonVerifierAgreesWithTheService(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/AUDIT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```python\n")
+	code, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/AUDIT.md has no python block")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "verify.py")
+	if err := os.WriteFile(script, []byte(code), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h := newHarness(t, 4)
+	var buf bytes.Buffer
+	if err := h.trail.Export(ctx, h.ws, time.Time{}, time.Time{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := h.trail.PublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.pem")
+	if err := os.WriteFile(keyFile, []byte(pub.PEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	py := python(t)
+	for _, c := range []struct{ name, export, want string }{
+		{"intact", buf.String(), "intact through record 4"},
+		{"record 2 removed", lines[0] + lines[1] + strings.Join(lines[3:], ""), "broken at record 2"},
+		{"record 3 altered", strings.Replace(buf.String(), h.recs[2].ID, phi.NewID(phi.PrefixAudit), 1), "broken at record 3"},
+		{"the newest record removed", strings.Join(lines[:4], "") + strings.Join(lines[5:], ""), "broken at record 4: records were removed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(dir, "export.ndjson")
+			if err := os.WriteFile(f, []byte(c.export), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(py, script, f, keyFile).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != c.want {
+				t.Fatalf("python says %q (%v), want %q", out, err, c.want)
+			}
+			x, err := audit.ReadExport(strings.NewReader(c.export))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := audit.VerifyExport(x, nil)
+			if err != nil || !strings.HasPrefix(rep.Summary, strings.SplitN(c.want, ":", 2)[0]) {
+				t.Errorf("the service says %q (%v)", rep.Summary, err)
+			}
+		})
 	}
 }

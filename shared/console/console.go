@@ -95,6 +95,8 @@ type Console struct {
 	Sessions Sessions
 	Tokens   httpapi.TokenLookup
 	Audit    audit.Log
+	// Trail verifies and exports the audit chain (the audit page's verification and export).
+	Trail *audit.Trail
 	// Logger receives ids and outcomes, never tokens, keys or field values.
 	Logger *slog.Logger
 	// LocalHTTP allows plain http on a loopback host (make dev): cookies without Secure and no
@@ -122,8 +124,8 @@ func (c *Console) Handler() (http.Handler, error) {
 		return nil, errors.New("console: no workspace service")
 	case c.Keys == nil:
 		return nil, errors.New("console: no key service")
-	case c.Sessions == nil || c.Tokens == nil || c.Audit == nil:
-		return nil, errors.New("console: sessions, token lookup and audit log are required")
+	case c.Sessions == nil || c.Tokens == nil || c.Audit == nil || c.Trail == nil:
+		return nil, errors.New("console: sessions, token lookup, audit log and audit trail are required")
 	}
 	if err := c.Keys.Check(); err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -182,6 +184,8 @@ func (c *Console) Handler() (http.Handler, error) {
 	signedIn("POST "+p+"/tokens", c.createToken)
 	signedIn("POST "+p+"/tokens/{tokenId}/revoke", c.revokeToken)
 	signedIn("GET "+p+"/audit", c.auditPage)
+	signedIn("GET "+p+"/audit/verify", c.auditVerify)
+	signedIn("GET "+p+"/audit/export.ndjson", c.auditExport)
 
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, phi.Errorf(phi.ENOTFOUND, "there is no console page at this address"))

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -26,6 +27,7 @@ func newConsole(t *testing.T, localHTTP bool) http.Handler {
 		Service:  &workspace.Service{Store: store},
 		Keys:     &keygen.Service{Store: store, KMS: kms.New(kms.Options{Region: "us-east-1"}), CMK: "alias/unused"},
 		Sessions: store, Tokens: store, Audit: store, LocalHTTP: localHTTP,
+		Trail: &audit.Trail{Store: store, KMS: kms.New(kms.Options{Region: "us-east-1"}), SigningKey: "alias/unused"},
 	}
 	h, err := c.Handler()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/keygen"
@@ -49,6 +50,7 @@ func sessionConsole(t *testing.T) (http.Handler, *dynamo.Store, *clock, string, 
 		Service:  &workspace.Service{Store: store},
 		Keys:     &keygen.Service{Store: store, KMS: kms.NewFromConfig(clients.Config), CMK: "alias/unused"},
 		Sessions: store, Tokens: store, Audit: store, LocalHTTP: true, Now: clk.now,
+		Trail: &audit.Trail{Store: store, KMS: kms.NewFromConfig(clients.Config), SigningKey: "alias/unused"},
 	}
 	h, err := c.Handler()
 	if err != nil {

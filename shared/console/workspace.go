@@ -1,11 +1,13 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/workspace"
@@ -175,6 +177,8 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) error {
 // ---- audit log ----
 
 type auditView struct {
+	// Verification is the chain's verification, on the page that asked for it.
+	Verification       *audit.Report
 	Records            []phi.AuditRecord
 	Action, Actor      string
 	From, To           string
@@ -191,9 +195,48 @@ const auditPageSize = 100
 const auditTimeLayout = "2006-01-02T15:04"
 
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) error {
+	return c.showAudit(w, r, nil)
+}
+
+// auditVerify is the audit page with the chain's verification (audited as the REST
+// verification).
+func (c *Console) auditVerify(w http.ResponseWriter, r *http.Request) error {
+	a := state(r).actor
+	var rep *audit.Report
+	err := c.act(r, stack.RouteVerifyAudit, "audit/verify", func(ctx context.Context) error {
+		var err error
+		rep, err = c.Trail.Verify(ctx, a.WorkspaceID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.showAudit(w, r, rep)
+}
+
+// auditExport downloads the whole audit chain as NDJSON (audited as the REST export).
+func (c *Console) auditExport(w http.ResponseWriter, r *http.Request) error {
+	a := state(r).actor
+	var b bytes.Buffer
+	err := c.act(r, stack.RouteExportAudit, "audit/export", func(ctx context.Context) error {
+		return c.Trail.Export(ctx, a.WorkspaceID, time.Time{}, time.Time{}, &b)
+	})
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Content-Disposition", `attachment; filename="audit-`+a.WorkspaceID+`.ndjson"`)
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(b.Bytes())
+	return nil
+}
+
+// showAudit renders the audit page, with the chain's verification when rep is not nil.
+func (c *Console) showAudit(w http.ResponseWriter, r *http.Request, rep *audit.Report) error {
 	a := state(r).actor
 	q := r.URL.Query()
-	v := auditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), From: q.Get("from"), To: q.Get("to")}
+	v := auditView{Verification: rep, Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), From: q.Get("from"), To: q.Get("to")}
 	for _, rt := range stack.Routes {
 		if rt.Action != "" && rt.Auth == stack.AuthToken {
 			v.Actions = appendUnique(v.Actions, rt.Action)

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/phiguard/phiguard/shared/audit"
@@ -43,6 +45,9 @@ type api struct {
 	h     http.Handler
 	logs  *logtest.Buffer
 	ops   *opCounter // the DynamoDB operations of newAPI's store
+	// table and client reach newAPI's table directly, as someone tampering with it would.
+	table  string
+	client *dynamodb.Client
 }
 
 // opCounter counts DynamoDB operations by name.
@@ -88,7 +93,7 @@ func newAPI(t *testing.T) *api {
 	})
 	store := dynamo.New(client, name)
 	a := newAPIWith(t, store, store)
-	a.ops = ops
+	a.ops, a.table, a.client = ops, name, client
 	return a
 }
 
@@ -114,6 +119,28 @@ var testWebhooks = webhook.Policy{Resolver: testResolver{
 	"home.example":     {netip.MustParseAddr("127.0.0.1")},
 }}
 
+// signingKey is the audit signing key of this test binary, created in local-kms once.
+var signingKey struct {
+	once sync.Once
+	id   string
+	err  error
+}
+
+// auditSigningKey returns the id of an ECC_NIST_P256 signing key in local-kms.
+func auditSigningKey(t *testing.T, c *kms.Client) string {
+	t.Helper()
+	signingKey.once.Do(func() {
+		out, err := c.CreateKey(context.Background(), &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+		if signingKey.err = err; err == nil {
+			signingKey.id = aws.ToString(out.KeyMetadata.KeyId)
+		}
+	})
+	if signingKey.err != nil {
+		t.Fatal(signingKey.err)
+	}
+	return signingKey.id
+}
+
 // newAPIWith builds the API on store, with cfgStore for the config routes (a test may wrap the
 // store to inject an audit failure).
 func newAPIWith(t *testing.T, store *dynamo.Store, cfgStore ConfigStore) *api {
@@ -127,7 +154,9 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auth := InProcess{Tokens: store, OperatorSecret: testOperatorSecret}
-	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Auth: auth, Logger: logger}).Handler()
+	kmsClient := awstest.Clients(t).KMS
+	trail := &audit.Trail{Store: store, KMS: kmsClient, SigningKey: auditSigningKey(t, kmsClient)}
+	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +327,8 @@ var leastRole = map[string]phi.Role{
 	"GET /workspaces/{workspaceId}/privacy/classifications":                             phi.RoleOwner,
 	"PUT /workspaces/{workspaceId}/privacy/classifications":                             phi.RoleOwner,
 	"GET /workspaces/{workspaceId}/audit":                                               phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/audit/verify":                                        phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/audit/export":                                        phi.RoleOwner,
 	"GET /workspaces/{workspaceId}/destinations/{destinationId}/keys":                   phi.RoleOwner,
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys":                  phi.RoleOwner,
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys/import":           phi.RoleOwner,

@@ -23,7 +23,9 @@ type ConfigStore interface {
 type ConfigAPI struct {
 	Service *workspace.Service
 	// Audit receives the routes' audit records.
-	Audit  audit.Log
+	Audit audit.Log
+	// Trail verifies and exports the audit chain.
+	Trail  *audit.Trail
 	Auth   Authenticator
 	Logger *slog.Logger
 }
@@ -33,6 +35,9 @@ type ConfigAPI struct {
 func (c *ConfigAPI) Handler() (http.Handler, error) {
 	if c.Service == nil || c.Service.Store == nil {
 		return nil, fmt.Errorf("config API: no store")
+	}
+	if c.Trail == nil {
+		return nil, fmt.Errorf("config API: no audit trail")
 	}
 	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now}, stack.FunctionConfig)
 	rt.Handle(stack.RouteCatalog, getCatalog)
@@ -58,6 +63,8 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteListClassifications, c.listClassifications)
 	rt.Handle(stack.RoutePutClassifications, c.putClassifications)
 	rt.Handle(stack.RouteListAudit, c.listAudit)
+	rt.Handle(stack.RouteVerifyAudit, c.verifyAudit)
+	rt.Handle(stack.RouteExportAudit, c.exportAudit)
 	return rt.Handler()
 }
 

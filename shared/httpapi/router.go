@@ -103,6 +103,7 @@ func (rt *Router) chain(route stack.Route, h http.Handler) http.Handler {
 // produces lists, for the routes that can answer in another media type than JSON, those types.
 var produces = map[stack.Route][]string{
 	stack.RouteListClassifications: {"text/csv"}, // the inventory export
+	stack.RouteExportAudit:         {"application/x-ndjson"},
 }
 
 // wellFormed refuses, before anything else, a request whose Accept header admits none of the

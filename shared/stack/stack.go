@@ -59,6 +59,11 @@ const (
 // EnvWebhookSigningKey, the key itself, is for local development only.
 const EnvWebhookSigningKeySecretARN = "PHI_WEBHOOK_SIGNING_KEY_SECRET_ARN"
 
+// EnvAuditSigningKeyID names the audit signing key (id, ARN or alias): the asymmetric KMS key
+// (ECC_NIST_P256, SIGN_VERIFY) whose signatures checkpoint each workspace's audit chain. Only
+// the functions that verify and export the chain (config, console) may sign with it.
+const EnvAuditSigningKeyID = "PHI_AUDIT_SIGNING_KEY_ID"
+
 // EndpointVars are the AWS SDK's own variables that point the functions' clients at local
 // emulators (moto, local-kms). Deployed functions never set them, so the SDK talks to AWS; the
 // local tools set all four, and a template synthesized for SAM declares them (empty) so that
@@ -135,6 +140,10 @@ var (
 	RouteListClassifications = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/classifications", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.classification.read"}
 	RoutePutClassifications  = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/privacy/classifications", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.classification.update"}
 	RouteListAudit           = Route{Method: "GET", Path: "/workspaces/{workspaceId}/audit", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "audit.read"}
+	// RouteVerifyAudit checks the workspace's audit chain (and checkpoints it when intact);
+	// RouteExportAudit returns it as NDJSON for an auditor to verify offline (docs/AUDIT.md).
+	RouteVerifyAudit = Route{Method: "GET", Path: "/workspaces/{workspaceId}/audit/verify", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "audit.verify"}
+	RouteExportAudit = Route{Method: "GET", Path: "/workspaces/{workspaceId}/audit/export", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "audit.export"}
 
 	RouteListKeys        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.list"}
 	RouteGenerateKeyPair = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/keys", Function: FunctionKeygen, Auth: AuthToken, Role: phi.RoleOwner, Action: "key.generate"}
@@ -160,7 +169,7 @@ var Routes = []Route{
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
 	RouteUpdateHashing, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
-	RouteListClassifications, RoutePutClassifications, RouteListAudit,
+	RouteListClassifications, RoutePutClassifications, RouteListAudit, RouteVerifyAudit, RouteExportAudit,
 	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteActivateKey, RouteGenerateHMACKey,
 }
 

@@ -607,6 +607,15 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 		st.check(t, owner, "audit")
 	})
 
+	step("audit trail: verification shows the chain intact", func(t *testing.T) {
+		st.nav(t, owner, "/audit/verify")
+		got := st.text(t, owner, "#audit-verification")
+		if !strings.Contains(got, "Intact through record ") || !strings.Contains(got, "Signed checkpoints cover records through") {
+			t.Errorf("the audit page's verification says: %q", got)
+		}
+		st.check(t, owner, "audit-verified")
+	})
+
 	step("at 375 px wide nothing scrolls sideways", func(t *testing.T) {
 		phone, cancel := st.person(t)
 		defer cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -24,6 +25,7 @@ import (
 type Resources struct {
 	Table               string
 	KMSKeyID            string // "alias/<prefix>"
+	AuditSigningKeyID   string // "alias/<prefix>-audit": the asymmetric key that signs audit checkpoints
 	IngestQueueURL      string
 	IngestDLQURL        string
 	RejectedQueueURL    string
@@ -37,12 +39,13 @@ type Resources struct {
 // Env returns the environment variables the functions read, as in the deployed stack.
 func (r *Resources) Env() map[string]string {
 	return map[string]string{
-		stack.EnvTable:            r.Table,
-		stack.EnvKMSKeyID:         r.KMSKeyID,
-		stack.EnvTopicARN:         r.TopicARN,
-		stack.EnvRejectedQueueURL: r.RejectedQueueURL,
-		stack.EnvDeliveryQueueURL: r.DestinationQueueURL,
-		stack.EnvDeliveryDLQURL:   r.DeliveryDLQURL,
+		stack.EnvTable:             r.Table,
+		stack.EnvKMSKeyID:          r.KMSKeyID,
+		stack.EnvAuditSigningKeyID: r.AuditSigningKeyID,
+		stack.EnvTopicARN:          r.TopicARN,
+		stack.EnvRejectedQueueURL:  r.RejectedQueueURL,
+		stack.EnvDeliveryQueueURL:  r.DestinationQueueURL,
+		stack.EnvDeliveryDLQURL:    r.DeliveryDLQURL,
 	}
 }
 
@@ -63,6 +66,15 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 	r.KMSKeyID = "alias/" + prefix
 	if _, err := c.KMS.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(r.KMSKeyID), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
 		return nil, fmt.Errorf("create KMS alias: %w", err)
+	}
+	signing, err := c.KMS.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(prefix + " audit signing key"),
+		KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	if err != nil {
+		return nil, fmt.Errorf("create the audit signing key: %w", err)
+	}
+	r.AuditSigningKeyID = "alias/" + prefix + "-audit"
+	if _, err := c.KMS.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(r.AuditSigningKeyID), TargetKeyId: signing.KeyMetadata.KeyId}); err != nil {
+		return nil, fmt.Errorf("create the audit signing key's alias: %w", err)
 	}
 
 	if r.IngestDLQURL, err = createQueue(ctx, c.SQS, prefix+"-ingest-dlq", nil); err != nil {

@@ -1,11 +1,15 @@
 // Package configfn wires the config function (stack.FunctionConfig): the customer's REST
-// routes — workspace, tokens, sources, destinations, Privacy Portal, audit log.
+// routes — workspace, tokens, sources, destinations, Privacy Portal, audit log and its
+// verification and export.
 package configfn
 
 import (
 	"context"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/httpapi"
@@ -25,7 +29,7 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := env.Base(ctx)
+	b, err := env.Base(ctx, fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"})
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +39,7 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	api := &httpapi.ConfigAPI{
 		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks},
 		Audit:   b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
+		Trail: &audit.Trail{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 	}
 	return api.Handler()
 }

@@ -20,7 +20,7 @@ func TestSampleEventsRunThroughTheFunction(t *testing.T) {
 	var logs fntest.Log
 	// The samples' webhook URL is a loopback https address (no public DNS here): like make
 	// smoke, run with the local-development allowance.
-	env := fntest.Vars{stack.EnvTable: table, stack.EnvLocalWebhookTargets: "127.0.0.1:8443"}
+	env := fntest.Vars{stack.EnvTable: table, stack.EnvLocalWebhookTargets: "127.0.0.1:8443", stack.EnvAuditSigningKeyID: "alias/unused"}
 	h := fntest.Build(t, httpapi.LambdaOf(configfn.Build), env, &logs)
 	for _, s := range []struct {
 		file   string
@@ -45,7 +45,8 @@ func TestSampleEventsRunThroughTheFunction(t *testing.T) {
 
 func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 	fntest.RunColdStarts(t, configfn.Build,
-		fntest.ColdStart{Name: "bad log level", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvLogLevel: "loud"}, Want: stack.EnvLogLevel},
+		fntest.ColdStart{Name: "bad log level", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAuditSigningKeyID: "alias/k", stack.EnvLogLevel: "loud"}, Want: stack.EnvLogLevel},
 		fntest.ColdStart{Name: "local targets not IP:port", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvLocalWebhookTargets: "true"}, Want: stack.EnvLocalWebhookTargets},
+		fntest.ColdStart{Name: "no audit signing key", Env: fntest.Vars{stack.EnvTable: "t"}, Want: stack.EnvAuditSigningKeyID},
 	)
 }

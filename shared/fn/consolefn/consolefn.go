@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/console"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -35,16 +36,19 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	default:
 		return nil, fmt.Errorf("environment variable %s must be true or empty, not %q", stack.EnvConsoleLocalHTTP, v)
 	}
-	b, err := env.Base(ctx, fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key"})
+	b, err := env.Base(ctx, fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key"},
+		fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"})
 	if err != nil {
 		return nil, err
 	}
 	if localHTTP {
 		b.Logger.Warn("console serves plain http with cookies that are not Secure: local development only", "variable", stack.EnvConsoleLocalHTTP)
 	}
+	kmsClient := kms.NewFromConfig(b.AWS)
 	c := &console.Console{
 		Service:  &workspace.Service{Store: b.Store, Webhooks: webhooks},
-		Keys:     &keygen.Service{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
+		Keys:     &keygen.Service{Store: b.Store, KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
+		Trail:    &audit.Trail{Store: b.Store, KMS: kmsClient, SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		Sessions: b.Store, Tokens: b.Store, Audit: b.Store, Logger: b.Logger, LocalHTTP: localHTTP,
 	}
 	return c.Handler()

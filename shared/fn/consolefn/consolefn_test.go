@@ -17,7 +17,7 @@ import (
 func TestTheSampleEventRunsThroughTheFunction(t *testing.T) {
 	_, table := fntest.Table(t)
 	var logs fntest.Log
-	h := fntest.Build(t, httpapi.LambdaOf(consolefn.Build), fntest.Vars{stack.EnvTable: table, stack.EnvKMSKeyID: "alias/unused"}, &logs)
+	h := fntest.Build(t, httpapi.LambdaOf(consolefn.Build), fntest.Vars{stack.EnvTable: table, stack.EnvKMSKeyID: "alias/unused", stack.EnvAuditSigningKeyID: "alias/unused"}, &logs)
 	resp := fntest.Invoke(t, h, fntest.Event[events.APIGatewayProxyRequest](t, "console-sign-in-page.json"), 200)
 	if !strings.Contains(resp.Body, `action="/prod/console/sign-in"`) {
 		t.Errorf("the sign-in form does not post to the stage's console path: %.400s", resp.Body)
@@ -31,6 +31,7 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 	fntest.RunColdStarts(t, consolefn.Build,
 		fntest.ColdStart{Name: "no table", Env: fntest.Vars{stack.EnvKMSKeyID: "alias/k"}, Want: stack.EnvTable},
 		fntest.ColdStart{Name: "no KMS key", Env: fntest.Vars{stack.EnvTable: "t"}, Want: stack.EnvKMSKeyID},
-		fntest.ColdStart{Name: "a bad local-http switch", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvKMSKeyID: "alias/k", stack.EnvConsoleLocalHTTP: "yes"}, Want: stack.EnvConsoleLocalHTTP},
+		fntest.ColdStart{Name: "no audit signing key", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvKMSKeyID: "alias/k"}, Want: stack.EnvAuditSigningKeyID},
+		fntest.ColdStart{Name: "a bad local-http switch", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvKMSKeyID: "alias/k", stack.EnvAuditSigningKeyID: "alias/k", stack.EnvConsoleLocalHTTP: "yes"}, Want: stack.EnvConsoleLocalHTTP},
 	)
 }
