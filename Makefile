@@ -114,6 +114,10 @@ bench: ## run the Go benchmarks; then phictl decrypt's events/s per algorithm an
 	@grep -E '^pipeline ' build/bench-pipeline.txt
 	@grep -E '^transform (speedup vs reference|cost vs json roundtrip): ' build/bench-report.txt
 
+.PHONY: cost
+cost: ## write docs/COST.md and docs/SCALING.md from docs/cost/measured.json and docs/cost/prices.json (FROM=build/bench-pipeline.json takes the last make bench's figures first)
+	$(GO) run ./scripts/costmodel $(if $(strip $(FROM)),-from '$(strip $(FROM))')
+
 # ---- run ----
 
 .PHONY: dev

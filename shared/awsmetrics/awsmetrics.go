@@ -17,6 +17,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -52,6 +53,9 @@ type Count struct {
 	MessageChunks int64 `json:"messageChunks"`
 	// Empty is the number of receive calls that returned no message: polling an idle queue.
 	Empty int64 `json:"empty"`
+	// Time is the calls' duration summed, retries and waits included: where a caller's time
+	// goes (it depends on the machine and the endpoint, unlike the counts).
+	Time time.Duration `json:"time"`
 }
 
 func (c *Count) add(o Count) {
@@ -61,6 +65,7 @@ func (c *Count) add(o Count) {
 	c.Billed += o.Billed
 	c.MessageChunks += o.MessageChunks
 	c.Empty += o.Empty
+	c.Time += o.Time
 }
 
 // Counter counts requests. Its zero value is ready to use; it is safe for concurrent use.
@@ -79,9 +84,11 @@ func (c *Counter) Attach(cfg *aws.Config) {
 
 // handle records one call once it has returned, failed or not (a failed call is billed too).
 func (c *Counter) handle(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	start := time.Now()
 	out, md, err := next.HandleInitialize(ctx, in)
 	k := Key{Service: middleware.GetServiceID(ctx), Operation: middleware.GetOperationName(ctx)}
 	n := measure(in.Parameters, out.Result)
+	n.Time = time.Since(start)
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[Key]*Count{}

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -128,6 +129,15 @@ func BenchmarkPipelineReport(b *testing.B) {
 			ops = append(ops, fmt.Sprintf("%s %.0f", k, r.ByOperation[k]))
 		}
 		fmt.Printf("pipeline %s: billed requests per 1000 events by operation: %s\n", r.Mode, strings.Join(ops, ", "))
+		keys := awsmetrics.Keys(r.Counts)
+		slices.SortFunc(keys, func(a, b awsmetrics.Key) int { return cmp.Compare(r.Counts[b].Time, r.Counts[a].Time) })
+		var slow []string
+		for _, k := range keys[:min(5, len(keys))] {
+			c := r.Counts[k]
+			slow = append(slow, fmt.Sprintf("%s.%s %.0f ms (%.0f ms per call)", k.Service, k.Operation,
+				float64(c.Time.Milliseconds())*1000/float64(r.Events), float64(c.Time.Milliseconds())/float64(c.Calls)))
+		}
+		fmt.Printf("pipeline %s: local time in AWS calls per 1000 events (functions and pollers, concurrent calls summed): %s\n", r.Mode, strings.Join(slow, ", "))
 		fmt.Printf("pipeline %s: %.1f events/s end to end, push-to-delivery p50 %.2fs p95 %.2fs, %d duplicate deliveries, mean event %.0f B, mean copy %.0f B\n",
 			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes)
 	}

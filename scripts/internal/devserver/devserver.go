@@ -67,6 +67,11 @@ type Config struct {
 	OnDelivery func(Delivery)
 }
 
+// localConcurrency is how many invocations of one function the local service runs at once: the
+// deployment's event sources run up to their maximum concurrency, but here the emulators, not
+// the functions, are the bottleneck, and overlapping a few invocations hides their latency.
+const localConcurrency = 4
+
 // Server is a running local service.
 type Server struct {
 	APIURL         string // e.g. http://127.0.0.1:3000
@@ -209,11 +214,13 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		Name: stack.FunctionHashing, Client: clients.SQS, QueueURL: res.IngestQueueURL,
 		BatchSize: stack.IngestBatchSize, Window: stack.IngestBatchWindowSecond * time.Second,
 		Handler: fns.Hashing, Region: clients.Config.Region, Logger: cfg.Logger,
+		Concurrency: min(stack.HashingMaxConcurrency, localConcurrency),
 	}
 	s.Delivery = &Poller{
 		Name: stack.FunctionDelivery, Client: clients.SQS, QueueURL: res.DestinationQueueURL,
 		BatchSize: stack.DeliveryBatchSize, Window: 0,
 		Handler: fns.Delivery, Region: clients.Config.Region, Logger: cfg.Logger,
+		Concurrency: min(stack.DeliveryMaxConcurrency, localConcurrency),
 	}
 
 	errLog := slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)

@@ -45,9 +45,12 @@ type Poller struct {
 	Window    time.Duration
 	// Timeout bounds one handler invocation, like a function's timeout; 30s when zero.
 	Timeout time.Duration
-	Handler SQSHandler
-	Region  string
-	Logger  *slog.Logger
+	// Concurrency is how many batches are collected and handled at once, as the event source
+	// runs up to its maximum concurrency of invocations; 1 when zero.
+	Concurrency int
+	Handler     SQSHandler
+	Region      string
+	Logger      *slog.Logger
 
 	queueARN string
 	mu       sync.Mutex
@@ -96,6 +99,20 @@ func (p *Poller) Run(ctx context.Context) error {
 		return fmt.Errorf("poller %s: resolve queue %s: %w", p.Name, p.QueueURL, err)
 	}
 	p.queueARN = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	var wg sync.WaitGroup
+	for range max(1, p.Concurrency) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.poll(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// poll collects and handles batches until ctx is cancelled.
+func (p *Poller) poll(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch, err := p.collect(ctx)
 		if err != nil {
@@ -111,7 +128,6 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		p.invoke(ctx, batch)
 	}
-	return nil
 }
 
 // collect returns the next batch: it long-polls for a first message, then keeps receiving until

@@ -1,0 +1,62 @@
+package costmodel
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The committed documents are what the program prints from the committed inputs: change the
+// prices or the measurement and run `make cost`, never edit the documents by hand.
+func TestTheDocumentsAreWhatTheModelPrints(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	m, p, err := Load(filepath.Join(root, MeasuredFile), filepath.Join(root, PricesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{CostFile: Cost(m, p), ScalingFile: Scaling(m, p)} {
+		got, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s differs from what scripts/costmodel prints from %s and %s: run `make cost`", file, MeasuredFile, PricesFile)
+		}
+	}
+}
+
+// The model reproduces the mechanism: a naive copy is one SNS message, a pack holds an
+// invocation's copies for a destination, and a busy single workspace fills packs where traffic
+// spread over many workspaces does not.
+func TestTheModelCountsMessagesAndChunks(t *testing.T) {
+	one := shape{destinations: 3, eventBytes: 1024, perMessage: 1, workspaces: 1}
+	naive := model(one, 1700, 64<<10, 100)
+	if naive.messages != 3000 || naive.calls["SNS.PublishBatch"] != 300 || naive.billed["SQS (SNS deliveries)"] != 3000 {
+		t.Fatalf("naive: %v messages, %v", naive.messages, naive.calls)
+	}
+	one.packed = true
+	packed := model(one, 1700, 64<<10, 100)
+	// 100 copies of 2,801 bytes (with the pack's per-copy keys) need two packs per destination.
+	if packed.messages != 60 || packed.copiesPerPack != 50 {
+		t.Fatalf("packed: %v messages of %v copies, want 60 of 50", packed.messages, packed.copiesPerPack)
+	}
+	if _, billed := packed.total(); billed >= 1000 {
+		t.Fatalf("packed: %v billed requests per 1,000 events", billed)
+	}
+	spread := one
+	spread.workspaces = 1000
+	if s := model(spread, 1700, 64<<10, 100); s.copiesPerPack > 1.1 {
+		t.Fatalf("single events over 1,000 workspaces: %v copies per pack, want about 1", s.copiesPerPack)
+	}
+}
+
+func TestLoadRefusesAMeasurementWithoutBothDesigns(t *testing.T) {
+	dir := t.TempDir()
+	m, pr := filepath.Join(dir, "m.json"), filepath.Join(dir, "p.json")
+	_ = os.WriteFile(m, []byte(`{"runs":[{"mode":"naive"}]}`), 0o644)
+	_ = os.WriteFile(pr, []byte(`{"taken":"2026-12-02","billing":{"chunkBytes":65536}}`), 0o644)
+	if _, _, err := Load(m, pr); err == nil || !strings.Contains(err.Error(), "packed") {
+		t.Fatalf("err = %v, want one naming the missing run", err)
+	}
+}
