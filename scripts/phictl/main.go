@@ -5,6 +5,7 @@
 //	phictl decrypt --private-key PATH[:KEYID] [--private-key …] [--key-list FILE] [--typed] [--strict] [--csv [--column NAME…]]
 //	phictl inspect TOKEN
 //	phictl audit verify [--public-key FILE] < export.ndjson
+//	phictl dead-letters count|replay --api URL --workspace WS --destination DST
 //	phictl COMMAND --help
 //
 // keygen makes a key pair offline (for bring-your-own-key uploads). encrypt reads Segment events
@@ -13,6 +14,8 @@
 // with fieldcrypt), the "_phi" manifest included. decrypt turns every token it holds a key for back
 // into its value and leaves the others as they are, naming them on stderr. inspect shows what a
 // token is without any key. audit verify checks an audit export offline (docs/AUDIT.md).
+// dead-letters counts or replays a destination's dead letters through the API, with an owner
+// token from $PHI_TOKEN.
 //
 // Errors are one line on stderr and a non-zero exit: 2 for a usage error, 1 for bad input (not
 // JSON, a missing file, a wrong key type, a corrupt token). No error, and no output but decrypt's
@@ -47,6 +50,7 @@ var usage = `usage:
   phictl decrypt --private-key PATH[:KEYID] [--private-key ...] [--key-list FILE] [--typed] [--strict] [--csv [--column NAME...]]   < protected > events
   phictl inspect TOKEN          (TOKEN "-" reads it from stdin)
   phictl audit verify [--public-key FILE]  < audit-export.ndjson   (exit 4: the chain is broken)
+  phictl dead-letters count|replay --api URL --workspace WS --destination DST   (owner token in $PHI_TOKEN)
   phictl COMMAND --help         (a command's usage and flags)
 algorithms: hpke-p256 (default), hpke-xwing, rsa-oaep-sha256 (--rsa-bits ` + fieldcrypt.RSASizeList() +
 	"; default " + strconv.Itoa(fieldcrypt.DefaultRSABits) + ")"
@@ -78,6 +82,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = encrypt(rest, stdin, stdout, stderr)
 	case "decrypt":
 		code, err = decrypt(rest, stdin, stdout, stderr)
+	case "dead-letters":
+		err = deadLetters(rest, stdout)
 	case "inspect":
 		if isHelp(rest) {
 			fmt.Fprintln(stdout, inspectUsage)
@@ -93,7 +99,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "phictl: unknown command %q; want keygen, encrypt, decrypt, inspect or audit\n", clip(cmd))
+		fmt.Fprintf(stderr, "phictl: unknown command %q; want keygen, encrypt, decrypt, inspect, audit or dead-letters\n", clip(cmd))
 		return exitUsage
 	}
 	var help helpRequested

@@ -26,6 +26,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/logtest"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -48,6 +49,8 @@ type api struct {
 	// table and client reach newAPI's table directly, as someone tampering with it would.
 	table  string
 	client *dynamodb.Client
+	// queues are the delivery queue and its dead-letter queue the dead-letter routes use.
+	queues *deliveryQueues
 }
 
 // opCounter counts DynamoDB operations by name.
@@ -156,7 +159,9 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	auth := InProcess{Tokens: store, OperatorSecret: testOperatorSecret}
 	kmsClient := awstest.Clients(t).KMS
 	trail := &audit.Trail{Store: store, KMS: kmsClient, SigningKey: auditSigningKey(t, kmsClient)}
-	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger}).Handler()
+	q := newDeliveryQueues(t)
+	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger,
+		DeadLetters: &delivery.DeadLetters{Queue: q.sqs, QueueURL: q.url, DLQURL: q.dlq}}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +186,7 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api{store: store, h: h, logs: logs}
+	return &api{store: store, h: h, logs: logs, queues: q}
 }
 
 // response is a finished request.
@@ -335,6 +340,8 @@ var leastRole = map[string]phi.Role{
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/revoke":   phi.RoleOwner,
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys/{keyId}/activate": phi.RoleOwner,
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/hmac-keys":             phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/destinations/{destinationId}/dead-letters":           phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/dead-letters/replay":   phi.RoleOwner,
 }
 
 // The authorization matrix: every route of stack.Routes × every kind of caller, each cell
@@ -406,6 +413,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		switch {
 		case rt.Function == stack.FunctionKeygen:
 			return http.StatusOK // this test's keygen stubs answer 200
+		case rt == stack.RouteReplayDeadLetters:
+			return http.StatusOK // creates nothing: answers with what it moved
 		case rt.Method == "POST":
 			return http.StatusCreated
 		case rt.Method == "DELETE":

@@ -28,6 +28,8 @@ type ConfigAPI struct {
 	Trail  *audit.Trail
 	Auth   Authenticator
 	Logger *slog.Logger
+	// DeadLetters counts and replays destinations' dead letters.
+	DeadLetters DeadLetters
 }
 
 // Handler returns the router of every config route. It fails when a dependency is missing or
@@ -38,6 +40,9 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	}
 	if c.Trail == nil {
 		return nil, fmt.Errorf("config API: no audit trail")
+	}
+	if c.DeadLetters == nil {
+		return nil, fmt.Errorf("config API: no dead-letter queue")
 	}
 	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now}, stack.FunctionConfig)
 	rt.Handle(stack.RouteCatalog, getCatalog)
@@ -56,6 +61,8 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteUpdateDestination, c.updateDestination)
 	rt.Handle(stack.RouteDeleteDestination, c.deleteDestination)
 	rt.Handle(stack.RouteUpdateHashing, c.updateHashing)
+	rt.Handle(stack.RouteCountDeadLetters, c.countDeadLetters)
+	rt.Handle(stack.RouteReplayDeadLetters, c.replayDeadLetters)
 	rt.Handle(stack.RouteListMatchers, c.listMatchers)
 	rt.Handle(stack.RouteCreateMatcher, c.createMatcher)
 	rt.Handle(stack.RouteDeleteMatcher, c.deleteMatcher)

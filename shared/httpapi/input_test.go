@@ -100,7 +100,7 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 			t.Run(key+"/null body", func(t *testing.T) {
 				a.must(t, 400, rt.Method, path, tok, `null`, "If-Match", `"1"`)
 			})
-		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen {
+		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen && rt != stack.RouteReplayDeadLetters { // the replay takes no body
 			t.Errorf("route %s takes a body but has no bad-input case", key)
 		}
 		for _, param := range params(rt.Path) {

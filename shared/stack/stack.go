@@ -118,20 +118,24 @@ var (
 	// RouteCatalog lists the destination types (shared/catalog); any workspace token may read it.
 	RouteCatalog = Route{Method: "GET", Path: "/catalog", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
 
-	RouteGetWorkspace        = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
-	RouteListTokens          = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
-	RouteCreateToken         = Route{Method: "POST", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.create"}
-	RouteRevokeToken         = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/tokens/{tokenId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.revoke"}
-	RouteListSources         = Route{Method: "GET", Path: "/workspaces/{workspaceId}/sources", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
-	RouteCreateSource        = Route{Method: "POST", Path: "/workspaces/{workspaceId}/sources", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
-	RouteGetSource           = Route{Method: "GET", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
-	RouteUpdateSource        = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
-	RouteDeleteSource        = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
-	RouteListDestinations    = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.list"}
-	RouteCreateDestination   = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.create"}
-	RouteGetDestination      = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.read"}
-	RouteUpdateDestination   = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.update"}
-	RouteDeleteDestination   = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.delete"}
+	RouteGetWorkspace      = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
+	RouteListTokens        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
+	RouteCreateToken       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.create"}
+	RouteRevokeToken       = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/tokens/{tokenId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.revoke"}
+	RouteListSources       = Route{Method: "GET", Path: "/workspaces/{workspaceId}/sources", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
+	RouteCreateSource      = Route{Method: "POST", Path: "/workspaces/{workspaceId}/sources", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
+	RouteGetSource         = Route{Method: "GET", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
+	RouteUpdateSource      = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
+	RouteDeleteSource      = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/sources/{sourceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember}
+	RouteListDestinations  = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.list"}
+	RouteCreateDestination = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.create"}
+	RouteGetDestination    = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.read"}
+	RouteUpdateDestination = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.update"}
+	RouteDeleteDestination = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.delete"}
+	// Dead letters of a destination's deliveries: their count by reason, and their replay back
+	// to the delivery queue (shared/delivery.DeadLetters).
+	RouteCountDeadLetters    = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.read"}
+	RouteReplayDeadLetters   = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters/replay", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.replay"}
 	RouteUpdateHashing       = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hashing", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.hashing.update"}
 	RouteListMatchers        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.list"}
 	RouteCreateMatcher       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.create"}
@@ -168,7 +172,7 @@ var Routes = []Route{
 	RouteCatalog, RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
-	RouteUpdateHashing, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
+	RouteUpdateHashing, RouteCountDeadLetters, RouteReplayDeadLetters, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
 	RouteListClassifications, RoutePutClassifications, RouteListAudit, RouteVerifyAudit, RouteExportAudit,
 	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteActivateKey, RouteGenerateHMACKey,
 }

@@ -1,6 +1,6 @@
 // Package configfn wires the config function (stack.FunctionConfig): the customer's REST
-// routes — workspace, tokens, sources, destinations, Privacy Portal, audit log and its
-// verification and export.
+// routes — workspace, tokens, sources, destinations and their dead letters, Privacy Portal,
+// audit log and its verification and export.
 package configfn
 
 import (
@@ -8,8 +8,10 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/httpapi"
@@ -29,7 +31,9 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := env.Base(ctx, fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"})
+	b, err := env.Base(ctx, fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"},
+		fn.Var{Name: stack.EnvDeliveryQueueURL, What: "the delivery queue's URL, where replayed dead letters go"},
+		fn.Var{Name: stack.EnvDeliveryDLQURL, What: "the delivery dead-letter queue's URL"})
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +44,8 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks},
 		Audit:   b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
 		Trail: &audit.Trail{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
+		DeadLetters: &delivery.DeadLetters{Queue: sqs.NewFromConfig(b.AWS),
+			QueueURL: b.Vars[stack.EnvDeliveryQueueURL], DLQURL: b.Vars[stack.EnvDeliveryDLQURL]},
 	}
 	return api.Handler()
 }

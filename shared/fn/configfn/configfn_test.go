@@ -20,7 +20,8 @@ func TestSampleEventsRunThroughTheFunction(t *testing.T) {
 	var logs fntest.Log
 	// The samples' webhook URL is a loopback https address (no public DNS here): like make
 	// smoke, run with the local-development allowance.
-	env := fntest.Vars{stack.EnvTable: table, stack.EnvLocalWebhookTargets: "127.0.0.1:8443", stack.EnvAuditSigningKeyID: "alias/unused"}
+	env := fntest.Vars{stack.EnvTable: table, stack.EnvLocalWebhookTargets: "127.0.0.1:8443", stack.EnvAuditSigningKeyID: "alias/unused",
+		stack.EnvDeliveryQueueURL: "http://127.0.0.1:1/q", stack.EnvDeliveryDLQURL: "http://127.0.0.1:1/dlq"}
 	h := fntest.Build(t, httpapi.LambdaOf(configfn.Build), env, &logs)
 	for _, s := range []struct {
 		file   string
@@ -46,6 +47,8 @@ func TestSampleEventsRunThroughTheFunction(t *testing.T) {
 func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 	fntest.RunColdStarts(t, configfn.Build,
 		fntest.ColdStart{Name: "bad log level", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAuditSigningKeyID: "alias/k", stack.EnvLogLevel: "loud"}, Want: stack.EnvLogLevel},
+		fntest.ColdStart{Name: "no delivery queue", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAuditSigningKeyID: "alias/k"}, Want: stack.EnvDeliveryQueueURL},
+		fntest.ColdStart{Name: "no dead-letter queue", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAuditSigningKeyID: "alias/k", stack.EnvDeliveryQueueURL: "q"}, Want: stack.EnvDeliveryDLQURL},
 		fntest.ColdStart{Name: "local targets not IP:port", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvLocalWebhookTargets: "true"}, Want: stack.EnvLocalWebhookTargets},
 		fntest.ColdStart{Name: "no audit signing key", Env: fntest.Vars{stack.EnvTable: "t"}, Want: stack.EnvAuditSigningKeyID},
 	)
