@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +29,23 @@ func TestProvisionBuildsAWorkingFanOut(t *testing.T) {
 		if v == "" {
 			t.Errorf("env %s is empty", name)
 		}
+	}
+
+	// What SNS cannot deliver to the webhook queue goes to the subscription's own DLQ.
+	subs, err := c.SNS.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(r.TopicARN)})
+	if err != nil || len(subs.Subscriptions) != 1 {
+		t.Fatalf("subscriptions %v, %v; want the webhook queue's", subs, err)
+	}
+	sa, err := c.SNS.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: subs.Subscriptions[0].SubscriptionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlqARN, err := queueARN(ctx, c.SQS, r.SubscriptionDLQURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := sa.Attributes["RedrivePolicy"]; !strings.Contains(rp, dlqARN) {
+		t.Errorf("subscription RedrivePolicy %q; want the subscription DLQ %s", rp, dlqARN)
 	}
 
 	publish := func(destType, body string) {
