@@ -208,7 +208,7 @@ func TestEveryAlarmNotifiesAndHasARunbook(t *testing.T) {
 	for name, q := range map[string]awscdk.CfnElement{
 		"Ingest": p.Ingest.Node().DefaultChild().(awscdk.CfnElement), "IngestDLQ": p.IngestDLQ.Node().DefaultChild().(awscdk.CfnElement),
 		"Rejected": p.Rejected.Node().DefaultChild().(awscdk.CfnElement), "WebhookDLQ": p.WebhookDLQ.Node().DefaultChild().(awscdk.CfnElement),
-		"Webhook": p.Webhook.Node().DefaultChild().(awscdk.CfnElement),
+		"Webhook": p.Webhook.Node().DefaultChild().(awscdk.CfnElement), "WebhookSubscriptionDLQ": p.WebhookSubscriptionDLQ.Node().DefaultChild().(awscdk.CfnElement),
 	} {
 		queueOf[idOf(s.svc.Stack, q)] = name
 	}
@@ -237,8 +237,8 @@ func TestEveryAlarmNotifiesAndHasARunbook(t *testing.T) {
 			}
 		}
 	}
-	for queue, max := range map[string]float64{"Ingest": backlogAge.Seconds(), "Webhook": backlogAge.Seconds(),
-		"IngestDLQ": expiringAge.Seconds(), "WebhookDLQ": expiringAge.Seconds(), "Rejected": expiringAge.Seconds()} {
+	for queue, max := range map[string]float64{"Ingest": backlogAge.Seconds(), "Webhook": webhookBacklogAge.Seconds(),
+		"IngestDLQ": expiringAge.Seconds(), "WebhookDLQ": expiringAge.Seconds(), "WebhookSubscriptionDLQ": expiringAge.Seconds(), "Rejected": expiringAge.Seconds()} {
 		if got, ok := ageAlarms[queue]; !ok || got > max {
 			t.Errorf("queue %s: oldest-message age alarm at %v s (present %v), want one at most %v s", queue, got, ok, max)
 		}

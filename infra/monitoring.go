@@ -14,13 +14,20 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 const (
-	// backlogAge is how old the oldest message of a working queue (ingest, webhook) may grow
-	// before an alarm: the pipeline takes seconds, and a message retried to its DLQ is at most
-	// about half an hour old (5 receives, 6-minute visibility).
+	// backlogAge is how old the oldest message of the ingest queue may grow before an alarm:
+	// the pipeline takes seconds, and a message retried to its DLQ is at most about half an hour
+	// old (5 receives, 6-minute visibility).
 	backlogAge = 15 * time.Minute
+	// webhookBacklogAge is the same for the webhook queue, where the delivery engine re-schedules
+	// failed copies with delays of up to stack.DeliveryMaxDelaySeconds (15 minutes): a copy
+	// waiting out its backoff is not a backlog, one that has waited that long and 15 minutes
+	// more is.
+	webhookBacklogAge = stack.DeliveryMaxDelaySeconds*time.Second + 15*time.Minute
 	// expiringAge is how old a message in a dead-letter or the rejected queue may grow before an
 	// alarm: SQS deletes it at queueRetention (14 days) counted from when it was first sent,
 	// whichever queue it is in by then, so four days remain to replay or export it.
@@ -79,10 +86,14 @@ func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, 
 		queue    awssqs.Queue
 	}{
 		{"IngestBacklog", "the oldest ingest message is older than " + backlogAge.String() + ": the hashing function is not keeping up or keeps failing.", p.Ingest},
-		{"WebhookBacklog", "the oldest webhook copy is older than " + backlogAge.String() + ": deliveries are slow or keep failing.", p.Webhook},
+		{"WebhookBacklog", "the oldest webhook copy is older than " + webhookBacklogAge.String() + ": the delivery function is not keeping up or keeps failing.", p.Webhook},
 	} {
+		age := backlogAge
+		if q.queue == p.Webhook {
+			age = webhookBacklogAge
+		}
 		// Two periods: one slow retry is not a backlog.
-		alarm(q.id, q.what, q.queue.MetricApproximateAgeOfOldestMessage(five), backlogAge.Seconds(), 2)
+		alarm(q.id, q.what, q.queue.MetricApproximateAgeOfOldestMessage(five), age.Seconds(), 2)
 	}
 
 	functions := map[string]awslambda.Function{"authorizer": api.Authorizer, "hashing": p.Hashing, "delivery": p.Delivery}

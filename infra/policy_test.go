@@ -6,6 +6,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 // A small IAM evaluator, enough to check the policies the stack hands to principals outside it
@@ -384,5 +388,70 @@ func TestTheOperatorPolicyAllowsTheOperatorRoutesOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The delivery function re-schedules and dead-letters copies (send to the webhook queue and its
+// DLQ); the config function counts and replays dead letters (receive, release and delete on the
+// DLQ, send to the webhook queue). Neither reaches further.
+func TestTheDeliveryAndConfigRolesReachTheWebhookQueuesAsNeeded(t *testing.T) {
+	s := synth(t)
+	r := newResolver(s)
+	id := func(el awscdk.CfnElement) string { return idOf(s.svc.Stack, el) }
+	roleStatements := func(fn awslambda.Function) []map[string]any {
+		roleID := id(fn.Role().Node().DefaultChild().(awscdk.CfnElement))
+		var out []map[string]any
+		for _, p := range s.resources("AWS::IAM::Policy") {
+			if strings.Contains(toJSON(props(p)["Roles"]), `"`+roleID+`"`) {
+				out = append(out, r.statements(props(p)["PolicyDocument"])...)
+			}
+		}
+		return out
+	}
+	queuePolicy := map[string][]map[string]any{}
+	for _, qp := range s.resources("AWS::SQS::QueuePolicy") {
+		for _, q := range asList(props(qp)["Queues"]) {
+			queuePolicy[r.arn(q.(map[string]any)["Ref"].(string))] = r.statements(props(qp)["PolicyDocument"])
+		}
+	}
+	p := s.svc.Pipeline
+	arnOf := func(q awssqs.Queue) string { return r.arn(id(q.Node().DefaultChild().(awscdk.CfnElement))) }
+	webhook, dlq, ingest := arnOf(p.Webhook), arnOf(p.WebhookDLQ), arnOf(p.Ingest)
+	tls := map[string]string{"aws:SecureTransport": "true"}
+	type check struct {
+		req  iamRequest
+		want decision
+	}
+	for _, c := range []struct {
+		name string
+		fn   awslambda.Function
+		reqs []check
+	}{
+		{"delivery", p.Delivery, []check{
+			{iamRequest{"sqs:SendMessage", webhook, tls}, allowed},
+			{iamRequest{"sqs:SendMessage", dlq, tls}, allowed},
+			{iamRequest{"sqs:ReceiveMessage", dlq, tls}, implicitDeny},
+			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
+			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
+			{iamRequest{"sqs:SendMessage", dlq, map[string]string{"aws:SecureTransport": "false"}}, explicitDeny},
+		}},
+		{"config", s.svc.API.Functions[stack.FunctionConfig], []check{
+			{iamRequest{"sqs:ReceiveMessage", dlq, tls}, allowed},
+			{iamRequest{"sqs:ChangeMessageVisibility", dlq, tls}, allowed},
+			{iamRequest{"sqs:DeleteMessage", dlq, tls}, allowed},
+			{iamRequest{"sqs:SendMessage", webhook, tls}, allowed},
+			{iamRequest{"sqs:ReceiveMessage", webhook, tls}, implicitDeny},
+			{iamRequest{"sqs:DeleteMessage", webhook, tls}, implicitDeny},
+			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
+			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
+		}},
+	} {
+		identity := roleStatements(c.fn)
+		for _, ck := range c.reqs {
+			req, want := ck.req, ck.want
+			if got := evaluate(identity, queuePolicy[req.resource], false, "arn:aws:iam::"+testAccount+":role/"+c.name, req); got != want {
+				t.Errorf("%s: %s on %s: %s, want %s", c.name, req.action, req.resource, got, want)
+			}
+		}
 	}
 }

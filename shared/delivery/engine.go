@@ -29,7 +29,7 @@ const MetricsNamespace = "phiguard/delivery"
 // as long, never more than MaxDelay — SQS's longest DelaySeconds, 15 minutes.
 const (
 	DefaultBackoffBase = 10 * time.Second
-	MaxDelay           = 900 * time.Second
+	MaxDelay           = stack.DeliveryMaxDelaySeconds * time.Second
 )
 
 // Reasons a copy is dead-lettered (the stack.AttrReason attribute on the dead-letter queue).

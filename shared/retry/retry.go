@@ -1,5 +1,6 @@
 // Package retry holds the backoff and the deadline-aware wait that the pipeline's publisher
-// and the webhook deliverer share when they retry within one Lambda invocation.
+// and the store share when they retry within one Lambda invocation. (Deliveries are not retried
+// within an invocation: shared/delivery re-schedules them on their queue.)
 package retry
 
 import (

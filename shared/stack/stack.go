@@ -210,6 +210,9 @@ const (
 	// is dead-lettered with reason "max-attempts"; with the engine's backoff (10 s doubling to
 	// 15 min) that is about four hours of retrying.
 	DeliveryMaxAttempts = 20
+	// DeliveryMaxDelaySeconds is the longest a re-scheduled copy waits (SQS's largest
+	// DelaySeconds); the webhook backlog alarm allows for it.
+	DeliveryMaxDelaySeconds = 900
 	// DeliveryMaxReceiveCount is the delivery queue's redrive limit: a backstop only, as the
 	// engine acknowledges every message it received and re-schedules or dead-letters its copies
 	// itself; a message received this often crashed or timed out the function each time.
