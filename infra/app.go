@@ -57,6 +57,7 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 		signers = append(signers, s.API.Functions[name].Role())
 	}
 	s.Keys.RestrictAuditSigning(signers)
+	grantDestinationAccess(s)
 	s.Access = NewAccess(s.Stack, "Access", s.Keys, s.API, s.Pipeline)
 	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", s.Keys, s.API, s.Pipeline, props.Settings.AlarmEmails)
 	s.outputs()

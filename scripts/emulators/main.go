@@ -1,5 +1,6 @@
 // Command emulators runs the local AWS emulators that the tests and the local product use:
-// moto in server mode (DynamoDB, SQS, SNS, Secrets Manager) and local-kms (KMS), each on a free
+// moto in server mode (DynamoDB, SQS, SNS, Secrets Manager, and for the AWS destination types STS, S3,
+// Firehose and EventBridge) and local-kms (KMS), each on a free
 // loopback port.
 //
 //	emulators [flags] -- command [args...]
@@ -142,6 +143,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		"AWS_ENDPOINT_URL_SQS=" + motoURL,
 		"AWS_ENDPOINT_URL_SNS=" + motoURL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + motoURL,
+		"AWS_ENDPOINT_URL_STS=" + motoURL,
+		"AWS_ENDPOINT_URL_S3=" + motoURL,
+		"AWS_ENDPOINT_URL_FIREHOSE=" + motoURL,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + motoURL,
 		"AWS_ENDPOINT_URL_KMS=" + kmsURL,
 		"AWS_ACCESS_KEY_ID=testing",
 		"AWS_SECRET_ACCESS_KEY=testing",

@@ -8,9 +8,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/phiguard/phiguard/shared/awsconfig"
 )
@@ -24,6 +28,11 @@ type Clients struct {
 	KMS      *kms.Client
 	SQS      *sqs.Client
 	SNS      *sns.Client
+	// The services of the AWS destination types (shared/awsdest).
+	STS         *sts.Client
+	S3          *s3.Client
+	Firehose    *firehose.Client
+	EventBridge *eventbridge.Client
 }
 
 // Load reads the SDK's configuration with [awsconfig.Load] and builds every client from it. It
@@ -45,5 +54,13 @@ func New(cfg aws.Config) *Clients {
 		KMS:      kms.NewFromConfig(cfg),
 		SQS:      sqs.NewFromConfig(cfg),
 		SNS:      sns.NewFromConfig(cfg),
+		STS:      sts.NewFromConfig(cfg),
+		// Path-style requests: the emulator's endpoint is an address, not a bucket's host name.
+		S3: s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.UsePathStyle = true
+			o.DisableLogOutputChecksumValidationSkipped = true // the emulator sends no checksums
+		}),
+		Firehose:    firehose.NewFromConfig(cfg),
+		EventBridge: eventbridge.NewFromConfig(cfg),
 	}
 }

@@ -94,3 +94,22 @@ func ParsePrincipals(list string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// TestResult is what a destination's test (POST …/destinations/{id}/test) found: whether the
+// test record was written and where, or at which step it failed, the AWS error code and what
+// to do, in plain words.
+type TestResult struct {
+	Delivered bool `json:"delivered"`
+	// Step is "assume-role" (the trust policy, the external id or the role itself) or "write"
+	// (the permissions policy, the resource, its region, its key).
+	Step string `json:"step"`
+	// Code is AWS's error code ("AccessDenied", "NoSuchBucket", …); empty on success or when AWS
+	// could not be reached.
+	Code string `json:"code,omitempty"`
+	// Message says what happened and, on failure, what to change.
+	Message string `json:"message"`
+	// RecordID is the test record's dedup id; Location where it was written (an S3 key, a stream,
+	// a bus, a queue).
+	RecordID string `json:"recordId,omitempty"`
+	Location string `json:"location,omitempty"`
+}

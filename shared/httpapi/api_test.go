@@ -26,6 +26,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/logtest"
@@ -116,6 +117,31 @@ func (r testResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Ad
 }
 
 // testWebhooks is the production webhook policy on testResolver.
+// testTester stands in for the AWS destinations' tester (shared/awsdest, tested against the
+// emulators there): it reports a written test record.
+var testTester = testerFunc(func(_ context.Context, d *phi.Destination) catalog.TestResult {
+	return catalog.TestResult{Delivered: true, Step: "write", RecordID: "test-1", Location: d.Settings.QueueARN, Message: "wrote the test record"}
+})
+
+type testerFunc func(context.Context, *phi.Destination) catalog.TestResult
+
+func (f testerFunc) Test(ctx context.Context, d *phi.Destination) catalog.TestResult {
+	return f(ctx, d)
+}
+
+var testAssumingRoles = []string{"arn:aws:iam::999988887777:role/phiguard-delivery-fn", "arn:aws:iam::999988887777:role/phiguard-config-fn"}
+
+// awsDestination stores an SQS destination in workspace ws and returns its id.
+func (a *api) awsDestination(t *testing.T, ws *testWorkspace) string {
+	t.Helper()
+	d := phi.Destination{ID: phi.NewID(phi.PrefixDestination), WorkspaceID: ws.ID, SourceID: ws.Source, Name: "queue", Type: phi.DestinationSQS,
+		Settings: phi.DestinationSettings{RoleARN: "arn:aws:iam::123456789012:role/phiguard-delivery/q", QueueARN: "arn:aws:sqs:us-east-1:123456789012:events"}}
+	if err := a.store.CreateDestination(context.Background(), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d.ID
+}
+
 var testWebhooks = webhook.Policy{Resolver: testResolver{
 	"intranet.example": {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("10.20.30.40")},
 	"metadata.example": {netip.MustParseAddr("169.254.169.254")},
@@ -160,7 +186,7 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	kmsClient := awstest.Clients(t).KMS
 	trail := &audit.Trail{Store: store, KMS: kmsClient, SigningKey: auditSigningKey(t, kmsClient)}
 	q := newDeliveryQueues(t)
-	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger,
+	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks, Tester: testTester, AssumingRoles: testAssumingRoles}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger,
 		DeadLetters: &delivery.DeadLetters{Queue: q.sqs, QueueURL: q.url, DLQURL: q.dlq}}).Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -309,6 +335,8 @@ var validBodies = map[string]string{
 // read from stack.Routes: only owners reach tokens, the Privacy Portal, hashing settings, keys and
 // the audit log; members manage sources and destinations; readonly reads non-PHI config.
 var leastRole = map[string]phi.Role{
+	"GET /workspaces/{workspaceId}/destinations/{destinationId}/access-policy": phi.RoleReadonly,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/test":         phi.RoleMember,
 	"GET /catalog":                                                                      phi.RoleReadonly,
 	"GET /workspaces/{workspaceId}":                                                     phi.RoleReadonly,
 	"GET /workspaces/{workspaceId}/tokens":                                              phi.RoleOwner,
@@ -354,6 +382,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	a := newAPI(t)
 	ctx := context.Background()
 	wsA := a.newWorkspace(t, "business", true)
+	awsDst := a.awsDestination(t, wsA)
 	wsB := a.newWorkspace(t, "business", true)
 
 	type outcome int
@@ -415,6 +444,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return http.StatusOK // this test's keygen stubs answer 200
 		case rt == stack.RouteReplayDeadLetters:
 			return http.StatusOK // creates nothing: answers with what it moved
+		case rt == stack.RouteTestDestination:
+			return http.StatusOK // a test's result, not a created resource
 		case rt.Method == "POST":
 			return http.StatusCreated
 		case rt.Method == "DELETE":
@@ -472,6 +503,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for _, c := range callers {
 			t.Run(key+"/"+c.name, func(t *testing.T) {
 				ids := map[string]string{"sourceId": wsA.Source, "destinationId": wsA.Destination}
+				if awsOnly(rt) {
+					ids["destinationId"] = awsDst
+				}
 				var exists func() bool
 				if rt.Method == "DELETE" {
 					ids, exists = victim(t, rt)
@@ -572,4 +606,9 @@ func auditRecordOf(t *testing.T, a *api, wsID, requestID string) phi.AuditRecord
 		t.Fatalf("request %s left %d audit records in %s, want 1: %+v", requestID, len(found), wsID, found)
 	}
 	return found[0]
+}
+
+// awsOnly reports whether rt serves AWS destinations only (a webhook gets 409).
+func awsOnly(rt stack.Route) bool {
+	return rt == stack.RouteGetAccessPolicy || rt == stack.RouteTestDestination
 }

@@ -60,6 +60,8 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteGetDestination, c.getDestination)
 	rt.Handle(stack.RouteUpdateDestination, c.updateDestination)
 	rt.Handle(stack.RouteDeleteDestination, c.deleteDestination)
+	rt.Handle(stack.RouteGetAccessPolicy, c.getAccessPolicy)
+	rt.Handle(stack.RouteTestDestination, c.testDestination)
 	rt.Handle(stack.RouteUpdateHashing, c.updateHashing)
 	rt.Handle(stack.RouteCountDeadLetters, c.countDeadLetters)
 	rt.Handle(stack.RouteReplayDeadLetters, c.replayDeadLetters)

@@ -176,3 +176,34 @@ func (c *ConfigAPI) deleteDestination(w http.ResponseWriter, r *http.Request) er
 	NoContent(w)
 	return nil
 }
+
+func (c *ConfigAPI) getAccessPolicy(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "destinationId", phi.PrefixDestination)
+	if err != nil {
+		return err
+	}
+	a, err := c.Service.AccessPolicy(r.Context(), r.PathValue("workspaceId"), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, a)
+	return nil
+}
+
+// testDestination answers 200 with the test's result whatever AWS said: a refused role or write
+// is the result the caller asked for, in plain words, not an error of the request.
+func (c *ConfigAPI) testDestination(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "destinationId", phi.PrefixDestination)
+	if err != nil {
+		return err
+	}
+	if err := NoBody(r); err != nil {
+		return err
+	}
+	res, err := c.Service.TestDestination(r.Context(), r.PathValue("workspaceId"), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, res)
+	return nil
+}

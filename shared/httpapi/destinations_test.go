@@ -292,3 +292,69 @@ func TestUnreviewedAndIdentitySettingsAreCheckedWhenSaved(t *testing.T) {
 		}
 	})
 }
+
+// Issue 16: an AWS destination is saved with its settings checked, shows the exact policies to
+// paste, and can be tested; a webhook has neither (409).
+func TestAnAWSDestinationHasItsAccessPolicyAndATest(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	dsts := "/workspaces/" + ws.ID + "/destinations"
+	role, queue := "arn:aws:iam::123456789012:role/phiguard-delivery/events", "arn:aws:sqs:us-east-1:123456789012:events.fifo"
+	body := func(role string) string {
+		return `{"sourceId":"` + ws.Source + `","name":"queue","type":"sqs","settings":{"roleArn":"` + role + `","queueArn":"` + queue + `"}}`
+	}
+	if f := problemField(t, a.must(t, 422, "POST", dsts, ws.Member, body("arn:aws:iam::210987654321:role/phiguard-delivery/events"))); f != "settings.queueArn" {
+		t.Errorf("a queue in another account than the role's: 422 names %s", f)
+	}
+	if f := problemField(t, a.must(t, 422, "POST", dsts, ws.Member, body("arn:aws:iam::123456789012:role/admin"))); f != "settings.roleArn" {
+		t.Errorf("a role off the path: 422 names %s", f)
+	}
+	var d DestinationView
+	a.must(t, 201, "POST", dsts, ws.Member, body(role)).json(t, &d)
+	if d.Settings.QueueARN != queue || d.Settings.RoleARN != role {
+		t.Fatalf("saved settings %+v", d.Settings)
+	}
+
+	var ap struct {
+		RoleARN     string `json:"roleArn"`
+		ExternalID  string `json:"externalId"`
+		TrustPolicy struct {
+			Statement []struct {
+				Principal map[string][]string
+				Action    []string
+				Condition map[string]map[string]string
+			}
+		} `json:"trustPolicy"`
+		PermissionsPolicy struct {
+			Statement []struct {
+				Action   []string
+				Resource []string
+			}
+		} `json:"permissionsPolicy"`
+	}
+	a.must(t, 200, "GET", dsts+"/"+d.ID+"/access-policy", ws.Readonly, "").json(t, &ap)
+	trust := ap.TrustPolicy.Statement[0]
+	if ap.RoleARN != role || ap.ExternalID != "phiguard:"+ws.ID+":"+d.ID || trust.Condition["StringEquals"]["sts:ExternalId"] != ap.ExternalID ||
+		strings.Join(trust.Principal["AWS"], ",") != strings.Join(testAssumingRoles, ",") || strings.Join(trust.Action, ",") != "sts:AssumeRole" {
+		t.Errorf("access policy %+v", ap)
+	}
+	if p := ap.PermissionsPolicy.Statement; len(p) != 1 || strings.Join(p[0].Action, ",") != "sqs:SendMessage" || strings.Join(p[0].Resource, ",") != queue {
+		t.Errorf("permissions %+v", p)
+	}
+
+	var r struct {
+		Delivered bool   `json:"delivered"`
+		Location  string `json:"location"`
+	}
+	a.must(t, 200, "POST", dsts+"/"+d.ID+"/test", ws.Member, "").json(t, &r)
+	if !r.Delivered || r.Location != queue {
+		t.Errorf("test result %+v", r)
+	}
+
+	for _, route := range []string{"/access-policy", "/test"} {
+		method := map[string]string{"/access-policy": "GET", "/test": "POST"}[route]
+		if res := a.must(t, 409, method, dsts+"/"+ws.Destination+route, ws.Member, ""); !strings.Contains(res.Body, "webhook") {
+			t.Errorf("%s of a webhook: %s", route, res.Body)
+		}
+	}
+}

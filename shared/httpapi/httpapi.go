@@ -115,6 +115,19 @@ func NoContent(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// NoBody refuses (400) a request to a route that takes no body but was sent one, so that a
+// caller who thinks it configures something learns that nothing was read.
+func NoBody(r *http.Request) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1024))
+	if err != nil {
+		return phi.Errorf(phi.EBADREQUEST, "could not read the request body")
+	}
+	if strings.TrimSpace(string(b)) != "" {
+		return phi.Errorf(phi.EBADREQUEST, "this route takes no request body; send none")
+	}
+	return nil
+}
+
 // Decode reads r's JSON body into v, refusing with a *phi.Error: ETOOLARGE (413) over
 // MaxBodyBytes; EBADREQUEST (400) for a non-JSON content type, malformed JSON, an unknown field,
 // a value of the wrong type (naming the field), trailing data, an empty body or a bare null, and

@@ -100,6 +100,12 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 			t.Run(key+"/null body", func(t *testing.T) {
 				a.must(t, 400, rt.Method, path, tok, `null`, "If-Match", `"1"`)
 			})
+		} else if rt == stack.RouteTestDestination {
+			t.Run(key+"/a body", func(t *testing.T) {
+				if res := a.must(t, 400, rt.Method, path, tok, `{"dryRun":true}`); !strings.Contains(res.Body, "takes no request body") {
+					t.Errorf("body = %s", res.Body)
+				}
+			})
 		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen && rt != stack.RouteReplayDeadLetters { // the replay takes no body
 			t.Errorf("route %s takes a body but has no bad-input case", key)
 		}

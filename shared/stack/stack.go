@@ -43,6 +43,9 @@ const (
 	// into as few SNS messages as fit (shared/pack); "single" publishes each copy on its own, as
 	// earlier releases did (the end-to-end benchmark measures both).
 	EnvFanOutFormat = "PHI_FANOUT_FORMAT"
+	// config: comma-separated ARNs of the service's roles that assume customer roles (the
+	// delivery and config functions'), the principals of an AWS destination's trust policy.
+	EnvAssumingRoleARNs = "PHI_ASSUMING_ROLE_ARNS"
 	// config and delivery, local development only: comma-separated loopback IP:port pairs
 	// (127.0.0.1:3001,…) that webhooks may reach besides public addresses, over https or http;
 	// deployed stacks leave it empty (webhook.PolicyFromEnv).
@@ -68,7 +71,11 @@ const EnvAuditSigningKeyID = "PHI_AUDIT_SIGNING_KEY_ID"
 // emulators (moto, local-kms). Deployed functions never set them, so the SDK talks to AWS; the
 // local tools set all four, and a template synthesized for SAM declares them (empty) so that
 // `sam local --env-vars` may set them: SAM only overrides variables a template declares.
-var EndpointVars = []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_KMS"}
+var EndpointVars = []string{
+	"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_KMS",
+	// The AWS destination types (shared/awsdest): the customer's role and resources.
+	"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_FIREHOSE", "AWS_ENDPOINT_URL_EVENTBRIDGE",
+}
 
 // Auth says how API Gateway authorizes a route.
 type Auth string
@@ -134,8 +141,12 @@ var (
 	RouteDeleteDestination = Route{Method: "DELETE", Path: "/workspaces/{workspaceId}/destinations/{destinationId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.delete"}
 	// Dead letters of a destination's deliveries: their count by reason, and their replay back
 	// to the delivery queue (shared/delivery.DeadLetters).
-	RouteCountDeadLetters    = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.read"}
-	RouteReplayDeadLetters   = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters/replay", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.replay"}
+	RouteCountDeadLetters  = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.read"}
+	RouteReplayDeadLetters = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters/replay", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.replay"}
+	// RouteGetAccessPolicy gives the trust and permissions policies of an AWS destination's role;
+	// RouteTestDestination assumes it and writes one test record.
+	RouteGetAccessPolicy     = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/access-policy", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.access-policy.read"}
+	RouteTestDestination     = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/test", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.test"}
 	RouteUpdateHashing       = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hashing", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.hashing.update"}
 	RouteListMatchers        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.list"}
 	RouteCreateMatcher       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.create"}
@@ -172,6 +183,7 @@ var Routes = []Route{
 	RouteCatalog, RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
+	RouteGetAccessPolicy, RouteTestDestination,
 	RouteUpdateHashing, RouteCountDeadLetters, RouteReplayDeadLetters, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
 	RouteListClassifications, RoutePutClassifications, RouteListAudit, RouteVerifyAudit, RouteExportAudit,
 	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteActivateKey, RouteGenerateHMACKey,

@@ -80,6 +80,12 @@ type Service struct {
 	// (webhook.PolicyFromEnv of stack.EnvLocalWebhookTargets); tests inject a Resolver, since a
 	// name that does not resolve is refused.
 	Webhooks webhook.Policy
+	// Tester writes an AWS destination's test record (*awsdest.Senders); nil refuses tests.
+	Tester Tester
+	// AssumingRoles are the ARNs of the service's roles that assume customer roles (the delivery
+	// and config functions'), the principals of an access policy's trust policy
+	// (stack.EnvAssumingRoleARNs); empty refuses access policies.
+	AssumingRoles []string
 	// Now is the service's clock; time.Now when nil.
 	Now func() time.Time
 }

@@ -6,12 +6,15 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -46,8 +49,19 @@ func (r *Resources) Env() map[string]string {
 		stack.EnvRejectedQueueURL:  r.RejectedQueueURL,
 		stack.EnvDeliveryQueueURL:  r.DestinationQueueURL,
 		stack.EnvDeliveryDLQURL:    r.DeliveryDLQURL,
+		stack.EnvAssumingRoleARNs:  LocalAssumingRoleARN,
 	}
 }
+
+// The local AWS destinations: the emulators' account stands for the customer's, so the role the
+// senders assume (moto lets any role be assumed; its credentials act in the role's account) and
+// the sample bucket are in it. LocalAssumingRoleARN stands for the service's own delivery role in
+// the access policies the local API shows.
+const (
+	SampleRoleARN        = "arn:aws:iam::111122223333:role/phiguard-delivery/sample"
+	SampleBucket         = "phiguard-sample-lake"
+	LocalAssumingRoleARN = "arn:aws:iam::111122223333:role/phiguard-local-delivery"
+)
 
 // Provision creates every resource with names starting with prefix. It is not idempotent
 // across prefixes: each run of the emulators starts empty, and tests pass a unique prefix.
@@ -75,6 +89,12 @@ func Provision(ctx context.Context, c *awsclient.Clients, prefix string) (*Resou
 	r.AuditSigningKeyID = "alias/" + prefix + "-audit"
 	if _, err := c.KMS.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(r.AuditSigningKeyID), TargetKeyId: signing.KeyMetadata.KeyId}); err != nil {
 		return nil, fmt.Errorf("create the audit signing key's alias: %w", err)
+	}
+
+	// The sample S3 destination's bucket (SeedSamples), shared by every prefix of one emulator run.
+	var owned *s3types.BucketAlreadyOwnedByYou
+	if _, err := c.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(SampleBucket)}); err != nil && !errors.As(err, &owned) {
+		return nil, fmt.Errorf("create bucket %s: %w", SampleBucket, err)
 	}
 
 	if r.IngestDLQURL, err = createQueue(ctx, c.SQS, prefix+"-ingest-dlq", nil); err != nil {

@@ -20,6 +20,8 @@ const (
 	SampleSourceID      = "src_00000000000000000000000001"
 	SampleDestinationID = "dst_00000000000000000000000001"
 	SampleKeyID         = "key_00000000000000000000000001"
+	// SampleS3DestinationID is an S3 destination writing to SampleBucket through SampleRoleARN.
+	SampleS3DestinationID = "dst_00000000000000000000000003"
 
 	// Extra items the delete and revoke samples remove.
 	spareTokenID       = "tok_00000000000000000000000002"
@@ -69,6 +71,13 @@ func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) er
 		Type: phi.DestinationWebhook, Settings: phi.DestinationSettings{URL: webhookURL},
 	}
 	if err := store.CreateDestination(ctx, archive); err != nil {
+		return fmt.Errorf("seed destination: %w", err)
+	}
+	lake := &phi.Destination{
+		ID: SampleS3DestinationID, WorkspaceID: ws.ID, SourceID: SampleSourceID, Name: "sample data lake",
+		Type: phi.DestinationS3, Settings: phi.DestinationSettings{RoleARN: SampleRoleARN, Bucket: SampleBucket, Region: "us-east-1", Prefix: "events/"},
+	}
+	if err := store.CreateDestination(ctx, lake); err != nil {
 		return fmt.Errorf("seed destination: %w", err)
 	}
 	for _, f := range SampleProtectedFields {

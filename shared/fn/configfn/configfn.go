@@ -5,12 +5,15 @@ package configfn
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/awsdest"
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -23,13 +26,18 @@ import (
 var _ httpapi.ConfigStore = (*dynamo.Store)(nil)
 
 // Build returns the config API's handler. It fails, naming the problem, when an environment
-// variable is missing or invalid or the AWS configuration is unusable.
+// variable is missing or invalid (stack.EnvAssumingRoleARNs, optional, must list IAM role ARNs)
+// or the AWS configuration is unusable.
 func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	// Webhook URLs are checked with the real resolver; listed loopback targets are allowed only
 	// for local development (sam local, make smoke), never by the deployed stack.
 	webhooks, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
 		return nil, err
+	}
+	roles, err := catalog.ParsePrincipals(env.Getenv(stack.EnvAssumingRoleARNs))
+	if err != nil {
+		return nil, fmt.Errorf("environment variable %s (the service's roles that assume customer roles): %w", stack.EnvAssumingRoleARNs, err)
 	}
 	b, err := env.Base(ctx, fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"},
 		fn.Var{Name: stack.EnvDeliveryQueueURL, What: "the delivery queue's URL, where replayed dead letters go"},
@@ -41,8 +49,10 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 		b.Logger.Warn("local webhook targets allowed: destinations may target the listed loopback addresses", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
 	api := &httpapi.ConfigAPI{
-		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks},
-		Audit:   b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
+		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks, AssumingRoles: roles,
+			// The destination test assumes the customer's role, as the delivery function does.
+			Tester: awsdest.New(awsdest.Config{AWS: b.AWS, S3PathStyle: env.Getenv("AWS_ENDPOINT_URL_S3") != "", Logger: b.Logger})},
+		Audit: b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
 		Trail: &audit.Trail{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		DeadLetters: &delivery.DeadLetters{Queue: sqs.NewFromConfig(b.AWS),
 			QueueURL: b.Vars[stack.EnvDeliveryQueueURL], DLQURL: b.Vars[stack.EnvDeliveryDLQURL]},

@@ -51,5 +51,6 @@ func TestColdStartFailsClearlyOnBadEnvironment(t *testing.T) {
 		fntest.ColdStart{Name: "no dead-letter queue", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAuditSigningKeyID: "alias/k", stack.EnvDeliveryQueueURL: "q"}, Want: stack.EnvDeliveryDLQURL},
 		fntest.ColdStart{Name: "local targets not IP:port", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvLocalWebhookTargets: "true"}, Want: stack.EnvLocalWebhookTargets},
 		fntest.ColdStart{Name: "no audit signing key", Env: fntest.Vars{stack.EnvTable: "t"}, Want: stack.EnvAuditSigningKeyID},
+		fntest.ColdStart{Name: "assuming roles that are not role ARNs", Env: fntest.Vars{stack.EnvTable: "t", stack.EnvAssumingRoleARNs: "arn:aws:s3:::bucket"}, Want: stack.EnvAssumingRoleARNs},
 	)
 }
