@@ -42,7 +42,7 @@ type DeadLetterCount struct {
 	Messages int `json:"messages"`
 	Copies   int `json:"copies"`
 	// ByReason counts copies by their dead-letter reason (ReasonRejected, ReasonMaxAttempts, …;
-	// ReasonReceiveLimit for messages the queue's redrive policy moved).
+	// ReasonReceiveLimit too for a message without a reason, which the redrive policy moved).
 	ByReason map[string]int `json:"byReason"`
 	// Scanned is how many messages of the queue were looked at; Complete is false when the scan
 	// stopped at MaxScan or Budget before the end of the queue.

@@ -41,9 +41,10 @@ const (
 	ReasonDestinationNotFound = "destination-not-found" // the destination was deleted
 	ReasonDestinationDisabled = "destination-disabled"  // the destination is disabled; replay once it is enabled
 	ReasonUnsupportedType     = "unsupported-type"      // no Sender for the destination's type
-	// ReasonReceiveLimit is what Count reports for a message without a reason: one the queue's
-	// redrive policy moved after stack.DeliveryMaxReceiveCount receives (the function crashed or
-	// timed out on it each time).
+	// ReasonReceiveLimit: the message was received stack.DeliveryMaxReceiveCount-1 times
+	// without being settled (the function crashed or timed out on it, or could not re-schedule
+	// it), so the engine dead-letters it as received rather than try again. Count reports it too
+	// for a message without a reason: one the queue's redrive policy moved, the backstop.
 	ReasonReceiveLimit = "receive-limit"
 )
 
@@ -222,9 +223,14 @@ func (e *Engine) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	groups := map[string]*group{}
 	var order []string
 	var out []settled
-	var malformed []int
+	var parked []parkedMessage
 	for i := range ev.Records {
 		m := &ev.Records[i]
+		if n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"]); n >= stack.DeliveryMaxReceiveCount-1 {
+			e.log.Error("message received repeatedly without being settled; dead-lettered", "message_id", m.MessageId, "receives", n)
+			parked = append(parked, parkedMessage{i, ReasonReceiveLimit})
+			continue
+		}
 		ws, dst := attr(m, stack.AttrWorkspace), attr(m, stack.AttrDestination)
 		copies, err := pack.FromMessage([]byte(m.Body), attr(m, stack.AttrFormat), attr(m, stack.AttrDedupID))
 		if err == nil && (!phi.ValidID(phi.PrefixWorkspace, ws) || !phi.ValidID(phi.PrefixDestination, dst)) {
@@ -232,7 +238,7 @@ func (e *Engine) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 		}
 		if err != nil {
 			e.log.Error("message is not a fan-out message; dead-lettered", "message_id", m.MessageId, "error", err.Error())
-			malformed = append(malformed, i)
+			parked = append(parked, parkedMessage{i, ReasonMalformed})
 			continue
 		}
 		k := ws + "/" + dst
@@ -267,12 +273,12 @@ func (e *Engine) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	}
 	wg.Wait()
 
-	// Malformed messages go to the dead-letter queue as received.
-	for _, i := range malformed {
-		m := &ev.Records[i]
-		if err := e.sendRaw(ctx, m); err != nil {
-			e.log.Error("malformed message not dead-lettered; left for SQS to retry", "message_id", m.MessageId, "error", err.Error())
-			failed[i] = true
+	// Malformed and repeatedly received messages go to the dead-letter queue as received.
+	for _, p := range parked {
+		m := &ev.Records[p.record]
+		if err := e.sendRaw(ctx, m, p.reason); err != nil {
+			e.log.Error("message not dead-lettered; left for SQS to retry", "message_id", m.MessageId, "reason", p.reason, "error", err.Error())
+			failed[p.record] = true
 		} else {
 			t.malformed++
 		}
@@ -290,7 +296,7 @@ func (e *Engine) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	t.failed = len(resp.BatchItemFailures)
 	e.emit(t)
 	e.log.Info("delivery batch processed", "messages", t.messagesIn, "copies", t.copiesIn, "delivered", t.delivered,
-		"retried", t.retried, "dead_lettered", t.dead, "short_circuited", t.shorted, "malformed", t.malformed, "failed", t.failed)
+		"retried", t.retried, "dead_lettered", t.dead, "short_circuited", t.shorted, "messages_dead_lettered", t.malformed, "failed", t.failed)
 	return resp, nil
 }
 
@@ -534,11 +540,17 @@ func (e *Engine) send(ctx context.Context, g *group, k outKey, copies []pack.Cop
 	return nil
 }
 
-// sendRaw dead-letters a message that is not a fan-out message, as received.
-func (e *Engine) sendRaw(ctx context.Context, m *events.SQSMessage) error {
+// parkedMessage is a record dead-lettered as received, and why.
+type parkedMessage struct {
+	record int
+	reason string
+}
+
+// sendRaw dead-letters a message as received, with reason.
+func (e *Engine) sendRaw(ctx context.Context, m *events.SQSMessage, reason string) error {
 	attrs := map[string]sqstypes.MessageAttributeValue{
-		stack.AttrReason:         str(ReasonMalformed),
-		stack.AttrLastReason:     str(ReasonMalformed),
+		stack.AttrReason:         str(reason),
+		stack.AttrLastReason:     str(reason),
 		stack.AttrAttempts:       num(0),
 		stack.AttrDeadLetteredAt: str(e.cfg.Now().UTC().Format(time.RFC3339)),
 	}
@@ -564,7 +576,7 @@ func (e *Engine) emit(t *tally) {
 	fn := emf.Dimension{Name: "Function", Value: stack.FunctionDelivery}
 	e.metrics.Counts([]emf.Dimension{fn}, map[string]int{
 		"MessagesIn": t.messagesIn, "CopiesIn": t.copiesIn, "CopiesDelivered": t.delivered, "CopiesRetried": t.retried,
-		"CopiesDeadLettered": t.dead, "CopiesShortCircuited": t.shorted, "MessagesMalformed": t.malformed, "MessagesFailed": t.failed,
+		"CopiesDeadLettered": t.dead, "CopiesShortCircuited": t.shorted, "MessagesDeadLettered": t.malformed, "MessagesFailed": t.failed,
 	})
 	for id, d := range t.perDst {
 		e.metrics.Counts([]emf.Dimension{fn, {Name: "DestinationId", Value: id}}, map[string]int{

@@ -363,7 +363,10 @@ func TestDeadLettersSayWhyTheyAreThere(t *testing.T) {
 	refusing := f.destination(true, rejecting)
 	down := f.destination(true, failing(503, 0))
 	disabled := f.destination(false, ok)
+	healthy := f.destination(true, ok)
 	gone := phi.NewID(phi.PrefixDestination)
+	again := f.packed("m7", healthy, copies("again", 1, 0)...)
+	again.Attributes = map[string]string{"ApproximateReceiveCount": strconv.Itoa(stack.DeliveryMaxReceiveCount - 1)}
 	e := f.engine(func(c *delivery.Config) { c.MaxAttempts = 5 })
 	resp, err := e.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{
 		f.packed("m1", refusing, copies("refused", 2, 0)...),
@@ -372,10 +375,11 @@ func TestDeadLettersSayWhyTheyAreThere(t *testing.T) {
 		f.packed("m4", gone, copies("gone", 1, 0)...),
 		record("m5", `not json`, map[string]string{stack.AttrWorkspace: f.ws, stack.AttrDestination: down}),
 		record("m6", `{"type":"track"}`, nil),
+		again, // received repeatedly without being settled: parked as received
 	}})
 	noFailures(t, resp, err)
-	if n := len(f.sentTo(disabled)); n != 0 {
-		t.Errorf("the disabled destination was called %d times", n)
+	if n := len(f.sentTo(disabled)) + len(f.sentTo(healthy)); n != 0 {
+		t.Errorf("the disabled destination, or the repeatedly received message's, was called %d times", n)
 	}
 	type dead struct{ dst, reason, lastReason, status, attempts string }
 	want := map[string]dead{
@@ -384,6 +388,7 @@ func TestDeadLettersSayWhyTheyAreThere(t *testing.T) {
 		"last-0":     {down, delivery.ReasonMaxAttempts, "http-503", "503", "5"},
 		"disabled-0": {disabled, delivery.ReasonDestinationDisabled, delivery.ReasonDestinationDisabled, "0", "0"},
 		"gone-0":     {gone, delivery.ReasonDestinationNotFound, delivery.ReasonDestinationNotFound, "0", "0"},
+		"again-0":    {healthy, delivery.ReasonReceiveLimit, delivery.ReasonReceiveLimit, "", "0"},
 	}
 	got := map[string]dead{}
 	var malformed []string
