@@ -87,7 +87,6 @@ func (s *Service) outputs() {
 		{"AuditSigningKeyARN", "the KMS key whose public half verifies audit checkpoints: aws kms get-public-key (docs/AUDIT.md)", s.Keys.Audit.KeyArn()},
 		{"TopicARN", "protected per-destination copies are published here", p.Topic.TopicArn()},
 		{"AlarmTopicARN", "the service's alarms are published here (docs/OPERATING.md, \"Alarms\")", s.Monitoring.Alarms.TopicArn()},
-		{"WebhookSigningKeySecretARN", "Secrets Manager secret holding the webhook signing key receivers verify with", p.WebhookSigningKey.SecretArn()},
 		{"IngestDLQURL", "ingest messages that failed " + strconv.Itoa(stack.IngestMaxReceiveCount) + " times (runbook: docs/OPERATING.md)", p.IngestDLQ.QueueUrl()},
 		{"RejectedQueueURL", "events rejected permanently, with a reason attribute (docs/PRODUCERS.md)", p.Rejected.QueueUrl()},
 		{"WebhookDLQURL", "webhook copies dead-lettered with their reason (refused, out of attempts; docs/OPERATING.md)", p.WebhookDLQ.QueueUrl()},

@@ -61,11 +61,14 @@ var apiFunctions = map[string]struct {
 		functionSpec{description: "phiguard: platform-operator API (workspaces, plan, BAA)", memoryMB: 256, timeout: 10 * time.Second},
 		func(fn awslambda.Function, keys *Keys, data *Data) { data.Grant(fn, keys, true, tableRead, tableWrite) },
 	},
+	// The config function generates a webhook destination's signing secret when it creates it
+	// (and when it rotates it): KMS data keys under the signing secrets' encryption context only.
 	stack.FunctionConfig: {
-		functionSpec{description: "phiguard: customer configuration API", memoryMB: 512, timeout: 15 * time.Second},
+		functionSpec{description: "phiguard: customer configuration API; returns signing secrets once", memoryMB: 512, timeout: 15 * time.Second},
 		func(fn awslambda.Function, keys *Keys, data *Data) {
 			data.Grant(fn, keys, true, tableRead, tableWrite)
 			keys.GrantAuditSigning(fn)
+			keys.GrantSigningSecretGeneration(fn)
 		},
 	},
 	stack.FunctionKeygen: {
@@ -94,6 +97,10 @@ var keyGenerators = []string{stack.FunctionKeygen, stack.FunctionConsole}
 // auditSigners are the functions that verify and export audit chains, signing checkpoints; the
 // audit signing key's policy denies signing to every other principal.
 var auditSigners = []string{stack.FunctionConfig, stack.FunctionConsole}
+
+// signingSecretGenerators are the other functions that generate data keys: webhook signing
+// secrets only, which the key policy enforces.
+var signingSecretGenerators = []string{stack.FunctionConfig}
 
 // NewAPI creates the REST API, its authorizer, a function per route group and the web ACL in
 // front of it. operatorRole, when not empty, is the one IAM role whose sessions may call the
@@ -185,6 +192,7 @@ func NewAPI(scope constructs.Construct, id string, assets Assets, keys *Keys, da
 				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
 			case stack.FunctionConfig:
 				spec.env[stack.EnvAuditSigningKeyID] = keys.Audit.KeyArn()
+				spec.env[stack.EnvKMSKeyID] = keys.Key.KeyArn() // signing secrets
 				// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
 				spec.env[stack.EnvLocalWebhookTargets] = jsii.String("")
 			}

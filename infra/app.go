@@ -47,11 +47,14 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 	s.Pipeline = NewPipeline(s.Stack, "Pipeline", props.Assets, s.Keys, s.Data)
 	s.API = NewAPI(s.Stack, "API", props.Assets, s.Keys, s.Data, props.Settings.OperatorRoleARN)
 	s.Pipeline.GrantDeadLetters(s.API.Functions[stack.FunctionConfig], s.Keys)
-	var generators []awsiam.IRole
+	users := KeyUsers{Hashing: s.Pipeline.Hashing.Role(), Delivery: s.Pipeline.Delivery.Role()}
 	for _, name := range keyGenerators {
-		generators = append(generators, s.API.Functions[name].Role())
+		users.Keygen = append(users.Keygen, s.API.Functions[name].Role())
 	}
-	s.Keys.Restrict(generators, s.Pipeline.Hashing.Role())
+	for _, name := range signingSecretGenerators {
+		users.Signers = append(users.Signers, s.API.Functions[name].Role())
+	}
+	s.Keys.Restrict(users)
 	var signers []awsiam.IRole
 	for _, name := range auditSigners {
 		signers = append(signers, s.API.Functions[name].Role())
@@ -94,8 +97,7 @@ func (s *Service) functions() map[string]awslambda.Function {
 // prepareForSAM makes the template one that `sam local` runs well:
 //   - every function declares stack.EndpointVars, empty, so that SAM's --env-vars can point them
 //     at the emulators (the SDK treats an empty endpoint variable as unset, so the functions
-//     would still talk to AWS); the delivery function also declares stack.EnvWebhookSigningKey,
-//     empty, for the local-only literal key events/env.json passes;
+//     would still talk to AWS);
 //   - every function has the short SamResourceId of its construct ("Config", "Hashing", …), so
 //     `sam local invoke Config` works, and every other resource its logical id (as known before
 //     synthesis: a deployment's hash suffix is added later), so that SAM does not warn about
@@ -105,9 +107,6 @@ func (s *Service) prepareForSAM() {
 	for name, fn := range s.functions() {
 		for _, v := range stack.EndpointVars {
 			fn.AddEnvironment(jsii.String(v), jsii.String(""), nil)
-		}
-		if name == stack.FunctionDelivery {
-			fn.AddEnvironment(jsii.String(stack.EnvWebhookSigningKey), jsii.String(""), nil)
 		}
 		functions[*fn.Node().DefaultChild().(awscdk.CfnResource).Node().Path()] = constructID(name)
 	}

@@ -194,10 +194,14 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 	// The console generates key pairs through the same keygen.Service as the keygen function.
 	console := roleID(s, s.svc.API.Functions[stack.FunctionConsole].Role())
 	hashing := roleID(s, s.svc.Pipeline.Hashing.Role())
+	// The config function generates webhook signing secrets (data keys), the delivery function
+	// decrypts them.
+	config := roleID(s, s.svc.API.Functions[stack.FunctionConfig].Role())
+	delivery := roleID(s, s.svc.Pipeline.Delivery.Role())
 	exempt := map[string][]string{ // deny statement -> the only roles exempt from it
 		"DenyKeyPairsExceptKeygen":       {keygen, console},
-		"DenyDirectDataKeysExceptKeygen": {keygen, console},
-		"DenyDirectDecryptExceptHashing": {hashing},
+		"DenyDirectDataKeysExceptKeygen": {keygen, console, config},
+		"DenyDirectDecryptExceptHashing": {hashing, delivery},
 	}
 	found := map[string]bool{}
 	for _, st := range policy["Statement"].([]any) {
@@ -225,24 +229,42 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 			t.Errorf("key policy has no %s statement", sid)
 		}
 	}
-	wantPurpose := (&phi.Key{}).HMACEncryptionContext()["phiguard:purpose"]
-	if wantPurpose == "" {
-		t.Fatal("phi.Key.HMACEncryptionContext has no phiguard:purpose entry for the key policy to pin")
+	hmacPurpose := (&phi.Key{}).HMACEncryptionContext()["phiguard:purpose"]
+	signingPurpose := phi.SigningEncryptionContext("ws", "dst")["phiguard:purpose"]
+	if hmacPurpose == "" || signingPurpose == "" {
+		t.Fatal("phi.Key.HMACEncryptionContext or phi.SigningEncryptionContext has no phiguard:purpose entry for the key policy to pin")
 	}
-	hmacOnly := false
+	// Which purposes each direct use is pinned to: every direct Decrypt to the two, the hashing
+	// role's to HMAC keys, the delivery role's to signing secrets, the config role's data keys
+	// to signing secrets.
+	arn := func(r string) string { return `{"aws:PrincipalArn":[{"Fn::GetAtt":["` + r + `","Arn"]}]}` }
+	purpose := func(p ...string) string {
+		if len(p) == 1 {
+			return `{"kms:EncryptionContext:phiguard:purpose":"` + p[0] + `"}`
+		}
+		return `{"kms:EncryptionContext:phiguard:purpose":["` + strings.Join(p, `","`) + `"]}`
+	}
+	pinned := map[string]struct{ principal, purposes string }{
+		"DenyDirectDecryptExceptHMACKeys":         {"null", purpose(hmacPurpose, signingPurpose)},
+		"DenyHashingDecryptExceptHMACKeys":        {arn(hashing), purpose(hmacPurpose)},
+		"DenyDeliveryDecryptExceptSigningSecrets": {arn(delivery), purpose(signingPurpose)},
+		"DenySignersDataKeysExceptSigningSecrets": {arn(config), purpose(signingPurpose)},
+	}
 	for _, st := range policy["Statement"].([]any) {
 		st := st.(map[string]any)
-		if st["Sid"] != "DenyDirectDecryptExceptHMACKeys" {
+		sid, _ := st["Sid"].(string)
+		want, ok := pinned[sid]
+		if !ok {
 			continue
 		}
-		hmacOnly = st["Effect"] == "Deny" && st["Action"] == "kms:Decrypt" &&
-			toJSON(st["Condition"].(map[string]any)["StringNotEquals"]) == `{"kms:EncryptionContext:phiguard:purpose":"`+wantPurpose+`"}`
-		if !hmacOnly {
-			t.Errorf("DenyDirectDecryptExceptHMACKeys does not pin direct decrypts to the HMAC keys' context: %s", toJSON(st))
+		delete(pinned, sid)
+		cond := st["Condition"].(map[string]any)
+		if st["Effect"] != "Deny" || toJSON(cond["ArnEquals"]) != want.principal || toJSON(cond["StringNotEquals"]) != want.purposes {
+			t.Errorf("%s does not pin %s to %s: %s", sid, want.principal, want.purposes, toJSON(st))
 		}
 	}
-	if !hmacOnly {
-		t.Error("key policy lets a direct Decrypt open anything, not only HMAC keys")
+	for sid := range pinned {
+		t.Errorf("key policy has no %s statement", sid)
 	}
 
 	// In IAM, only keygen and the console are granted key pairs, random bytes and unconditioned
@@ -264,13 +286,18 @@ func TestKeyRotatesAndOnlyKeygenGeneratesAndOnlyHashingDecryptsDirectly(t *testi
 	}
 }
 
-func TestOnlyHashingMayDecryptDirectlyAndOnlyHMACKeys(t *testing.T) {
+// The hashing function may decrypt HMAC keys directly, the delivery function webhook signing
+// secrets, and nothing else may decrypt directly at all.
+func TestOnlyHashingAndDeliveryMayDecryptDirectlyAndOnlyTheirKeys(t *testing.T) {
 	s := synth(t)
 	hashing := roleID(s, s.svc.Pipeline.Hashing.Role())
+	delivery := roleID(s, s.svc.Pipeline.Delivery.Role())
 	wantPurpose := `{"StringEquals":{"kms:EncryptionContext:phiguard:purpose":"` + (&phi.Key{}).HMACEncryptionContext()["phiguard:purpose"] + `"}}`
-	hmacGrant := false
+	signingPurpose := `{"StringEquals":{"kms:EncryptionContext:phiguard:purpose":"` + phi.SigningSecretPurpose + `"}}`
+	hmacGrant, signingGrant := false, false
 	for id, p := range s.resources("AWS::IAM::Policy") {
 		isHashing := slices.ContainsFunc(asList(props(p)["Roles"]), func(r any) bool { return toJSON(r) == `{"Ref":"`+hashing+`"}` })
+		isDelivery := slices.ContainsFunc(asList(props(p)["Roles"]), func(r any) bool { return toJSON(r) == `{"Ref":"`+delivery+`"}` })
 		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 			st := st.(map[string]any)
 			decrypts := slices.ContainsFunc(asList(st["Action"]), func(a any) bool { return a == "kms:Decrypt" || a == "kms:*" })
@@ -283,13 +310,15 @@ func TestOnlyHashingMayDecryptDirectlyAndOnlyHMACKeys(t *testing.T) {
 				// through DynamoDB, SQS or SNS on the caller's behalf
 			case isHashing && cond == wantPurpose:
 				hmacGrant = true
+			case isDelivery && cond == signingPurpose:
+				signingGrant = true
 			default:
-				t.Errorf("policy %s grants a direct kms:Decrypt beyond the hashing function's HMAC keys: %s", id, toJSON(st))
+				t.Errorf("policy %s grants a direct kms:Decrypt beyond the hashing function's HMAC keys and the delivery function's signing secrets: %s", id, toJSON(st))
 			}
 		}
 	}
-	if !hmacGrant {
-		t.Error("the hashing function cannot decrypt HMAC keys")
+	if !hmacGrant || !signingGrant {
+		t.Errorf("the hashing function can decrypt HMAC keys: %v; the delivery function signing secrets: %v; want both", hmacGrant, signingGrant)
 	}
 }
 
@@ -571,10 +600,10 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		if _, ok := env[stack.EnvTable]; !ok {
 			t.Errorf("%s lacks %s", name, stack.EnvTable)
 		}
-		// Only keygen and the console call KMS directly; the others get no name of a key they
-		// cannot use.
-		if _, ok := env[stack.EnvKMSKeyID]; ok != (name == stack.FunctionKeygen || name == stack.FunctionConsole) {
-			t.Errorf("%s: %s set = %v, want it only on %s and %s", name, stack.EnvKMSKeyID, ok, stack.FunctionKeygen, stack.FunctionConsole)
+		// Only keygen, the console and config (signing secrets) call KMS directly; the others
+		// get no name of a key they cannot use.
+		if _, ok := env[stack.EnvKMSKeyID]; ok != (name == stack.FunctionKeygen || name == stack.FunctionConsole || name == stack.FunctionConfig) {
+			t.Errorf("%s: %s set = %v, want it only on %s, %s and %s", name, stack.EnvKMSKeyID, ok, stack.FunctionKeygen, stack.FunctionConsole, stack.FunctionConfig)
 		}
 	}
 	delivery := envOf(idOf(s.svc.Stack, s.svc.Pipeline.Delivery.Node().DefaultChild().(awscdk.CfnElement)))
@@ -595,42 +624,34 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 			t.Errorf("%s: %s = %s, %s = %s; want the webhook queue %s and its DLQ %s", name, stack.EnvDeliveryQueueURL, q, stack.EnvDeliveryDLQURL, dlq, webhookQueue, webhookDLQ)
 		}
 	}
-	secret := idOf(s.svc.Stack, s.svc.Pipeline.WebhookSigningKey.Node().DefaultChild().(awscdk.CfnElement))
-	if v := toJSON(delivery[stack.EnvWebhookSigningKeySecretARN]); v != `{"Ref":"`+secret+`"}` {
-		t.Errorf("delivery's %s = %s, want the ARN of the signing-key secret (a Ref to %s)", stack.EnvWebhookSigningKeySecretARN, v, secret)
-	}
 }
 
-// The signing key is read at run time (point 7): no function's environment holds a secret or a
-// dynamic reference that CloudFormation would resolve into it, and the delivery function may
-// read that one secret and nothing else from Secrets Manager.
+// Signing secrets are read from the table and decrypted at run time, per destination: no
+// function's environment holds a secret or a dynamic reference that CloudFormation would
+// resolve into it, and the stack has no Secrets Manager secret (nor any grant to read one).
 func TestNoFunctionEnvironmentHoldsASecret(t *testing.T) {
 	s := synth(t)
 	for id, f := range s.resources("AWS::Lambda::Function") {
 		vars, _ := props(f)["Environment"].(map[string]any)["Variables"].(map[string]any)
-		if _, ok := vars[stack.EnvWebhookSigningKey]; ok {
-			t.Errorf("%s declares %s, the local-only literal key, in the deployable template", id, stack.EnvWebhookSigningKey)
+		for name := range vars {
+			// The names of the shared signing key this replaced, and anything named a secret.
+			if name == "PHI_WEBHOOK_SIGNING_KEY" || name == "PHI_WEBHOOK_SIGNING_KEY_SECRET_ARN" || strings.Contains(name, "SECRET") {
+				t.Errorf("%s declares %s in the deployable template", id, name)
+			}
 		}
 		if v := toJSON(vars); strings.Contains(v, "{{resolve:") {
 			t.Errorf("%s resolves a dynamic reference into its environment (GetFunctionConfiguration shows it): %s", id, v)
 		}
 	}
-	secret := idOf(s.svc.Stack, s.svc.Pipeline.WebhookSigningKey.Node().DefaultChild().(awscdk.CfnElement))
-	delivery := roleID(s, s.svc.Pipeline.Delivery.Role())
-	readers := map[string]string{}
+	if n := len(s.resources("AWS::SecretsManager::Secret")); n != 0 {
+		t.Errorf("the stack has %d Secrets Manager secrets, want none: each destination has its own signing secret in the table", n)
+	}
 	for id, p := range s.resources("AWS::IAM::Policy") {
 		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			st := st.(map[string]any)
-			if slices.ContainsFunc(asList(st["Action"]), func(a any) bool { return strings.HasPrefix(a.(string), "secretsmanager:") }) {
-				readers[toJSON(props(p)["Roles"])] = toJSON(st["Action"]) + " on " + toJSON(st["Resource"])
-				if st["Effect"] == "Allow" && (toJSON(st["Action"]) != `"secretsmanager:GetSecretValue"` || toJSON(st["Resource"]) != `{"Ref":"`+secret+`"}`) {
-					t.Errorf("policy %s: %s on %s, want only GetSecretValue on the signing-key secret", id, toJSON(st["Action"]), toJSON(st["Resource"]))
-				}
+			if a := toJSON(st.(map[string]any)["Action"]); strings.Contains(a, "secretsmanager:") {
+				t.Errorf("policy %s grants %s; nothing reads Secrets Manager", id, a)
 			}
 		}
-	}
-	if len(readers) != 1 || readers[`[{"Ref":"`+delivery+`"}]`] == "" {
-		t.Errorf("Secrets Manager grants %v, want exactly the delivery role's", readers)
 	}
 }
 
@@ -688,7 +709,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	}
 	outputs := s.json["Outputs"].(map[string]any)
 	for _, name := range []string{"ApiURL", "IngestQueueURL", "ProducerPolicyARN", "OperatorPolicyARN", "ServiceKeyARN", "TopicARN",
-		"AlarmTopicARN", "WebhookSigningKeySecretARN", "AuditSigningKeyARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL", "WebhookSubscriptionDLQURL"} {
+		"AlarmTopicARN", "AuditSigningKeyARN", "IngestDLQURL", "RejectedQueueURL", "WebhookDLQURL", "WebhookSubscriptionDLQURL"} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("output %s missing", name)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -11,13 +13,16 @@ import (
 )
 
 // Keys is the service's one symmetric customer-managed KMS key. It encrypts everything at rest
-// (table, queues, topics, log groups, the webhook secret) and is the key under which the keygen
-// function generates customers' key pairs and HMAC keys.
+// (table, queues, topics, log groups) and is the key under which the keygen function generates
+// customers' key pairs and HMAC keys, and the config and console functions webhook
+// destinations' signing secrets.
 //
 // Who may call the key directly (not through an AWS service) is fixed by the key policy, not
-// only by IAM: after Restrict, an explicit Deny keeps GenerateDataKeyPair* to the keygen role,
-// direct GenerateDataKey* to the keygen role, direct Decrypt to the hashing role and to blobs
-// carrying the HMAC keys' encryption context, and direct Encrypt/ReEncrypt to nobody. Calls made by DynamoDB, SQS, SNS, Lambda and Secrets
+// only by IAM: after Restrict, an explicit Deny keeps GenerateDataKeyPair* to the keygen roles,
+// direct GenerateDataKey* to the keygen roles and the signing-secret generators (these only
+// under the signing secrets' encryption context), direct Decrypt to the hashing role (HMAC keys'
+// blobs only) and the delivery role (signing secrets' blobs only), and direct Encrypt/ReEncrypt
+// to nobody. Calls made by DynamoDB, SQS, SNS, Lambda and Secrets
 // Manager on a caller's behalf (kms:ViaService) and by AWS service principals stay allowed; each
 // service principal's statement is pinned to this account's resources: CloudWatch Logs by the log
 // group in the encryption context, SNS delivering to an encrypted queue by aws:SourceArn
@@ -134,17 +139,38 @@ var hmacPurpose = struct{ key, value string }{"phiguard:purpose", (&phi.Key{}).H
 // hmacPurposeCondition is the IAM condition key that reads hmacPurpose from a request.
 func hmacPurposeCondition() string { return "kms:EncryptionContext:" + hmacPurpose.key }
 
+// signingPurpose is the encryption-context entry of every webhook signing secret's blob
+// (phi.SigningEncryptionContext): the config and console functions generate the blob under it,
+// the delivery function decrypts with it, and nothing else is encrypted under it.
+var signingPurpose = struct{ key, value string }{"phiguard:purpose", phi.SigningEncryptionContext("", "")["phiguard:purpose"]}
+
+// GrantSigningSecretGeneration lets grantee generate webhook signing secrets — data keys under
+// the signing secrets' encryption context — and nothing else.
+func (k *Keys) GrantSigningSecretGeneration(grantee awsiam.IGrantable) {
+	k.grantWithPurpose(grantee, "kms:GenerateDataKey", signingPurpose.value)
+}
+
+// GrantSigningSecretDecrypt lets grantee decrypt the webhook signing secrets stored in the
+// table, and nothing else: the grant requires their encryption context.
+func (k *Keys) GrantSigningSecretDecrypt(grantee awsiam.IGrantable) {
+	k.grantWithPurpose(grantee, "kms:Decrypt", signingPurpose.value)
+}
+
+func (k *Keys) grantWithPurpose(grantee awsiam.IGrantable, action, purpose string) {
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings(action),
+		ResourceArns: jsii.Strings(*k.Key.KeyArn()),
+		Conditions: &map[string]*map[string]any{
+			"StringEquals": {hmacPurposeCondition(): purpose},
+		},
+	})
+}
+
 // GrantHMACKeyDecrypt lets grantee decrypt the KMS-encrypted HMAC keys stored in the table, and
 // nothing else: the grant requires the HMAC keys' encryption context.
 func (k *Keys) GrantHMACKeyDecrypt(grantee awsiam.IGrantable) {
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      grantee,
-		Actions:      jsii.Strings("kms:Decrypt"),
-		ResourceArns: jsii.Strings(*k.Key.KeyArn()),
-		Conditions: &map[string]*map[string]any{
-			"StringEquals": {hmacPurposeCondition(): hmacPurpose.value},
-		},
-	})
+	k.grantWithPurpose(grantee, "kms:Decrypt", hmacPurpose.value)
 }
 
 // GrantViaService lets grantee use the key only through the named AWS service (e.g. "dynamodb"),
@@ -166,19 +192,34 @@ func (k *Keys) GrantViaService(grantee awsiam.IGrantable, service string, write 
 }
 
 // viaServices are the services that use the key on a caller's behalf.
-var viaServices = []string{"dynamodb", "sqs", "sns", "lambda", "secretsmanager", "backup"}
+var viaServices = []string{"dynamodb", "sqs", "sns", "lambda", "backup"}
 
 func viaService(service string) *string {
 	return awscdk.Fn_Join(jsii.String(""), jsii.Strings(service+".", *awscdk.Aws_REGION(), ".", *awscdk.Aws_URL_SUFFIX()))
 }
 
-// Restrict adds the key policy's explicit denies; see [Keys]. keygen are the roles of the
-// functions that generate key pairs and HMAC keys (keygen and console), hashing the hashing
-// function's.
-func (k *Keys) Restrict(keygen []awsiam.IRole, hashing awsiam.IRole) {
+// KeyUsers are the roles Restrict exempts from the key policy's denies, each for what it does.
+type KeyUsers struct {
+	// Keygen generate key pairs, HMAC keys and signing secrets (keygen and console).
+	Keygen []awsiam.IRole
+	// Signers generate signing secrets only (config).
+	Signers []awsiam.IRole
+	// Hashing decrypts HMAC keys, Delivery signing secrets.
+	Hashing, Delivery awsiam.IRole
+}
+
+// Restrict adds the key policy's explicit denies; see [Keys].
+func (k *Keys) Restrict(u KeyUsers) {
 	var services []*string
 	for _, s := range viaServices {
 		services = append(services, viaService(s))
+	}
+	arns := func(roles []awsiam.IRole) []*string {
+		var out []*string
+		for _, r := range roles {
+			out = append(out, r.RoleArn())
+		}
+		return out
 	}
 	// Direct use only: not through an AWS service, not by an AWS service principal.
 	direct := func(allowed ...awsiam.IRole) map[string]any {
@@ -187,11 +228,19 @@ func (k *Keys) Restrict(keygen []awsiam.IRole, hashing awsiam.IRole) {
 			"BoolIfExists":            map[string]any{"aws:PrincipalIsAWSService": "false"},
 		}
 		if len(allowed) > 0 {
-			var arns []*string
-			for _, r := range allowed {
-				arns = append(arns, r.RoleArn())
-			}
-			c["ArnNotEquals"] = map[string]any{"aws:PrincipalArn": arns}
+			c["ArnNotEquals"] = map[string]any{"aws:PrincipalArn": arns(allowed)}
+		}
+		return c
+	}
+	// Direct use by these roles of anything but the given purposes.
+	onlyFor := func(roles []awsiam.IRole, purposes ...string) map[string]any {
+		c := direct()
+		if len(roles) > 0 {
+			c["ArnEquals"] = map[string]any{"aws:PrincipalArn": arns(roles)}
+		}
+		c["StringNotEquals"] = map[string]any{hmacPurposeCondition(): purposes}
+		if len(purposes) == 1 {
+			c["StringNotEquals"] = map[string]any{hmacPurposeCondition(): purposes[0]}
 		}
 		return c
 	}
@@ -205,18 +254,17 @@ func (k *Keys) Restrict(keygen []awsiam.IRole, hashing awsiam.IRole) {
 			Conditions: &conditions,
 		}), jsii.Bool(false))
 	}
-	var generators []*string
-	for _, r := range keygen {
-		generators = append(generators, r.RoleArn())
-	}
+	dataKeys := []string{"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"}
 	deny("DenyKeyPairsExceptKeygen", []string{"kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext"},
-		map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": generators}})
-	deny("DenyDirectDataKeysExceptKeygen", []string{"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"},
-		direct(keygen...))
-	deny("DenyDirectDecryptExceptHashing", []string{"kms:Decrypt"}, direct(hashing))
-	onlyHMACKeys := direct()
-	onlyHMACKeys["StringNotEquals"] = map[string]any{hmacPurposeCondition(): hmacPurpose.value}
-	deny("DenyDirectDecryptExceptHMACKeys", []string{"kms:Decrypt"}, onlyHMACKeys)
+		map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": arns(u.Keygen)}})
+	deny("DenyDirectDataKeysExceptKeygen", dataKeys, direct(append(slices.Clone(u.Keygen), u.Signers...)...))
+	if len(u.Signers) > 0 {
+		deny("DenySignersDataKeysExceptSigningSecrets", dataKeys, onlyFor(u.Signers, signingPurpose.value))
+	}
+	deny("DenyDirectDecryptExceptHashing", []string{"kms:Decrypt"}, direct(u.Hashing, u.Delivery))
+	deny("DenyDirectDecryptExceptHMACKeys", []string{"kms:Decrypt"}, onlyFor(nil, hmacPurpose.value, signingPurpose.value))
+	deny("DenyHashingDecryptExceptHMACKeys", []string{"kms:Decrypt"}, onlyFor([]awsiam.IRole{u.Hashing}, hmacPurpose.value))
+	deny("DenyDeliveryDecryptExceptSigningSecrets", []string{"kms:Decrypt"}, onlyFor([]awsiam.IRole{u.Delivery}, signingPurpose.value))
 	deny("DenyDirectEncrypt", []string{"kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"}, direct())
 }
 

@@ -61,7 +61,7 @@ func suppressFindings(s *Service) {
 		)
 		suppress(fn, false,
 			finding{rule: "HIPAA.Security-LambdaInsideVPC", reason: "The function reaches only AWS regional endpoints " +
-				"(DynamoDB, KMS, SQS, SNS, Secrets Manager, X-Ray) over TLS with IAM authorization, and the delivery function public HTTPS " +
+				"(DynamoDB, KMS, SQS, SNS, X-Ray) over TLS with IAM authorization, and the delivery function public HTTPS " +
 				"webhooks; it holds no network-reachable resource, so a VPC would add NAT and interface endpoints " +
 				"without reducing exposure. Access is controlled by IAM and the KMS key policy."},
 			finding{rule: "HIPAA.Security-LambdaConcurrency", reason: "Concurrency is bounded where it is driven: API " +
@@ -104,16 +104,6 @@ func suppressFindings(s *Service) {
 		reason:    "AWSBackupServiceRolePolicyForBackup is the AWS-managed service role policy AWS Backup documents for taking backups; it is not a FullAccess policy.",
 		appliesTo: []string{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"}})
 
-	noRotation := "Every webhook receiver verifies signatures with this one key and there is no window in which an old " +
-		"and a new key both sign, so an unattended Lambda rotation would break every receiver at once; rotation is a " +
-		"coordinated change with the destinations (docs/OPERATING.md, webhook signing key), which the delivery function " +
-		"picks up within 5 minutes without a redeploy. The secret is encrypted with the service CMK and read at run time " +
-		"only by the delivery function's role (GetSecretValue on this secret, the key only via Secrets Manager) and by " +
-		"account principals an IAM policy allows; it is in no function's environment and not in the template."
-	suppress(s.Pipeline.WebhookSigningKey, false,
-		finding{rule: "AwsSolutions-SMG4", reason: noRotation},
-		finding{rule: "HIPAA.Security-SecretsManagerRotationEnabled", reason: noRotation},
-	)
 	suppress(s.Access.Operator, true, finding{rule: "AwsSolutions-IAM5",
 		reason: "Each resource is one operator route of this API's stage (stack.Routes, AuthOperator); its only " +
 			"wildcards stand for the route's path parameters ({workspaceId}), as in API Gateway's own resource ARNs.",

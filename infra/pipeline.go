@@ -6,7 +6,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -38,7 +37,6 @@ type Pipeline struct {
 	Webhook, WebhookDLQ         awssqs.Queue
 	WebhookSubscriptionDLQ      awssqs.Queue
 	Hashing, Delivery           awslambda.Function
-	WebhookSigningKey           awssecretsmanager.Secret
 }
 
 // NewPipeline creates the queues, topic and functions of the pipeline. Every queue and the topic
@@ -116,15 +114,6 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 			Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
 		}),
 	})
-	p.WebhookSigningKey = awssecretsmanager.NewSecret(c, jsii.String("WebhookSigningKey"), &awssecretsmanager.SecretProps{
-		Description:   jsii.String("phiguard: HMAC-SHA-256 key that signs webhook deliveries"),
-		EncryptionKey: keys.Key,
-		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
-			PasswordLength:     jsii.Number(64),
-			ExcludePunctuation: jsii.Bool(true),
-		},
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
 	p.Delivery = newGoFunction(c, assets, keys.Key, functionSpec{
 		name:        stack.FunctionDelivery,
 		description: "phiguard: example destination, POSTs protected copies to webhooks",
@@ -134,23 +123,15 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 			stack.EnvTable: data.Table.TableName(),
 			// Declared empty (no local targets) so that SAM's --env-vars can list local webhooks.
 			stack.EnvLocalWebhookTargets: jsii.String(""),
-			// The secret's ARN, not its value: the function reads the key from Secrets Manager at
-			// its first delivery and caches it (deliveryfn.SecretKey), so neither the template nor
-			// the function's configuration (GetFunctionConfiguration) ever holds the key.
-			stack.EnvWebhookSigningKeySecretARN: p.WebhookSigningKey.SecretArn(),
-			stack.EnvDeliveryQueueURL:           p.Webhook.QueueUrl(),
-			stack.EnvDeliveryDLQURL:             p.WebhookDLQ.QueueUrl(),
+			stack.EnvDeliveryQueueURL:    p.Webhook.QueueUrl(),
+			stack.EnvDeliveryDLQURL:      p.WebhookDLQ.QueueUrl(),
 		},
 	})
-	// GetSecretValue on this secret only, and the key only through Secrets Manager; not
-	// Secret.GrantRead, which also allows DescribeSecret.
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      p.Delivery,
-		Actions:      jsii.Strings("secretsmanager:GetSecretValue"),
-		ResourceArns: jsii.Strings(*p.WebhookSigningKey.SecretArn()),
-	})
-	keys.GrantViaService(p.Delivery, "secretsmanager", false)
-	// Reads each copy's destination for its webhook URL and enabled state.
+	// Each destination's signing secrets are read from the table and decrypted at the first
+	// delivery (webhook.Keyring): never in the function's environment or the template.
+	keys.GrantSigningSecretDecrypt(p.Delivery)
+	// Reads each copy's destination for its webhook URL and enabled state, and its signing
+	// secrets.
 	data.Grant(p.Delivery, keys, false, tableRead)
 	// Re-schedules failed copies on its own queue and dead-letters them.
 	p.Webhook.Grant(p.Delivery, jsii.String("sqs:SendMessage"))
@@ -178,7 +159,8 @@ func (p *Pipeline) GrantDeadLetters(fn awslambda.Function, keys *Keys) {
 // consume makes queue an event source of fn with the permissions Lambda's poller needs. Unlike
 // SqsEventSource, whose grantConsumeMessages adds an unconditioned kms:Decrypt on the queue's
 // key, fn may use the key only through SQS: the one direct Decrypt in the stack is the hashing
-// function's, for HMAC keys (Keys.GrantHMACKeyDecrypt).
+// function's, for HMAC keys (Keys.GrantHMACKeyDecrypt), and the delivery function's, for
+// signing secrets (Keys.GrantSigningSecretDecrypt).
 func consume(fn awslambda.Function, queue awssqs.Queue, keys *Keys, opts *awslambda.EventSourceMappingOptions) {
 	opts.EventSourceArn = queue.QueueArn()
 	fn.AddEventSourceMapping(jsii.String("SqsEventSource"), opts)

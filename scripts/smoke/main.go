@@ -34,6 +34,7 @@ import (
 	"github.com/phiguard/phiguard/shared/awsclient"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/stack"
+	"github.com/phiguard/phiguard/shared/webhook"
 )
 
 func main() {
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer receiver.Close()
-	if err := devstack.SeedSamples(ctx, dynamo.New(clients.DynamoDB, res.Table), receiver.URL+"/hook"); err != nil {
+	if err := devstack.SeedSamples(ctx, dynamo.New(clients.DynamoDB, res.Table), &webhook.Generator{KMS: clients.KMS, CMK: res.KMSKeyID}, receiver.URL+"/hook"); err != nil {
 		return err
 	}
 	env := res.Env()
@@ -110,7 +111,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// destinations at https://127.0.0.1:8443/hook (events/samples.json). Both are listed, and
 	// nothing else local is reachable.
 	env[stack.EnvLocalWebhookTargets] = receiver.Listener.Addr().String() + "," + sampleWebhookTarget
-	env[stack.EnvWebhookSigningKey] = "local-smoke-signing-key-not-a-secret"
 
 	var failures []string
 	inits := map[string][]float64{} // every cold start's init duration, in ms

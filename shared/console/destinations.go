@@ -470,7 +470,11 @@ func (c *Console) createDestination(w http.ResponseWriter, r *http.Request, v *s
 	var d *phi.Destination
 	err := c.act(r, stack.RouteCreateDestination, "destinations", func(ctx context.Context) error {
 		var err error
-		d, _, err = c.Service.CreateDestination(ctx, a, in)
+		var secret []byte
+		d, _, secret, err = c.Service.CreateDestination(ctx, a, in)
+		// The console does not show the signing secret yet: the owner gets one with the REST
+		// rotation route (docs/WEBHOOKS.md).
+		clear(secret)
 		return err
 	})
 	if fe, err := formOr(err); err != nil {

@@ -38,6 +38,13 @@ func errNoSource(srcID string) error {
 // fills zero CreatedAt/UpdatedAt with now. It returns EINVALID for a malformed id or a source
 // that does not exist, ECONFLICT when the destination already exists.
 func (s *Store) CreateDestination(ctx context.Context, d *phi.Destination) error {
+	return s.CreateSignedDestination(ctx, d, nil)
+}
+
+// CreateSignedDestination is CreateDestination storing, in the same transaction, the
+// destination's signing secrets (sec's ciphertexts, version 1) when sec is not nil, so that a
+// webhook destination never exists without them. sec's ids must be d's.
+func (s *Store) CreateSignedDestination(ctx context.Context, d *phi.Destination, sec *phi.SigningSecrets) error {
 	if err := checkID(phi.PrefixWorkspace, d.WorkspaceID, "workspace"); err != nil {
 		return err
 	}
@@ -60,11 +67,22 @@ func (s *Store) CreateDestination(ctx context.Context, d *phi.Destination) error
 		return err
 	}
 	b := newExpr()
-	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		s.countUpdate(d.WorkspaceID, d.SourceID, 1),
 		{Put: &types.Put{TableName: s.table, Item: m,
 			ConditionExpression: aws.String("attribute_not_exists(" + b.n(Table.PartitionKey) + ")"), ExpressionAttributeNames: b.nameMap()}},
-	}})
+	}
+	if sec != nil {
+		if sec.WorkspaceID != d.WorkspaceID || sec.DestinationID != d.ID || len(sec.Secrets) == 0 {
+			return fmt.Errorf("create destination %s: signing secrets of another destination, or none", d.ID)
+		}
+		put, err := s.putSigning(sec, 0)
+		if err != nil {
+			return err
+		}
+		items = append(items, put)
+	}
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if reasons, ok := canceled(err); ok {
 		if _, failed := failedAt(reasons, 0); failed {
 			return errNoSource(d.SourceID)
@@ -72,11 +90,17 @@ func (s *Store) CreateDestination(ctx context.Context, d *phi.Destination) error
 		if _, failed := failedAt(reasons, 1); failed {
 			return phi.Errorf(phi.ECONFLICT, "destination %s already exists", d.ID)
 		}
+		if _, failed := failedAt(reasons, 2); failed {
+			return phi.Errorf(phi.ECONFLICT, "destination %s already has signing secrets", d.ID)
+		}
 	}
 	if err != nil {
 		return transactionError(err, "create destination "+d.ID, "destination "+d.ID)
 	}
 	d.Version = 1
+	if sec != nil {
+		sec.Version = 1
+	}
 	return nil
 }
 
@@ -177,6 +201,8 @@ func (s *Store) DeleteDestination(ctx context.Context, wsID, id string) error {
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		s.countUpdate(wsID, cur.SourceID, -1),
+		// The signing secrets go with their destination: nothing may sign for it any more.
+		{Delete: &types.Delete{TableName: s.table, Key: key(signingPK(wsID), prefixDst+id)}},
 	}})
 	if reasons, ok := canceled(err); ok {
 		if old, failed := failedAt(reasons, 0); failed && old == nil {

@@ -19,7 +19,7 @@ func TestTheDocumentStatesTheContractsLimits(t *testing.T) {
 		"no sender authentication",
 		"can make a new, valid token of any value under any key id",
 		"What authenticates the data is the delivery",
-		"X-PHI-Signature",
+		"webhook-signature",
 		"Not bound to a field, an event or a patient",
 		"draft-connolly-cfrg-xwing-kem-06",
 		"silently incompatible",

@@ -148,6 +148,29 @@ var testWebhooks = webhook.Policy{Resolver: testResolver{
 	"home.example":     {netip.MustParseAddr("127.0.0.1")},
 }}
 
+// testCMK returns a key of the KMS emulator, created once per test binary, under which the
+// config routes generate signing secrets.
+func testCMK(t *testing.T) string {
+	t.Helper()
+	cmk.once.Do(func() {
+		out, err := awstest.Clients(t).KMS.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("httpapi test")})
+		if err == nil {
+			cmk.id = aws.ToString(out.KeyMetadata.KeyId)
+		}
+		cmk.err = err
+	})
+	if cmk.err != nil {
+		t.Fatal(cmk.err)
+	}
+	return cmk.id
+}
+
+var cmk struct {
+	once sync.Once
+	id   string
+	err  error
+}
+
 // signingKey is the audit signing key of this test binary, created in local-kms once.
 var signingKey struct {
 	once sync.Once
@@ -186,7 +209,8 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	kmsClient := awstest.Clients(t).KMS
 	trail := &audit.Trail{Store: store, KMS: kmsClient, SigningKey: auditSigningKey(t, kmsClient)}
 	q := newDeliveryQueues(t)
-	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks, Tester: testTester, AssumingRoles: testAssumingRoles}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger,
+	signing := &webhook.Generator{KMS: kmsClient, CMK: testCMK(t)}
+	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks, Tester: testTester, AssumingRoles: testAssumingRoles, Signing: signing}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger,
 		DeadLetters: &delivery.DeadLetters{Queue: q.sqs, QueueURL: q.url, DLQURL: q.dlq}}).Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -317,18 +341,19 @@ func fill(path, ws string, ids map[string]string) string {
 
 // validBodies are well-formed bodies per route, so that an allowed caller gets past decoding.
 var validBodies = map[string]string{
-	"POST /operator/workspaces":                                          `{"name":"Matrix"}`,
-	"PUT /operator/workspaces/{workspaceId}/plan":                        `{"tier":"business","baa":{"signed":true,"signedBy":"Dana Scully, CISO"}}`,
-	"POST /operator/workspaces/{workspaceId}/owner-tokens":               `{"name":"recovery for Dana"}`,
-	"POST /workspaces/{workspaceId}/tokens":                              `{"name":"matrix","role":"readonly"}`,
-	"POST /workspaces/{workspaceId}/sources":                             `{"name":"matrix"}`,
-	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   `{"name":"web"}`,
-	"POST /workspaces/{workspaceId}/destinations":                        `{"sourceId":"SRC","name":"matrix","type":"webhook","settings":{"url":"https://x.example/h"}}`,
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         `{"sourceId":"SRC","name":"crm","type":"webhook","settings":{"url":"https://crm.example/hook"}}`,
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": `{"enabled":false,"fields":[],"blockRed":true}`,
-	"POST /workspaces/{workspaceId}/privacy/matchers":                    `{"name":"member number","classification":"yellow","target":"key","mode":"exact","synonyms":["member id"]}`,
-	"PUT /workspaces/{workspaceId}/privacy/classifications":              `{"classifications":[{"path":"traits.email","classification":"yellow"}]}`,
-	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys":   `{"algorithm":"hpke-p256"}`,
+	"POST /operator/workspaces":                                                         `{"name":"Matrix"}`,
+	"PUT /operator/workspaces/{workspaceId}/plan":                                       `{"tier":"business","baa":{"signed":true,"signedBy":"Dana Scully, CISO"}}`,
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              `{"name":"recovery for Dana"}`,
+	"POST /workspaces/{workspaceId}/tokens":                                             `{"name":"matrix","role":"readonly"}`,
+	"POST /workspaces/{workspaceId}/sources":                                            `{"name":"matrix"}`,
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  `{"name":"web"}`,
+	"POST /workspaces/{workspaceId}/destinations":                                       `{"sourceId":"SRC","name":"matrix","type":"webhook","settings":{"url":"https://x.example/h"}}`,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":                        `{"sourceId":"SRC","name":"crm","type":"webhook","settings":{"url":"https://crm.example/hook"}}`,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing":                `{"enabled":false,"fields":[],"blockRed":true}`,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate": `{"overlapSeconds":60}`,
+	"POST /workspaces/{workspaceId}/privacy/matchers":                                   `{"name":"member number","classification":"yellow","target":"key","mode":"exact","synonyms":["member id"]}`,
+	"PUT /workspaces/{workspaceId}/privacy/classifications":                             `{"classifications":[{"path":"traits.email","classification":"yellow"}]}`,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/keys":                  `{"algorithm":"hpke-p256"}`,
 }
 
 // leastRole is the least role each customer route needs, written from the issue rather than
@@ -337,22 +362,24 @@ var validBodies = map[string]string{
 var leastRole = map[string]phi.Role{
 	"GET /workspaces/{workspaceId}/destinations/{destinationId}/access-policy": phi.RoleReadonly,
 	"POST /workspaces/{workspaceId}/destinations/{destinationId}/test":         phi.RoleMember,
-	"GET /catalog":                                                                      phi.RoleReadonly,
-	"GET /workspaces/{workspaceId}":                                                     phi.RoleReadonly,
-	"GET /workspaces/{workspaceId}/tokens":                                              phi.RoleOwner,
-	"POST /workspaces/{workspaceId}/tokens":                                             phi.RoleOwner,
-	"DELETE /workspaces/{workspaceId}/tokens/{tokenId}":                                 phi.RoleOwner,
-	"GET /workspaces/{workspaceId}/sources":                                             phi.RoleReadonly,
-	"POST /workspaces/{workspaceId}/sources":                                            phi.RoleMember,
-	"GET /workspaces/{workspaceId}/sources/{sourceId}":                                  phi.RoleReadonly,
-	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  phi.RoleMember,
-	"DELETE /workspaces/{workspaceId}/sources/{sourceId}":                               phi.RoleMember,
-	"GET /workspaces/{workspaceId}/destinations":                                        phi.RoleReadonly,
-	"POST /workspaces/{workspaceId}/destinations":                                       phi.RoleMember,
-	"GET /workspaces/{workspaceId}/destinations/{destinationId}":                        phi.RoleReadonly,
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":                        phi.RoleMember,
-	"DELETE /workspaces/{workspaceId}/destinations/{destinationId}":                     phi.RoleMember,
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing":                phi.RoleOwner,
+	"GET /catalog":                                                       phi.RoleReadonly,
+	"GET /workspaces/{workspaceId}":                                      phi.RoleReadonly,
+	"GET /workspaces/{workspaceId}/tokens":                               phi.RoleOwner,
+	"POST /workspaces/{workspaceId}/tokens":                              phi.RoleOwner,
+	"DELETE /workspaces/{workspaceId}/tokens/{tokenId}":                  phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/sources":                              phi.RoleReadonly,
+	"POST /workspaces/{workspaceId}/sources":                             phi.RoleMember,
+	"GET /workspaces/{workspaceId}/sources/{sourceId}":                   phi.RoleReadonly,
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   phi.RoleMember,
+	"DELETE /workspaces/{workspaceId}/sources/{sourceId}":                phi.RoleMember,
+	"GET /workspaces/{workspaceId}/destinations":                         phi.RoleReadonly,
+	"POST /workspaces/{workspaceId}/destinations":                        phi.RoleMember,
+	"GET /workspaces/{workspaceId}/destinations/{destinationId}":         phi.RoleReadonly,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         phi.RoleMember,
+	"DELETE /workspaces/{workspaceId}/destinations/{destinationId}":      phi.RoleMember,
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": phi.RoleOwner,
+	// Members create destinations and receive their signing secret; so they may rotate it.
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate": phi.RoleMember,
 	"GET /workspaces/{workspaceId}/privacy/matchers":                                    phi.RoleOwner,
 	"POST /workspaces/{workspaceId}/privacy/matchers":                                   phi.RoleOwner,
 	"DELETE /workspaces/{workspaceId}/privacy/matchers/{matcherId}":                     phi.RoleOwner,
@@ -446,6 +473,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return http.StatusOK // creates nothing: answers with what it moved
 		case rt == stack.RouteTestDestination:
 			return http.StatusOK // a test's result, not a created resource
+		case rt == stack.RouteRotateSigningSecret:
+			return http.StatusOK // a new secret for an existing destination
 		case rt.Method == "POST":
 			return http.StatusCreated
 		case rt.Method == "DELETE":
@@ -593,7 +622,9 @@ func auditRecordOf(t *testing.T, a *api, wsID, requestID string) phi.AuditRecord
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			if r.RequestID == requestID {
+			// A route that generates a secret also writes an "attempted" record before it does
+			// (audit.Attempt); the outcome is the other record.
+			if r.RequestID == requestID && r.Outcome != audit.OutcomeAttempted {
 				found = append(found, r)
 			}
 		}

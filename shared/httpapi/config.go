@@ -44,6 +44,9 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	if c.DeadLetters == nil {
 		return nil, fmt.Errorf("config API: no dead-letter queue")
 	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now}, stack.FunctionConfig)
 	rt.Handle(stack.RouteCatalog, getCatalog)
 	rt.Handle(stack.RouteGetWorkspace, c.getWorkspace)
@@ -62,6 +65,7 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteDeleteDestination, c.deleteDestination)
 	rt.Handle(stack.RouteGetAccessPolicy, c.getAccessPolicy)
 	rt.Handle(stack.RouteTestDestination, c.testDestination)
+	rt.Handle(stack.RouteRotateSigningSecret, c.rotateSigningSecret)
 	rt.Handle(stack.RouteUpdateHashing, c.updateHashing)
 	rt.Handle(stack.RouteCountDeadLetters, c.countDeadLetters)
 	rt.Handle(stack.RouteReplayDeadLetters, c.replayDeadLetters)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -106,12 +107,71 @@ func (c *ConfigAPI) createDestination(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	d, ws, err := c.Service.CreateDestination(r.Context(), a, in)
+	d, ws, secret, err := c.Service.CreateDestination(r.Context(), a, in)
 	if err != nil {
 		return err
 	}
+	defer clear(secret)
 	w.Header().Set("Location", r.URL.Path+"/"+d.ID)
-	writeDestination(w, http.StatusCreated, d, ws, a)
+	if secret == nil {
+		writeDestination(w, http.StatusCreated, d, ws, a)
+		return nil
+	}
+	// The destination is stored; nothing may stand between it and the caller receiving its
+	// signing secret, which is never shown again.
+	body, err := secretBody(viewDestination(d, ws, a), "signingSecret", secret)
+	if err != nil {
+		return fmt.Errorf("respond with destination %s: %w", d.ID, err)
+	}
+	w.Header().Set("ETag", ETag(d.Version))
+	writeSecret(w, http.StatusCreated, body)
+	return nil
+}
+
+// SigningSecretsView is the 200 response of a signing-secret rotation (with, this once, the new
+// secret as signingSecret): when the new secret was created and until when the one it replaced
+// keeps signing beside it (absent when it stopped at once).
+type SigningSecretsView struct {
+	DestinationID     string     `json:"destinationId"`
+	CreatedAt         time.Time  `json:"createdAt"`
+	PreviousExpiresAt *time.Time `json:"previousExpiresAt,omitempty"`
+}
+
+// rotateSigningSecret serves POST .../signing-secret/rotate: a new signing secret, returned
+// once; the replaced one keeps signing for the body's overlapSeconds (default a day).
+func (c *ConfigAPI) rotateSigningSecret(w http.ResponseWriter, r *http.Request) error {
+	a, err := Actor(r)
+	if err != nil {
+		return err
+	}
+	id, err := PathID(r, "destinationId", phi.PrefixDestination)
+	if err != nil {
+		return err
+	}
+	var req workspace.RotateRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return err
+	}
+	overlap, err := req.Overlap()
+	if err != nil {
+		return err
+	}
+	sec, secret, err := c.Service.RotateSigningSecret(r.Context(), a.WorkspaceID, id, overlap)
+	if err != nil {
+		return err
+	}
+	defer clear(secret)
+	v := SigningSecretsView{DestinationID: sec.DestinationID, CreatedAt: sec.Secrets[0].CreatedAt}
+	if len(sec.Secrets) > 1 {
+		v.PreviousExpiresAt = sec.Secrets[1].ExpiresAt
+	}
+	body, err := secretBody(v, "signingSecret", secret)
+	if err != nil {
+		return fmt.Errorf("respond with the signing secret of destination %s: %w", id, err)
+	}
+	c.Logger.InfoContext(r.Context(), "signing secret rotated", "requestId", RequestID(r.Context()),
+		"workspace", a.WorkspaceID, "destination", id, "overlap_seconds", int64(overlap/time.Second), "actor", a.ID)
+	writeSecret(w, http.StatusOK, body)
 	return nil
 }
 

@@ -10,33 +10,35 @@ import (
 // wrongTypes are bodies with one field of the wrong JSON type, per route with a body; the
 // field named is the one the 400 must name.
 var wrongTypes = map[string][2]string{
-	"POST /operator/workspaces":                                          {`{"name":[]}`, "name"},
-	"PUT /operator/workspaces/{workspaceId}/plan":                        {`{"tier":3}`, "tier"},
-	"POST /operator/workspaces/{workspaceId}/owner-tokens":               {`{"name":7}`, "name"},
-	"POST /workspaces/{workspaceId}/tokens":                              {`{"name":"x","role":1}`, "role"},
-	"POST /workspaces/{workspaceId}/sources":                             {`{"name":true}`, "name"},
-	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   {`{"name":{}}`, "name"},
-	"POST /workspaces/{workspaceId}/destinations":                        {`{"enabled":"yes"}`, "enabled"},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         {`{"settings":{"url":5}}`, "settings.url"},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": {`{"enabled":"yes"}`, "enabled"},
-	"POST /workspaces/{workspaceId}/privacy/matchers":                    {`{"patterns":"x"}`, "patterns"},
-	"PUT /workspaces/{workspaceId}/privacy/classifications":              {`{"classifications":[{"path":1}]}`, "classifications.path"},
+	"POST /operator/workspaces":                                                         {`{"name":[]}`, "name"},
+	"PUT /operator/workspaces/{workspaceId}/plan":                                       {`{"tier":3}`, "tier"},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              {`{"name":7}`, "name"},
+	"POST /workspaces/{workspaceId}/tokens":                                             {`{"name":"x","role":1}`, "role"},
+	"POST /workspaces/{workspaceId}/sources":                                            {`{"name":true}`, "name"},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  {`{"name":{}}`, "name"},
+	"POST /workspaces/{workspaceId}/destinations":                                       {`{"enabled":"yes"}`, "enabled"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":                        {`{"settings":{"url":5}}`, "settings.url"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing":                {`{"enabled":"yes"}`, "enabled"},
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate": {`{"overlapSeconds":"1d"}`, "overlapSeconds"},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                                   {`{"patterns":"x"}`, "patterns"},
+	"PUT /workspaces/{workspaceId}/privacy/classifications":                             {`{"classifications":[{"path":1}]}`, "classifications.path"},
 }
 
 // brokenRules are well-formed bodies that break a rule, per route with a body; the field named
 // is the one the 422 must name.
 var brokenRules = map[string][2]string{
-	"POST /operator/workspaces":                                          {`{"name":""}`, "name"},
-	"PUT /operator/workspaces/{workspaceId}/plan":                        {`{"tier":"gold","baa":{"signed":false}}`, "tier"},
-	"POST /operator/workspaces/{workspaceId}/owner-tokens":               {`{"name":""}`, "name"},
-	"POST /workspaces/{workspaceId}/tokens":                              {`{"name":"x","role":"admin"}`, "role"},
-	"POST /workspaces/{workspaceId}/sources":                             {`{"name":" padded "}`, "name"},
-	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   {`{"name":""}`, "name"},
-	"POST /workspaces/{workspaceId}/destinations":                        {`{"sourceId":"SRC","name":"x","type":"webhook","settings":{"url":"http://x.example/h"}}`, "settings.url"},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         {`{"sourceId":"SRC","name":"x","type":"ftp"}`, "type"},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": {`{"enabled":false,"fields":[{"path":"email","treatment":"sha256"}]}`, "fields[0].path"},
-	"POST /workspaces/{workspaceId}/privacy/matchers":                    {`{"name":"x","classification":"purple","target":"key","mode":"exact","synonyms":["x"]}`, "classification"},
-	"PUT /workspaces/{workspaceId}/privacy/classifications":              {`{"classifications":[{"path":"traits.email","classification":"blue"}]}`, "classifications[0].classification"},
+	"POST /operator/workspaces":                                                         {`{"name":""}`, "name"},
+	"PUT /operator/workspaces/{workspaceId}/plan":                                       {`{"tier":"gold","baa":{"signed":false}}`, "tier"},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              {`{"name":""}`, "name"},
+	"POST /workspaces/{workspaceId}/tokens":                                             {`{"name":"x","role":"admin"}`, "role"},
+	"POST /workspaces/{workspaceId}/sources":                                            {`{"name":" padded "}`, "name"},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  {`{"name":""}`, "name"},
+	"POST /workspaces/{workspaceId}/destinations":                                       {`{"sourceId":"SRC","name":"x","type":"webhook","settings":{"url":"http://x.example/h"}}`, "settings.url"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":                        {`{"sourceId":"SRC","name":"x","type":"ftp"}`, "type"},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing":                {`{"enabled":false,"fields":[{"path":"email","treatment":"sha256"}]}`, "fields[0].path"},
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate": {`{"overlapSeconds":604801}`, "overlapSeconds"},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                                   {`{"name":"x","classification":"purple","target":"key","mode":"exact","synonyms":["x"]}`, "classification"},
+	"PUT /workspaces/{workspaceId}/privacy/classifications":                             {`{"classifications":[{"path":"traits.email","classification":"blue"}]}`, "classifications[0].classification"},
 }
 
 // Every route that takes a body refuses unknown fields, wrong types, oversize bodies and
@@ -81,6 +83,9 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 				a.must(t, 400, rt.Method, path, tok, `name=web`)
 			})
 			t.Run(key+"/empty body", func(t *testing.T) {
+				if optionalBody[key] {
+					return // an empty body takes the defaults: tested with the route
+				}
 				a.must(t, 400, rt.Method, path, tok, ``)
 			})
 			t.Run(key+"/broken rule", func(t *testing.T) {
@@ -146,6 +151,10 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 		a.must(t, 404, "GET", "/nothing/here", ws.Owner, "")
 	})
 }
+
+// optionalBody are the routes whose every body member has a default, so an empty body is
+// accepted.
+var optionalBody = map[string]bool{stack.RouteRotateSigningSecret.Key(): true}
 
 func params(path string) []string {
 	var out []string

@@ -145,15 +145,21 @@ func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 		key    string
 		schema string
 		pragma bool
+		status string // "201" when empty
 	}{
-		{"POST /operator/workspaces", "CreatedWorkspace", false},
-		{"POST /workspaces/{workspaceId}/tokens", "CreatedToken", false},
-		{"POST " + dst + "/keys", "GeneratedKey", true},
-		{"POST " + dst + "/hmac-keys", "GeneratedHMACKey", true},
+		{"POST /operator/workspaces", "CreatedWorkspace", false, ""},
+		{"POST /workspaces/{workspaceId}/tokens", "CreatedToken", false, ""},
+		{"POST " + dst + "/keys", "GeneratedKey", true, ""},
+		{"POST " + dst + "/hmac-keys", "GeneratedHMACKey", true, ""},
+		{"POST /workspaces/{workspaceId}/destinations", "CreatedDestination", true, ""},
+		{"POST " + dst + "/signing-secret/rotate", "RotatedSigningSecret", true, "200"},
 	} {
 		method, path, _ := strings.Cut(c.key, " ")
 		op := doc.Paths[path][strings.ToLower(method)]
-		created := string(op.Responses["201"])
+		if c.status == "" {
+			c.status = "201"
+		}
+		created := string(op.Responses[c.status])
 		if !strings.Contains(created, "once") || !strings.Contains(created, "NoStore") {
 			t.Errorf("%s: 201 does not say the secret is shown once with no-store: %s", c.key, created)
 		}
@@ -170,6 +176,11 @@ func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 	if !strings.Contains(string(doc.Components.Schemas["GeneratedHMACKey"]), `"secret"`) {
 		t.Error("GeneratedHMACKey has no secret")
 	}
+	for _, name := range []string{"CreatedDestination", "RotatedSigningSecret"} {
+		if !strings.Contains(string(doc.Components.Schemas[name]), `"signingSecret"`) {
+			t.Errorf("%s has no signingSecret", name)
+		}
+	}
 	imported := string(doc.Paths[dst+"/keys/import"]["post"].Responses["201"])
 	if !strings.Contains(imported, `"Location"`) {
 		t.Errorf("import: 201 does not document Location: %s", imported)
@@ -178,17 +189,18 @@ func TestOpenAPIDocumentsSecretsShownOnce(t *testing.T) {
 
 // requestSchemas names the request struct of every route of this package that takes a body.
 var requestSchemas = map[string]any{
-	"POST /operator/workspaces":                                          workspace.NewWorkspace{},
-	"PUT /operator/workspaces/{workspaceId}/plan":                        workspace.Plan{},
-	"POST /operator/workspaces/{workspaceId}/owner-tokens":               workspace.RecoveryToken{},
-	"POST /workspaces/{workspaceId}/tokens":                              workspace.TokenInput{},
-	"POST /workspaces/{workspaceId}/sources":                             workspace.SourceInput{},
-	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                   workspace.SourceInput{},
-	"POST /workspaces/{workspaceId}/destinations":                        workspace.DestinationInput{},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":         workspace.DestinationInput{},
-	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing": phi.HashingSettings{},
-	"POST /workspaces/{workspaceId}/privacy/matchers":                    workspace.MatcherInput{},
-	"PUT /workspaces/{workspaceId}/privacy/classifications":              classificationsRequest{},
+	"POST /operator/workspaces":                                                         workspace.NewWorkspace{},
+	"PUT /operator/workspaces/{workspaceId}/plan":                                       workspace.Plan{},
+	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              workspace.RecoveryToken{},
+	"POST /workspaces/{workspaceId}/tokens":                                             workspace.TokenInput{},
+	"POST /workspaces/{workspaceId}/sources":                                            workspace.SourceInput{},
+	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  workspace.SourceInput{},
+	"POST /workspaces/{workspaceId}/destinations":                                       workspace.DestinationInput{},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}":                        workspace.DestinationInput{},
+	"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing":                phi.HashingSettings{},
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate": workspace.RotateRequest{},
+	"POST /workspaces/{workspaceId}/privacy/matchers":                                   workspace.MatcherInput{},
+	"PUT /workspaces/{workspaceId}/privacy/classifications":                             classificationsRequest{},
 }
 
 // The request body schema of every config and operator route lists exactly the JSON members its

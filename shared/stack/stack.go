@@ -26,13 +26,12 @@ var Functions = []string{
 // Environment variables that carry resource names into the functions. A function whose required
 // variable is missing fails its cold start with a message naming the variable.
 const (
-	EnvTable             = "PHI_TABLE_NAME"          // the DynamoDB table
-	EnvKMSKeyID          = "PHI_KMS_KEY_ID"          // the service's customer-managed KMS key (id, ARN or alias)
-	EnvTopicARN          = "PHI_TOPIC_ARN"           // the SNS fan-out topic
-	EnvRejectedQueueURL  = "PHI_REJECTED_QUEUE_URL"  // permanent pipeline failures, with a reason attribute
-	EnvWebhookSigningKey = "PHI_WEBHOOK_SIGNING_KEY" // delivery, local development only: the signing key itself
-	EnvLogLevel          = "PHI_LOG_LEVEL"           // debug, info (default), warn, error
-	EnvConfigCacheTTL    = "PHI_CONFIG_CACHE_TTL"    // pipeline: Go duration, default 30s
+	EnvTable            = "PHI_TABLE_NAME"         // the DynamoDB table
+	EnvKMSKeyID         = "PHI_KMS_KEY_ID"         // the service's customer-managed KMS key (id, ARN or alias)
+	EnvTopicARN         = "PHI_TOPIC_ARN"          // the SNS fan-out topic
+	EnvRejectedQueueURL = "PHI_REJECTED_QUEUE_URL" // permanent pipeline failures, with a reason attribute
+	EnvLogLevel         = "PHI_LOG_LEVEL"          // debug, info (default), warn, error
+	EnvConfigCacheTTL   = "PHI_CONFIG_CACHE_TTL"   // pipeline: Go duration, default 30s
 	// delivery (re-schedules failed copies on it) and config (replays dead letters onto it):
 	// the webhook delivery queue, subscribed to the fan-out topic.
 	EnvDeliveryQueueURL = "PHI_DELIVERY_QUEUE_URL"
@@ -55,12 +54,6 @@ const (
 	// deployed stacks leave it empty, and the console then refuses anything but https.
 	EnvConsoleLocalHTTP = "PHI_CONSOLE_LOCAL_HTTP"
 )
-
-// EnvWebhookSigningKeySecretARN is, for the deployed delivery function, the ARN of the Secrets
-// Manager secret that holds the webhook signing key; the function reads the secret at run time,
-// so the key is never in its environment (where GetFunctionConfiguration would show it).
-// EnvWebhookSigningKey, the key itself, is for local development only.
-const EnvWebhookSigningKeySecretARN = "PHI_WEBHOOK_SIGNING_KEY_SECRET_ARN"
 
 // EnvAuditSigningKeyID names the audit signing key (id, ARN or alias): the asymmetric KMS key
 // (ECC_NIST_P256, SIGN_VERIFY) whose signatures checkpoint each workspace's audit chain. Only
@@ -145,8 +138,11 @@ var (
 	RouteReplayDeadLetters = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/dead-letters/replay", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.deadletters.replay"}
 	// RouteGetAccessPolicy gives the trust and permissions policies of an AWS destination's role;
 	// RouteTestDestination assumes it and writes one test record.
-	RouteGetAccessPolicy     = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/access-policy", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.access-policy.read"}
-	RouteTestDestination     = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/test", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.test"}
+	RouteGetAccessPolicy = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/access-policy", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.access-policy.read"}
+	RouteTestDestination = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/test", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.test"}
+	// RouteRotateSigningSecret gives a webhook destination a new signing secret, returned once;
+	// the replaced one keeps signing beside it for the requested overlap.
+	RouteRotateSigningSecret = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.signing-secret.rotate"}
 	RouteUpdateHashing       = Route{Method: "PUT", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/hashing", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.hashing.update"}
 	RouteListMatchers        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.list"}
 	RouteCreateMatcher       = Route{Method: "POST", Path: "/workspaces/{workspaceId}/privacy/matchers", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "privacy.matcher.create"}
@@ -183,7 +179,7 @@ var Routes = []Route{
 	RouteCatalog, RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
-	RouteGetAccessPolicy, RouteTestDestination,
+	RouteGetAccessPolicy, RouteTestDestination, RouteRotateSigningSecret,
 	RouteUpdateHashing, RouteCountDeadLetters, RouteReplayDeadLetters, RouteListMatchers, RouteCreateMatcher, RouteDeleteMatcher, RouteListInbox,
 	RouteListClassifications, RoutePutClassifications, RouteListAudit, RouteVerifyAudit, RouteExportAudit,
 	RouteListKeys, RouteGenerateKeyPair, RouteImportKey, RouteRevokeKey, RouteActivateKey, RouteGenerateHMACKey,

@@ -31,26 +31,17 @@ const (
 // sendConcurrency is how many copies of one Send are POSTed at once.
 const sendConcurrency = 5
 
-// KeySource returns the key that signs deliveries. The handler asks for it on every Send, so an
-// implementation that fetches the key (the delivery function's Secrets Manager fetcher,
-// deliveryfn.SecretKey) caches it; an error fails the attempt, which the engine retries.
-type KeySource interface {
-	SigningKey(ctx context.Context) ([]byte, error)
+// Secrets returns the keys that sign a destination's deliveries now: its current signing
+// secret's first, then, while a rotation's overlap lasts, the one it replaced. The Sender asks
+// on every attempt, so an implementation that reads and decrypts them (the delivery function's
+// Keyring) caches them; an error fails the attempt, which the engine retries.
+type Secrets interface {
+	SigningKeys(ctx context.Context, wsID, dstID string) ([][]byte, error)
 }
 
-// StaticKey is a KeySource that always returns the same key.
-type StaticKey []byte
-
-// SigningKey returns k.
-func (k StaticKey) SigningKey(context.Context) ([]byte, error) { return k, nil }
-
-// Config wires a Sender: exactly one of SigningKey (a fixed key of at least MinSigningKeyLen
-// bytes) and Keys.
+// Config wires a Sender. Secrets is required.
 type Config struct {
-	SigningKey []byte
-	// Keys supplies the signing key at delivery time, in place of a fixed SigningKey; a key it
-	// returns that is shorter than MinSigningKeyLen fails the delivery.
-	Keys KeySource
+	Secrets Secrets
 	// Policy decides which addresses may be reached; its zero value is the production policy.
 	Policy Policy
 	// TLSConfig overrides the client's TLS settings (tests trust their own server); nil uses
@@ -64,7 +55,7 @@ type Config struct {
 // Sender is the webhook destination type's delivery.Sender: it POSTs copies, signed, one attempt each.
 // Build it once per container with New.
 type Sender struct {
-	keys    KeySource
+	secrets Secrets
 	policy  Policy
 	client  *http.Client
 	timeout time.Duration
@@ -73,19 +64,12 @@ type Sender struct {
 
 var _ delivery.Sender = (*Sender)(nil)
 
-// New returns a Sender. It returns an error when both or neither of SigningKey and Keys are
-// set, or when SigningKey is shorter than MinSigningKeyLen.
+// New returns a Sender. It returns an error when Config.Secrets is missing.
 func New(cfg Config) (*Sender, error) {
-	keys := cfg.Keys
-	switch {
-	case keys != nil && cfg.SigningKey != nil:
-		return nil, errors.New("webhook: set Config.SigningKey or Config.Keys, not both")
-	case keys == nil && len(cfg.SigningKey) < MinSigningKeyLen:
-		return nil, fmt.Errorf("webhook: the signing key must be at least %d bytes", MinSigningKeyLen)
-	case keys == nil:
-		keys = StaticKey(append([]byte(nil), cfg.SigningKey...))
+	if cfg.Secrets == nil {
+		return nil, errors.New("webhook: Config.Secrets is required")
 	}
-	h := &Sender{keys: keys, policy: cfg.Policy, timeout: cfg.AttemptTimeout, now: cfg.Now}
+	h := &Sender{secrets: cfg.Secrets, policy: cfg.Policy, timeout: cfg.AttemptTimeout, now: cfg.Now}
 	if h.timeout <= 0 {
 		h.timeout = RequestTimeout
 	}
@@ -111,7 +95,8 @@ func New(cfg Config) (*Sender, error) {
 	return h, nil
 }
 
-// Send POSTs each copy to the destination's URL, signed, one attempt each, up to
+// Send POSTs each copy to the destination's URL, signed with the destination's own keys and
+// with the copy's dedup id as its webhook-id, one attempt each, up to
 // sendConcurrency at a time, and returns their outcomes in order. A URL the policy refuses
 // and a redirect or 4xx answer other than 408, 425 and 429 are permanent; 5xx, 408, 425, 429
 // (with their Retry-After), timeouts, network errors and an unavailable signing key are not.
@@ -124,7 +109,7 @@ func (h *Sender) Send(ctx context.Context, d *phi.Destination, copies []pack.Cop
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			status, retryAfter, err := h.Deliver(ctx, d.Settings.URL, d.ID, c.DedupID, c.Event)
+			status, retryAfter, err := h.Deliver(ctx, d.Settings.URL, d.WorkspaceID, d.ID, c.DedupID, c.Event)
 			out[i] = outcome(status, retryAfter, err)
 		}()
 	}
@@ -154,46 +139,48 @@ var (
 	// ErrUnavailable: the receiver failed in a way that may pass (5xx, 408, 425, 429, a timeout,
 	// a network error).
 	ErrUnavailable = errors.New("webhook unavailable")
-	// ErrSigningKey: the signing key could not be had (Config.Keys failed or returned a key
-	// shorter than MinSigningKeyLen); nothing was sent.
+	// ErrSigningKey: the destination's signing keys could not be had (Config.Secrets failed or
+	// returned none, or a key shorter than SecretLen); nothing was sent.
 	ErrSigningKey = errors.New("webhook signing key unavailable")
 )
 
-// Deliver makes one signed POST of body to url. It returns the HTTP status (0 when there was
+// Deliver makes one POST of body to url, signed with destination dstID's keys
+// (Config.Secrets) and with dedupID as its webhook-id. It returns the HTTP status (0 when there was
 // no answer), the wait the receiver asked for with Retry-After (on 408, 425, 429 and 5xx), and
 // nil on a 2xx answer. Failures wrap ErrUnsafeURL (URL or resolved address not allowed),
 // ErrSigningKey, ErrRejected or ErrUnavailable; they never contain the body, the URL or the key.
-func (h *Sender) Deliver(ctx context.Context, url, dstID, dedupID string, body []byte) (status int, retryAfter time.Duration, err error) {
+func (h *Sender) Deliver(ctx context.Context, url, wsID, dstID, dedupID string, body []byte) (status int, retryAfter time.Duration, err error) {
 	if _, err := h.policy.parse(url); err != nil {
 		return 0, 0, err
 	}
-	key, err := h.keys.SigningKey(ctx)
+	keys, err := h.secrets.SigningKeys(ctx, wsID, dstID)
 	switch {
 	case err != nil:
 		return 0, 0, fmt.Errorf("%w: %w", ErrSigningKey, err)
-	case len(key) < MinSigningKeyLen:
-		return 0, 0, fmt.Errorf("%w: the key has fewer than %d bytes", ErrSigningKey, MinSigningKeyLen)
+	case len(keys) == 0:
+		return 0, 0, fmt.Errorf("%w: destination %s has no signing secret", ErrSigningKey, dstID)
 	}
-	return h.post(ctx, key, url, dstID, dedupID, body)
+	for _, k := range keys {
+		if len(k) < SecretLen {
+			return 0, 0, fmt.Errorf("%w: a key of destination %s has fewer than %d bytes", ErrSigningKey, dstID, SecretLen)
+		}
+	}
+	return h.post(ctx, keys, url, wsID, dstID, dedupID, body)
 }
 
 // post makes one signed attempt.
-func (h *Sender) post(ctx context.Context, key []byte, url, dstID, dedupID string, body []byte) (int, time.Duration, error) {
+func (h *Sender) post(ctx context.Context, keys [][]byte, url, wsID, dstID, dedupID string, body []byte) (int, time.Duration, error) {
 	actx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: the webhook URL cannot be requested", ErrUnsafeURL)
 	}
-	ts := strconv.FormatInt(h.now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "phiguard-webhook/1")
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(key, ts, body))
+	SetHeaders(req.Header, keys, dedupID, h.now(), body)
+	req.Header.Set(HeaderWorkspace, wsID)
 	req.Header.Set(HeaderDestination, dstID)
-	if dedupID != "" {
-		req.Header.Set(HeaderDedupID, dedupID)
-	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrUnsafeURL) {

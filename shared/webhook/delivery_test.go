@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -19,7 +21,17 @@ import (
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
-var testKey = []byte("0123456789abcdef0123456789abcdef-signing")
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// secretsFunc is a Secrets from a function.
+type secretsFunc func(ctx context.Context, wsID, dstID string) ([][]byte, error)
+
+func (f secretsFunc) SigningKeys(ctx context.Context, wsID, dstID string) ([][]byte, error) {
+	return f(ctx, wsID, dstID)
+}
+
+// oneKey signs every destination's deliveries with testKey.
+var oneKey = secretsFunc(func(context.Context, string, string) ([][]byte, error) { return [][]byte{testKey}, nil })
 
 // receiver is a TLS webhook receiver that verifies every request like a customer would.
 type receiver struct {
@@ -40,7 +52,7 @@ func newReceiver(t *testing.T, statuses ...int) *receiver {
 		r.mu.Lock()
 		r.bodies = append(r.bodies, string(body))
 		r.headers = append(r.headers, req.Header.Clone())
-		r.verified = append(r.verified, Verify(testKey, req.Header.Get(HeaderTimestamp), req.Header.Get(HeaderSignature), body, time.Now(), 0))
+		r.verified = append(r.verified, Verify(testKey, req.Header, body, time.Now(), 0))
 		r.mu.Unlock()
 		status := http.StatusOK
 		if n < len(r.statuses) {
@@ -71,7 +83,7 @@ func listing(rs ...*receiver) Policy {
 }
 
 func newTestSender(t *testing.T, r *receiver, p Policy) *Sender {
-	h, err := New(Config{SigningKey: testKey, Policy: p, TLSConfig: r.tls()})
+	h, err := New(Config{Secrets: oneKey, Policy: p, TLSConfig: r.tls()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,41 +94,49 @@ func TestDeliverySignsTheBodySoTheReceiverCanVerifyIt(t *testing.T) {
 	r := newReceiver(t)
 	h := newTestSender(t, r, listing(r))
 	body := []byte(`{"type":"identify","traits":{"email":"hpke-p256.token"},"_phi":{"v":1}}`)
-	status, _, err := h.Deliver(context.Background(), r.srv.URL+"/in", "dst_1", "dedup-1", body)
+	status, _, err := h.Deliver(context.Background(), r.srv.URL+"/in", "ws_1", "dst_1", "dedup-1", body)
 	if err != nil || status != 200 || r.calls.Load() != 1 {
 		t.Fatalf("status %d calls %d err %v", status, r.calls.Load(), err)
 	}
 	if r.bodies[0] != string(body) || r.verified[0] != nil {
 		t.Fatalf("body %q verified %v", r.bodies[0], r.verified[0])
 	}
-	if got := r.headers[0]; got.Get(HeaderDedupID) != "dedup-1" || got.Get(HeaderDestination) != "dst_1" || got.Get("Content-Type") != "application/json" {
+	if got := r.headers[0]; got.Get(HeaderID) != "dedup-1" || got.Get(HeaderWorkspace) != "ws_1" || got.Get(HeaderDestination) != "dst_1" || got.Get("Content-Type") != "application/json" {
 		t.Fatalf("headers %v", got)
 	}
 }
 
 func TestVerifyRejectsTamperingAndReplays(t *testing.T) {
 	now := time.Unix(1_750_000_000, 0)
-	ts := "1750000000"
 	body := []byte(`{"a":1}`)
-	sig := Sign(testKey, ts, body)
+	other := []byte("another-key-another-key-another-key")
+	headers := func(id, ts, sig string) http.Header {
+		return http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {ts}, "Webhook-Signature": {sig}}
+	}
+	sig := "v1," + Sign(testKey, "msg_1", "1750000000", body)
 	for _, tt := range []struct {
-		name    string
-		key     []byte
-		ts, sig string
-		body    []byte
-		now     time.Time
-		ok      bool
+		name string
+		key  []byte
+		h    http.Header
+		body []byte
+		now  time.Time
+		ok   bool
 	}{
-		{"the genuine request verifies", testKey, ts, sig, body, now, true},
-		{"a changed body fails", testKey, ts, sig, []byte(`{"a":2}`), now, false},
-		{"another key fails", []byte("another-key-another-key-another-key"), ts, sig, body, now, false},
-		{"a changed timestamp fails", testKey, "1750000001", sig, body, now.Add(time.Second), false},
-		{"a replay after the tolerance fails", testKey, ts, sig, body, now.Add(6 * time.Minute), false},
-		{"a timestamp from the future fails", testKey, ts, sig, body, now.Add(-6 * time.Minute), false},
-		{"a malformed timestamp fails", testKey, "yesterday", sig, body, now, false},
+		{"the genuine request verifies", testKey, headers("msg_1", "1750000000", sig), body, now, true},
+		{"one of two signatures verifies (a rotation's overlap)", testKey, headers("msg_1", "1750000000", "v1,"+Sign(other, "msg_1", "1750000000", body)+" "+sig), body, now, true},
+		{"lower-case header names verify", testKey, http.Header{HeaderID: {"msg_1"}, HeaderTimestamp: {"1750000000"}, HeaderSignature: {sig}}, body, now, true},
+		{"a changed body fails", testKey, headers("msg_1", "1750000000", sig), []byte(`{"a":2}`), now, false},
+		{"another key fails", other, headers("msg_1", "1750000000", sig), body, now, false},
+		{"another id fails", testKey, headers("msg_2", "1750000000", sig), body, now, false},
+		{"a changed timestamp fails", testKey, headers("msg_1", "1750000001", sig), body, now.Add(time.Second), false},
+		{"another signature version fails", testKey, headers("msg_1", "1750000000", "v2"+sig[2:]), body, now, false},
+		{"a replay after the tolerance fails", testKey, headers("msg_1", "1750000000", sig), body, now.Add(6 * time.Minute), false},
+		{"a timestamp from the future fails", testKey, headers("msg_1", "1750000000", sig), body, now.Add(-6 * time.Minute), false},
+		{"a malformed timestamp fails", testKey, headers("msg_1", "yesterday", sig), body, now, false},
+		{"a missing id fails", testKey, headers("", "1750000000", sig), body, now, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Verify(tt.key, tt.ts, tt.sig, tt.body, tt.now, 0)
+			err := Verify(tt.key, tt.h, tt.body, tt.now, 0)
 			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrSignature)) {
 				t.Fatalf("Verify = %v, want ok=%v", err, tt.ok)
 			}
@@ -124,8 +144,22 @@ func TestVerifyRejectsTamperingAndReplays(t *testing.T) {
 	}
 }
 
-// Send makes one attempt per copy and says, per copy, whether trying again may help and how
-// long the receiver asked to wait; the receiver's answers never reach the outcome's text.
+func TestSecretsRoundTripThroughTheirTextForm(t *testing.T) {
+	text := FormatSecret(testKey)
+	if !strings.HasPrefix(string(text), "whsec_") {
+		t.Fatalf("FormatSecret = %q, want the whsec_ prefix", text)
+	}
+	key, err := ParseSecret(string(text))
+	if err != nil || !bytes.Equal(key, testKey) {
+		t.Fatalf("ParseSecret(FormatSecret(k)) = %x, %v; want k", key, err)
+	}
+	for _, bad := range []string{"", "0123456789abcdef0123456789abcdef", "whsec_not base64!", "whsec_" + base64.StdEncoding.EncodeToString([]byte("too short"))} {
+		if _, err := ParseSecret(bad); err == nil || (bad != "" && strings.Contains(err.Error(), bad)) {
+			t.Errorf("ParseSecret(%q) = %v; want an error that does not quote it", bad, err)
+		}
+	}
+}
+
 func TestSendMakesOneAttemptPerCopyAndClassifiesTheAnswer(t *testing.T) {
 	later := time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat)
 	for _, tt := range []struct {
@@ -161,7 +195,7 @@ func TestSendMakesOneAttemptPerCopyAndClassifiesTheAnswer(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			p := Policy{LocalTargets: []netip.AddrPort{netip.MustParseAddrPort(srv.Listener.Addr().String())}}
-			h, err := New(Config{SigningKey: testKey, Policy: p, TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+			h, err := New(Config{Secrets: oneKey, Policy: p, TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +229,7 @@ func TestSendGivesUpOnAHangingOrRefusingReceiver(t *testing.T) {
 	refused := refusing.Listener.Addr().String()
 	refusing.Listener.Close()
 	p := Policy{LocalTargets: []netip.AddrPort{netip.MustParseAddrPort(hang.Listener.Addr().String()), netip.MustParseAddrPort(refused)}}
-	h, err := New(Config{SigningKey: testKey, Policy: p, TLSConfig: hang.Client().Transport.(*http.Transport).TLSClientConfig,
+	h, err := New(Config{Secrets: oneKey, Policy: p, TLSConfig: hang.Client().Transport.(*http.Transport).TLSClientConfig,
 		AttemptTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +255,7 @@ func TestDeliveryRefusesUnsafeTargetsUnderTheProductionPolicy(t *testing.T) {
 		"https://[::1]" + port,
 	} {
 		t.Run(url, func(t *testing.T) {
-			_, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`))
+			_, _, err := h.Deliver(context.Background(), url, "ws_1", "dst_1", "d", []byte(`{}`))
 			if !errors.Is(err, ErrUnsafeURL) {
 				t.Fatalf("err = %v, want ErrUnsafeURL", err)
 			}
@@ -253,7 +287,7 @@ func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
 	p.LocalTargets = append(p.LocalTargets, netip.MustParseAddrPort(plain.Listener.Addr().String()))
 	h := newTestSender(t, listed, p)
 	for _, url := range []string{listed.srv.URL + "/in", plain.URL + "/in"} {
-		if status, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`)); err != nil || status/100 != 2 {
+		if status, _, err := h.Deliver(context.Background(), url, "ws_1", "dst_1", "d", []byte(`{}`)); err != nil || status/100 != 2 {
 			t.Errorf("delivery to the listed %s: status %d, err %v", url, status, err)
 		}
 	}
@@ -263,14 +297,14 @@ func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
 	unlistedPort := unlisted.srv.URL[strings.LastIndex(unlisted.srv.URL, ":"):]
 	for _, url := range []string{unlisted.srv.URL, "https://localhost" + unlistedPort, "https://[::ffff:127.0.0.1]" + unlistedPort} {
 		t.Run(url, func(t *testing.T) {
-			_, _, err := h.Deliver(context.Background(), url, "dst_1", "d", []byte(`{}`))
+			_, _, err := h.Deliver(context.Background(), url, "ws_1", "dst_1", "d", []byte(`{}`))
 			if !errors.Is(err, ErrUnsafeURL) {
 				t.Fatalf("err = %v, want ErrUnsafeURL", err)
 			}
 		})
 	}
 	// post skips the URL check: the dialer alone stops the unlisted port.
-	if _, _, err := h.post(context.Background(), testKey, unlisted.srv.URL, "dst_1", "d", []byte(`{}`)); !errors.Is(err, ErrUnsafeURL) {
+	if _, _, err := h.post(context.Background(), [][]byte{testKey}, unlisted.srv.URL, "ws_1", "dst_1", "d", []byte(`{}`)); !errors.Is(err, ErrUnsafeURL) {
 		t.Fatalf("the dialer let an unlisted loopback port through: %v", err)
 	}
 	if n := unlisted.calls.Load(); n != 0 {
@@ -285,7 +319,7 @@ func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 	h := newTestSender(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	// post skips the URL check, as if "localhost" had been a public name at configuration time.
-	_, _, err := h.post(context.Background(), testKey, "https://localhost"+port, "dst_1", "d", []byte(`{}`))
+	_, _, err := h.post(context.Background(), [][]byte{testKey}, "https://localhost"+port, "ws_1", "dst_1", "d", []byte(`{}`))
 	if !errors.Is(err, ErrUnsafeURL) {
 		t.Fatalf("err = %v, want the dialer to refuse the resolved loopback address", err)
 	}
@@ -297,76 +331,66 @@ func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 	}
 }
 
-func TestNewRefusesAShortSigningKey(t *testing.T) {
-	if _, err := New(Config{SigningKey: []byte("short")}); err == nil {
-		t.Fatal("accepted a 5-byte signing key")
+func TestNewNeedsSecrets(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("New accepted a config without secrets")
 	}
 }
 
-// keyFunc is a KeySource from a function.
-type keyFunc func(context.Context) ([]byte, error)
-
-func (f keyFunc) SigningKey(ctx context.Context) ([]byte, error) { return f(ctx) }
-
-func TestNewTakesAFixedKeyOrAKeySourceButNotBoth(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  Config
-		ok   bool
-	}{
-		{"a fixed key", Config{SigningKey: testKey}, true},
-		{"a key source", Config{Keys: StaticKey(testKey)}, true},
-		{"both", Config{SigningKey: testKey, Keys: StaticKey(testKey)}, false},
-		{"neither", Config{}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.cfg); (err == nil) != tt.ok {
-				t.Errorf("New: %v, want ok = %v", err, tt.ok)
-			}
-		})
-	}
-}
-
-// The key is asked for at delivery time, so a rotated key signs the next delivery, and a key
-// that cannot be had fails the delivery before anything is sent.
-func TestDeliveryAsksTheKeySourceEachTime(t *testing.T) {
+// The keys are asked for at delivery time, per destination: each destination's deliveries are
+// signed with its own keys only (all of them during an overlap), and keys that cannot be had
+// fail the delivery before anything is sent.
+func TestDeliveryIsSignedWithTheDestinationsOwnKeys(t *testing.T) {
 	r := newReceiver(t)
-	rotated := []byte("a-rotated-signing-key-of-at-least-32-bytes")
-	var calls atomic.Int32
-	keys := keyFunc(func(context.Context) ([]byte, error) {
-		switch calls.Add(1) {
-		case 1:
-			return testKey, nil
-		case 2:
-			return rotated, nil
-		case 3:
-			return []byte("short"), nil
+	keyA, keyB := bytes.Repeat([]byte{'a'}, SecretLen), bytes.Repeat([]byte{'b'}, SecretLen)
+	rotated := bytes.Repeat([]byte{'c'}, SecretLen)
+	keys := secretsFunc(func(_ context.Context, ws, dst string) ([][]byte, error) {
+		switch dst {
+		case "dst_a":
+			return [][]byte{keyA}, nil
+		case "dst_b":
+			return [][]byte{rotated, keyB}, nil // rotated, in the overlap
+		case "dst_short":
+			return [][]byte{[]byte("short")}, nil
+		case "dst_none":
+			return nil, nil
 		}
-		return nil, errors.New("secrets manager unavailable")
+		return nil, errors.New("KMS unavailable")
 	})
-	h, err := New(Config{Keys: keys, Policy: listing(r), TLSConfig: r.tls()})
+	h, err := New(Config{Secrets: keys, Policy: listing(r), TLSConfig: r.tls()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range [][]byte{testKey, rotated} {
-		if _, _, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "dst_1", "d", []byte(`{"n":1}`)); err != nil {
-			t.Fatalf("delivery %d: %v", i, err)
+	body := []byte(`{"n":1}`)
+	for i, dst := range []string{"dst_a", "dst_b"} {
+		if _, _, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "ws_1", dst, "d", body); err != nil {
+			t.Fatalf("delivery to %s: %v", dst, err)
 		}
 		r.mu.Lock()
-		h := r.headers[i]
+		got := r.headers[i]
 		r.mu.Unlock()
-		if err := Verify(want, h.Get(HeaderTimestamp), h.Get(HeaderSignature), []byte(`{"n":1}`), time.Now(), 0); err != nil {
-			t.Errorf("delivery %d is not signed with the key the source returned: %v", i, err)
+		sigs := strings.Fields(got.Get(HeaderSignature))
+		want := map[string]int{"dst_a": 1, "dst_b": 2}[dst]
+		if len(sigs) != want {
+			t.Errorf("%s: %d signatures (%q), want %d", dst, len(sigs), got.Get(HeaderSignature), want)
+		}
+		for _, k := range map[string][][]byte{"dst_a": {keyA}, "dst_b": {rotated, keyB}}[dst] {
+			if err := Verify(k, got, body, time.Now(), 0); err != nil {
+				t.Errorf("%s: not verifiable with its key %q: %v", dst, k[:1], err)
+			}
+		}
+		foreign := map[string][]byte{"dst_a": keyB, "dst_b": keyA}[dst]
+		if err := Verify(foreign, got, body, time.Now(), 0); err == nil {
+			t.Errorf("%s's delivery verifies under another destination's key", dst)
 		}
 	}
-	for _, what := range []string{"a short key", "a failing source"} {
-		_, _, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "dst_1", "d", []byte(`{}`))
+	for _, dst := range []string{"dst_short", "dst_none", "dst_failing"} {
+		_, _, err := h.Deliver(context.Background(), r.srv.URL+"/hook", "ws_1", dst, "d", []byte(`{}`))
 		if o := outcome(0, 0, err); !errors.Is(err, ErrSigningKey) || o.Permanent || o.Reason != "signing-key" {
-			t.Errorf("%s: err %v (outcome %+v), want a retryable ErrSigningKey before any attempt", what, err, o)
+			t.Errorf("%s: err %v (outcome %+v), want a retryable ErrSigningKey before any attempt", dst, err, o)
 		}
 	}
 	if n := r.calls.Load(); n != 2 {
-		t.Errorf("the receiver got %d requests, want 2 (none without a usable key)", n)
+		t.Errorf("the receiver got %d requests, want 2 (none without usable keys)", n)
 	}
 }

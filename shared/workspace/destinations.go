@@ -112,14 +112,16 @@ func (s *Service) Destination(ctx context.Context, wsID, id string) (*phi.Destin
 }
 
 // CreateDestination creates a destination in a's workspace after CheckDestination, the hashing
-// rules (CheckHashing) and the webhook policy (checkTarget) pass.
-func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in DestinationInput) (*phi.Destination, *phi.Workspace, error) {
+// rules (CheckHashing) and the webhook policy (checkTarget) pass. A webhook destination gets its
+// signing secret (Service.Signing) in the same write, and its text ("whsec_…") is returned this
+// once: the service keeps only its KMS ciphertext. The caller sends it and then clears it.
+func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in DestinationInput) (*phi.Destination, *phi.Workspace, []byte, error) {
 	if err := CheckDestination(a, in); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ws, err := s.Workspace(ctx, a.WorkspaceID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	now := s.now()
 	d := &phi.Destination{
@@ -130,16 +132,31 @@ func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in Destina
 	audit.SetTarget(ctx, "destinations/"+d.ID)
 	if in.Hashing != nil {
 		if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, *in.Hashing); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if err := s.checkTarget(ctx, in); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if err := s.Store.CreateDestination(ctx, d); err != nil {
-		return nil, nil, wrap(err, "create destination")
+	if d.Type != phi.DestinationWebhook {
+		if err := s.Store.CreateDestination(ctx, d); err != nil {
+			return nil, nil, nil, wrap(err, "create destination")
+		}
+		return d, ws, nil, nil
 	}
-	return d, ws, nil
+	if s.Signing == nil {
+		return nil, nil, nil, errors.New("create destination: the service has no signing-secret generator")
+	}
+	sec, text, err := s.Signing.NewSigningSecret(ctx, d.WorkspaceID, d.ID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("create destination %s: %w", d.ID, err)
+	}
+	signing := &phi.SigningSecrets{WorkspaceID: d.WorkspaceID, DestinationID: d.ID, Secrets: []phi.SigningSecret{sec}}
+	if err := s.Store.CreateSignedDestination(ctx, d, signing); err != nil {
+		clear(text)
+		return nil, nil, nil, wrap(err, "create destination")
+	}
+	return d, ws, text, nil
 }
 
 // UpdateDestination replaces destination id's settings (and its hashing settings when in has

@@ -53,6 +53,21 @@ type Destinations interface {
 	UpdateDestination(ctx context.Context, d *phi.Destination) error
 	DeleteDestination(ctx context.Context, wsID, id string) error
 	ListKeys(ctx context.Context, wsID, dstID string) ([]phi.Key, error)
+	// CreateSignedDestination is CreateDestination storing the destination's signing secrets
+	// in the same write.
+	CreateSignedDestination(ctx context.Context, d *phi.Destination, sec *phi.SigningSecrets) error
+	// GetSigningSecrets returns a destination's signing secrets, or ENOTFOUND.
+	GetSigningSecrets(ctx context.Context, wsID, dstID string) (*phi.SigningSecrets, error)
+	// PutSigningSecrets replaces them when they are still at sec.Version (ECONFLICT
+	// otherwise; ENOTFOUND without the destination) and bumps sec.Version.
+	PutSigningSecrets(ctx context.Context, sec *phi.SigningSecrets) error
+}
+
+// SigningGenerator generates a webhook destination's signing secret (*webhook.Generator): the
+// secret to store, holding only the key's KMS ciphertext, and the key's "whsec_…" text to
+// return once.
+type SigningGenerator interface {
+	NewSigningSecret(ctx context.Context, wsID, dstID string) (phi.SigningSecret, []byte, error)
 }
 
 // AuditReader pages through a workspace's audit log. *dynamo.Store satisfies it.
@@ -86,6 +101,9 @@ type Service struct {
 	// and config functions'), the principals of an access policy's trust policy
 	// (stack.EnvAssumingRoleARNs); empty refuses access policies.
 	AssumingRoles []string
+	// Signing generates webhook destinations' signing secrets; creating or rotating one fails
+	// without it.
+	Signing SigningGenerator
 	// Now is the service's clock; time.Now when nil.
 	Now func() time.Time
 }

@@ -194,7 +194,7 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		APIAddr: "127.0.0.1:0", ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("bench"),
 		Env: mode.env, Counter: counter,
 		OnDelivery: func(d Delivery) {
-			id := d.Headers[http.CanonicalHeaderKey(webhook.HeaderDedupID)]
+			id := d.Headers[http.CanonicalHeaderKey(webhook.HeaderID)]
 			mu.Lock()
 			defer mu.Unlock()
 			if _, ok := firstSeen[id]; ok {

@@ -43,7 +43,7 @@ func TestADeadDestinationDoesNotHoldUpAHealthyOneEndToEnd(t *testing.T) {
 			return
 		}
 		mu.Lock()
-		seen[r.Header.Get(webhook.HeaderDedupID)] = true
+		seen[r.Header.Get(webhook.HeaderID)] = true
 		mu.Unlock()
 	}))
 	t.Cleanup(bad.Close)

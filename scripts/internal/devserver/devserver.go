@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/phiguard/phiguard/scripts/internal/devstack"
 	"github.com/phiguard/phiguard/shared/awsclient"
 	"github.com/phiguard/phiguard/shared/awsmetrics"
@@ -167,7 +169,6 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	rcvClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: trustReceiver.Clone()}}
 
 	env := res.Env()
-	env[stack.EnvWebhookSigningKey] = newOperatorSecret()
 	env[stack.EnvLocalWebhookTargets] = targets
 	env[httpapi.EnvLocalOperatorSecret] = cfg.OperatorSecret
 	env[stack.EnvConsoleLocalHTTP] = "true" // the console on http://127.0.0.1:…/console/
@@ -195,7 +196,8 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		return nil, fmt.Errorf("combine the API functions: %w", err)
 	}
 
-	rcv := &Receiver{DestinationHeader: fns.DestinationHeader, Verify: fns.Verify, OnDelivery: cfg.OnDelivery}
+	rcv := &Receiver{DestinationHeader: webhook.HeaderDestination, OnDelivery: cfg.OnDelivery,
+		Verify: verifier(webhook.NewKeyring(store, kms.NewFromConfig(clients.Config), nil))}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{
 		APIURL:         "http://" + apiLn.Addr().String(),

@@ -1,6 +1,7 @@
 package devserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
 )
@@ -153,6 +155,43 @@ func TestReceiverRecordsWhatEachDestinationReceived(t *testing.T) {
 	if w.Code != 404 {
 		t.Errorf("unknown request got %d", w.Code)
 	}
+}
+
+// The local receiver accepts a delivery only under a live secret of the destination it names: a
+// delivery signed with another destination's secret (what any receiver could forge with a shared
+// key) is refused.
+func TestTheReceiverVerifiesEachDestinationsOwnSecret(t *testing.T) {
+	keys := map[string][]byte{"dst_a": bytes.Repeat([]byte{'a'}, webhook.SecretLen), "dst_b": bytes.Repeat([]byte{'b'}, webhook.SecretLen)}
+	verify := verifier(secretsFunc(func(_ context.Context, ws, dst string) ([][]byte, error) {
+		if k, ok := keys[dst]; ok && ws == "ws_1" {
+			return [][]byte{k}, nil
+		}
+		return nil, phi.Errorf(phi.ENOTFOUND, "no secrets")
+	}))
+	signed := func(key []byte, dst string) (http.Header, []byte) {
+		body := []byte(`{"n":1}`)
+		h := http.Header{}
+		webhook.SetHeaders(h, [][]byte{key}, "msg_1", time.Now(), body)
+		h.Set(webhook.HeaderWorkspace, "ws_1")
+		h.Set(webhook.HeaderDestination, dst)
+		return h, body
+	}
+	if err := verify(signed(keys["dst_a"], "dst_a")); err != nil {
+		t.Errorf("a delivery signed with its destination's secret: %v", err)
+	}
+	if err := verify(signed(keys["dst_b"], "dst_a")); err == nil {
+		t.Error("a delivery to dst_a signed with dst_b's secret was accepted")
+	}
+	if err := verify(signed(keys["dst_a"], "dst_unknown")); err == nil {
+		t.Error("a delivery naming a destination without secrets was accepted")
+	}
+}
+
+// secretsFunc is a webhook.Secrets from a function.
+type secretsFunc func(ctx context.Context, wsID, dstID string) ([][]byte, error)
+
+func (f secretsFunc) SigningKeys(ctx context.Context, wsID, dstID string) ([][]byte, error) {
+	return f(ctx, wsID, dstID)
 }
 
 func TestCheckEmulatorsRefusesAnythingButLoopback(t *testing.T) {
@@ -359,10 +398,14 @@ func apiCall(t *testing.T, s *Server, method, path, bearer, body string) (int, m
 // delivery function reaches it, and every other local address — another loopback port, a
 // name for loopback, the loopback addresses of issue 10 §4 — is refused with 422.
 func TestAnExtraWebhookTargetIsReachableAndNothingElseLocal(t *testing.T) {
-	got := make(chan http.Header, 10)
+	type delivery struct {
+		h    http.Header
+		body []byte
+	}
+	got := make(chan delivery, 10)
 	extra := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		got <- r.Header.Clone()
+		body, _ := io.ReadAll(r.Body)
+		got <- delivery{r.Header.Clone(), body}
 	}))
 	t.Cleanup(extra.Close)
 	unlisted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -418,10 +461,19 @@ func TestAnExtraWebhookTargetIsReachableAndNothingElseLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The destination's signing secret, shown once in its creation response, verifies what the
+	// extra target received.
+	key, err := webhook.ParseSecret(fmt.Sprint(dst["signingSecret"]))
+	if err != nil {
+		t.Fatalf("the create response has no signing secret: %v", err)
+	}
 	select {
-	case h := <-got:
-		if h.Get(webhook.HeaderDestination) != dst["id"] || h.Get(webhook.HeaderSignature) == "" {
-			t.Errorf("delivery headers %v; want the destination %v, signed", h, dst["id"])
+	case d := <-got:
+		if d.h.Get(webhook.HeaderDestination) != dst["id"] {
+			t.Errorf("delivery headers %v; want the destination %v", d.h, dst["id"])
+		}
+		if err := webhook.Verify(key, d.h, d.body, time.Now(), 0); err != nil {
+			t.Errorf("the delivery does not verify with its destination's secret: %v", err)
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("no delivery reached the extra target within 60s")

@@ -13,6 +13,7 @@ import (
 	"github.com/phiguard/phiguard/shared/fn/hashingfn"
 	"github.com/phiguard/phiguard/shared/fn/keygenfn"
 	"github.com/phiguard/phiguard/shared/fn/operatorfn"
+	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
 )
@@ -20,11 +21,9 @@ import (
 // functions are the handlers of every function, built by the same builders their Lambda mains
 // use (shared/fn/<name>fn), from the local environment.
 type functions struct {
-	API               map[string]http.Handler // by function name, for httpapi.Combine
-	Hashing           SQSHandler
-	Delivery          SQSHandler
-	DestinationHeader string                                 // the header naming the destination on a delivery
-	Verify            func(h http.Header, body []byte) error // checks a delivery's signature
+	API      map[string]http.Handler // by function name, for httpapi.Combine
+	Hashing  SQSHandler
+	Delivery SQSHandler
 }
 
 // buildFunctions wires every function from env (with the in-process authenticator in place of
@@ -50,10 +49,27 @@ func buildFunctions(ctx context.Context, env *fn.Env) (*functions, error) {
 	if fns.Delivery, err = deliveryfn.Build(ctx, env); err != nil {
 		return nil, fmt.Errorf("build the %s function: %w", stack.FunctionDelivery, err)
 	}
-	key := []byte(env.Getenv(stack.EnvWebhookSigningKey))
-	fns.DestinationHeader = webhook.HeaderDestination
-	fns.Verify = func(h http.Header, body []byte) error {
-		return webhook.Verify(key, h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature), body, time.Now(), 0)
-	}
 	return fns, nil
+}
+
+// verifier returns the receiver's check of a delivery: it must verify under one of the live
+// signing secrets of the destination it names (webhook.HeaderWorkspace and
+// webhook.HeaderDestination), which keys reads from the table and decrypts as the delivery
+// function does — the receiver stands in for each destination's customer, who stored the
+// secret the create (or rotate) response showed once. A delivery signed with another
+// destination's secret fails.
+func verifier(keys webhook.Secrets) func(h http.Header, body []byte) error {
+	return func(h http.Header, body []byte) error {
+		ws, dst := h.Get(webhook.HeaderWorkspace), h.Get(webhook.HeaderDestination)
+		secrets, err := keys.SigningKeys(context.Background(), ws, dst)
+		if err != nil {
+			return fmt.Errorf("%w: no signing secret of destination %q: %v", webhook.ErrSignature, phi.Clip(dst, 40), phi.ErrorCode(err))
+		}
+		for _, k := range secrets {
+			if err = webhook.Verify(k, h, body, time.Now(), 0); err == nil {
+				return nil
+			}
+		}
+		return err
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/phiguard/phiguard/shared/fieldcrypt"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/privacy"
+	"github.com/phiguard/phiguard/shared/workspace"
 )
 
 // The fixed ids and the bearer token that the sample events in events/ refer to. The token is a
@@ -39,8 +40,18 @@ var SampleProtectedFields = []phi.FieldTreatment{
 // SeedSamples writes the workspace, owner token, source, webhook destination (delivering to
 // webhookURL) and active encryption key that the sample events expect. The workspace is HIPAA
 // eligible and the destination protects SampleProtectedFields. The key's private half is
-// discarded: samples only need the public key. It returns the first store error.
-func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) error {
+// discarded: samples only need the public key. Both destinations get a signing secret from
+// signing, whose text is discarded too (a receiver reads it as the delivery function does). It
+// returns the first store or KMS error.
+func SeedSamples(ctx context.Context, store *dynamo.Store, signing workspace.SigningGenerator, webhookURL string) error {
+	create := func(d *phi.Destination) error {
+		sec, text, err := signing.NewSigningSecret(ctx, d.WorkspaceID, d.ID)
+		if err != nil {
+			return fmt.Errorf("seed the signing secret of destination %s: %w", d.ID, err)
+		}
+		clear(text)
+		return store.CreateSignedDestination(ctx, d, &phi.SigningSecrets{WorkspaceID: d.WorkspaceID, DestinationID: d.ID, Secrets: []phi.SigningSecret{sec}})
+	}
 	now := time.Now().UTC()
 	ws := &phi.Workspace{
 		ID: SampleWorkspaceID, Name: "Sample Health", Tier: phi.TierBusiness,
@@ -70,7 +81,7 @@ func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) er
 		ID: spareDestinationID, WorkspaceID: ws.ID, SourceID: SampleSourceID, Name: "archive webhook",
 		Type: phi.DestinationWebhook, Settings: phi.DestinationSettings{URL: webhookURL},
 	}
-	if err := store.CreateDestination(ctx, archive); err != nil {
+	if err := create(archive); err != nil {
 		return fmt.Errorf("seed destination: %w", err)
 	}
 	lake := &phi.Destination{
@@ -91,7 +102,7 @@ func SeedSamples(ctx context.Context, store *dynamo.Store, webhookURL string) er
 		Type: phi.DestinationWebhook, Enabled: true, Settings: phi.DestinationSettings{URL: webhookURL},
 		Hashing: phi.HashingSettings{Enabled: true, Fields: SampleProtectedFields},
 	}
-	if err := store.CreateDestination(ctx, dst); err != nil {
+	if err := create(dst); err != nil {
 		return fmt.Errorf("seed destination: %w", err)
 	}
 	priv, err := fieldcrypt.GenerateKeyPair(fieldcrypt.HPKEP256, 0)

@@ -1,6 +1,7 @@
 // Package configfn wires the config function (stack.FunctionConfig): the customer's REST
-// routes — workspace, tokens, sources, destinations and their dead letters, Privacy Portal,
-// audit log and its verification and export.
+// routes — workspace, tokens, sources, destinations (with their webhook signing secrets,
+// generated through KMS) and their dead letters, Privacy Portal, audit log and its
+// verification and export.
 package configfn
 
 import (
@@ -41,19 +42,22 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	}
 	b, err := env.Base(ctx, fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"},
 		fn.Var{Name: stack.EnvDeliveryQueueURL, What: "the delivery queue's URL, where replayed dead letters go"},
-		fn.Var{Name: stack.EnvDeliveryDLQURL, What: "the delivery dead-letter queue's URL"})
+		fn.Var{Name: stack.EnvDeliveryDLQURL, What: "the delivery dead-letter queue's URL"},
+		fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key, under which webhook signing secrets are generated"})
 	if err != nil {
 		return nil, err
 	}
 	if n := len(webhooks.LocalTargets); n > 0 {
 		b.Logger.Warn("local webhook targets allowed: destinations may target the listed loopback addresses", "variable", stack.EnvLocalWebhookTargets, "targets", n)
 	}
+	kmsClient := kms.NewFromConfig(b.AWS)
 	api := &httpapi.ConfigAPI{
 		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks, AssumingRoles: roles,
+			Signing: &webhook.Generator{KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID]},
 			// The destination test assumes the customer's role, as the delivery function does.
 			Tester: awsdest.New(awsdest.Config{AWS: b.AWS, S3PathStyle: env.Getenv("AWS_ENDPOINT_URL_S3") != "", Logger: b.Logger})},
 		Audit: b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
-		Trail: &audit.Trail{Store: b.Store, KMS: kms.NewFromConfig(b.AWS), SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
+		Trail: &audit.Trail{Store: b.Store, KMS: kmsClient, SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		DeadLetters: &delivery.DeadLetters{Queue: sqs.NewFromConfig(b.AWS),
 			QueueURL: b.Vars[stack.EnvDeliveryQueueURL], DLQURL: b.Vars[stack.EnvDeliveryDLQURL]},
 	}

@@ -46,7 +46,8 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	}
 	kmsClient := kms.NewFromConfig(b.AWS)
 	c := &console.Console{
-		Service:  &workspace.Service{Store: b.Store, Webhooks: webhooks},
+		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks,
+			Signing: &webhook.Generator{KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID]}},
 		Keys:     &keygen.Service{Store: b.Store, KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
 		Trail:    &audit.Trail{Store: b.Store, KMS: kmsClient, SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		Sessions: b.Store, Tokens: b.Store, Audit: b.Store, Logger: b.Logger, LocalHTTP: localHTTP,

@@ -1,14 +1,13 @@
 // Package deliveryfn wires the delivery function (stack.FunctionDelivery): the delivery engine
 // (shared/delivery) over the delivery queue, with the webhook Sender that POSTs each protected
-// copy, signed, to its destination.
+// copy, signed with its destination's own secret, to its destination.
 package deliveryfn
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/delivery"
@@ -19,19 +18,20 @@ import (
 	"github.com/phiguard/phiguard/shared/webhook"
 )
 
-var _ delivery.Store = (*dynamo.Store)(nil)
+var (
+	_ delivery.Store      = (*dynamo.Store)(nil)
+	_ webhook.SecretStore = (*dynamo.Store)(nil)
+)
 
 // Handler is the delivery function's Lambda handler.
 type Handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
 // Build returns the delivery handler: the engine, re-scheduling failed copies on the queue of
-// stack.EnvDeliveryQueueURL and dead-lettering them on stack.EnvDeliveryDLQURL. The signing key comes from the Secrets Manager secret
-// named by stack.EnvWebhookSigningKeySecretARN, read at the first delivery and cached
-// (SecretKey), or — for local development only — from stack.EnvWebhookSigningKey itself. Build
-// makes no call. It fails, naming the variable, when the table or a queue is missing, when neither or both
-// of the two signing-key variables are set, when a literal key is shorter than
-// webhook.MinSigningKeyLen, or when the local webhook targets are not a list of loopback IP:port
-// pairs.
+// stack.EnvDeliveryQueueURL and dead-lettering them on stack.EnvDeliveryDLQURL. Each
+// destination's signing secrets are read from the table and decrypted through KMS at its first
+// delivery, then cached in memory (webhook.Keyring): no secret is ever in the function's
+// environment. Build makes no call. It fails, naming the variable, when the table or a queue is
+// missing, or when the local webhook targets are not a list of loopback IP:port pairs.
 func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	policy, err := webhook.PolicyFromEnv(env.Getenv(stack.EnvLocalWebhookTargets))
 	if err != nil {
@@ -43,24 +43,8 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := webhook.Config{Policy: policy, TLSConfig: env.TLSConfig}
-	secretARN, literal := env.Getenv(stack.EnvWebhookSigningKeySecretARN), env.Getenv(stack.EnvWebhookSigningKey)
-	switch {
-	case secretARN != "" && literal != "":
-		return nil, fmt.Errorf("environment variables %s and %s are both set; a deployed function reads the secret, %s is for local development only",
-			stack.EnvWebhookSigningKeySecretARN, stack.EnvWebhookSigningKey, stack.EnvWebhookSigningKey)
-	case secretARN != "":
-		cfg.Keys = NewSecretKey(secretsmanager.NewFromConfig(b.AWS), secretARN)
-	case literal != "":
-		if len(literal) < webhook.MinSigningKeyLen {
-			return nil, fmt.Errorf("environment variable %s (the webhook signing key, local development only) must hold at least %d bytes",
-				stack.EnvWebhookSigningKey, webhook.MinSigningKeyLen)
-		}
-		cfg.SigningKey = []byte(literal)
-	default:
-		return nil, fmt.Errorf("environment variable %s (the ARN of the Secrets Manager secret holding the webhook signing key) is not set "+
-			"(locally, %s may hold the key itself)", stack.EnvWebhookSigningKeySecretARN, stack.EnvWebhookSigningKey)
-	}
+	cfg := webhook.Config{Policy: policy, TLSConfig: env.TLSConfig,
+		Secrets: webhook.NewKeyring(b.Store, kms.NewFromConfig(b.AWS), nil)}
 	hooks, err := webhook.New(cfg)
 	if err != nil {
 		return nil, err
@@ -73,10 +57,6 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if literal != "" {
-		b.Logger.Warn("webhook signing key taken from the environment: for local development only; deployed functions read it from Secrets Manager",
-			"variable", stack.EnvWebhookSigningKey, "instead_of", stack.EnvWebhookSigningKeySecretARN)
 	}
 	if n := len(policy.LocalTargets); n > 0 {
 		b.Logger.Warn("local webhook targets allowed: the listed loopback addresses are reachable, over plain http too", "variable", stack.EnvLocalWebhookTargets, "targets", n)

@@ -86,7 +86,7 @@ func newFaultServer(t *testing.T, answer func(w http.ResponseWriter, r *http.Req
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		f.mu.Lock()
-		f.dedup = append(f.dedup, r.Header.Get(webhook.HeaderDedupID))
+		f.dedup = append(f.dedup, r.Header.Get(webhook.HeaderID))
 		f.mu.Unlock()
 		if answer == nil {
 			select { // hang until the test ends
@@ -135,18 +135,17 @@ func TestAFailingDestinationNeverHoldsUpAHealthyOne(t *testing.T) {
 	}
 	var targets []string
 	dst := map[string]string{}
+	signing := testGenerator(t)
 	for _, name := range slices.Sorted(maps.Keys(servers)) {
 		s := servers[name]
 		targets = append(targets, s.srv.Listener.Addr().String())
 		d := &phi.Destination{ID: phi.NewID(phi.PrefixDestination), WorkspaceID: ws.ID, SourceID: fntest.SourceID, Name: name,
 			Type: phi.DestinationWebhook, Enabled: true, Settings: phi.DestinationSettings{URL: s.srv.URL + "/hook"}}
-		if err := store.CreateDestination(t.Context(), d); err != nil {
-			t.Fatal(err)
-		}
+		createSigned(t, store, signing, d)
 		dst[name] = d.ID
 	}
 	q := newQueues(t)
-	h := fntest.Build(t, deliveryfn.Build, fntest.Vars{stack.EnvTable: table, stack.EnvWebhookSigningKey: signingKey,
+	h := fntest.Build(t, deliveryfn.Build, fntest.Vars{stack.EnvTable: table,
 		stack.EnvLocalWebhookTargets: strings.Join(targets, ","), stack.EnvDeliveryQueueURL: q.url, stack.EnvDeliveryDLQURL: q.dlq}, nil)
 
 	var recs []events.SQSMessage

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/dynamo"
@@ -114,6 +115,17 @@ func Table(t testing.TB) (*dynamo.Store, string) {
 		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	return dynamo.New(client, name), name
+}
+
+// KMSKey creates a symmetric key in the KMS emulator (local-kms) and returns its id, for the
+// functions that generate keys or signing secrets under the service's key.
+func KMSKey(t testing.TB) string {
+	t.Helper()
+	out, err := awstest.Clients(t).KMS.CreateKey(t.Context(), &kms.CreateKeyInput{Description: aws.String("function test key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.KeyMetadata.KeyId)
 }
 
 // Seed creates ws in store as the sample events expect it: with an owner token OwnerTokenID
