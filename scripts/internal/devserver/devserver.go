@@ -48,7 +48,10 @@ const (
 type Config struct {
 	APIAddr      string // host:port of the REST API; DefaultAPIAddr when empty, "127.0.0.1:0" for a free port
 	ReceiverAddr string // host:port of the webhook receiver; DefaultReceiverAddr when empty
-	Prefix       string // resource name prefix; DefaultPrefix when empty
+	// ReceiverLimit is how many deliveries the receiver keeps, across all hooks, before it drops
+	// the oldest (and counts them); DefaultReceiverLimit when 0.
+	ReceiverLimit int
+	Prefix        string // resource name prefix; DefaultPrefix when empty
 	// OperatorSecret is the local operator credential (at least 32 characters); a random one
 	// is generated when empty.
 	OperatorSecret string
@@ -196,7 +199,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		return nil, fmt.Errorf("combine the API functions: %w", err)
 	}
 
-	rcv := &Receiver{DestinationHeader: webhook.HeaderDestination, OnDelivery: cfg.OnDelivery,
+	rcv := &Receiver{DestinationHeader: webhook.HeaderDestination, OnDelivery: cfg.OnDelivery, Limit: cfg.ReceiverLimit,
 		Verify: verifier(webhook.NewKeyring(store, kms.NewFromConfig(clients.Config), nil))}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{

@@ -194,6 +194,62 @@ func (f secretsFunc) SigningKeys(ctx context.Context, wsID, dstID string) ([][]b
 	return f(ctx, wsID, dstID)
 }
 
+// The receiver keeps its Limit of deliveries across all hooks, drops the oldest beyond it, and
+// says how many of what was asked for it dropped (issue 12, point 5).
+func TestTheReceiverKeepsItsLimitAndCountsWhatItDropped(t *testing.T) {
+	rc := &Receiver{DestinationHeader: "X-Destination", Limit: 3}
+	post := func(hook, dst string, n int) {
+		req := httptest.NewRequest("POST", "/hooks/"+hook, strings.NewReader(fmt.Sprintf(`{"n":%d}`, n)))
+		req.Header.Set("X-Destination", dst)
+		rc.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for i := range 4 {
+		post("a", "dst_a", i)
+	}
+	post("b", "dst_b", 4)
+	post("b", "dst_b", 5)
+	list := func(q string) (items []Delivery, dropped, limit int) {
+		w := httptest.NewRecorder()
+		rc.ServeHTTP(w, httptest.NewRequest("GET", "/received"+q, nil))
+		var out struct {
+			Items   []Delivery `json:"items"`
+			Dropped int        `json:"dropped"`
+			Limit   int        `json:"limit"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Items, out.Dropped, out.Limit
+	}
+	for _, c := range []struct {
+		query          string
+		kept, dropped  int
+		firstKeptValue string
+	}{
+		{"", 3, 3, `{"n":3}`},
+		{"?destination=a", 1, 3, `{"n":3}`},
+		{"?destination=dst_a", 1, 3, `{"n":3}`},
+		{"?destination=b", 2, 0, `{"n":4}`},
+	} {
+		items, dropped, limit := list(c.query)
+		if len(items) != c.kept || dropped != c.dropped || limit != 3 || string(items[0].Body) != c.firstKeptValue {
+			t.Errorf("GET /received%s: %d kept (first %s), %d dropped, limit %d; want %d kept (first %s), %d dropped, limit 3",
+				c.query, len(items), items[0].Body, dropped, limit, c.kept, c.firstKeptValue, c.dropped)
+		}
+	}
+	if (&Receiver{}).limit() != DefaultReceiverLimit {
+		t.Errorf("a receiver without a Limit keeps %d, want %d", (&Receiver{}).limit(), DefaultReceiverLimit)
+	}
+}
+
+func TestMainRefusesAReceiverLimitBelowOne(t *testing.T) {
+	var stderr strings.Builder
+	err := Main(context.Background(), []string{"-receiver-limit", "0"}, func(string) string { return "" }, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "-receiver-limit") {
+		t.Errorf("Main(-receiver-limit 0) = %v; want an error naming the flag", err)
+	}
+}
+
 func TestCheckEmulatorsRefusesAnythingButLoopback(t *testing.T) {
 	good := map[string]string{}
 	for _, v := range stack.EndpointVars {

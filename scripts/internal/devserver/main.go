@@ -35,8 +35,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	prefix := fs.String("prefix", DefaultPrefix, "name prefix of the provisioned table, queues, topic")
 	logLevel := fs.String("log-level", orDefault(getenv(stack.EnvLogLevel), "info"), "debug, info, warn or error (env "+stack.EnvLogLevel+")")
 	sample := fs.Bool("sample", true, "create a sample HIPAA-eligible workspace and print its owner token")
+	rcvLimit := fs.Int("receiver-limit", DefaultReceiverLimit, "deliveries the local webhook receiver keeps, across all hooks; beyond it the oldest are dropped (and counted in /received's \"dropped\")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rcvLimit < 1 {
+		return fmt.Errorf("-receiver-limit must be at least 1, not %d", *rcvLimit)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))
@@ -46,7 +50,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	s, err := Start(ctx, Config{
-		APIAddr: *apiAddr, ReceiverAddr: *rcvAddr, Prefix: *prefix,
+		APIAddr: *apiAddr, ReceiverAddr: *rcvAddr, ReceiverLimit: *rcvLimit, Prefix: *prefix,
 		OperatorSecret: getenv(httpapi.EnvLocalOperatorSecret), Logger: logger,
 	})
 	if err != nil {

@@ -18,9 +18,10 @@ import (
 	"time"
 )
 
-// maxRecorded bounds what the receiver keeps per hook, so a long `make dev` session cannot
-// grow without limit; the oldest deliveries are dropped first.
-const maxRecorded = 1000
+// DefaultReceiverLimit is how many deliveries the receiver keeps, across all hooks, unless told
+// otherwise (Receiver.Limit, Config.ReceiverLimit, `make dev ARGS='-receiver-limit N'`), so a
+// long `make dev` session cannot grow without limit.
+const DefaultReceiverLimit = 1000
 
 // maxWebhookBody is the largest delivery the receiver accepts.
 const maxWebhookBody = 1 << 20
@@ -40,7 +41,8 @@ type Delivery struct {
 // Receiver is the local webhook receiver: it accepts POST /hooks/{name} (any name — one per
 // destination, chosen when the destination is configured), answers 200 and records what
 // arrived; GET /received?destination=X returns, as JSON, what the hook named X — or the
-// destination whose id is X — received. Nothing is logged: the bodies are what a destination
+// destination whose id is X — received ({"items": [...], "dropped": n, "limit": l}: n of its
+// deliveries were dropped, oldest first, to stay within the limit). Nothing is logged: the bodies are what a destination
 // would see, and only the person running the local service reads them.
 type Receiver struct {
 	// DestinationHeader is the request header naming the sending destination's id; empty
@@ -50,11 +52,22 @@ type Receiver struct {
 	// A delivery that fails verification is answered with 401, as a careful receiver would.
 	Verify func(h http.Header, body []byte) error
 	// OnDelivery, when set, is called with every delivery as it is recorded (the benchmarks
-	// count and time deliveries with it, beyond the maxRecorded the receiver keeps).
+	// count and time deliveries with it, beyond the Limit the receiver keeps).
 	OnDelivery func(Delivery)
+	// Limit is how many deliveries the receiver keeps, across all hooks; beyond it the oldest
+	// are dropped, and counted. DefaultReceiverLimit when 0 or less.
+	Limit int
 
-	mu  sync.Mutex
-	got []Delivery
+	mu      sync.Mutex
+	got     []Delivery
+	dropped map[string]int // by hook name and by destination id; "" counts every drop
+}
+
+func (rc *Receiver) limit() int {
+	if rc.Limit <= 0 {
+		return DefaultReceiverLimit
+	}
+	return rc.Limit
 }
 
 // ServeHTTP implements http.Handler.
@@ -102,8 +115,18 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, d)
-	if len(rc.got) > maxRecorded {
-		rc.got = rc.got[len(rc.got)-maxRecorded:]
+	if n := len(rc.got) - rc.limit(); n > 0 {
+		if rc.dropped == nil {
+			rc.dropped = map[string]int{}
+		}
+		for _, old := range rc.got[:n] {
+			rc.dropped[""]++
+			rc.dropped[old.Hook]++
+			if old.Destination != "" && old.Destination != old.Hook {
+				rc.dropped[old.Destination]++
+			}
+		}
+		rc.got = append([]Delivery(nil), rc.got[n:]...)
 	}
 	rc.mu.Unlock()
 	if rc.OnDelivery != nil {
@@ -117,7 +140,15 @@ func (rc *Receiver) list(w http.ResponseWriter, r *http.Request) {
 	out := rc.Received(want)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]any{"items": out})
+	_ = json.NewEncoder(w).Encode(map[string]any{"items": out, "dropped": rc.Dropped(want), "limit": rc.limit()})
+}
+
+// Dropped returns how many deliveries of the hook named dest, or of the destination with id
+// dest, the receiver dropped to stay within its limit; an empty dest counts every drop.
+func (rc *Receiver) Dropped(dest string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.dropped[dest]
 }
 
 // Received returns what the hook named dest, or the destination with id dest, received, oldest
