@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/delivery"
+	"github.com/phiguard/phiguard/shared/faults"
 	"github.com/phiguard/phiguard/shared/fn/deliveryfn"
 	"github.com/phiguard/phiguard/shared/fn/fntest"
 	"github.com/phiguard/phiguard/shared/pack"
@@ -72,48 +70,13 @@ func (q *testQueues) drain(url string, want int, wait time.Duration) []sqstypes.
 	return all
 }
 
-// faultServer is a webhook receiver that answers every request the same way, and records the
-// dedup ids it was sent.
-type faultServer struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	dedup []string
-}
-
-func newFaultServer(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) *faultServer {
-	f := &faultServer{}
-	release := make(chan struct{})
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		f.mu.Lock()
-		f.dedup = append(f.dedup, r.Header.Get(webhook.HeaderID))
-		f.mu.Unlock()
-		if answer == nil {
-			select { // hang until the test ends
-			case <-release:
-			case <-r.Context().Done():
-			}
-			return
-		}
-		answer(w, r)
-	}))
-	t.Cleanup(func() { close(release); f.srv.Close() })
-	return f
-}
-
-func (f *faultServer) got() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Sorted(slices.Values(f.dedup))
-}
-
-func status(code int, header ...string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for i := 0; i+1 < len(header); i += 2 {
-			w.Header().Set(header[i], header[i+1])
-		}
-		w.WriteHeader(code)
+// dedupIDs returns the sorted webhook-id (the copies' dedup ids) of what s was sent.
+func dedupIDs(s *faults.Server) []string {
+	var ids []string
+	for _, r := range s.Requests() {
+		ids = append(ids, r.Header.Get(webhook.HeaderID))
 	}
+	return slices.Sorted(slices.Values(ids))
 }
 
 // Through the delivery function's real wiring (the engine, the webhook Sender, the table and
@@ -126,21 +89,21 @@ func TestAFailingDestinationNeverHoldsUpAHealthyOne(t *testing.T) {
 	store, table := fntest.Table(t)
 	ws := &phi.Workspace{ID: fntest.WorkspaceID, Name: "Sample", Tier: phi.TierBusiness, BAA: phi.BAA{Signed: true}}
 	fntest.Seed(t, store, ws)
-	servers := map[string]*faultServer{
-		"healthy":   newFaultServer(t, status(http.StatusNoContent)),
-		"error":     newFaultServer(t, status(http.StatusInternalServerError)),
-		"throttled": newFaultServer(t, status(http.StatusTooManyRequests, "Retry-After", "120")),
-		"hang":      newFaultServer(t, nil),
-		"refusing":  newFaultServer(t, status(http.StatusBadRequest)),
+	servers := map[string]*faults.Server{
+		"healthy":   faults.New(t, faults.Status(http.StatusNoContent)),
+		"error":     faults.New(t, faults.Status(http.StatusInternalServerError)),
+		"throttled": faults.New(t, faults.RetryAfter(http.StatusTooManyRequests, 120*time.Second)),
+		"hang":      faults.New(t, faults.Hang()),
+		"refusing":  faults.New(t, faults.Status(http.StatusBadRequest)),
 	}
 	var targets []string
 	dst := map[string]string{}
 	signing := testGenerator(t)
 	for _, name := range slices.Sorted(maps.Keys(servers)) {
 		s := servers[name]
-		targets = append(targets, s.srv.Listener.Addr().String())
+		targets = append(targets, s.Addr.String())
 		d := &phi.Destination{ID: phi.NewID(phi.PrefixDestination), WorkspaceID: ws.ID, SourceID: fntest.SourceID, Name: name,
-			Type: phi.DestinationWebhook, Enabled: true, Settings: phi.DestinationSettings{URL: s.srv.URL + "/hook"}}
+			Type: phi.DestinationWebhook, Enabled: true, Settings: phi.DestinationSettings{URL: s.URL + "/hook"}}
 		createSigned(t, store, signing, d)
 		dst[name] = d.ID
 	}
@@ -169,11 +132,11 @@ func TestAFailingDestinationNeverHoldsUpAHealthyOne(t *testing.T) {
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("resp %+v err %v; want every batch item to succeed", resp, err)
 	}
-	if got := servers["healthy"].got(); !slices.Equal(got, []string{"healthy-0", "healthy-1", "healthy-legacy"}) {
+	if got := dedupIDs(servers["healthy"]); !slices.Equal(got, []string{"healthy-0", "healthy-1", "healthy-legacy"}) {
 		t.Fatalf("the healthy destination got %v in the first invocation; want all three copies", got)
 	}
 	for name, s := range servers {
-		if n := len(s.got()); name != "healthy" && n != 2 {
+		if n := s.Count(); name != "healthy" && n != 2 {
 			t.Errorf("%s got %d attempts; want one per copy", name, n)
 		}
 	}
