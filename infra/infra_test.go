@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
@@ -407,7 +408,7 @@ func TestTopicIsEncryptedAndTheWebhookQueueSubscribesWithAFilter(t *testing.T) {
 	s.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
 		"Protocol":           "sqs",
 		"RawMessageDelivery": true,
-		"FilterPolicy":       map[string]any{stack.AttrDestinationType: []any{string(phi.DestinationWebhook)}},
+		"FilterPolicy":       map[string]any{stack.AttrDestinationType: deliveryTypes()},
 	})
 }
 
@@ -1076,4 +1077,13 @@ func TestAuditSigningKeyIsAsymmetricAndOnlyTheAuditWritersSign(t *testing.T) {
 			t.Errorf("%s: %s set = %v, want %v", name, stack.EnvAuditSigningKeyID, set, want)
 		}
 	}
+}
+
+// deliveryTypes is the catalog's types, as the delivery queue's filter lists them.
+func deliveryTypes() []any {
+	var out []any
+	for _, t := range catalog.Types() {
+		out = append(out, string(t))
+	}
+	return out
 }

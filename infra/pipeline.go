@@ -11,7 +11,6 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -111,7 +110,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	p.WebhookSubscriptionDLQ = queue("WebhookSubscriptionDLQ", 0, nil, 0)
 	subscribe(p.Topic, p.Webhook, p.WebhookSubscriptionDLQ, keys, &map[string]awssns.SubscriptionFilter{
 		stack.AttrDestinationType: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
-			Allowlist: jsii.Strings(string(phi.DestinationWebhook)),
+			Allowlist: jsii.Strings(stack.DeliveryTypes...),
 		}),
 	})
 	p.Delivery = newGoFunction(c, assets, keys.Key, functionSpec{

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 const (
@@ -20,6 +21,13 @@ func TestEveryTypeIsInTheCatalogOnce(t *testing.T) {
 	want := []phi.DestinationType{phi.DestinationWebhook, phi.DestinationS3, phi.DestinationFirehose, phi.DestinationEventBridge, phi.DestinationSQS}
 	if got := Types(); !slices.Equal(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
+	}
+	var names []string
+	for _, ty := range want {
+		names = append(names, string(ty))
+	}
+	if !slices.Equal(stack.DeliveryTypes, names) {
+		t.Errorf("stack.DeliveryTypes (the delivery queue's filter) = %v, want the catalog's %v", stack.DeliveryTypes, names)
 	}
 	for _, e := range Entries {
 		if e.Name == "" || e.Delivers == "" || e.BAA == "" || e.Limits.MaxBatchRecords < 1 || len(e.Settings) == 0 {

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,9 @@ type Config struct {
 	// Chunk is how many copies of one destination are given to Send at once (5 when 0); the
 	// breaker is consulted between chunks, so a dead destination costs one chunk's timeouts.
 	Chunk int
+	// Chunks overrides Chunk by destination type: the AWS types send a chunk in one request, so
+	// theirs is the type's batch limit (catalog.Limits.MaxBatchRecords).
+	Chunks map[phi.DestinationType]int
 	// BreakerFailures and BreakerOpen: DefaultBreakerFailures and DefaultBreakerOpen when 0.
 	BreakerFailures int
 	BreakerOpen     time.Duration
@@ -362,7 +366,7 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 			t.mu.Unlock()
 			break
 		}
-		n := min(e.cfg.Chunk, len(g.copies)-start)
+		n := min(cmp.Or(e.cfg.Chunks[d.Type], e.cfg.Chunk), len(g.copies)-start)
 		if probe {
 			n = 1
 		}

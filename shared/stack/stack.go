@@ -4,7 +4,11 @@
 // cannot drift apart. It must never import the CDK.
 package stack
 
-import "github.com/phiguard/phiguard/shared/phi"
+import (
+	"strings"
+
+	"github.com/phiguard/phiguard/shared/phi"
+)
 
 // Function names; each is also the folder functions/<name> and the asset build/<name>/bootstrap.
 const (
@@ -249,5 +253,10 @@ const (
 	AttrDeadLetteredAt = "deadLetteredAt"
 )
 
-// WebhookFilterPolicy is the SNS filter policy of the example webhook consumer's queue.
-const WebhookFilterPolicy = `{"` + AttrDestinationType + `":["webhook"]}`
+// DeliveryTypes are the destination types the delivery function delivers (every type of
+// shared/catalog): the allowlist of its queue's subscription filter.
+var DeliveryTypes = []string{"webhook", "s3", "firehose", "eventbridge", "sqs"}
+
+// WebhookFilterPolicy is the SNS filter policy of the delivery queue (named for the webhook
+// consumer it began as): a copy of every type in DeliveryTypes.
+var WebhookFilterPolicy = `{"` + AttrDestinationType + `":["` + strings.Join(DeliveryTypes, `","`) + `"]}`

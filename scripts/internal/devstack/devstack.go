@@ -53,14 +53,14 @@ func (r *Resources) Env() map[string]string {
 	}
 }
 
-// The local AWS destinations: the emulators' account stands for the customer's, so the role the
+// The local AWS destinations: moto's default account (123456789012) stands for the customer's, so the role the
 // senders assume (moto lets any role be assumed; its credentials act in the role's account) and
 // the sample bucket are in it. LocalAssumingRoleARN stands for the service's own delivery role in
 // the access policies the local API shows.
 const (
-	SampleRoleARN        = "arn:aws:iam::111122223333:role/phiguard-delivery/sample"
+	SampleRoleARN        = "arn:aws:iam::123456789012:role/phiguard-delivery/sample"
 	SampleBucket         = "phiguard-sample-lake"
-	LocalAssumingRoleARN = "arn:aws:iam::111122223333:role/phiguard-local-delivery"
+	LocalAssumingRoleARN = "arn:aws:iam::123456789012:role/phiguard-local-delivery"
 )
 
 // Provision creates every resource with names starting with prefix. It is not idempotent

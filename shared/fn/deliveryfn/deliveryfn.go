@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/phiguard/phiguard/shared/awsdest"
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -49,10 +51,18 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The webhook sender, and the AWS types' senders (S3, Firehose, EventBridge, SQS), each given
+	// at once as many copies as one of its requests carries.
+	senders := map[phi.DestinationType]delivery.Sender{phi.DestinationWebhook: hooks}
+	chunks := map[phi.DestinationType]int{}
+	for t, s := range awsdest.New(awsdest.Config{AWS: b.AWS, S3PathStyle: env.Getenv("AWS_ENDPOINT_URL_S3") != "", Logger: b.Logger}).ByType() {
+		e, _ := catalog.Lookup(t)
+		senders[t], chunks[t] = s, e.Limits.MaxBatchRecords
+	}
 	engine, err := delivery.New(delivery.Config{
 		Store: b.Store, Queue: sqs.NewFromConfig(b.AWS),
 		QueueURL: b.Vars[stack.EnvDeliveryQueueURL], DLQURL: b.Vars[stack.EnvDeliveryDLQURL],
-		Senders:     map[phi.DestinationType]delivery.Sender{phi.DestinationWebhook: hooks},
+		Senders: senders, Chunks: chunks,
 		MaxAttempts: stack.DeliveryMaxAttempts, Logger: b.Logger, Metrics: env.Stdout,
 	})
 	if err != nil {

@@ -1,0 +1,283 @@
+package devserver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/phiguard/phiguard/shared/awsclient"
+	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/catalog"
+	"github.com/phiguard/phiguard/shared/stack"
+)
+
+// Issue 16, end to end from the ingest queue through the hashing function, SNS, the delivery
+// queue and the delivery engine: a bucket, a Firehose stream into a bucket, an event bus with a
+// rule into a queue, and a queue, all in the customer's account and reached through its role,
+// each receive every event with traits.email encrypted (never in clear), and phictl decrypts
+// what the bucket holds with the destination's private key.
+func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
+	s := startTest(t, Config{})
+	ctx := context.Background()
+	cust := newCustomerAccount(t, s.Clients)
+	ws, err := s.CreateSampleWorkspace(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string, want int, headers ...string) (map[string]any, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, s.APIURL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+ws.OwnerToken)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&m)
+		if res.StatusCode != want {
+			t.Fatalf("%s %s: %d %v, want %d", method, path, res.StatusCode, m, want)
+		}
+		return m, res.Header
+	}
+	base := "/workspaces/" + ws.ID
+	call("PUT", base+"/privacy/classifications", `{"classifications":[{"path":"traits.email","classification":"yellow"}]}`, 200)
+	src, _ := call("POST", base+"/sources", `{"name":"web"}`, 201)
+
+	// The customer's resources.
+	bucket, lake, stream := cust.bucket(t), cust.bucket(t), awstest.UniqueName("stream")
+	if _, err := cust.c.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
+		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{BucketARN: aws.String("arn:aws:s3:::" + lake),
+			RoleARN: aws.String("arn:aws:iam::" + cust.account + ":role/firehose")}}); err != nil {
+		t.Fatal(err)
+	}
+	bus, err := cust.c.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ruleURL, ruleARN := cust.queue(t)
+	rule := awstest.UniqueName("rule")
+	if _, err := cust.c.EventBridge.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: bus.EventBusArn,
+		EventPattern: aws.String(`{"source":["` + catalog.EventBridgeSource + `"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cust.c.EventBridge.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: bus.EventBusArn,
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(ruleARN)}}}); err != nil {
+		t.Fatal(err)
+	}
+	queueURL, queueARN := cust.queue(t)
+
+	settings := map[string]string{
+		"s3":          `{"roleArn":"` + cust.role + `","bucket":"` + bucket + `","region":"us-east-1","prefix":"phi/"}`,
+		"firehose":    `{"roleArn":"` + cust.role + `","deliveryStreamArn":"arn:aws:firehose:us-east-1:` + cust.account + `:deliverystream/` + stream + `"}`,
+		"eventbridge": `{"roleArn":"` + cust.role + `","eventBusArn":"` + aws.ToString(bus.EventBusArn) + `"}`,
+		"sqs":         `{"roleArn":"` + cust.role + `","queueArn":"` + queueARN + `"}`,
+	}
+	keys := map[string]string{} // type -> private key file:key id
+	dir := t.TempDir()
+	for typ, set := range settings {
+		d, _ := call("POST", base+"/destinations", `{"sourceId":"`+src["id"].(string)+`","name":"`+typ+`","type":"`+typ+`","settings":`+set+`}`, 201)
+		path := base + "/destinations/" + d["id"].(string)
+		if r, _ := call("POST", path+"/test", "", 200); r["delivered"] != true {
+			t.Fatalf("%s test record: %v", typ, r)
+		}
+		k, _ := call("POST", path+"/keys", `{"algorithm":"hpke-p256"}`, 201)
+		file := filepath.Join(dir, typ+".pem")
+		if err := os.WriteFile(file, []byte(k["privateKey"].(string)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		keys[typ] = file + ":" + k["id"].(string)
+		call("POST", path+"/keys/"+k["id"].(string)+"/activate", "", 200)
+		_, hdr := call("GET", path, "", 200)
+		call("PUT", path+"/hashing", `{"enabled":true,"fields":[{"path":"traits.email","treatment":"encrypt"}]}`, 200, "If-Match", hdr.Get("ETag"))
+	}
+	// The test records are not events: forget them.
+	cust.drain(t, queueURL)
+	cust.drain(t, ruleURL)
+
+	const events = 12
+	for i := range events {
+		if _, err := s.Clients.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+			QueueUrl: aws.String(s.Resources.IngestQueueURL),
+			MessageBody: aws.String(fmt.Sprintf(`{"type":"identify","messageId":"e2e-%d","userId":"u-%d","timestamp":"2026-12-01T13:00:00Z","traits":{"email":"patient%d@example.com","plan":"gold"}}`,
+				i, i, i)),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				stack.AttrWorkspace: {DataType: aws.String("String"), StringValue: aws.String(ws.ID)},
+				stack.AttrSource:    {DataType: aws.String("String"), StringValue: aws.String(src["id"].(string))},
+			},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	got := map[string][]byte{} // type -> NDJSON of what it received
+	var sqsMsgs, busMsgs []byte
+	waitFor(t, "every destination's 12 events", 90*time.Second, func() bool {
+		got["s3"] = cust.objects(t, bucket, "phi/dt=")
+		got["firehose"] = cust.objects(t, lake, "")
+		for _, m := range cust.drain(t, queueURL) {
+			sqsMsgs = append(append(sqsMsgs, aws.ToString(m.Body)...), '\n')
+		}
+		for _, m := range cust.drain(t, ruleURL) {
+			var ev struct {
+				Detail json.RawMessage `json:"detail"`
+			}
+			_ = json.Unmarshal([]byte(aws.ToString(m.Body)), &ev)
+			busMsgs = append(append(busMsgs, ev.Detail...), '\n')
+		}
+		got["sqs"], got["eventbridge"] = sqsMsgs, busMsgs
+		for _, b := range got {
+			if bytes.Count(b, []byte(`"e2e-`)) < events {
+				return false
+			}
+		}
+		return true
+	})
+	for typ, b := range got {
+		if bytes.Contains(b, []byte("@example.com")) {
+			t.Errorf("%s received an email in clear", typ)
+		}
+		n := 0
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var r struct {
+				Delivery struct {
+					DedupID string `json:"dedupId"`
+				} `json:"_delivery"`
+				MessageID string `json:"messageId"`
+			}
+			if json.Unmarshal(line, &r) == nil && strings.HasPrefix(r.MessageID, "e2e-") && len(r.Delivery.DedupID) == 32 {
+				n++
+			}
+		}
+		if n < events {
+			t.Errorf("%s: %d events carry their dedup id, want %d", typ, n, events)
+		}
+		dec := phictl(t, b, "decrypt", "--private-key", keys[typ])
+		for i := range events {
+			if !bytes.Contains(dec, fmt.Appendf(nil, "patient%d@example.com", i)) {
+				t.Errorf("%s: phictl decrypt does not restore event %d's email", typ, i)
+			}
+		}
+	}
+}
+
+// customerAccount is a customer's account in the emulator: moto gives an assumed role's
+// credentials the role's account, so resources created with them are the account's.
+type customerAccount struct {
+	account, role string
+	c             *awsclient.Clients
+}
+
+func newCustomerAccount(t *testing.T, svc *awsclient.Clients) *customerAccount {
+	t.Helper()
+	n, _ := rand.Int(rand.Reader, big.NewInt(9e11))
+	acct := fmt.Sprintf("%012d", n.Int64()+1e11)
+	cfg := svc.Config.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(svc.Config), "arn:aws:iam::"+acct+":role/admin"))
+	return &customerAccount{account: acct, role: "arn:aws:iam::" + acct + ":role/phiguard-delivery/e2e", c: awsclient.New(cfg)}
+}
+
+func (a *customerAccount) bucket(t *testing.T) string {
+	t.Helper()
+	name := awstest.UniqueName("e2e")
+	if _, err := a.c.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func (a *customerAccount) queue(t *testing.T) (url, arn string) {
+	t.Helper()
+	name := awstest.UniqueName("e2e")
+	res, err := a.c.SQS.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(res.QueueUrl), "arn:aws:sqs:us-east-1:" + a.account + ":" + name
+}
+
+func (a *customerAccount) drain(t *testing.T, url string) []sqstypes.Message {
+	t.Helper()
+	var out []sqstypes.Message
+	for {
+		res, err := a.c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			return out
+		}
+		for _, m := range res.Messages {
+			out = append(out, m)
+			_, _ = a.c.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+// objects returns the content of every object below prefix, gunzipped where gzip.
+func (a *customerAccount) objects(t *testing.T, bucket, prefix string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	list, err := a.c.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, o := range list.Contents {
+		res, err := a.c.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			b, _ = io.ReadAll(zr)
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// phictl runs the project's phictl, built into the test's temporary directory, with stdin.
+func phictl(t *testing.T, stdin []byte, args ...string) []byte {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "phictl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../phictl").CombinedOutput(); err != nil {
+		t.Fatalf("build phictl: %v: %s", err, out)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("phictl %v: %v: %s", args, err, stderr.String())
+	}
+	return out
+}
