@@ -291,3 +291,27 @@ func TestAReadonlyTokenSeesDestinationsWithoutAnyControl(t *testing.T) {
 		t.Error("a readonly token does not see the destination's settings")
 	}
 }
+
+// Closing the workspace signs its console sessions out: the next request finds the session's
+// token revoked and goes to the sign-in page, and the token cannot sign in again.
+func TestClosingTheWorkspaceSignsTheConsoleOut(t *testing.T) {
+	h, store, clk, secret, _ := sessionConsole(t)
+	ck := signIn(t, h, secret)
+	if !signedIn(get(h, "/console/settings", ck)) {
+		t.Fatal("not signed in")
+	}
+	tok, err := store.LookupToken(t.Context(), phi.HashToken(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := clk.now()
+	if _, err := store.CloseWorkspace(t.Context(), tok.WorkspaceID, phi.Closure{At: now, By: "operator:test", Reason: "offboarding", PurgeAfter: now.Add(phi.ClosureGracePeriod)}); err != nil {
+		t.Fatal(err)
+	}
+	if w := get(h, "/console/settings", ck); w.Code != http.StatusSeeOther || !strings.Contains(w.Header().Get("Location"), "/console/sign-in") {
+		t.Errorf("a session of a closed workspace still works: %d", w.Code)
+	}
+	if w := post(h, "/console/sign-in", url.Values{"token": {secret}}, nil); w.Code != http.StatusUnauthorized {
+		t.Errorf("the closed workspace's owner token signed in: %d", w.Code)
+	}
+}

@@ -51,14 +51,16 @@ func (s *Store) tokenPuts(t *phi.Token, secretHash string, now time.Time) ([]typ
 // CreateToken stores the metadata of a new token of workspace t.WorkspaceID and its lookup
 // item, in one transaction; secretHash is the SHA-256 (hex) of the token's secret. A zero
 // t.CreatedAt is set to now. It returns EINVALID for a malformed id, role or hash; ENOTFOUND
-// when the workspace does not exist; ECONFLICT when the token or its hash already exists.
+// when the workspace does not exist; ECONFLICT when the token or its hash already exists or the
+// workspace is closed.
 func (s *Store) CreateToken(ctx context.Context, t *phi.Token, secretHash string) error {
 	puts, err := s.tokenPuts(t, secretHash, s.now())
 	if err != nil {
 		return err
 	}
 	b := newExpr()
-	exists := aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ")")
+	// A closed workspace takes no new token: closing revokes them all, and must stay so.
+	exists := aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ") AND attribute_not_exists(" + b.n(attrClosed) + ")")
 	ws := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName: s.table, Key: key(wsPK(t.WorkspaceID), skMeta), ConditionExpression: exists,
 		ExpressionAttributeNames: b.nameMap(),
@@ -74,6 +76,9 @@ func (s *Store) CreateToken(ctx context.Context, t *phi.Token, secretHash string
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
 	if reasons, ok := canceled(err); ok {
 		if _, failed := failedAt(reasons, 0); failed {
+			if w, err := s.GetWorkspace(ctx, t.WorkspaceID); err == nil && w.Closed != nil {
+				return errClosed(w)
+			}
 			return errNotFound("workspace", t.WorkspaceID)
 		}
 		if _, failed := failedAt(reasons, 1); failed {
@@ -130,6 +135,12 @@ var ErrLastOwner = phi.Errorf(phi.ECONFLICT, "this is the workspace's last activ
 // run at once. Revoking a revoked token keeps the first revocation time and succeeds. It returns
 // ENOTFOUND when the token does not exist in that workspace.
 func (s *Store) RevokeToken(ctx context.Context, wsID, tokenID string, at time.Time) error {
+	return s.revokeToken(ctx, wsID, tokenID, at, true)
+}
+
+// revokeToken is RevokeToken; keepOwner false lets it revoke the last owner token too (closing
+// a workspace revokes every token).
+func (s *Store) revokeToken(ctx context.Context, wsID, tokenID string, at time.Time, keepOwner bool) error {
 	if !phi.ValidID(phi.PrefixWorkspace, wsID) || !phi.ValidID(phi.PrefixToken, tokenID) {
 		return errNotFound("token", clipID(tokenID))
 	}
@@ -167,13 +178,18 @@ func (s *Store) RevokeToken(ctx context.Context, wsID, tokenID string, at time.T
 	if tok.Role == phi.RoleOwner {
 		c := newExpr()
 		n := c.n(attrOwnerTokens)
-		tx = append(tx, types.TransactWriteItem{Update: &types.Update{
+		u := &types.Update{
 			TableName: s.table, Key: key(wsPK(wsID), skMeta),
 			UpdateExpression:          aws.String("ADD " + n + " " + c.v("minus", num(-1))),
 			ConditionExpression:       aws.String(n + " > " + c.v("one", num(1))),
 			ExpressionAttributeNames:  c.nameMap(),
 			ExpressionAttributeValues: c.valueMap(),
-		}})
+		}
+		if !keepOwner {
+			u.ConditionExpression = aws.String("attribute_exists(" + c.n(Table.PartitionKey) + ")")
+			delete(c.values, ":one")
+		}
+		tx = append(tx, types.TransactWriteItem{Update: u})
 	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
 	if reasons, ok := canceled(err); ok {

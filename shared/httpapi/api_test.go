@@ -339,11 +339,38 @@ func fill(path, ws string, ids map[string]string) string {
 	return path
 }
 
+// lifecycleRoutes close, reopen and purge a workspace: the authorization matrix gives each its
+// own workspace (lifecycleVictim), so that closing does not revoke the tokens the other routes
+// are tried with.
+var lifecycleRoutes = map[stack.Route]bool{stack.RouteCloseWorkspace: true, stack.RouteReopenWorkspace: true, stack.RoutePurgeWorkspace: true}
+
+// lifecycleVictim returns a new workspace in the state that route succeeds in: open to close,
+// closed to reopen, closed past its grace period to purge.
+func lifecycleVictim(t *testing.T, a *api, rt stack.Route) string {
+	t.Helper()
+	ws := a.newWorkspace(t, "business", true)
+	now := time.Now().UTC()
+	var err error
+	switch rt {
+	case stack.RouteReopenWorkspace:
+		_, err = a.store.CloseWorkspace(context.Background(), ws.ID, phi.Closure{At: now, By: "operator:test", Reason: "test", PurgeAfter: now.Add(phi.ClosureGracePeriod)})
+	case stack.RoutePurgeWorkspace:
+		past := now.Add(-phi.ClosureGracePeriod - time.Hour)
+		_, err = a.store.CloseWorkspace(context.Background(), ws.ID, phi.Closure{At: past, By: "operator:test", Reason: "test", PurgeAfter: past.Add(phi.ClosureGracePeriod)})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws.ID
+}
+
 // validBodies are well-formed bodies per route, so that an allowed caller gets past decoding.
 var validBodies = map[string]string{
 	"POST /operator/workspaces":                                                         `{"name":"Matrix"}`,
 	"PUT /operator/workspaces/{workspaceId}/plan":                                       `{"tier":"business","baa":{"signed":true,"signedBy":"Dana Scully, CISO"}}`,
 	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              `{"name":"recovery for Dana"}`,
+	"POST /operator/workspaces/{workspaceId}/reopen":                                    `{"name":"owner after reopening"}`,
+	"POST /operator/workspaces/{workspaceId}/close":                                     `{"reason":"the customer's offboarding request"}`,
 	"POST /workspaces/{workspaceId}/tokens":                                             `{"name":"matrix","role":"readonly"}`,
 	"POST /workspaces/{workspaceId}/sources":                                            `{"name":"matrix"}`,
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  `{"name":"web"}`,
@@ -387,6 +414,7 @@ var leastRole = map[string]phi.Role{
 	"GET /workspaces/{workspaceId}/privacy/classifications":                             phi.RoleOwner,
 	"PUT /workspaces/{workspaceId}/privacy/classifications":                             phi.RoleOwner,
 	"GET /workspaces/{workspaceId}/audit":                                               phi.RoleOwner,
+	"GET /workspaces/{workspaceId}/export":                                              phi.RoleOwner,
 	"GET /workspaces/{workspaceId}/audit/verify":                                        phi.RoleOwner,
 	"GET /workspaces/{workspaceId}/audit/export":                                        phi.RoleOwner,
 	"GET /workspaces/{workspaceId}/destinations/{destinationId}/keys":                   phi.RoleOwner,
@@ -467,6 +495,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	success := func(rt stack.Route) int {
 		switch {
+		case lifecycleRoutes[rt]:
+			return http.StatusOK
 		case rt.Function == stack.FunctionKeygen:
 			return http.StatusOK // this test's keygen stubs answer 200
 		case rt == stack.RouteReplayDeadLetters:
@@ -539,7 +569,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if rt.Method == "DELETE" {
 					ids, exists = victim(t, rt)
 				}
-				path := fill(rt.Path, wsA.ID, ids)
+				path, auditWS := fill(rt.Path, wsA.ID, ids), wsA.ID
+				if lifecycleRoutes[rt] {
+					// Each acts on a workspace of its own, in the state its success needs.
+					auditWS = lifecycleVictim(t, a, rt)
+					path = fill(rt.Path, auditWS, ids)
+				}
 				var headers []string
 				if ifMatchRoutes[key] {
 					// The current ETag, read by a caller allowed to read it.
@@ -579,7 +614,6 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if acc.Action == "" || (want != allowed && want != forbidden) {
 					return
 				}
-				auditWS := wsA.ID
 				if key == "POST /operator/workspaces" {
 					var created CreatedWorkspace
 					res.json(t, &created)

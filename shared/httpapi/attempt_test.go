@@ -137,6 +137,9 @@ func TestAuditFailuresAreInternalErrors(t *testing.T) {
 			rt.Handle(stack.RouteOperatorGetWorkspace, h)
 			rt.Handle(stack.RouteUpdatePlan, ok)
 			rt.Handle(stack.RouteIssueOwnerToken, ok)
+			for _, r := range []stack.Route{stack.RouteCloseWorkspace, stack.RouteReopenWorkspace, stack.RoutePurgeWorkspace} {
+				rt.Handle(r, ok)
+			}
 			router, err := rt.Handler()
 			if err != nil {
 				t.Fatal(err)

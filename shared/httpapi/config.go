@@ -50,6 +50,7 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now}, stack.FunctionConfig)
 	rt.Handle(stack.RouteCatalog, getCatalog)
 	rt.Handle(stack.RouteGetWorkspace, c.getWorkspace)
+	rt.Handle(stack.RouteExportWorkspace, c.exportWorkspace)
 	rt.Handle(stack.RouteListTokens, c.listTokens)
 	rt.Handle(stack.RouteCreateToken, c.createToken)
 	rt.Handle(stack.RouteRevokeToken, c.revokeToken)
@@ -108,6 +109,18 @@ func viewWorkspace(w *phi.Workspace) WorkspaceView {
 func writeWorkspace(w http.ResponseWriter, status int, ws *phi.Workspace) {
 	w.Header().Set("ETag", ETag(ws.Version))
 	WriteJSON(w, status, viewWorkspace(ws))
+}
+
+// exportWorkspace serves GET /workspaces/{workspaceId}/export: the whole configuration as one
+// JSON document (workspace.Export).
+func (c *ConfigAPI) exportWorkspace(w http.ResponseWriter, r *http.Request) error {
+	x, err := c.Service.Export(r.Context(), r.PathValue("workspaceId"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="workspace-`+x.Workspace.ID+`.json"`)
+	WriteJSON(w, http.StatusOK, x)
+	return nil
 }
 
 func (c *ConfigAPI) getWorkspace(w http.ResponseWriter, r *http.Request) error {

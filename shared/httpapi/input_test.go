@@ -13,6 +13,8 @@ var wrongTypes = map[string][2]string{
 	"POST /operator/workspaces":                                                         {`{"name":[]}`, "name"},
 	"PUT /operator/workspaces/{workspaceId}/plan":                                       {`{"tier":3}`, "tier"},
 	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              {`{"name":7}`, "name"},
+	"POST /operator/workspaces/{workspaceId}/reopen":                                    {`{"name":7}`, "name"},
+	"POST /operator/workspaces/{workspaceId}/close":                                     {`{"reason":false}`, "reason"},
 	"POST /workspaces/{workspaceId}/tokens":                                             {`{"name":"x","role":1}`, "role"},
 	"POST /workspaces/{workspaceId}/sources":                                            {`{"name":true}`, "name"},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  {`{"name":{}}`, "name"},
@@ -30,6 +32,8 @@ var brokenRules = map[string][2]string{
 	"POST /operator/workspaces":                                                         {`{"name":""}`, "name"},
 	"PUT /operator/workspaces/{workspaceId}/plan":                                       {`{"tier":"gold","baa":{"signed":false}}`, "tier"},
 	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              {`{"name":""}`, "name"},
+	"POST /operator/workspaces/{workspaceId}/reopen":                                    {`{"name":" padded "}`, "name"},
+	"POST /operator/workspaces/{workspaceId}/close":                                     {`{"reason":""}`, "reason"},
 	"POST /workspaces/{workspaceId}/tokens":                                             {`{"name":"x","role":"admin"}`, "role"},
 	"POST /workspaces/{workspaceId}/sources":                                            {`{"name":" padded "}`, "name"},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  {`{"name":""}`, "name"},
@@ -111,7 +115,7 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 					t.Errorf("body = %s", res.Body)
 				}
 			})
-		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen && rt != stack.RouteReplayDeadLetters { // the replay takes no body
+		} else if rt.Method != "GET" && rt.Method != "DELETE" && rt.Function != stack.FunctionKeygen && rt != stack.RouteReplayDeadLetters && rt != stack.RoutePurgeWorkspace { // the replay and the purge take no body
 			t.Errorf("route %s takes a body but has no bad-input case", key)
 		}
 		for _, param := range params(rt.Path) {

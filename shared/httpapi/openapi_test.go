@@ -192,6 +192,8 @@ var requestSchemas = map[string]any{
 	"POST /operator/workspaces":                                                         workspace.NewWorkspace{},
 	"PUT /operator/workspaces/{workspaceId}/plan":                                       workspace.Plan{},
 	"POST /operator/workspaces/{workspaceId}/owner-tokens":                              workspace.RecoveryToken{},
+	"POST /operator/workspaces/{workspaceId}/reopen":                                    workspace.RecoveryToken{},
+	"POST /operator/workspaces/{workspaceId}/close":                                     workspace.Closing{},
 	"POST /workspaces/{workspaceId}/tokens":                                             workspace.TokenInput{},
 	"POST /workspaces/{workspaceId}/sources":                                            workspace.SourceInput{},
 	"PUT /workspaces/{workspaceId}/sources/{sourceId}":                                  workspace.SourceInput{},

@@ -33,6 +33,9 @@ func (o *OperatorAPI) Handler() (http.Handler, error) {
 	rt.Handle(stack.RouteOperatorGetWorkspace, o.getWorkspace)
 	rt.Handle(stack.RouteUpdatePlan, o.updatePlan)
 	rt.Handle(stack.RouteIssueOwnerToken, o.issueOwnerToken)
+	rt.Handle(stack.RouteCloseWorkspace, o.closeWorkspace)
+	rt.Handle(stack.RouteReopenWorkspace, o.reopenWorkspace)
+	rt.Handle(stack.RoutePurgeWorkspace, o.purgeWorkspace)
 	return rt.Handler()
 }
 
@@ -106,5 +109,59 @@ func (o *OperatorAPI) issueOwnerToken(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	WriteJSON(w, http.StatusCreated, CreatedToken{Token: *tok, Secret: secret})
+	return nil
+}
+
+// closeWorkspace serves POST /operator/workspaces/{workspaceId}/close.
+func (o *OperatorAPI) closeWorkspace(w http.ResponseWriter, r *http.Request) error {
+	a, err := Actor(r)
+	if err != nil {
+		return err
+	}
+	var in workspace.Closing
+	if err := Decode(r, &in); err != nil {
+		return err
+	}
+	ws, err := o.Operator.Close(r.Context(), a, r.PathValue("workspaceId"), in)
+	if err != nil {
+		return err
+	}
+	writeWorkspace(w, http.StatusOK, ws)
+	return nil
+}
+
+// ReopenedWorkspace is a reopened workspace and, this once, its new owner token with its secret.
+type ReopenedWorkspace struct {
+	WorkspaceView
+	OwnerToken CreatedToken `json:"ownerToken"`
+}
+
+// reopenWorkspace serves POST /operator/workspaces/{workspaceId}/reopen: the body names the new
+// owner token ({} for "owner").
+func (o *OperatorAPI) reopenWorkspace(w http.ResponseWriter, r *http.Request) error {
+	a, err := Actor(r)
+	if err != nil {
+		return err
+	}
+	var in workspace.RecoveryToken
+	if err := Decode(r, &in); err != nil {
+		return err
+	}
+	ws, tok, secret, err := o.Operator.Reopen(r.Context(), a, r.PathValue("workspaceId"), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", ETag(ws.Version))
+	WriteJSON(w, http.StatusOK, ReopenedWorkspace{WorkspaceView: viewWorkspace(ws), OwnerToken: CreatedToken{Token: *tok, Secret: secret}})
+	return nil
+}
+
+// purgeWorkspace serves POST /operator/workspaces/{workspaceId}/purge.
+func (o *OperatorAPI) purgeWorkspace(w http.ResponseWriter, r *http.Request) error {
+	ws, err := o.Operator.Purge(r.Context(), r.PathValue("workspaceId"))
+	if err != nil {
+		return err
+	}
+	writeWorkspace(w, http.StatusOK, ws)
 	return nil
 }

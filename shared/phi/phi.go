@@ -46,6 +46,24 @@ type Workspace struct {
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	Version   int64     `json:"version"`
+	// Closed is set while the workspace is closed (offboarded): its tokens and keys are revoked,
+	// the pipeline rejects its events, and after Closed.PurgeAfter its configuration may be
+	// purged. Nil for an open workspace.
+	Closed *Closure `json:"closed,omitempty"`
+}
+
+// ClosureGracePeriod is how long a closed workspace keeps its configuration, and can be
+// reopened, before it may be purged.
+const ClosureGracePeriod = 30 * 24 * time.Hour
+
+// Closure records a workspace's closing: when, by which operator, why, from when on it may be
+// purged, and when it was.
+type Closure struct {
+	At         time.Time  `json:"at"`
+	By         string     `json:"by"`
+	Reason     string     `json:"reason"`
+	PurgeAfter time.Time  `json:"purgeAfter"`
+	PurgedAt   *time.Time `json:"purgedAt,omitempty"`
 }
 
 // HIPAAEligible reports whether the workspace shows the HIPAA badge: Business tier with a

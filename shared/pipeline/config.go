@@ -52,6 +52,9 @@ type workspaceConfig struct {
 	id       string
 	loadedAt time.Time
 	notFound bool
+	// closed: the workspace is closed (offboarded); its events are rejected as
+	// ReasonWorkspaceClosed, whatever source they name.
+	closed bool
 	// sources maps every source id of the workspace to its enabled destinations.
 	sources map[string][]*destination
 }
@@ -110,7 +113,7 @@ func (c *cache) get(ctx context.Context, wsID, src string) (*workspaceConfig, er
 	if w := c.workspaces[wsID]; w != nil {
 		age := now.Sub(w.loadedAt)
 		_, known := w.sources[src]
-		if age < c.ttl && (known || w.notFound || age < missRefresh) {
+		if age < c.ttl && (known || w.notFound || w.closed || age < missRefresh) {
 			return w, nil
 		}
 	}
@@ -122,6 +125,11 @@ func (c *cache) get(ctx context.Context, wsID, src string) (*workspaceConfig, er
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load configuration of workspace %s: %w", wsID, err)
+	}
+	if snap.Workspace.Closed != nil {
+		w := &workspaceConfig{id: wsID, loadedAt: now, closed: true}
+		c.replace(w) // forgets its decrypted HMAC keys
+		return w, nil
 	}
 	w := c.compile(wsID, now, snap, matchers)
 	c.replace(w)

@@ -570,3 +570,33 @@ func TestNoPHIValueAppearsInLogsOrMetrics(t *testing.T) {
 type errorWithPHI struct{}
 
 func (errorWithPHI) Error() string { return "request failed for " + email + " / " + ssn }
+
+// A closed workspace's events are rejected with reason workspace-closed — parked on the
+// rejected queue, acknowledged, nothing delivered — once its configuration is reloaded.
+func TestAClosedWorkspacesEventsAreRejectedAsClosed(t *testing.T) {
+	e := newEnv(t)
+	a := e.destination(destOpts{enabled: true, hashing: full, alg: fieldcrypt.HPKEP256})
+	h := e.handler(nil)
+	if resp, err := h.Handle(e.ctx, e.sqsEvent(e.msg(identify("m-open")))); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("open workspace: %v %v", resp, err)
+	}
+	if got := mapsKeys(e.copies(a)); !reflect.DeepEqual(got, []string{"m-open"}) {
+		t.Fatalf("open workspace delivered %v", got)
+	}
+	if _, err := e.store.CloseWorkspace(e.ctx, e.ws.ID, phi.Closure{At: e.now, By: "operator:test", Reason: "offboarding", PurgeAfter: e.now.Add(phi.ClosureGracePeriod)}); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(time.Hour) // past the configuration cache's TTL
+	ev := e.sqsEvent(e.msg(identify("m-closed")))
+	resp, err := h.Handle(e.ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("closed workspace: %v %v (its messages are acknowledged, not retried)", resp, err)
+	}
+	if got := e.copies(a); len(got) != 0 {
+		t.Errorf("a closed workspace's event was delivered: %v", mapsKeys(got))
+	}
+	rejected := e.drain(e.rejected)
+	if len(rejected) != 1 || rejected[0].attrs[pipeline.AttrReason] != pipeline.ReasonWorkspaceClosed || rejected[0].body != ev.Records[0].Body {
+		t.Fatalf("rejected queue holds %+v, want the message with reason %s", rejected, pipeline.ReasonWorkspaceClosed)
+	}
+}

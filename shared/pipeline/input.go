@@ -43,6 +43,7 @@ const (
 	ReasonNotJSON          = "not-json"           // the body is not a JSON object
 	ReasonMissingAttribute = "missing-attributes" // workspace or source attribute missing or malformed
 	ReasonUnknownWorkspace = "unknown-workspace"  // no such workspace
+	ReasonWorkspaceClosed  = "workspace-closed"   // the workspace is closed (offboarded): nothing is delivered
 	ReasonUnknownSource    = "unknown-source"     // no such source in the workspace
 	ReasonInvalidEvent     = "invalid-event"      // not a valid Segment-spec event
 	ReasonOversize         = "oversize"           // an event over MaxEventBytes, or whose protected copy exceeds the SNS limit

@@ -286,6 +286,10 @@ func (h *Handler) message(ctx context.Context, inv *invocation, i int, m *events
 		rejectMessage(ws, src, reject(ReasonUnknownWorkspace, "workspace %s does not exist", ws))
 		return
 	}
+	if wc.closed {
+		rejectMessage(ws, src, reject(ReasonWorkspaceClosed, "workspace %s is closed", ws))
+		return
+	}
 	dests, known := wc.sources[src]
 	if !known {
 		rejectMessage(ws, src, reject(ReasonUnknownSource, "source %s does not exist in workspace %s", src, ws))

@@ -118,9 +118,18 @@ var (
 	RouteUpdatePlan           = Route{Method: "PUT", Path: "/operator/workspaces/{workspaceId}/plan", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.plan.update"}
 	// RouteIssueOwnerToken gives a workspace whose owners lost every owner token a new one.
 	RouteIssueOwnerToken = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/owner-tokens", Function: FunctionOperator, Auth: AuthOperator, Action: "token.recover"}
+	// The workspace lifecycle (docs/HIPAA.md, "Offboarding"): closing revokes every token and
+	// key and makes the pipeline reject the workspace's events; reopening, during the grace
+	// period, issues a new owner token; purging, after it, deletes the configuration and keeps
+	// the audit trail.
+	RouteCloseWorkspace  = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/close", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.close"}
+	RouteReopenWorkspace = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/reopen", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.reopen"}
+	RoutePurgeWorkspace  = Route{Method: "POST", Path: "/operator/workspaces/{workspaceId}/purge", Function: FunctionOperator, Auth: AuthOperator, Action: "workspace.purge"}
 
 	// RouteCatalog lists the destination types (shared/catalog); any workspace token may read it.
 	RouteCatalog = Route{Method: "GET", Path: "/catalog", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly}
+	// RouteExportWorkspace is the owner's export of the whole configuration, before leaving.
+	RouteExportWorkspace = Route{Method: "GET", Path: "/workspaces/{workspaceId}/export", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "workspace.export"}
 
 	RouteGetWorkspace      = Route{Method: "GET", Path: "/workspaces/{workspaceId}", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "workspace.read"}
 	RouteListTokens        = Route{Method: "GET", Path: "/workspaces/{workspaceId}/tokens", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "token.list"}
@@ -180,7 +189,8 @@ const ConsolePath = "/console"
 // built from it; the OpenAPI document is tested against it.
 var Routes = []Route{
 	RouteCreateWorkspace, RouteOperatorGetWorkspace, RouteUpdatePlan, RouteIssueOwnerToken,
-	RouteCatalog, RouteGetWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
+	RouteCloseWorkspace, RouteReopenWorkspace, RoutePurgeWorkspace,
+	RouteCatalog, RouteGetWorkspace, RouteExportWorkspace, RouteListTokens, RouteCreateToken, RouteRevokeToken, RouteListSources,
 	RouteCreateSource, RouteGetSource, RouteUpdateSource, RouteDeleteSource, RouteListDestinations,
 	RouteCreateDestination, RouteGetDestination, RouteUpdateDestination, RouteDeleteDestination,
 	RouteGetAccessPolicy, RouteTestDestination, RouteRotateSigningSecret,

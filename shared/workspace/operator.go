@@ -15,8 +15,15 @@ type OperatorStore interface {
 	CreateWorkspace(ctx context.Context, w *phi.Workspace, owner *phi.Token, ownerSecretHash string) error
 	// UpdateWorkspace saves tier and BAA when the stored version is w.Version (else EPRECONDITION).
 	UpdateWorkspace(ctx context.Context, w *phi.Workspace) error
-	// CreateToken stores a token; ENOTFOUND when its workspace does not exist.
+	// CreateToken stores a token; ENOTFOUND when its workspace does not exist, ECONFLICT when
+	// it is closed.
 	CreateToken(ctx context.Context, t *phi.Token, secretHash string) error
+	// CloseWorkspace records the closure (keeping an earlier one) and revokes every token and key.
+	CloseWorkspace(ctx context.Context, wsID string, c phi.Closure) (*phi.Workspace, error)
+	// ReopenWorkspace removes the closure before its PurgeAfter; ECONFLICT otherwise.
+	ReopenWorkspace(ctx context.Context, wsID string, now time.Time) (*phi.Workspace, error)
+	// PurgeWorkspace deletes the configuration of a workspace closed past its grace period.
+	PurgeWorkspace(ctx context.Context, wsID string, now time.Time) (*phi.Workspace, error)
 }
 
 // Operator applies the platform operator's rules: creating workspaces and changing their plan
@@ -170,4 +177,64 @@ func (o *Operator) IssueOwnerToken(ctx context.Context, a phi.Actor, wsID string
 		return nil, "", wrap(err, "issue owner token in workspace %s", wsID)
 	}
 	return tok, secret, nil
+}
+
+// Closing is what an operator sends to close a workspace: why (recorded on the workspace; it
+// is the customer's offboarding request or the reason for ending service).
+type Closing struct {
+	Reason string `json:"reason"`
+}
+
+// Close closes workspace wsID for operator a: the closure (time, operator, reason, and the end
+// of its grace period, phi.ClosureGracePeriod later) is recorded, every token and key revoked —
+// the workspace's tokens stop working at once, its console sessions end on their next request,
+// and the pipeline rejects its events as "workspace-closed" (within the configuration cache's
+// TTL). Closing a closed workspace keeps its closure and finishes any revocation left undone.
+// It returns EINVALID for a missing or overlong reason, ENOTFOUND for an unknown workspace.
+func (o *Operator) Close(ctx context.Context, a phi.Actor, wsID string, in Closing) (*phi.Workspace, error) {
+	if err := phi.Invalid(phi.CheckName("reason", in.Reason)); err != nil {
+		return nil, err
+	}
+	now := o.now()
+	ws, err := o.Store.CloseWorkspace(ctx, wsID, phi.Closure{At: now, By: a.ID, Reason: in.Reason, PurgeAfter: now.Add(phi.ClosureGracePeriod)})
+	if err != nil {
+		return nil, wrap(err, "close workspace %s", wsID)
+	}
+	return ws, nil
+}
+
+// Reopen reopens closed workspace wsID during its grace period and issues it a new owner token
+// (named name, "owner" when empty), returned with its secret, shown this once: closing revoked
+// every token. Keys stay revoked; the owner generates new ones. It returns ENOTFOUND for an
+// unknown workspace, ECONFLICT when it is not closed or its grace period is over.
+func (o *Operator) Reopen(ctx context.Context, a phi.Actor, wsID string, in RecoveryToken) (*phi.Workspace, *phi.Token, string, error) {
+	if in.Name == "" {
+		in.Name = "owner"
+	}
+	if err := phi.Invalid(phi.CheckName("name", in.Name)); err != nil {
+		return nil, nil, "", err
+	}
+	ws, err := o.Store.ReopenWorkspace(ctx, wsID, o.now())
+	if err != nil {
+		return nil, nil, "", wrap(err, "reopen workspace %s", wsID)
+	}
+	tok, secret, err := o.IssueOwnerToken(ctx, a, wsID, in)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	audit.SetTarget(ctx, "workspace/"+wsID)
+	return ws, tok, secret, nil
+}
+
+// Purge deletes the configuration of workspace wsID — sources, destinations, keys' metadata,
+// classifications, matchers, tokens, inbox, idempotency records — once it has been closed for
+// phi.ClosureGracePeriod. Its audit trail stays until it expires (dynamo.AuditRetention). It
+// returns ENOTFOUND for an unknown workspace, ECONFLICT when it is not closed or still in its
+// grace period.
+func (o *Operator) Purge(ctx context.Context, wsID string) (*phi.Workspace, error) {
+	ws, err := o.Store.PurgeWorkspace(ctx, wsID, o.now())
+	if err != nil {
+		return nil, wrap(err, "purge workspace %s", wsID)
+	}
+	return ws, nil
 }

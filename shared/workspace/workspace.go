@@ -83,6 +83,7 @@ type Store interface {
 	Destinations
 	Privacy
 	AuditReader
+	Snapshots
 }
 
 // Service applies the rules of a customer's workspace. Its methods take the workspace id the
