@@ -153,7 +153,7 @@ func (s *Store) ReopenWorkspace(ctx context.Context, wsID string, now time.Time)
 // PurgeWorkspace deletes closed workspace wsID's configuration once its grace period is over
 // (now at or after Closed.PurgeAfter): every item of its partition but the workspace itself —
 // sources, destinations, keys, active-key pointers, classifications, matchers, token metadata —
-// the tokens' lookup items, its inbox and its idempotency records. The workspace item stays as
+// the tokens' lookup items, its inbox, its idempotency records and its webhook signing secrets. The workspace item stays as
 // a tombstone with Closed.PurgedAt set, so that its audit trail (kept for the retention period,
 // then expired by TTL) still names a workspace, and the pipeline still rejects its events as
 // closed. Console sessions are not indexed by workspace: they stopped working at closing (their
@@ -173,7 +173,7 @@ func (s *Store) PurgeWorkspace(ctx context.Context, wsID string, now time.Time) 
 			w.Closed.PurgeAfter.UTC().Format(time.RFC3339))
 	}
 	var doomed []map[string]types.AttributeValue
-	for _, pk := range []string{wsPK(wsID), inboxPK(wsID), wsPK(wsID) + suffixIdempotency} {
+	for _, pk := range []string{wsPK(wsID), inboxPK(wsID), idempotencyPK(wsID), signingPK(wsID)} {
 		b := newExpr()
 		items, err := s.queryAll(ctx, &dynamodb.QueryInput{
 			KeyConditionExpression:    aws.String(b.n(Table.PartitionKey) + " = " + b.v("pk", str(pk))),

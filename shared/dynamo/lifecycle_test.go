@@ -58,8 +58,12 @@ func TestTheWorkspaceLifecycleClosesReopensAndPurges(t *testing.T) {
 		KeyHash: sha("idem"), RequestHash: sha("req"), KeyID: phi.NewID(phi.PrefixKey), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if n := countPartition(t, s, idempotencyPK(f.ws.ID)) + countPartition(t, s, inboxPK(f.ws.ID)); n != 2 {
-		t.Fatalf("the fixture has %d inbox and idempotency items, want 2", n)
+	if err := s.PutSigningSecrets(ctx, &phi.SigningSecrets{WorkspaceID: f.ws.ID, DestinationID: f.dst.ID,
+		Secrets: []phi.SigningSecret{{Ciphertext: []byte{1, 2, 3}, CreatedAt: now}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPartition(t, s, idempotencyPK(f.ws.ID)) + countPartition(t, s, inboxPK(f.ws.ID)) + countPartition(t, s, signingPK(f.ws.ID)); n != 3 {
+		t.Fatalf("the fixture has %d inbox, idempotency and signing items, want 3", n)
 	}
 	if err := s.AppendAudit(ctx, &phi.AuditRecord{WorkspaceID: f.ws.ID, Actor: f.owner.ID, Action: "key.generate", Outcome: "success"}); err != nil {
 		t.Fatal(err)
@@ -114,7 +118,7 @@ func TestTheWorkspaceLifecycleClosesReopensAndPurges(t *testing.T) {
 	if n := countPartition(t, s, wsPK(f.ws.ID)); n != 1 {
 		t.Errorf("the workspace's partition holds %d items after the purge, want only the workspace (tombstone)", n)
 	}
-	for _, pk := range []string{inboxPK(f.ws.ID), idempotencyPK(f.ws.ID), prefixTokHash + hashOf(f.ownerSecret), prefixTokHash + hashOf(memberSecret)} {
+	for _, pk := range []string{inboxPK(f.ws.ID), idempotencyPK(f.ws.ID), signingPK(f.ws.ID), prefixTokHash + hashOf(f.ownerSecret), prefixTokHash + hashOf(memberSecret)} {
 		if n := countPartition(t, s, pk); n != 0 {
 			t.Errorf("%s holds %d items after the purge", pk, n)
 		}
