@@ -152,11 +152,14 @@ type setupView struct {
 	Keys        []phi.Key
 	Errors      *formErrors
 	Action      string // the form's console path
-	Treatments  any
-	Algorithms  any
-	Saved       bool
-	Hashing     bool   // the caller may see and change hashing settings
-	Idem        string // the Idempotency-Key of this form's "Generate hashing keys"
+	// signingSecret is the new webhook destination's signing secret, for the key page of the
+	// same request; never rendered on the setup page.
+	signingSecret string
+	Treatments    any
+	Algorithms    any
+	Saved         bool
+	Hashing       bool   // the caller may see and change hashing settings
+	Idem          string // the Idempotency-Key of this form's "Generate hashing keys"
 }
 
 // matchesQuery is the Fields control's fuzzy search: the query is a substring of the path, or
@@ -442,11 +445,22 @@ func (c *Console) newSetup(w http.ResponseWriter, r *http.Request) error {
 // which for a new destination means treatments that need none).
 func (c *Console) saveNew(w http.ResponseWriter, r *http.Request, v *setupView) error {
 	in := v.Form.input(can(r, stack.RouteUpdateHashing) && (v.Form.Hash || len(v.Form.Fields) > 0))
-	d, err := c.createDestination(w, r, v, in)
+	d, secret, err := c.createDestination(w, r, v, in)
 	if d == nil {
 		return err
 	}
-	return c.redirect(w, r, "/destinations/"+d.ID+"?saved=1")
+	defer clear(secret)
+	if secret == nil {
+		return c.redirect(w, r, "/destinations/"+d.ID+"?saved=1")
+	}
+	// The webhook's signing secret is in this response only (no-store), as in the REST API's 201.
+	return c.render(w, r, http.StatusCreated, "signing", "Copy the signing secret", signingView{Dst: d, Secret: string(secret)})
+}
+
+// signingView is the page that shows a new webhook destination's signing secret, once.
+type signingView struct {
+	Dst    *phi.Destination
+	Secret string
 }
 
 // leaveSetup keeps the setup form as a draft and leaves the step for action: "search" reloads it
@@ -463,28 +477,26 @@ func (c *Console) leaveSetup(w http.ResponseWriter, r *http.Request, form setupF
 }
 
 // createDestination creates the destination in as the setup step v says, audited as the REST
-// route is, and clears the draft. It returns the destination, or nil and what to return: the
-// setup step again with the problems beside their fields (nil error once rendered), or an error.
-func (c *Console) createDestination(w http.ResponseWriter, r *http.Request, v *setupView, in workspace.DestinationInput) (*phi.Destination, error) {
+// route is, and clears the draft. It returns the destination and, for a webhook, its signing
+// secret, which the caller shows once and clears; or nil and what to return: the setup step
+// again with the problems beside their fields (nil error once rendered), or an error.
+func (c *Console) createDestination(w http.ResponseWriter, r *http.Request, v *setupView, in workspace.DestinationInput) (*phi.Destination, []byte, error) {
 	a := state(r).actor
 	var d *phi.Destination
+	var secret []byte
 	err := c.act(r, stack.RouteCreateDestination, "destinations", func(ctx context.Context) error {
 		var err error
-		var secret []byte
 		d, _, secret, err = c.Service.CreateDestination(ctx, a, in)
-		// The console does not show the signing secret yet: the owner gets one with the REST
-		// rotation route (docs/WEBHOOKS.md).
-		clear(secret)
 		return err
 	})
 	if fe, err := formOr(err); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if fe != nil {
 		v.Errors = fe
-		return nil, c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
+		return nil, nil, c.renderSetup(w, r, http.StatusUnprocessableEntity, v)
 	}
 	c.clearDraft(r)
-	return d, nil
+	return d, secret, nil
 }
 
 // ---- an existing destination's Settings ----

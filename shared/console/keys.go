@@ -24,10 +24,13 @@ type keyView struct {
 	PrivateKey string // PEM; empty for an uploaded public key
 	HMACKey    *phi.Key
 	HMACSecret string
-	Form       string // the setup form, JSON, carried to Save
-	KeyIDs     []string
-	Filename   string
-	Errors     *formErrors
+	// SigningSecret is a webhook destination's signing secret, when the destination was
+	// created by this request: shown this once, beside the keys.
+	SigningSecret string
+	Form          string // the setup form, JSON, carried to Save
+	KeyIDs        []string
+	Filename      string
+	Errors        *formErrors
 }
 
 // keyTarget reads the destination the key actions act on, as keygen does: EFORBIDDEN when
@@ -79,12 +82,14 @@ func (c *Console) generateForNew(w http.ResponseWriter, r *http.Request, v *setu
 	off := false
 	in.Enabled = &off
 	in.Hashing.Enabled = false
-	d, err := c.createDestination(w, r, v, in)
+	d, secret, err := c.createDestination(w, r, v, in)
 	if d == nil {
 		return err
 	}
+	defer clear(secret)
 	v.Dst = d
 	v.Form.Flow, v.Form.Version = d.ID, d.Version
+	v.signingSecret = string(secret) // shown once, on the key page
 	return c.generateKeys(w, r, v, true)
 }
 
@@ -112,7 +117,7 @@ func (c *Console) generateKeys(w http.ResponseWriter, r *http.Request, v *setupV
 	if err != nil {
 		return err
 	}
-	kv := &keyView{Dst: dst, New: isNew}
+	kv := &keyView{Dst: dst, New: isNew, SigningSecret: v.signingSecret}
 	idem := r.PostForm.Get("idem")
 	var page []byte
 	upload := r.PostForm.Get("action") == "upload"

@@ -17,7 +17,7 @@ import (
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{
 	"signin", "error", "settings", "privacy", "matchers", "sources", "destinations", "catalog",
-	"source", "setup", "key", "keys", "tokens", "token", "audit", "confirm",
+	"source", "setup", "key", "keys", "tokens", "token", "audit", "confirm", "signing",
 }
 
 type page struct{ t *template.Template }

@@ -411,6 +411,7 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 			chromedp.SendKeys("#dst-name", "CRM", chromedp.ByQuery),
 			chromedp.SendKeys("#dst-url", st.s.HookURL("crm-"+ws[3:11]), chromedp.ByQuery))
 		st.submit(t, owner, "#save-settings")
+		st.signingSecretShownOnce(t, owner)
 		loc := st.location(t, owner)
 		dst2 = strings.TrimSuffix(loc[strings.Index(loc, "/destinations/")+len("/destinations/"):], "?saved=1")
 		if !strings.HasPrefix(dst2, "dst_") {
@@ -464,6 +465,7 @@ func TestTheConsoleWorkflowInABrowser(t *testing.T) {
 			chromedp.SendKeys("#dst-name", "Warehouse", chromedp.ByQuery),
 			chromedp.SendKeys("#dst-url", st.s.HookURL("warehouse-"+ws[3:11]), chromedp.ByQuery))
 		st.submit(t, owner, "#save-settings")
+		st.signingSecretShownOnce(t, owner)
 		loc := st.location(t, owner)
 		dst3 = strings.TrimSuffix(loc[strings.Index(loc, "/destinations/")+len("/destinations/"):], "?saved=1")
 		var browserPEM string

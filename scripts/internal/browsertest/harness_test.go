@@ -177,6 +177,24 @@ func (st *suite) submit(t *testing.T, ctx context.Context, sel string) {
 	}
 }
 
+// signingSecretShownOnce checks the page that follows saving a new webhook destination: it shows
+// the destination's signing secret (whsec_…) this once, and its Continue link goes on to the
+// destination, whose page does not show it again.
+func (st *suite) signingSecretShownOnce(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var secret string
+	st.run(t, ctx, "read the signing secret", chromedp.Value("#signing-secret", &secret, chromedp.ByQuery))
+	if !strings.HasPrefix(secret, "whsec_") || len(secret) < 40 {
+		t.Fatalf("the page after Save shows no signing secret: %q", secret)
+	}
+	st.submit(t, ctx, "#continue")
+	var html string
+	st.run(t, ctx, "read the destination page", chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	if strings.Contains(html, secret[len("whsec_"):]) {
+		t.Fatal("the destination's page shows its signing secret again")
+	}
+}
+
 // signIn signs in with token on the sign-in page.
 func (st *suite) signIn(t *testing.T, ctx context.Context, token string) {
 	t.Helper()
