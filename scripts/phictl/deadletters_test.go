@@ -53,7 +53,8 @@ func TestDeadLettersCountAndReplayThroughTheAPI(t *testing.T) {
 			stack.AttrFormat: str(pack.Format), stack.AttrReason: str(delivery.ReasonRejected)}}); err != nil {
 		t.Fatal(err)
 	}
-	vars := fntest.Vars{stack.EnvTable: table, stack.EnvDeliveryQueueURL: urls["q"], stack.EnvDeliveryDLQURL: urls["dlq"], stack.EnvAuditSigningKeyID: "alias/unused"}
+	vars := fntest.Vars{stack.EnvTable: table, stack.EnvDeliveryQueueURL: urls["q"], stack.EnvDeliveryDLQURL: urls["dlq"], stack.EnvAuditSigningKeyID: "alias/unused",
+		stack.EnvKMSKeyID: "alias/unused"}
 	h, err := configfn.Build(t.Context(), &fn.Env{Getenv: func(k string) string { return vars[k] }, Auth: httpapi.InProcess{Tokens: store}})
 	if err != nil {
 		t.Fatal(err)
