@@ -1,7 +1,8 @@
 // Command emulators runs the local AWS emulators that the tests and the local product use:
 // moto in server mode (DynamoDB, SQS, SNS, Secrets Manager, and for the AWS destination types STS, S3,
 // Firehose and EventBridge) and local-kms (KMS), each on a free
-// loopback port.
+// loopback port. moto runs through scripts/emulators/moto_server.py, which patches how moto's SQS
+// computes queue attributes so that a queue of many messages stays fast (see that file).
 //
 //	emulators [flags] -- command [args...]
 //
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	fs := flag.NewFlagSet("emulators", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	moto := fs.String("moto", ".venv/bin/moto_server", "moto server executable (installed by make bootstrap)")
+	motoPatched := fs.String("moto-patched", "scripts/emulators/moto_server.py", "moto's server with the project's SQS performance patches, run with the Python beside -moto "+
+		"(empty, or a file that does not exist: plain -moto)")
 	localKMS := fs.String("local-kms", ".tools/bin/local-kms", "local-kms executable (built by make bootstrap)")
 	envFile := fs.String("env-file", "", "also write the environment as shell exports to this file")
 	logDir := fs.String("log-dir", ".emulators", "directory for the emulators' logs and KMS data")
@@ -119,7 +122,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 	}()
 
-	motoCmd, err := start(*moto, []string{"-H", *bindHost, "-p", strconv.Itoa(motoPort)}, nil, filepath.Join(*logDir, "moto.log"))
+	motoExe, motoArgs := *moto, []string{"-H", *bindHost, "-p", strconv.Itoa(motoPort)}
+	if *motoPatched != "" {
+		if _, err := os.Stat(*motoPatched); err == nil {
+			motoExe, motoArgs = filepath.Join(filepath.Dir(*moto), "python3"), append([]string{*motoPatched}, motoArgs...)
+		}
+	}
+	motoCmd, err := start(motoExe, motoArgs, nil, filepath.Join(*logDir, "moto.log"))
 	if err != nil {
 		return 1, fmt.Errorf("start moto (run make bootstrap first): %w", err)
 	}

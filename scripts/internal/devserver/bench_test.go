@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -46,6 +47,16 @@ const (
 
 // EnvBenchEvents sets how many events the end-to-end benchmark sends per mode (default 300).
 const EnvBenchEvents = "PHI_BENCH_EVENTS"
+
+// EnvBenchModes, when set, is a comma-separated list of the modes to run (benchModes' names),
+// and EnvBenchDestinations how many of the three destinations to configure: for measuring
+// `make dev`'s throughput on one mode without the others.
+const (
+	EnvBenchModes        = "PHI_BENCH_MODES"
+	EnvBenchDestinations = "PHI_BENCH_DESTINATIONS"
+	// EnvBenchLog, when set, sends the functions' warnings and errors to stderr.
+	EnvBenchLog = "PHI_BENCH_LOG"
+)
 
 // EnvBenchMeasured names a JSON file the end-to-end benchmark writes its figures to, for
 // scripts/costmodel (docs/COST.md, docs/SCALING.md); unset writes none.
@@ -114,16 +125,32 @@ func BenchmarkPipelineReport(b *testing.B) {
 	}
 	all := eventcorpus.Events(benchWarmUpMax + n)
 	warm, corpus := all[:benchWarmUpMax], all[benchWarmUpMax:]
+	modes := benchModes
+	if v := os.Getenv(EnvBenchModes); v != "" {
+		names := strings.Split(v, ",")
+		modes = slices.DeleteFunc(slices.Clone(benchModes), func(m benchMode) bool { return !slices.Contains(names, m.name) })
+		if len(modes) != len(names) {
+			b.Fatalf("%s=%q: want some of naive, packed, naive-batch10, packed-batch10", EnvBenchModes, v)
+		}
+	}
+	dests := len(benchHashing)
+	if v := os.Getenv(EnvBenchDestinations); v != "" {
+		if d, err := strconv.Atoi(v); err != nil || d < 1 || d > len(benchHashing) {
+			b.Fatalf("%s=%q: want 1 to %d", EnvBenchDestinations, v, len(benchHashing))
+		} else {
+			dests = d
+		}
+	}
 	var runs []*benchRun
 	for range b.N {
 		runs = runs[:0]
-		for _, mode := range benchModes {
-			runs = append(runs, runPipeline(b, mode, warm, corpus))
+		for _, mode := range modes {
+			runs = append(runs, runPipeline(b, mode, dests, warm, corpus))
 		}
 	}
 	for _, r := range runs {
-		fmt.Printf("pipeline %s: %d events, 3 destinations: %.0f AWS requests per 1000 events (%.0f API calls); Lambda %.0f ms per 1000 events (hashing %.0f ms in %.1f invocations, delivery %.0f ms in %.1f invocations)\n",
-			r.Mode, r.Events, r.Billed, r.Requests, r.HashingMS+r.DeliveryMS, r.HashingMS, r.HashingInvocations, r.DeliveryMS, r.DeliveryInvocations)
+		fmt.Printf("pipeline %s: %d events, %d destinations: %.0f AWS requests per 1000 events (%.0f API calls); Lambda %.0f ms per 1000 events (hashing %.0f ms in %.1f invocations, delivery %.0f ms in %.1f invocations)\n",
+			r.Mode, r.Events, dests, r.Billed, r.Requests, r.HashingMS+r.DeliveryMS, r.HashingMS, r.HashingInvocations, r.DeliveryMS, r.DeliveryInvocations)
 		var ops []string
 		for _, k := range slices.Sorted(maps.Keys(r.ByOperation)) {
 			ops = append(ops, fmt.Sprintf("%s %.0f", k, r.ByOperation[k]))
@@ -142,12 +169,15 @@ func BenchmarkPipelineReport(b *testing.B) {
 			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes)
 	}
 	if file := os.Getenv(EnvBenchMeasured); file != "" {
-		writeMeasured(b, file, runs)
+		writeMeasured(b, file, dests, runs)
 	}
 	for i := 0; i+1 < len(runs); i += 2 {
 		naive, packed := runs[i], runs[i+1]
+		if naive.PerMessage != packed.PerMessage || !strings.HasPrefix(naive.Mode, "naive") || !strings.HasPrefix(packed.Mode, "packed") {
+			continue
+		}
 		shape := "1 event per message"
-		if p := benchModes[i].perMessage; p > 1 {
+		if p := naive.PerMessage; p > 1 {
 			shape = fmt.Sprintf("%d events per message", p)
 		}
 		fmt.Printf("pipeline AWS requests per 1000 events (%s): naive %.0f, packed %.0f (%.1fx fewer); API calls naive %.0f, packed %.0f (%.1fx fewer)\n",
@@ -179,7 +209,7 @@ var benchModes = []benchMode{
 // runPipeline starts the local stack in mode, sends warm to a source with three destinations,
 // waits until every copy has been delivered and both queues are settled, then does the same
 // with corpus and returns what corpus cost.
-func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun {
+func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus [][]byte) *benchRun {
 	b.Helper()
 	ctx := context.Background()
 	awstest.Clients(b)
@@ -190,8 +220,12 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		dups      int
 		copyBytes int
 	)
+	var logger *slog.Logger
+	if os.Getenv(EnvBenchLog) != "" {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	s, err := Start(ctx, Config{
-		APIAddr: "127.0.0.1:0", ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("bench"),
+		APIAddr: "127.0.0.1:0", ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("bench"), Logger: logger,
 		Env: mode.env, Counter: counter,
 		OnDelivery: func(d Delivery) {
 			id := d.Headers[http.CanonicalHeaderKey(webhook.HeaderID)]
@@ -209,7 +243,7 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ws, src, dsts := benchWorld(b, s)
+	ws, src, dsts := benchWorld(b, s, benchHashing[:destinations])
 
 	// Warm up: the first invocations load the configuration, decrypt the HMAC keys and record
 	// the inbox's field paths, once per container (and per cache TTL); the figures are the
@@ -219,7 +253,12 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		deadline := time.Now().Add(time.Duration(want) * time.Second)
 		for {
 			mu.Lock()
-			got := len(firstSeen)
+			got := 0
+			for id := range firstSeen {
+				if _, ok := pushedAt[id]; ok {
+					got++
+				}
+			}
 			mu.Unlock()
 			if got >= want {
 				break
@@ -232,7 +271,7 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		// Let the pollers delete what they delivered before counting.
 		for settle := time.Now().Add(30 * time.Second); time.Now().Before(settle); time.Sleep(100 * time.Millisecond) {
 			in, de := s.Ingest.Stats(), s.Delivery.Stats()
-			if in.Received == in.Deleted && de.Received == de.Deleted {
+			if in.InFlight == 0 && de.InFlight == 0 && in.Received == in.Deleted+in.Failed && de.Received == de.Deleted+de.Failed {
 				break
 			}
 		}
@@ -246,16 +285,15 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		clear(pushedAt)
 		counter.Reset()
 	}
-	for round := 0; ; round++ {
-		if round == len(warm)/benchWarmUp {
-			b.Fatalf("%s: the inbox still records paths after %d warm-up events", mode.name, len(warm))
-		}
+	for round := 0; round < len(warm)/benchWarmUp; round++ {
 		reset()
 		benchPush(b, s, ws, src, dsts, warm[round*benchWarmUp:(round+1)*benchWarmUp], mode.perMessage, pushedAt)
 		wait("warm-up", benchWarmUp*len(dsts))
-		if counter.Snapshot()[awsmetrics.Key{Service: "DynamoDB", Operation: "UpdateItem"}].Calls == 0 {
+		updates := counter.Snapshot()[awsmetrics.Key{Service: "DynamoDB", Operation: "UpdateItem"}].Calls
+		if updates == 0 {
 			break
 		}
+		fmt.Printf("pipeline %s: warm-up round %d: %d DynamoDB updates\n", mode.name, round+1, updates)
 	}
 	reset()
 	in0, de0 := s.Ingest.Stats(), s.Delivery.Stats()
@@ -266,15 +304,26 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 	wait("measurement", want)
 	counts := counter.Snapshot()
 	in, de := since(s.Ingest.Stats(), in0), since(s.Delivery.Stats(), de0)
+	var rss []string
+	total := 0.0
+	mem := residentMiB()
+	for _, k := range slices.Sorted(maps.Keys(mem)) {
+		rss = append(rss, fmt.Sprintf("%s %.0f MiB", k, mem[k]))
+		total += mem[k]
+	}
+	fmt.Printf("pipeline %s: resident after the run: %s; total %.0f MiB\n", mode.name, strings.Join(rss, ", "), total)
 
 	mu.Lock()
 	defer mu.Unlock()
 	var lat []float64
 	var last time.Time
+	late := 0
 	for id, at := range firstSeen {
 		p, ok := pushedAt[id]
 		if !ok {
-			b.Fatalf("%s: a copy with an unexpected dedup id arrived", mode.name)
+			// A warm-up copy delivered again (at least once: SQS redelivered its message).
+			late++
+			continue
 		}
 		lat = append(lat, at.Sub(p).Seconds())
 		if at.After(last) {
@@ -288,7 +337,7 @@ func runPipeline(b *testing.B, mode benchMode, warm, corpus [][]byte) *benchRun 
 		HashingMS: float64(in.HandlerTime.Milliseconds()) * per, DeliveryMS: float64(de.HandlerTime.Milliseconds()) * per,
 		HashingInvocations: float64(in.Invocations) * per, DeliveryInvocations: float64(de.Invocations) * per,
 		EventBytes: float64(eventBytes) / float64(len(corpus)), CopyBytes: float64(copyBytes) / float64(want),
-		Seconds: last.Sub(start).Seconds(), P50: lat[len(lat)/2], P95: lat[len(lat)*95/100], Duplicates: dups,
+		Seconds: last.Sub(start).Seconds(), P50: lat[len(lat)/2], P95: lat[len(lat)*95/100], Duplicates: dups + late,
 	}
 	for k, c := range counts {
 		calls, billed := c.Calls, c.Billed
@@ -316,6 +365,7 @@ func since(now, before PollerStats) PollerStats {
 	return PollerStats{
 		Invocations: now.Invocations - before.Invocations, Received: now.Received - before.Received,
 		Deleted: now.Deleted - before.Deleted, Failed: now.Failed - before.Failed, HandlerTime: now.HandlerTime - before.HandlerTime,
+		InFlight: now.InFlight,
 	}
 }
 
@@ -396,7 +446,7 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 // benchWorld creates, through the API, a HIPAA-eligible workspace with one source and three
 // webhook destinations on the receiver, each with an active key pair, an HMAC key and its
 // hashing settings (benchHashing). It returns the workspace, source and destination ids.
-func benchWorld(b *testing.B, s *Server) (ws, src string, dsts []string) {
+func benchWorld(b *testing.B, s *Server, hashing []map[string]any) (ws, src string, dsts []string) {
 	b.Helper()
 	ctx := context.Background()
 	sample, err := s.CreateSampleWorkspace(ctx)
@@ -430,7 +480,7 @@ func benchWorld(b *testing.B, s *Server) (ws, src string, dsts []string) {
 		return m, resp.Header
 	}
 	classes := map[string]string{"traits.ssn": "red"}
-	for _, h := range benchHashing {
+	for _, h := range hashing {
 		for _, f := range h["fields"].([]any) {
 			classes[f.(map[string]string)["path"]] = "yellow"
 		}
@@ -442,7 +492,7 @@ func benchWorld(b *testing.B, s *Server) (ws, src string, dsts []string) {
 	call("PUT", "/workspaces/"+ws+"/privacy/classifications", "", map[string]any{"classifications": items}, 200)
 	m, _ := call("POST", "/workspaces/"+ws+"/sources", "", map[string]any{"name": "storefront"}, 201)
 	src = m["id"].(string)
-	for i, h := range benchHashing {
+	for i, h := range hashing {
 		name := fmt.Sprintf("bench-%d", i)
 		m, _ := call("POST", "/workspaces/"+ws+"/destinations", "", map[string]any{
 			"sourceId": src, "name": name, "type": "webhook", "settings": map[string]any{"url": s.HookURL(name)}}, 201)
@@ -460,11 +510,11 @@ func benchWorld(b *testing.B, s *Server) (ws, src string, dsts []string) {
 }
 
 // writeMeasured writes the runs' per-1,000-event figures to file, for scripts/costmodel.
-func writeMeasured(b *testing.B, file string, runs []*benchRun) {
+func writeMeasured(b *testing.B, file string, dests int, runs []*benchRun) {
 	b.Helper()
 	out := map[string]any{
 		"source":        "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)",
-		"destinations":  len(benchHashing),
+		"destinations":  dests,
 		"ingestBatch":   stack.IngestBatchSize,
 		"deliveryBatch": stack.DeliveryBatchSize,
 		"runs":          runs,
@@ -476,4 +526,47 @@ func writeMeasured(b *testing.B, file string, runs []*benchRun) {
 	if err := os.WriteFile(file, append(raw, '\n'), 0o644); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// residentMiB returns the resident memory of this process and of the emulators started beside
+// it by scripts/emulators (the children of this process's grandparent, on Linux), by command
+// name, in MiB; nil where /proc cannot be read.
+func residentMiB() map[string]float64 {
+	stat := func(pid string) (name string, ppid string, rssPages int, ok bool) {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return "", "", 0, false
+		}
+		// pid (comm) state ppid ... field 24 is rss in pages.
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			return "", "", 0, false
+		}
+		f := strings.Fields(s[closing+1:])
+		if len(f) < 22 {
+			return "", "", 0, false
+		}
+		rss, _ := strconv.Atoi(f[21])
+		return s[open+1 : closing], f[1], rss, true
+	}
+	page := float64(os.Getpagesize()) / (1 << 20)
+	out := map[string]float64{}
+	_, parent, self, ok := stat(strconv.Itoa(os.Getpid()))
+	if !ok {
+		return nil
+	}
+	out["service (this process)"] = float64(self) * page
+	_, runner, _, ok := stat(parent)
+	if !ok {
+		return out
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		name, ppid, rss, ok := stat(e.Name())
+		if ok && ppid == runner && (strings.Contains(name, "python") || strings.Contains(name, "moto") || strings.Contains(name, "local-kms")) {
+			out[name] += float64(rss) * page
+		}
+	}
+	return out
 }

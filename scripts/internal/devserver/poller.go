@@ -66,6 +66,8 @@ type PollerStats struct {
 	// HandlerTime is the handler's run time summed over its invocations: what Lambda bills as
 	// duration.
 	HandlerTime time.Duration
+	// InFlight is the number of batches being handled now (the counters above count finished ones).
+	InFlight int
 }
 
 // Stats returns a copy of the counters.
@@ -186,6 +188,9 @@ func (p *Poller) collect(ctx context.Context) ([]sqstypes.Message, error) {
 // invoke calls the handler with batch and deletes what succeeded.
 func (p *Poller) invoke(ctx context.Context, batch []sqstypes.Message) {
 	ev := p.Event(batch)
+	p.mu.Lock()
+	p.stats.InFlight++
+	p.mu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	start := time.Now()
 	resp, err := p.Handler(hctx, ev)
@@ -212,6 +217,7 @@ func (p *Poller) invoke(ctx context.Context, batch []sqstypes.Message) {
 	p.stats.Deleted += deleted
 	p.stats.Failed += nFailed
 	p.stats.HandlerTime += took
+	p.stats.InFlight--
 	p.mu.Unlock()
 	p.Logger.Debug("batch done", "poller", p.Name, "messages", len(batch), "deleted", deleted, "failed", nFailed)
 }
