@@ -234,15 +234,15 @@ func (c *ConfigAPI) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	version, err := IfMatch(r)
+	if err != nil {
+		return err
+	}
 	var in workspace.SourceInput
 	if err := Decode(r, &in); err != nil {
 		return err
 	}
 	if err := workspace.ValidSource(in); err != nil {
-		return err
-	}
-	version, err := IfMatch(r)
-	if err != nil {
 		return err
 	}
 	src, err := c.Service.UpdateSource(r.Context(), r.PathValue("workspaceId"), id, version, in)

@@ -184,11 +184,11 @@ func (c *ConfigAPI) updateDestination(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	in, err := decodeDestination(r, a)
+	version, err := IfMatch(r)
 	if err != nil {
 		return err
 	}
-	version, err := IfMatch(r)
+	in, err := decodeDestination(r, a)
 	if err != nil {
 		return err
 	}
@@ -209,12 +209,12 @@ func (c *ConfigAPI) updateHashing(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var h phi.HashingSettings
-	if err := Decode(r, &h); err != nil {
-		return err
-	}
 	version, err := IfMatch(r)
 	if err != nil {
+		return err
+	}
+	var h phi.HashingSettings
+	if err := Decode(r, &h); err != nil {
 		return err
 	}
 	d, ws, err := c.Service.SetHashing(r.Context(), a.WorkspaceID, id, version, h)

@@ -193,7 +193,11 @@ func TestIfMatchNeedsAVersionETag(t *testing.T) {
 		code   string
 	}{
 		{`"3"`, 3, ""},
-		{`W/"7"`, 7, ""},
+		{`"123456789012345678"`, 123456789012345678, ""},
+		{`W/"7"`, 0, phi.EBADREQUEST},
+		{`7`, 0, phi.EBADREQUEST},
+		{`"1", "2"`, 0, phi.EBADREQUEST},
+		{" ", 0, phi.EPRECONDREQUIRED},
 		{"", 0, phi.EPRECONDREQUIRED},
 		{"*", phi.AnyVersion, ""},
 		{"**", 0, phi.EBADREQUEST},

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -250,27 +251,37 @@ func clip(s string) string { return phi.Clip(s, 40) }
 func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // IfMatch returns the version the request's If-Match header names. A PUT must send it (from
-// the ETag of a GET), so concurrent edits never silently overwrite each other: a missing header
-// is EPRECONDREQUIRED (428) asking for it, a malformed one EBADREQUEST (400). "*" matches any
-// current representation (RFC 9110 13.1.1) and returns phi.AnyVersion.
+// the ETag of a GET), so concurrent edits never silently overwrite each other: a missing or empty
+// header is EPRECONDREQUIRED (428) asking for it; anything but one strong ETag of this API
+// ("3", matching IfMatchPattern) or "*" is EBADREQUEST (400) — a weak ETag never matches under
+// If-Match's strong comparison, and this API answers none. "*" matches any current
+// representation (RFC 9110 13.1.1) and returns phi.AnyVersion.
 func IfMatch(r *http.Request) (int64, error) {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "" {
+	vs := r.Header.Values("If-Match")
+	if len(vs) == 0 || (len(vs) == 1 && strings.TrimSpace(vs[0]) == "") {
 		return 0, phi.Errorf(phi.EPRECONDREQUIRED, "send If-Match with the ETag from a GET of this resource (or * to replace whatever is current), so concurrent edits cannot overwrite each other")
 	}
-	if v == "*" {
+	v := strings.TrimSpace(vs[0])
+	if len(vs) == 1 && v == "*" {
 		return phi.AnyVersion, nil
 	}
-	v = strings.TrimPrefix(v, "W/")
-	if unq, err := strconv.Unquote(v); err == nil {
-		v = unq
+	if len(vs) > 1 || !ifMatchETag.MatchString(v) {
+		return 0, phi.Errorf(phi.EBADREQUEST, "If-Match must be one ETag returned by this API, quoted like \"3\", or *").
+			WithDetails(map[string]string{"header": "If-Match"})
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 {
-		return 0, phi.Errorf(phi.EBADREQUEST, "If-Match must be an ETag returned by this API, like \"3\", or *")
+	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+	if err != nil {
+		return 0, phi.Errorf(phi.EBADREQUEST, "If-Match must be one ETag returned by this API, quoted like \"3\", or *").
+			WithDetails(map[string]string{"header": "If-Match"})
 	}
 	return n, nil
 }
+
+// IfMatchPattern is the If-Match header IfMatch accepts, as the OpenAPI document states it: "*",
+// or one strong ETag of a version (a positive int64, quoted).
+const IfMatchPattern = `^(\*|"[1-9][0-9]{0,17}")$`
+
+var ifMatchETag = regexp.MustCompile(IfMatchPattern)
 
 // PathID returns the path parameter name, checked with phi.ValidID against prefix; a malformed
 // id is EBADREQUEST (400) naming the parameter and the expected shape, before any store call.

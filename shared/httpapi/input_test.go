@@ -78,19 +78,19 @@ func TestBadInputIsRefusedOnEveryRoute(t *testing.T) {
 				}
 			})
 			t.Run(key+"/oversize body", func(t *testing.T) {
-				res := a.must(t, 413, rt.Method, path, tok, `{"name":"`+strings.Repeat("a", MaxBodyBytes)+`"}`)
+				res := a.must(t, 413, rt.Method, path, tok, `{"name":"`+strings.Repeat("a", MaxBodyBytes)+`"}`, "If-Match", `"1"`)
 				if res.errCode(t) != "too_large" {
 					t.Errorf("body = %s", res.Body)
 				}
 			})
 			t.Run(key+"/not JSON", func(t *testing.T) {
-				a.must(t, 400, rt.Method, path, tok, `name=web`)
+				a.must(t, 400, rt.Method, path, tok, `name=web`, "If-Match", `"1"`)
 			})
 			t.Run(key+"/empty body", func(t *testing.T) {
 				if optionalBody[key] {
 					return // an empty body takes the defaults: tested with the route
 				}
-				a.must(t, 400, rt.Method, path, tok, ``)
+				a.must(t, 400, rt.Method, path, tok, ``, "If-Match", `"1"`)
 			})
 			t.Run(key+"/broken rule", func(t *testing.T) {
 				br, ok := brokenRules[key]

@@ -374,3 +374,68 @@ func TestOpenAPIListsEveryErrorCode(t *testing.T) {
 		t.Errorf("Error.code enum %v, want %v", got, want)
 	}
 }
+
+// The document states the server's rules for names and If-Match exactly: every name of a request
+// body has phi.CheckName's pattern and length, every If-Match IfMatchPattern.
+func TestOpenAPIStatesTheNameAndIfMatchRules(t *testing.T) {
+	doc, raw := loadOpenAPI(t)
+	type str struct {
+		MinLength int    `json:"minLength"`
+		MaxLength int    `json:"maxLength"`
+		Pattern   string `json:"pattern"`
+	}
+	names := map[string]string{
+		"WorkspaceInput": "name", "TokenInput": "name", "SourceInput": "name", "DestinationInput": "name", "RecoveryToken": "name",
+	}
+	for schema, field := range names {
+		var s struct {
+			Properties map[string]str `json:"properties"`
+		}
+		if err := json.Unmarshal(doc.Components.Schemas[schema], &s); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Properties[field]; got.Pattern != phi.NamePattern() || got.MinLength != 1 || got.MaxLength != phi.MaxNameLen {
+			t.Errorf("%s.%s: %+v; want phi.NamePattern(), minLength 1, maxLength %d", schema, field, got, phi.MaxNameLen)
+		}
+	}
+	if n := strings.Count(string(raw), `"pattern": `+string(mustJSON(phi.NamePattern()))); n < len(names)+2 {
+		t.Errorf("the name pattern appears %d times; want every name, ownerTokenName and baa.signedBy", n)
+	}
+	var params struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string `json:"name"`
+				Schema str    `json:"schema"`
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &params); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for path, ops := range params.Paths {
+		for method, op := range ops {
+			for _, p := range op.Parameters {
+				if p.Name == "If-Match" {
+					seen++
+					if p.Schema.Pattern != IfMatchPattern {
+						t.Errorf("%s %s: If-Match pattern %q, want %q", method, path, p.Schema.Pattern, IfMatchPattern)
+					}
+				}
+			}
+		}
+	}
+	if seen != len(ifMatchRoutes) {
+		t.Errorf("%d If-Match parameters, want one per route of ifMatchRoutes (%d)", seen, len(ifMatchRoutes))
+	}
+	// ECMA-262's \uXXXX is Go's \x{XXXX}.
+	ecma := regexp.MustCompile(regexp.MustCompile(`\\u([0-9a-f]{4})`).ReplaceAllString(phi.NamePattern(), `\x{$1}`))
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{{"Sample Clinic", true}, {"é 😀 🏴\U000E0067\U000E0062\U000E007F", true}, {" lead", false}, {"trail\u00a0", false}, {"a\u202eb", false}, {"a\x01b", false}, {"a\u2028b", false}} {
+		if got := ecma.MatchString(c.name) && c.name != ""; got != c.ok || (phi.CheckName("n", c.name) == nil) != c.ok {
+			t.Errorf("%q: pattern %v, CheckName %v; want both %v", c.name, got, phi.CheckName("n", c.name), c.ok)
+		}
+	}
+}

@@ -74,15 +74,15 @@ func (o *OperatorAPI) getWorkspace(w http.ResponseWriter, r *http.Request) error
 }
 
 func (o *OperatorAPI) updatePlan(w http.ResponseWriter, r *http.Request) error {
+	version, err := IfMatch(r)
+	if err != nil {
+		return err
+	}
 	var p workspace.Plan
 	if err := Decode(r, &p); err != nil {
 		return err
 	}
 	if err := p.Check(); err != nil {
-		return err
-	}
-	version, err := IfMatch(r)
-	if err != nil {
 		return err
 	}
 	ws, err := o.Operator.SetPlan(r.Context(), r.PathValue("workspaceId"), version, p)

@@ -49,9 +49,47 @@ func CheckName(field, s string) []Problem {
 		return []Problem{{field, "must not start or end with whitespace"}}
 	}
 	for _, r := range s {
-		if !unicode.IsGraphic(r) {
+		if refusedInName(r) {
 			return []Problem{{field, fmt.Sprintf("contains the non-printable character %U", r)}}
 		}
 	}
 	return nil
+}
+
+// refusedInName reports whether a name may not hold r anywhere: control characters, the Basic
+// Multilingual Plane's format characters (bidirectional overrides and zero-width characters,
+// which make one name look like another) and the line and paragraph separators. Format
+// characters beyond it are allowed: the tag characters spell flag emoji.
+func refusedInName(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Zl, unicode.Zp) || (r <= 0xFFFF && unicode.Is(unicode.Cf, r))
+}
+
+// NamePattern returns CheckName's rule as an ECMA-262 regular expression, the pattern of every
+// name in the OpenAPI document: no refused character, and no white space (unicode.IsSpace, what
+// strings.TrimSpace removes) at either end. Its length limit is MaxNameLen, a separate maxLength.
+func NamePattern() string {
+	refused := charClass(refusedInName)
+	edge := charClass(func(r rune) bool { return refusedInName(r) || unicode.IsSpace(r) })
+	return "^[^" + edge + "]([^" + refused + "]*[^" + edge + "])?$"
+}
+
+// charClass returns the ranges of the Basic Multilingual Plane's runes for which in holds, as
+// the inside of a regular-expression character class with \u escapes. Every rune NamePattern
+// excludes is in that plane.
+func charClass(in func(rune) bool) string {
+	var b strings.Builder
+	for r := rune(0); r <= 0xFFFF; r++ {
+		if !in(r) {
+			continue
+		}
+		lo := r
+		for r+1 <= 0xFFFF && in(r+1) {
+			r++
+		}
+		fmt.Fprintf(&b, "\\u%04x", lo)
+		if r > lo {
+			fmt.Fprintf(&b, "-\\u%04x", r)
+		}
+	}
+	return b.String()
 }

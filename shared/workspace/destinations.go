@@ -166,7 +166,7 @@ func (s *Service) UpdateDestination(ctx context.Context, a phi.Actor, id string,
 	if err := CheckDestination(a, in); err != nil {
 		return nil, nil, err
 	}
-	d, ws, err := s.destinationAt(ctx, a.WorkspaceID, id, version)
+	d, ws, err := s.Destination(ctx, a.WorkspaceID, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -182,6 +182,9 @@ func (s *Service) UpdateDestination(ctx context.Context, a phi.Actor, id string,
 	if err := s.checkTarget(ctx, in); err != nil {
 		return nil, nil, err
 	}
+	if err := atVersion(d, version); err != nil {
+		return nil, nil, err
+	}
 	if err := s.Store.UpdateDestination(ctx, d); err != nil {
 		return nil, nil, wrap(err, "update destination %s", id)
 	}
@@ -189,13 +192,17 @@ func (s *Service) UpdateDestination(ctx context.Context, a phi.Actor, id string,
 }
 
 // SetHashing replaces destination id's hashing settings after CheckHashing, with EPRECONDITION
-// when version is not the stored one.
+// when version is not the stored one (checked after the settings: a request that could never
+// succeed says why, whatever version it names).
 func (s *Service) SetHashing(ctx context.Context, wsID, id string, version int64, h phi.HashingSettings) (*phi.Destination, *phi.Workspace, error) {
-	d, ws, err := s.destinationAt(ctx, wsID, id, version)
+	d, ws, err := s.Destination(ctx, wsID, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, h); err != nil {
+		return nil, nil, err
+	}
+	if err := atVersion(d, version); err != nil {
 		return nil, nil, err
 	}
 	if err := s.Store.UpdateDestination(ctx, d); err != nil {
@@ -204,17 +211,13 @@ func (s *Service) SetHashing(ctx context.Context, wsID, id string, version int64
 	return d, ws, nil
 }
 
-// destinationAt reads the destination for an update, which must name its current version (or
-// phi.AnyVersion): EPRECONDITION when it does not (a concurrent edit).
-func (s *Service) destinationAt(ctx context.Context, wsID, id string, version int64) (*phi.Destination, *phi.Workspace, error) {
-	d, ws, err := s.Destination(ctx, wsID, id)
-	if err != nil {
-		return nil, nil, err
-	}
+// atVersion checks that an update names d's current version (or phi.AnyVersion): EPRECONDITION
+// when it does not (a concurrent edit). The store's conditional write checks it again.
+func atVersion(d *phi.Destination, version int64) error {
 	if version != phi.AnyVersion && d.Version != version {
-		return nil, nil, phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
+		return phi.Errorf(phi.EPRECONDITION, "the destination changed since you read it (version %d, If-Match %d); reload and retry", d.Version, version)
 	}
-	return d, ws, nil
+	return nil
 }
 
 // DeleteDestination deletes destination id (ENOTFOUND when absent).
