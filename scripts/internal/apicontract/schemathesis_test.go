@@ -50,6 +50,7 @@ var acceptance = []struct {
 	{"GET /workspaces/{workspaceId}/privacy/classifications", []int{400}, "cursor is opaque"},
 	{"GET /workspaces/{workspaceId}/destinations/{destinationId}/keys", []int{400}, "cursor is opaque"},
 	{"GET /workspaces/{workspaceId}/audit", []int{400, 422}, "cursor is opaque; from must not be after to (a relation between two parameters)"},
+	{"GET /workspaces/{workspaceId}/audit/export", []int{422}, "from must not be after to"},
 	{"POST /workspaces/{workspaceId}/destinations", []int{422}, "a webhook host must resolve to a public address (DNS); a source must exist; settings depend on the type (GET /catalog)"},
 	{"PUT /workspaces/{workspaceId}/destinations/{destinationId}", []int{412, 422}, "as for POST; If-Match must name the current version"},
 	{"PUT /workspaces/{workspaceId}/destinations/{destinationId}/hashing", []int{412, 422}, "fields must be yellow fields of the workspace; If-Match must name the current version"},
