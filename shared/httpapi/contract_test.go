@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -93,5 +95,25 @@ func TestResponsesMatchTheirSchema(t *testing.T) {
 	res.json(t, &list)
 	if len(list.Defaults) == 0 {
 		t.Fatal("no default matchers")
+	}
+}
+
+// A whole number written with a fraction or an exponent is an integer to JSON Schema, so an
+// integer field takes it; a fraction is still refused.
+func TestIntegralNumbersAreIntegers(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"rsaBits":3072.0}`:          `{"rsaBits":3072}`,
+		`{"a":[1e3,0.5,{"b":-2.00}]}`: `{"a":[1000,0.5,{"b":-2}]}`,
+		`{"s":"1.0","n":7}`:           `{"s":"1.0","n":7}`,
+		`not json`:                    `not json`,
+	} {
+		if got := strings.TrimSpace(string(integralNumbers([]byte(in)))); got != want {
+			var a, b any
+			_ = json.Unmarshal([]byte(got), &a)
+			_ = json.Unmarshal([]byte(want), &b)
+			if !reflect.DeepEqual(a, b) || a == nil && got != want {
+				t.Errorf("%s -> %s, want %s", in, got, want)
+			}
+		}
 	}
 }

@@ -14,11 +14,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"regexp"
@@ -161,6 +163,7 @@ func Decode(r *http.Request, v any) error {
 	if err := checkStrictJSON(body); err != nil {
 		return err
 	}
+	body = integralNumbers(body)
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -170,6 +173,52 @@ func Decode(r *http.Request, v any) error {
 		return phi.Errorf(phi.EBADREQUEST, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// integralNumbers rewrites the numbers of a JSON text that are whole but written with a
+// fraction or an exponent (172.0, 1e3) as integers: JSON Schema's "integer" admits them, and
+// encoding/json would refuse them for an int field. Other numbers, and a text that is not JSON,
+// are left alone (Decode reports the latter).
+func integralNumbers(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return body
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				x[k] = walk(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(e)
+			}
+		case json.Number:
+			if strings.ContainsAny(string(x), ".eE") {
+				if f, err := x.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+					changed = true
+					return json.Number(strconv.FormatInt(int64(f), 10))
+				}
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed || dec.More() {
+		return body
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return body
+	}
+	return out.Bytes()
 }
 
 func tooLarge() error {
