@@ -386,6 +386,7 @@ func TestOpenAPIStatesTheNameAndIfMatchRules(t *testing.T) {
 	}
 	names := map[string]string{
 		"WorkspaceInput": "name", "TokenInput": "name", "SourceInput": "name", "DestinationInput": "name", "RecoveryToken": "name",
+		"Closing": "reason", "Reopening": "name",
 	}
 	for schema, field := range names {
 		var s struct {
