@@ -213,7 +213,7 @@ func (c *Console) destinationsPage(w http.ResponseWriter, r *http.Request) error
 			}
 			for i := range dsts {
 				row := destinationRow{D: dsts[i], Source: names[dsts[i].SourceID]}
-				row.State, row.StateReason = c.hashingState(ctx, r, &dsts[i], ws)
+				row.State, row.StateReason = c.hashingState(ctx, &dsts[i], ws)
 				v.Rows = append(v.Rows, row)
 			}
 			if next == "" {
@@ -229,24 +229,14 @@ func (c *Console) destinationsPage(w http.ResponseWriter, r *http.Request) error
 	return c.render(w, r, http.StatusOK, "destinations", "Destinations", v)
 }
 
-// hashingState is workspace.HashingState, and, for owners, also "broken" when the settings need
-// a key the destination no longer has (its only key pair revoked): the pipeline then removes
-// the protected fields (fail closed).
-func (c *Console) hashingState(ctx context.Context, r *http.Request, d *phi.Destination, ws *phi.Workspace) (string, string) {
-	st, reason := workspace.HashingState(d, ws)
-	if st != workspace.HashingActive || !can(r, stack.RouteListKeys) {
-		return st, reason
-	}
-	keys, err := c.Service.Store.ListKeys(ctx, d.WorkspaceID, d.ID)
+// hashingState is the destination's effective state (workspace.HashingState from its keys and
+// ws's eligibility) and, when degraded, why; "unknown" when its keys cannot be read.
+func (c *Console) hashingState(ctx context.Context, d *phi.Destination, ws *phi.Workspace) (string, string) {
+	st, err := c.Service.HashingStatus(ctx, d, ws)
 	if err != nil {
-		return st, reason
+		return "unknown", "the destination's keys could not be read; reload the page"
 	}
-	for kind, treatment := range map[phi.KeyKind]phi.Treatment{phi.KeyEncryption: phi.TreatmentEncrypt, phi.KeyHMAC: phi.TreatmentHMAC} {
-		if d.Hashing.Uses(treatment) && !slices.ContainsFunc(keys, func(k phi.Key) bool { return k.Kind == kind && k.Status == phi.KeyActive }) {
-			return "broken", fmt.Sprintf("no active %s key: fields with the %s treatment are removed from events (fail closed) until you configure a new key pair", kind, treatment)
-		}
-	}
-	return st, reason
+	return st.State, st.Message
 }
 
 // ---- add destination: catalog → source → setup ----
@@ -363,7 +353,7 @@ func (c *Console) renderSetup(w http.ResponseWriter, r *http.Request, status int
 		v.Action = "/add-destination/" + string(v.Entry.Type) + "/setup"
 	} else {
 		v.Action = "/destinations/" + v.Dst.ID
-		v.State, v.StateReason = c.hashingState(ctx, r, v.Dst, ws)
+		v.State, v.StateReason = c.hashingState(ctx, v.Dst, ws)
 	}
 	if v.Hashing {
 		if err := c.act(r, stack.RouteListClassifications, "privacy/classifications", func(ctx context.Context) error {

@@ -366,7 +366,7 @@ func (c *Console) renderKeys(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		return err
 	}
-	v.State, v.StateReason = c.hashingState(r.Context(), r, d, ws)
+	v.State, v.StateReason = c.hashingState(r.Context(), d, ws)
 	return c.render(w, r, status, "keys", d.Name+" · Keys", v)
 }
 

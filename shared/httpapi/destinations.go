@@ -11,24 +11,25 @@ import (
 
 // DestinationView is a destination as the API shows it. Hashing (which fields are PHI and how
 // they are protected) is shown to owners only; everyone sees the effective HashingState
-// (workspace.HashingState), and its reason when hashing is suspended.
+// (workspace.HashingState), and its reason code and message when hashing is degraded.
 type DestinationView struct {
-	ID                 string                  `json:"id"`
-	WorkspaceID        string                  `json:"workspaceId"`
-	SourceID           string                  `json:"sourceId"`
-	Name               string                  `json:"name"`
-	Type               phi.DestinationType     `json:"type"`
-	Enabled            bool                    `json:"enabled"`
-	Settings           phi.DestinationSettings `json:"settings"`
-	Hashing            *phi.HashingSettings    `json:"hashing,omitempty"`
-	HashingState       string                  `json:"hashingState"`
-	HashingStateReason string                  `json:"hashingStateReason,omitempty"`
-	CreatedAt          time.Time               `json:"createdAt"`
-	UpdatedAt          time.Time               `json:"updatedAt"`
-	Version            int64                   `json:"version"`
+	ID                  string                  `json:"id"`
+	WorkspaceID         string                  `json:"workspaceId"`
+	SourceID            string                  `json:"sourceId"`
+	Name                string                  `json:"name"`
+	Type                phi.DestinationType     `json:"type"`
+	Enabled             bool                    `json:"enabled"`
+	Settings            phi.DestinationSettings `json:"settings"`
+	Hashing             *phi.HashingSettings    `json:"hashing,omitempty"`
+	HashingState        string                  `json:"hashingState"`
+	HashingStateReason  string                  `json:"hashingStateReason,omitempty"`
+	HashingStateMessage string                  `json:"hashingStateMessage,omitempty"`
+	CreatedAt           time.Time               `json:"createdAt"`
+	UpdatedAt           time.Time               `json:"updatedAt"`
+	Version             int64                   `json:"version"`
 }
 
-func viewDestination(d *phi.Destination, ws *phi.Workspace, a phi.Actor) DestinationView {
+func viewDestination(d *phi.Destination, st workspace.HashingStatus, a phi.Actor) DestinationView {
 	v := DestinationView{
 		ID: d.ID, WorkspaceID: d.WorkspaceID, SourceID: d.SourceID, Name: d.Name, Type: d.Type,
 		Enabled: d.Enabled, Settings: d.Settings, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
@@ -41,13 +42,27 @@ func viewDestination(d *phi.Destination, ws *phi.Workspace, a phi.Actor) Destina
 		}
 		v.Hashing = &h
 	}
-	v.HashingState, v.HashingStateReason = workspace.HashingState(d, ws)
+	v.HashingState, v.HashingStateReason, v.HashingStateMessage = st.State, st.Reason, st.Message
 	return v
 }
 
-func writeDestination(w http.ResponseWriter, status int, d *phi.Destination, ws *phi.Workspace, a phi.Actor) {
+// view is viewDestination with d's hashing state as stored (its keys, ws's eligibility).
+func (c *ConfigAPI) view(r *http.Request, d *phi.Destination, ws *phi.Workspace, a phi.Actor) (DestinationView, error) {
+	st, err := c.Service.HashingStatus(r.Context(), d, ws)
+	if err != nil {
+		return DestinationView{}, err
+	}
+	return viewDestination(d, st, a), nil
+}
+
+func (c *ConfigAPI) writeDestination(w http.ResponseWriter, r *http.Request, status int, d *phi.Destination, ws *phi.Workspace, a phi.Actor) error {
+	v, err := c.view(r, d, ws, a)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("ETag", ETag(d.Version))
-	WriteJSON(w, status, viewDestination(d, ws, a))
+	WriteJSON(w, status, v)
+	return nil
 }
 
 func (c *ConfigAPI) listDestinations(w http.ResponseWriter, r *http.Request) error {
@@ -65,7 +80,9 @@ func (c *ConfigAPI) listDestinations(w http.ResponseWriter, r *http.Request) err
 	}
 	views := make([]DestinationView, len(dsts))
 	for i := range dsts {
-		views[i] = viewDestination(&dsts[i], ws, a)
+		if views[i], err = c.view(r, &dsts[i], ws, a); err != nil {
+			return err
+		}
 	}
 	WriteJSON(w, http.StatusOK, NewList(views, next))
 	return nil
@@ -84,8 +101,7 @@ func (c *ConfigAPI) getDestination(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeDestination(w, http.StatusOK, d, ws, a)
-	return nil
+	return c.writeDestination(w, r, http.StatusOK, d, ws, a)
 }
 
 // decodeDestination reads and checks a destination's create or update body: 400 for a malformed
@@ -114,12 +130,18 @@ func (c *ConfigAPI) createDestination(w http.ResponseWriter, r *http.Request) er
 	defer clear(secret)
 	w.Header().Set("Location", r.URL.Path+"/"+d.ID)
 	if secret == nil {
-		writeDestination(w, http.StatusCreated, d, ws, a)
-		return nil
+		return c.writeDestination(w, r, http.StatusCreated, d, ws, a)
 	}
 	// The destination is stored; nothing may stand between it and the caller receiving its
 	// signing secret, which is never shown again.
-	body, err := secretBody(viewDestination(d, ws, a), "signingSecret", secret)
+	st, err := c.Service.HashingStatus(r.Context(), d, ws)
+	if err != nil {
+		// Not refused for this: the state then says degraded (keys unknown), which a GET corrects.
+		c.Logger.WarnContext(r.Context(), "hashing state of a new destination unknown", "requestId", RequestID(r.Context()),
+			"destination", d.ID, "error", err)
+		st = workspace.HashingState(d, ws, nil)
+	}
+	body, err := secretBody(viewDestination(d, st, a), "signingSecret", secret)
 	if err != nil {
 		return fmt.Errorf("respond with destination %s: %w", d.ID, err)
 	}
@@ -196,8 +218,7 @@ func (c *ConfigAPI) updateDestination(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	writeDestination(w, http.StatusOK, d, ws, a)
-	return nil
+	return c.writeDestination(w, r, http.StatusOK, d, ws, a)
 }
 
 func (c *ConfigAPI) updateHashing(w http.ResponseWriter, r *http.Request) error {
@@ -221,8 +242,7 @@ func (c *ConfigAPI) updateHashing(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeDestination(w, http.StatusOK, d, ws, a)
-	return nil
+	return c.writeDestination(w, r, http.StatusOK, d, ws, a)
 }
 
 func (c *ConfigAPI) deleteDestination(w http.ResponseWriter, r *http.Request) error {

@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/transform"
 	"github.com/phiguard/phiguard/shared/webhook"
+	"github.com/phiguard/phiguard/shared/workspace"
 )
 
 // problemField returns the field of the first problem an EINVALID response lists.
@@ -357,4 +360,74 @@ func TestAnAWSDestinationHasItsAccessPolicyAndATest(t *testing.T) {
 			t.Errorf("%s of a webhook: %s", route, res.Body)
 		}
 	}
+}
+
+// A destination whose treatment lost its key, or whose workspace lost eligibility, reads
+// degraded with the reason wherever its state is shown: the pipeline removes those fields.
+func TestHashingStateIsDegradedWhenKeysOrEligibilityAreLost(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	classify(t, a, ws, "traits.email", "yellow", "traits.phone", "yellow")
+	dst := "/workspaces/" + ws.ID + "/destinations/" + ws.Destination
+	ctx := context.Background()
+	newKey := func(kind phi.KeyKind) *phi.Key {
+		k := &phi.Key{ID: phi.NewID(phi.PrefixKey), WorkspaceID: ws.ID, DestinationID: ws.Destination, Kind: kind, Origin: phi.OriginKMS, CreatedBy: ws.MemberID}
+		if kind == phi.KeyEncryption {
+			k.Algorithm, k.PublicKeyPEM = "hpke-p256", "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+		} else {
+			k.Algorithm, k.EncryptedHMACKey = "hmac-sha256", []byte("kms-ciphertext")
+		}
+		if err := a.store.PutActiveKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	// What the keygen function's revoke route stores (this harness stubs its routes).
+	revoke := func(k *phi.Key) {
+		if err := a.store.RevokeKey(ctx, ws.ID, ws.Destination, k.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc, hmac := newKey(phi.KeyEncryption), newKey(phi.KeyHMAC)
+	var cur DestinationView
+	a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &cur)
+	a.must(t, 200, "PUT", dst+"/hashing", ws.Owner, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"encrypt"},{"path":"traits.phone","treatment":"hmac"}]}`,
+		"If-Match", ETag(cur.Version))
+	state := func(t *testing.T, state, reason, says string) {
+		t.Helper()
+		for _, tok := range []string{ws.Owner, ws.Readonly} {
+			var v DestinationView
+			a.must(t, 200, "GET", dst, tok, "").json(t, &v)
+			if v.HashingState != state || v.HashingStateReason != reason || !strings.Contains(v.HashingStateMessage, says) {
+				t.Errorf("state %q, reason %q, message %q; want %q, %q, a message saying %q", v.HashingState, v.HashingStateReason, v.HashingStateMessage, state, reason, says)
+			}
+			var list List[DestinationView]
+			a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/destinations", tok, "").json(t, &list)
+			if len(list.Items) != 1 || list.Items[0].HashingState != state || list.Items[0].HashingStateReason != reason {
+				t.Errorf("the list says %+v", list.Items)
+			}
+		}
+	}
+	state(t, workspace.HashingActive, "", "")
+
+	t.Run("revoking the only key pair degrades it", func(t *testing.T) {
+		revoke(enc)
+		state(t, workspace.HashingDegraded, workspace.DegradedNoActiveKey, "encrypt treatment")
+	})
+	t.Run("a new key pair makes it active again", func(t *testing.T) {
+		newKey(phi.KeyEncryption)
+		state(t, workspace.HashingActive, "", "")
+	})
+	t.Run("revoking the HMAC key degrades it", func(t *testing.T) {
+		revoke(hmac)
+		state(t, workspace.HashingDegraded, workspace.DegradedHMACKeyRevoked, "hmac treatment")
+	})
+	t.Run("losing eligibility degrades it, whatever its keys", func(t *testing.T) {
+		newKey(phi.KeyHMAC)
+		state(t, workspace.HashingActive, "", "")
+		var w WorkspaceView
+		a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, "").json(t, &w)
+		a.must(t, 200, "PUT", "/operator/workspaces/"+ws.ID+"/plan", testOperatorSecret, `{"tier":"team","baa":{"signed":false}}`, "If-Match", ETag(w.Version))
+		state(t, workspace.HashingDegraded, workspace.DegradedNotEligible, "not HIPAA eligible")
+	})
 }

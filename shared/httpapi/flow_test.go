@@ -121,7 +121,7 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 		}
 	})
 
-	t.Run("a downgrade suspends hashing, refuses enabling with the reason, and is audited", func(t *testing.T) {
+	t.Run("a downgrade degrades hashing, refuses enabling with the reason, and is audited", func(t *testing.T) {
 		var w WorkspaceView
 		a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, "").json(t, &w)
 		a.must(t, 412, "PUT", "/operator/workspaces/"+ws.ID+"/plan", testOperatorSecret, `{"tier":"team","baa":{"signed":false}}`, "If-Match", ETag(w.Version+1))
@@ -132,7 +132,7 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 		}
 		var v DestinationView
 		a.must(t, 200, "GET", dst, ws.Readonly, "").json(t, &v)
-		if v.HashingState != workspace.HashingSuspended || !strings.Contains(v.HashingStateReason, "not HIPAA eligible") {
+		if v.HashingState != workspace.HashingDegraded || v.HashingStateReason != workspace.DegradedNotEligible || !strings.Contains(v.HashingStateMessage, "not HIPAA eligible") {
 			t.Fatalf("view = %+v", v)
 		}
 		res := put(403, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}]}`)

@@ -10,21 +10,34 @@ import (
 func TestHashingStateSaysWhatEventsGet(t *testing.T) {
 	eligible := &phi.Workspace{Tier: phi.TierBusiness, BAA: phi.BAA{Signed: true}}
 	lapsed := &phi.Workspace{Tier: phi.TierTeam}
+	both := phi.HashingSettings{Enabled: true, Fields: []phi.FieldTreatment{
+		{Path: "traits.email", Treatment: phi.TreatmentEncrypt}, {Path: "traits.phone", Treatment: phi.TreatmentHMAC}}}
+	key := func(kind phi.KeyKind, st phi.KeyStatus) phi.Key { return phi.Key{Kind: kind, Status: st} }
+	bothKeys := []phi.Key{key(phi.KeyEncryption, phi.KeyActive), key(phi.KeyHMAC, phi.KeyActive)}
 	for _, c := range []struct {
 		name    string
-		enabled bool
+		hashing phi.HashingSettings
 		ws      *phi.Workspace
+		keys    []phi.Key
 		state   string
 		reason  string
+		message string
 	}{
-		{"hashing off is off whatever the workspace", false, lapsed, HashingOff, ""},
-		{"enabled in an eligible workspace is active", true, eligible, HashingActive, ""},
-		{"enabled in a workspace that lost eligibility is suspended, with why", true, lapsed, HashingSuspended, "team tier"},
+		{"hashing off is off whatever the workspace", phi.HashingSettings{}, lapsed, nil, HashingOff, "", ""},
+		{"enabled in an eligible workspace with its keys is active", both, eligible, bothKeys, HashingActive, "", ""},
+		{"enabled without keyed treatments needs no key", phi.HashingSettings{Enabled: true}, eligible, nil, HashingActive, "", ""},
+		{"a workspace that lost eligibility is degraded, with why", both, lapsed, bothKeys, HashingDegraded, DegradedNotEligible, "team tier"},
+		{"the only key pair revoked is degraded", both, eligible,
+			[]phi.Key{key(phi.KeyEncryption, phi.KeyRevoked), key(phi.KeyHMAC, phi.KeyActive)}, HashingDegraded, DegradedNoActiveKey, "encryption key pair"},
+		{"a decrypt-only or pending key pair does not encrypt", both, eligible,
+			[]phi.Key{key(phi.KeyEncryption, phi.KeyDecryptOnly), key(phi.KeyEncryption, phi.KeyPending), key(phi.KeyHMAC, phi.KeyActive)}, HashingDegraded, DegradedNoActiveKey, "encrypt treatment"},
+		{"the HMAC key revoked is degraded", both, eligible,
+			[]phi.Key{key(phi.KeyEncryption, phi.KeyActive), key(phi.KeyHMAC, phi.KeyRevoked)}, HashingDegraded, DegradedHMACKeyRevoked, "HMAC key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			state, reason := HashingState(&phi.Destination{Hashing: phi.HashingSettings{Enabled: c.enabled}}, c.ws)
-			if state != c.state || (c.reason == "") != (reason == "") || !strings.Contains(reason, c.reason) {
-				t.Errorf("state %q, reason %q; want %q containing %q", state, reason, c.state, c.reason)
+			got := HashingState(&phi.Destination{Hashing: c.hashing}, c.ws, c.keys)
+			if got.State != c.state || got.Reason != c.reason || (c.message == "") != (got.Message == "") || !strings.Contains(got.Message, c.message) {
+				t.Errorf("got %+v; want %q, %q, a message containing %q", got, c.state, c.reason, c.message)
 			}
 		})
 	}
