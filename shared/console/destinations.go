@@ -229,7 +229,7 @@ func (c *Console) destinationsPage(w http.ResponseWriter, r *http.Request) error
 	return c.render(w, r, http.StatusOK, "destinations", "Destinations", v)
 }
 
-// hashingState is the destination's effective state (workspace.HashingState from its keys and
+// hashingState is the destination's effective state (phi.HashingState from its keys and
 // ws's eligibility) and, when degraded, why; "unknown" when its keys cannot be read.
 func (c *Console) hashingState(ctx context.Context, d *phi.Destination, ws *phi.Workspace) (string, string) {
 	st, err := c.Service.HashingStatus(ctx, d, ws)

@@ -11,7 +11,7 @@ import (
 
 // DestinationView is a destination as the API shows it. Hashing (which fields are PHI and how
 // they are protected) is shown to owners only; everyone sees the effective HashingState
-// (workspace.HashingState), and its reason code and message when hashing is degraded.
+// (phi.HashingState), and its reason code and message when hashing is degraded.
 type DestinationView struct {
 	ID                  string                  `json:"id"`
 	WorkspaceID         string                  `json:"workspaceId"`
@@ -29,7 +29,7 @@ type DestinationView struct {
 	Version             int64                   `json:"version"`
 }
 
-func viewDestination(d *phi.Destination, st workspace.HashingStatus, a phi.Actor) DestinationView {
+func viewDestination(d *phi.Destination, st phi.HashingStatus, a phi.Actor) DestinationView {
 	v := DestinationView{
 		ID: d.ID, WorkspaceID: d.WorkspaceID, SourceID: d.SourceID, Name: d.Name, Type: d.Type,
 		Enabled: d.Enabled, Settings: d.Settings, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
@@ -139,7 +139,7 @@ func (c *ConfigAPI) createDestination(w http.ResponseWriter, r *http.Request) er
 		// Not refused for this: the state then says degraded (keys unknown), which a GET corrects.
 		c.Logger.WarnContext(r.Context(), "hashing state of a new destination unknown", "requestId", RequestID(r.Context()),
 			"destination", d.ID, "error", err)
-		st = workspace.HashingState(d, ws, nil)
+		st = phi.HashingState(d, ws, nil)
 	}
 	body, err := secretBody(viewDestination(d, st, a), "signingSecret", secret)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/transform"
 	"github.com/phiguard/phiguard/shared/webhook"
-	"github.com/phiguard/phiguard/shared/workspace"
 )
 
 // problemField returns the field of the first problem an EINVALID response lists.
@@ -408,26 +407,26 @@ func TestHashingStateIsDegradedWhenKeysOrEligibilityAreLost(t *testing.T) {
 			}
 		}
 	}
-	state(t, workspace.HashingActive, "", "")
+	state(t, phi.HashingActive, "", "")
 
 	t.Run("revoking the only key pair degrades it", func(t *testing.T) {
 		revoke(enc)
-		state(t, workspace.HashingDegraded, workspace.DegradedNoActiveKey, "encrypt treatment")
+		state(t, phi.HashingDegraded, phi.DegradedNoActiveKey, "encrypt treatment")
 	})
 	t.Run("a new key pair makes it active again", func(t *testing.T) {
 		newKey(phi.KeyEncryption)
-		state(t, workspace.HashingActive, "", "")
+		state(t, phi.HashingActive, "", "")
 	})
 	t.Run("revoking the HMAC key degrades it", func(t *testing.T) {
 		revoke(hmac)
-		state(t, workspace.HashingDegraded, workspace.DegradedHMACKeyRevoked, "hmac treatment")
+		state(t, phi.HashingDegraded, phi.DegradedHMACKeyRevoked, "hmac treatment")
 	})
 	t.Run("losing eligibility degrades it, whatever its keys", func(t *testing.T) {
 		newKey(phi.KeyHMAC)
-		state(t, workspace.HashingActive, "", "")
+		state(t, phi.HashingActive, "", "")
 		var w WorkspaceView
 		a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, "").json(t, &w)
 		a.must(t, 200, "PUT", "/operator/workspaces/"+ws.ID+"/plan", testOperatorSecret, `{"tier":"team","baa":{"signed":false}}`, "If-Match", ETag(w.Version))
-		state(t, workspace.HashingDegraded, workspace.DegradedNotEligible, "not HIPAA eligible")
+		state(t, phi.HashingDegraded, phi.DegradedNotEligible, "not HIPAA eligible")
 	})
 }

@@ -63,7 +63,7 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 	t.Run("sha256 of a yellow field needs no key", func(t *testing.T) {
 		var v DestinationView
 		put(200, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}],"blockRed":true}`).json(t, &v)
-		if v.HashingState != workspace.HashingActive || v.Hashing == nil || len(v.Hashing.Fields) != 1 {
+		if v.HashingState != phi.HashingActive || v.Hashing == nil || len(v.Hashing.Fields) != 1 {
 			t.Fatalf("view = %+v", v)
 		}
 	})
@@ -132,7 +132,7 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 		}
 		var v DestinationView
 		a.must(t, 200, "GET", dst, ws.Readonly, "").json(t, &v)
-		if v.HashingState != workspace.HashingDegraded || v.HashingStateReason != workspace.DegradedNotEligible || !strings.Contains(v.HashingStateMessage, "not HIPAA eligible") {
+		if v.HashingState != phi.HashingDegraded || v.HashingStateReason != phi.DegradedNotEligible || !strings.Contains(v.HashingStateMessage, "not HIPAA eligible") {
 			t.Fatalf("view = %+v", v)
 		}
 		res := put(403, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}]}`)

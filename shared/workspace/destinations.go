@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,63 +18,16 @@ import (
 // MaxHashedFields is the most fields one destination's hashing settings may list.
 const MaxHashedFields = 200
 
-// Effective hashing states of a destination. The pipeline decides the same way on every
-// snapshot, so the state shown is what events get.
-const (
-	HashingOff      = "off"      // hashing is not enabled
-	HashingActive   = "active"   // enabled, the workspace is HIPAA eligible, and every treatment has its active key
-	HashingDegraded = "degraded" // enabled, but the pipeline cannot apply it: the listed fields are removed (fail closed)
-)
-
-// Reasons of the degraded hashing state (HashingStatus.Reason).
-const (
-	DegradedNotEligible    = "workspace-not-eligible" // the workspace lost HIPAA eligibility (BAA or tier)
-	DegradedNoActiveKey    = "no-active-key"          // the encrypt treatment has no active encryption key pair
-	DegradedHMACKeyRevoked = "hmac-key-revoked"       // the hmac treatment has no active HMAC key
-)
-
-// HashingStatus is a destination's effective hashing state; Reason (one of the Degraded… codes)
-// and Message (for people) are set when it is degraded.
-type HashingStatus struct {
-	State, Reason, Message string
-}
-
-// HashingState computes d's effective hashing state in ws from what is stored: the workspace's
-// eligibility and d's keys (keys is only read when hashing is enabled and the workspace
-// eligible). The pipeline removes a field whose treatment has no active key of its kind
-// (transform.ReasonKeyUnavailable), so such a destination is degraded, not active.
-func HashingState(d *phi.Destination, ws *phi.Workspace, keys []phi.Key) HashingStatus {
-	if !d.Hashing.Enabled {
-		return HashingStatus{State: HashingOff}
-	}
-	if r := ws.Ineligibility(); r != "" {
-		return HashingStatus{HashingDegraded, DegradedNotEligible,
-			"workspace not HIPAA eligible: " + r + "; protected fields are removed from events until eligibility is restored"}
-	}
-	active := func(kind phi.KeyKind) bool {
-		return slices.ContainsFunc(keys, func(k phi.Key) bool { return k.Kind == kind && k.Status == phi.KeyActive })
-	}
-	if d.Hashing.Uses(phi.TreatmentEncrypt) && !active(phi.KeyEncryption) {
-		return HashingStatus{HashingDegraded, DegradedNoActiveKey,
-			"no active encryption key pair: fields with the encrypt treatment are removed from events (fail closed) until a new key pair is active"}
-	}
-	if d.Hashing.Uses(phi.TreatmentHMAC) && !active(phi.KeyHMAC) {
-		return HashingStatus{HashingDegraded, DegradedHMACKeyRevoked,
-			"no active HMAC key: fields with the hmac treatment are removed from events (fail closed) until a new HMAC key is active"}
-	}
-	return HashingStatus{State: HashingActive}
-}
-
-// HashingStatus is HashingState for d as stored, reading d's keys only when they decide it.
-func (s *Service) HashingStatus(ctx context.Context, d *phi.Destination, ws *phi.Workspace) (HashingStatus, error) {
+// HashingStatus is phi.HashingState for d as stored, reading d's keys only when they decide it.
+func (s *Service) HashingStatus(ctx context.Context, d *phi.Destination, ws *phi.Workspace) (phi.HashingStatus, error) {
 	var keys []phi.Key
 	if d.Hashing.Enabled && ws.Ineligibility() == "" && (d.Hashing.Uses(phi.TreatmentEncrypt) || d.Hashing.Uses(phi.TreatmentHMAC)) {
 		var err error
 		if keys, err = s.Store.ListKeys(ctx, d.WorkspaceID, d.ID); err != nil {
-			return HashingStatus{}, wrap(err, "list keys of destination %s", d.ID)
+			return phi.HashingStatus{}, wrap(err, "list keys of destination %s", d.ID)
 		}
 	}
-	return HashingState(d, ws, keys), nil
+	return phi.HashingState(d, ws, keys), nil
 }
 
 // DestinationInput is what a destination is made of (the body of create and update). Hashing is

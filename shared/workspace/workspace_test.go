@@ -1,47 +1,10 @@
 package workspace
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/phiguard/phiguard/shared/phi"
 )
-
-func TestHashingStateSaysWhatEventsGet(t *testing.T) {
-	eligible := &phi.Workspace{Tier: phi.TierBusiness, BAA: phi.BAA{Signed: true}}
-	lapsed := &phi.Workspace{Tier: phi.TierTeam}
-	both := phi.HashingSettings{Enabled: true, Fields: []phi.FieldTreatment{
-		{Path: "traits.email", Treatment: phi.TreatmentEncrypt}, {Path: "traits.phone", Treatment: phi.TreatmentHMAC}}}
-	key := func(kind phi.KeyKind, st phi.KeyStatus) phi.Key { return phi.Key{Kind: kind, Status: st} }
-	bothKeys := []phi.Key{key(phi.KeyEncryption, phi.KeyActive), key(phi.KeyHMAC, phi.KeyActive)}
-	for _, c := range []struct {
-		name    string
-		hashing phi.HashingSettings
-		ws      *phi.Workspace
-		keys    []phi.Key
-		state   string
-		reason  string
-		message string
-	}{
-		{"hashing off is off whatever the workspace", phi.HashingSettings{}, lapsed, nil, HashingOff, "", ""},
-		{"enabled in an eligible workspace with its keys is active", both, eligible, bothKeys, HashingActive, "", ""},
-		{"enabled without keyed treatments needs no key", phi.HashingSettings{Enabled: true}, eligible, nil, HashingActive, "", ""},
-		{"a workspace that lost eligibility is degraded, with why", both, lapsed, bothKeys, HashingDegraded, DegradedNotEligible, "team tier"},
-		{"the only key pair revoked is degraded", both, eligible,
-			[]phi.Key{key(phi.KeyEncryption, phi.KeyRevoked), key(phi.KeyHMAC, phi.KeyActive)}, HashingDegraded, DegradedNoActiveKey, "encryption key pair"},
-		{"a decrypt-only or pending key pair does not encrypt", both, eligible,
-			[]phi.Key{key(phi.KeyEncryption, phi.KeyDecryptOnly), key(phi.KeyEncryption, phi.KeyPending), key(phi.KeyHMAC, phi.KeyActive)}, HashingDegraded, DegradedNoActiveKey, "encrypt treatment"},
-		{"the HMAC key revoked is degraded", both, eligible,
-			[]phi.Key{key(phi.KeyEncryption, phi.KeyActive), key(phi.KeyHMAC, phi.KeyRevoked)}, HashingDegraded, DegradedHMACKeyRevoked, "HMAC key"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got := HashingState(&phi.Destination{Hashing: c.hashing}, c.ws, c.keys)
-			if got.State != c.state || got.Reason != c.reason || (c.message == "") != (got.Message == "") || !strings.Contains(got.Message, c.message) {
-				t.Errorf("got %+v; want %q, %q, a message containing %q", got, c.state, c.reason, c.message)
-			}
-		})
-	}
-}
 
 func TestCheckDestinationRefusesBeforeAnythingIsRead(t *testing.T) {
 	owner := phi.Actor{Role: phi.RoleOwner}
