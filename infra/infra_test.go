@@ -700,8 +700,13 @@ func TestNoPolicyAllowsEveryActionOnEveryResourceOrUsesFullAccess(t *testing.T) 
 func TestAlarmsAndOutputs(t *testing.T) {
 	s := synth(t)
 	// Depth and expiry of the four parking queues, two backlog ages, errors and throttles per
-	// function, API 5xx.
-	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(4*2+2+2*len(stack.Functions)+1))
+	// function, API 5xx, degraded hashing.
+	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(4*2+2+2*len(stack.Functions)+1+1))
+	s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+		"Namespace": "phiguard/pipeline", "MetricName": "CopiesDegraded", "Statistic": "Sum", "Threshold": 1,
+		"Dimensions":   []any{map[string]any{"Name": "Function", "Value": "hashing"}},
+		"AlarmActions": assertions.Match_AnyValue(),
+	})
 	for _, metric := range []string{"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles", "5XXError"} {
 		s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 			"MetricName":   metric,

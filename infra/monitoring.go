@@ -15,6 +15,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/phiguard/phiguard/shared/pipeline"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -36,7 +37,8 @@ const (
 
 // Monitoring raises an alarm, published to Alarms, when anything lands in a dead-letter or the
 // rejected queue, when a message there nears the end of its retention, when the ingest or the
-// webhook queue backs up, when a function errors or is throttled, or when the API answers 5xx.
+// webhook queue backs up, when a function errors or is throttled, when the API answers 5xx, or
+// when the pipeline sends copies for a destination whose hashing is degraded.
 // Each alarm has a runbook section in docs/OPERATING.md under its construct id.
 type Monitoring struct {
 	Alarms    awssns.Topic
@@ -112,6 +114,14 @@ func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, 
 		alarm(constructID(name)+"Throttles", "the "+name+" function was throttled.", fn.MetricThrottles(sum), 1, 1)
 	}
 	alarm("API5xx", "the API answered with 5xx errors.", api.RestAPI.MetricServerError(sum), 1, 1)
+	// The pipeline's own count (Embedded Metric Format, pipeline.MetricsNamespace): copies for a
+	// destination whose hashing is degraded (phi.HashingState) have its protected fields removed.
+	degraded := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(pipeline.MetricsNamespace), MetricName: jsii.String("CopiesDegraded"),
+		DimensionsMap: &map[string]*string{"Function": jsii.String("hashing")},
+		Period:        awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum"),
+	})
+	alarm("HashingDegraded", "copies went out for a destination whose hashing is degraded (no active key, HMAC key revoked, or workspace not eligible): its protected fields were removed.", degraded, 1, 1)
 	return m
 }
 

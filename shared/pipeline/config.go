@@ -70,6 +70,9 @@ type destination struct {
 	needEnc, needHMAC bool
 	enc               *encryptionKey // nil: no active encryption key
 	hmac              *phi.Key       // nil: no active HMAC key
+	// degraded is phi.HashingState's reason when the destination's hashing is degraded (its
+	// protected fields are removed): its copies are counted as CopiesDegraded.
+	degraded string
 }
 
 // encryptionKey is an active public key, parsed once per container.
@@ -205,6 +208,7 @@ func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot, matchers
 			rv = newReview(c.classifier(wsID, matchers), snap.Classifications)
 		}
 		dc := c.compileDestination(d, eligible, red, rv, snap.Keys, parsed)
+		dc.degraded = phi.HashingState(&d, &snap.Workspace, keysOf(snap.Keys, d.ID)).Reason
 		w.sources[d.SourceID] = append(w.sources[d.SourceID], dc)
 	}
 	return w
@@ -282,6 +286,17 @@ func (c *cache) compileDestination(d phi.Destination, eligible bool, red []strin
 	}
 	dc.hmac = activeKey(keys, d.ID, phi.KeyHMAC)
 	return dc
+}
+
+// keysOf returns the keys of destination dstID.
+func keysOf(keys []phi.Key, dstID string) []phi.Key {
+	var out []phi.Key
+	for _, k := range keys {
+		if k.DestinationID == dstID {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // activeKey returns the newest active, unrevoked key of kind for destination dstID, or nil.

@@ -286,7 +286,8 @@ func TestKeysThatCannotBeUsedDropTheirFields(t *testing.T) {
 		name        string
 		change      func(e *env, d *dest)
 		wantDropped []string
-		wantPhone   bool // sha256 needs no key and stays
+		wantPhone   bool   // sha256 needs no key and stays
+		degraded    string // phi.HashingState's reason, emitted with CopiesDegraded; "" for none
 	}{
 		{
 			name: "revoked encryption key drops encrypt fields",
@@ -297,6 +298,18 @@ func TestKeysThatCannotBeUsedDropTheirFields(t *testing.T) {
 			},
 			wantDropped: []string{"traits.email key-unavailable", "traits.ssn blocked"},
 			wantPhone:   true,
+			degraded:    phi.DegradedNoActiveKey,
+		},
+		{
+			name: "revoked HMAC key drops hmac fields",
+			change: func(e *env, d *dest) {
+				if err := e.store.RevokeKey(e.ctx, e.ws.ID, d.d.ID, d.hmacKey.ID, e.now); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			wantDropped: []string{"traits.name key-unavailable", "traits.ssn blocked"},
+			wantPhone:   true,
+			degraded:    phi.DegradedHMACKeyRevoked,
 		},
 		{
 			name: "workspace no longer eligible drops encrypt and hmac fields",
@@ -312,6 +325,7 @@ func TestKeysThatCannotBeUsedDropTheirFields(t *testing.T) {
 			},
 			wantDropped: []string{"traits.email key-unavailable", "traits.name key-unavailable", "traits.ssn blocked"},
 			wantPhone:   true,
+			degraded:    phi.DegradedNotEligible,
 		},
 		{
 			name: "hashing switched off with fields still listed drops encrypt and hmac fields",
@@ -351,6 +365,13 @@ func TestKeysThatCannotBeUsedDropTheirFields(t *testing.T) {
 			}
 			if !strings.Contains(e.metrics.String(), `"FieldsDropped":`) {
 				t.Error("no FieldsDropped metric emitted")
+			}
+			total, perDst := `"CopiesDegraded":0`, ""
+			if tt.degraded != "" {
+				total, perDst = `"CopiesDegraded":1`, `"CopiesDegraded":1,"DestinationId":"`+d.d.ID+`","Function":"hashing","Reason":"`+tt.degraded+`"`
+			}
+			if m := e.metrics.String(); !strings.Contains(m, total) || (perDst == "") == strings.Contains(m, `"Reason":`) || !strings.Contains(m, perDst) {
+				t.Errorf("want %s and %q in the metrics:\n%s", total, perDst, m)
 			}
 		})
 	}

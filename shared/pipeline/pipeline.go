@@ -192,6 +192,9 @@ type invocation struct {
 	fail  map[int]bool
 	// dropped counts fields dropped fail-closed per destination, logged once per invocation.
 	dropped map[dstKey]int
+	// degraded counts the copies for destinations whose hashing is degraded, per destination
+	// and reason; logged once per invocation and emitted as CopiesDegraded.
+	degraded map[degradedKey]int
 	// packs are the copies waiting to be published, per destination id, in packed mode.
 	packs map[string]*packing
 }
@@ -219,12 +222,13 @@ type destRun struct {
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	start := time.Now()
 	inv := &invocation{
-		pub:     newPublisher(h.sns, h.topic, h.concurrency, h.attempts, h.base, h.log),
-		inbox:   h.inbox.start(ctx),
-		runs:    map[*destination]*destRun{},
-		fail:    map[int]bool{},
-		dropped: map[dstKey]int{},
-		packs:   map[string]*packing{},
+		pub:      newPublisher(h.sns, h.topic, h.concurrency, h.attempts, h.base, h.log),
+		inbox:    h.inbox.start(ctx),
+		runs:     map[*destination]*destRun{},
+		fail:     map[int]bool{},
+		dropped:  map[dstKey]int{},
+		degraded: map[degradedKey]int{},
+		packs:    map[string]*packing{},
 	}
 	for i := range ev.Records {
 		h.message(ctx, inv, i, &ev.Records[i])
@@ -247,7 +251,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	for k, n := range inv.dropped {
 		h.log.Warn("fields dropped fail-closed", "workspace", k.ws, "destination", k.dst, "count", n)
 	}
-	h.metrics.emit(inv.c, inv.pub.published)
+	for k, n := range inv.degraded {
+		inv.c.CopiesDegraded += n
+		h.log.Warn("copies for a destination whose hashing is degraded: its protected fields are removed", "destination", k.dst, "reason", k.reason, "copies", n)
+	}
+	h.metrics.emit(inv.c, inv.pub.published, inv.degraded)
 	h.log.Info("batch processed", "messages", inv.c.MessagesIn, "events", inv.c.EventsIn,
 		"copies", inv.c.CopiesOut, "rejected_messages", inv.c.MessagesRejected, "rejected_events", inv.c.EventsRejected,
 		"failed_messages", inv.c.MessagesFailed, "fields_protected", inv.c.FieldsProtected,
@@ -357,6 +365,9 @@ func (h *Handler) fanOut(ctx context.Context, inv *invocation, in ingest, dests 
 		inv.c.FieldsRedacted += res.Redacted
 		if res.Dropped > 0 {
 			inv.dropped[dstKey{in.ws, d.id}] += res.Dropped
+		}
+		if d.degraded != "" {
+			inv.degraded[degradedKey{d.id, d.degraded}]++
 		}
 		dedup := DedupID(e.messageID, d.id)
 		c := copyOut{owners: []int{in.i}, copies: 1, dst: d.id, entry: snstypes.PublishBatchRequestEntry{
