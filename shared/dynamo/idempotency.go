@@ -133,3 +133,124 @@ func decodeIdempotency(m map[string]types.AttributeValue) (*phi.IdempotencyRecor
 	}
 	return &r, nil
 }
+
+// Records of the router's Idempotency-Key middleware (phi.IdempotentRequest) share the
+// workspace's idempotency partition; an operator's, which name no workspace, have their own.
+const (
+	prefixRequest      = "REQ#"
+	operatorIdempotent = "OPERATOR" + suffixIdempotency
+)
+
+func requestKey(r *phi.IdempotentRequest) (map[string]types.AttributeValue, error) {
+	pk := operatorIdempotent
+	if r.WorkspaceID != "" {
+		if err := checkID(phi.PrefixWorkspace, r.WorkspaceID, "workspace"); err != nil {
+			return nil, err
+		}
+		pk = idempotencyPK(r.WorkspaceID)
+	}
+	for _, h := range []string{r.ScopeHash, r.RequestHash} {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			return nil, phi.Errorf(phi.EINVALID, "idempotency hashes must be SHA-256 in hex")
+		}
+	}
+	return key(pk, prefixRequest+r.ScopeHash), nil
+}
+
+// ClaimRequest stores r (in flight) unless a record of the same workspace and scope hash exists
+// that has not expired; of concurrent claims exactly one succeeds. It returns nil when r was
+// stored, and the record that holds the key otherwise.
+func (s *Store) ClaimRequest(ctx context.Context, r *phi.IdempotentRequest) (*phi.IdempotentRequest, error) {
+	k, err := requestKey(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.now()
+	}
+	m, err := item(stringAttr(k, Table.PartitionKey), stringAttr(k, Table.SortKey), r,
+		map[string]types.AttributeValue{Table.TTLAttribute: num(r.ExpiresAt.Unix())})
+	if err != nil {
+		return nil, err
+	}
+	b := newExpr()
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: s.table,
+		Item:      m,
+		ConditionExpression: aws.String("attribute_not_exists(" + b.n(Table.PartitionKey) + ") OR " +
+			b.n(Table.TTLAttribute) + " <= " + b.v("now", num(s.now().Unix()))),
+		ExpressionAttributeNames:            b.nameMap(),
+		ExpressionAttributeValues:           b.valueMap(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, ok := conditionFailed(err); ok {
+		if old == nil {
+			return nil, errConcurrent("the Idempotency-Key")
+		}
+		var held phi.IdempotentRequest
+		if err := unmarshal(old, &held); err != nil {
+			return nil, fmt.Errorf("decode idempotent request: %w", err)
+		}
+		return &held, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim Idempotency-Key: %w", err)
+	}
+	return nil, nil
+}
+
+// FinishRequest replaces the in-flight record r claimed with r (done, its response and its
+// 24-hour expiry), provided the record still holds r's request and is in flight.
+func (s *Store) FinishRequest(ctx context.Context, r *phi.IdempotentRequest) error {
+	k, err := requestKey(r)
+	if err != nil {
+		return err
+	}
+	m, err := item(stringAttr(k, Table.PartitionKey), stringAttr(k, Table.SortKey), r,
+		map[string]types.AttributeValue{Table.TTLAttribute: num(r.ExpiresAt.Unix())})
+	if err != nil {
+		return err
+	}
+	b := newExpr()
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: s.table,
+		Item:      m,
+		ConditionExpression: aws.String(b.n("requestHash") + " = " + b.v("req", str(r.RequestHash)) +
+			" AND " + b.n("done") + " = " + b.v("f", &types.AttributeValueMemberBOOL{Value: false})),
+		ExpressionAttributeNames:  b.nameMap(),
+		ExpressionAttributeValues: b.valueMap(),
+	})
+	if _, ok := conditionFailed(err); ok {
+		return errConcurrent("the Idempotency-Key")
+	}
+	if err != nil {
+		return fmt.Errorf("finish Idempotency-Key: %w", err)
+	}
+	return nil
+}
+
+// ReleaseRequest deletes the in-flight record r claimed, so that a request that failed (5xx,
+// 429) can be retried with the same Idempotency-Key. A record that is gone, done or holds
+// another request is left alone and is not an error.
+func (s *Store) ReleaseRequest(ctx context.Context, r *phi.IdempotentRequest) error {
+	k, err := requestKey(r)
+	if err != nil {
+		return err
+	}
+	b := newExpr()
+	_, err = s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: s.table,
+		Key:       k,
+		ConditionExpression: aws.String(b.n("requestHash") + " = " + b.v("req", str(r.RequestHash)) +
+			" AND " + b.n("done") + " = " + b.v("f", &types.AttributeValueMemberBOOL{Value: false})),
+		ExpressionAttributeNames:  b.nameMap(),
+		ExpressionAttributeValues: b.valueMap(),
+	})
+	if _, ok := conditionFailed(err); ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("release Idempotency-Key: %w", err)
+	}
+	return nil
+}

@@ -210,7 +210,7 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	trail := &audit.Trail{Store: store, KMS: kmsClient, SigningKey: auditSigningKey(t, kmsClient)}
 	q := newDeliveryQueues(t)
 	signing := &webhook.Generator{KMS: kmsClient, CMK: testCMK(t)}
-	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks, Tester: testTester, AssumingRoles: testAssumingRoles, Signing: signing}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger,
+	cfg, err := (&ConfigAPI{Service: &workspace.Service{Store: cfgStore, Webhooks: webhooks, Tester: testTester, AssumingRoles: testAssumingRoles, Signing: signing}, Audit: cfgStore, Trail: trail, Auth: auth, Logger: logger, Idempotency: store,
 		DeadLetters: &delivery.DeadLetters{Queue: q.sqs, QueueURL: q.url, DLQURL: q.dlq}}).Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func newAPIWithPolicy(t *testing.T, store *dynamo.Store, cfgStore ConfigStore, w
 	if err != nil {
 		t.Fatal(err)
 	}
-	stubs := NewRouter(RouterConfig{Auth: auth, Audit: store, Logger: logger}, stack.FunctionKeygen)
+	stubs := NewRouter(RouterConfig{Auth: auth, Audit: store, Logger: logger, Idempotency: store}, stack.FunctionKeygen)
 	for _, rt := range stack.Routes {
 		if rt.Function == stack.FunctionKeygen {
 			stubs.Handle(rt, func(w http.ResponseWriter, r *http.Request) error {

@@ -52,9 +52,10 @@ func TestAuditAttemptFailsClosedBeforeTheStepAndDeliversAfterIt(t *testing.T) {
 			stepped := false
 			var logs bytes.Buffer
 			rt := NewRouter(RouterConfig{
-				Auth:   AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return owner, nil }),
-				Audit:  auditLog,
-				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+				Auth:        AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return owner, nil }),
+				Audit:       auditLog,
+				Logger:      slog.New(slog.NewJSONHandler(&logs, nil)),
+				Idempotency: unusedIdempotency{},
 			}, stack.FunctionKeygen)
 			for _, route := range stack.Routes {
 				if route.Function == stack.FunctionKeygen {
@@ -132,7 +133,7 @@ func TestAuditFailuresAreInternalErrors(t *testing.T) {
 	}
 	for name, h := range map[string]HandlerFunc{"outcome record": ok, "attempt record": attempt} {
 		t.Run(name, func(t *testing.T) {
-			rt := NewRouter(RouterConfig{Auth: operator, Audit: auditLog}, stack.FunctionOperator)
+			rt := NewRouter(RouterConfig{Auth: operator, Audit: auditLog, Idempotency: unusedIdempotency{}}, stack.FunctionOperator)
 			rt.Handle(stack.RouteCreateWorkspace, ok)
 			rt.Handle(stack.RouteOperatorGetWorkspace, h)
 			rt.Handle(stack.RouteUpdatePlan, ok)

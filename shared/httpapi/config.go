@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,9 @@ type ConfigAPI struct {
 	Trail  *audit.Trail
 	Auth   Authenticator
 	Logger *slog.Logger
+	// Idempotency keeps the POST routes' Idempotency-Key records; the store when it is one
+	// (*dynamo.Store is).
+	Idempotency IdempotencyStore
 	// DeadLetters counts and replays destinations' dead letters.
 	DeadLetters DeadLetters
 }
@@ -47,7 +51,7 @@ func (c *ConfigAPI) Handler() (http.Handler, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now}, stack.FunctionConfig)
+	rt := NewRouter(RouterConfig{Auth: c.Auth, Audit: c.Audit, Logger: c.Logger, Now: c.Service.Now, Idempotency: cmp.Or(c.Idempotency, idempotencyStoreOf(c.Service.Store))}, stack.FunctionConfig)
 	rt.Handle(stack.RouteCatalog, getCatalog)
 	rt.Handle(stack.RouteGetWorkspace, c.getWorkspace)
 	rt.Handle(stack.RouteExportWorkspace, c.exportWorkspace)

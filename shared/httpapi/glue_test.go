@@ -49,7 +49,7 @@ func TestOwnerOnlyRoutesArePHIRelatedAndAudited(t *testing.T) {
 }
 
 func TestRouterRefusesMissingAndUnknownHandlers(t *testing.T) {
-	cfg := RouterConfig{Auth: AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return phi.Actor{}, nil }), Audit: auditFunc(nil)}
+	cfg := RouterConfig{Auth: AuthenticatorFunc(func(*http.Request, stack.Auth) (phi.Actor, error) { return phi.Actor{}, nil }), Audit: auditFunc(nil), Idempotency: unusedIdempotency{}}
 	ok := func(http.ResponseWriter, *http.Request) error { return nil }
 	router := func(routes ...stack.Route) *Router {
 		rt := NewRouter(cfg, stack.FunctionOperator)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,9 @@ type KeygenAPI struct {
 	Audit  audit.Log
 	Auth   Authenticator
 	Logger *slog.Logger
+	// Idempotency keeps the POST routes' Idempotency-Key records; the store when it is one
+	// (*dynamo.Store is).
+	Idempotency IdempotencyStore
 }
 
 // GeneratedKey is the 201 response of POST .../keys: the stored metadata and, this once, the
@@ -53,7 +57,7 @@ func (k *KeygenAPI) Handler() (http.Handler, error) {
 	if k.Logger == nil {
 		k.Logger = slog.New(slog.DiscardHandler)
 	}
-	rt := NewRouter(RouterConfig{Auth: k.Auth, Audit: k.Audit, Logger: k.Logger, Now: k.Keys.Now}, stack.FunctionKeygen)
+	rt := NewRouter(RouterConfig{Auth: k.Auth, Audit: k.Audit, Logger: k.Logger, Now: k.Keys.Now, Idempotency: cmp.Or(k.Idempotency, idempotencyStoreOf(k.Keys.Store))}, stack.FunctionKeygen)
 	rt.Handle(stack.RouteListKeys, k.listKeys)
 	rt.Handle(stack.RouteGenerateKeyPair, k.generateKeyPair)
 	rt.Handle(stack.RouteImportKey, k.importKey)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,9 @@ type OperatorAPI struct {
 	Audit  audit.Log
 	Auth   Authenticator
 	Logger *slog.Logger
+	// Idempotency keeps the POST routes' Idempotency-Key records; the store when it is one
+	// (*dynamo.Store is).
+	Idempotency IdempotencyStore
 }
 
 // Handler returns the router of every operator route. It fails when a dependency is missing or
@@ -28,7 +32,7 @@ func (o *OperatorAPI) Handler() (http.Handler, error) {
 	if o.Operator == nil || o.Operator.Store == nil {
 		return nil, fmt.Errorf("operator API: no store")
 	}
-	rt := NewRouter(RouterConfig{Auth: o.Auth, Audit: o.Audit, Logger: o.Logger, Now: o.Operator.Now}, stack.FunctionOperator)
+	rt := NewRouter(RouterConfig{Auth: o.Auth, Audit: o.Audit, Logger: o.Logger, Now: o.Operator.Now, Idempotency: cmp.Or(o.Idempotency, idempotencyStoreOf(o.Operator.Store))}, stack.FunctionOperator)
 	rt.Handle(stack.RouteCreateWorkspace, o.createWorkspace)
 	rt.Handle(stack.RouteOperatorGetWorkspace, o.getWorkspace)
 	rt.Handle(stack.RouteUpdatePlan, o.updatePlan)

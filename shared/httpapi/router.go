@@ -23,8 +23,10 @@ type RouterConfig struct {
 	Auth   Authenticator
 	Audit  audit.Log
 	Logger *slog.Logger
-	// Now is the clock of audit records; time.Now when nil.
+	// Now is the clock of audit records and Idempotency-Key records; time.Now when nil.
 	Now func() time.Time
+	// Idempotency keeps the Idempotency-Key records of POST routes.
+	Idempotency IdempotencyStore
 }
 
 // Router is the handler of one function's routes, built from stack.Routes: each route is served
@@ -56,8 +58,8 @@ func (rt *Router) Handle(route stack.Route, fn HandlerFunc) { rt.handlers[route]
 // is missing, a route of the function has no handler, or a handler's route is not one of the
 // function's routes in stack.Routes — so a function cannot forget or invent a route.
 func (rt *Router) Handler() (http.Handler, error) {
-	if rt.cfg.Auth == nil || rt.cfg.Audit == nil {
-		return nil, fmt.Errorf("router %s: an authenticator and an audit log are required", rt.function)
+	if rt.cfg.Auth == nil || rt.cfg.Audit == nil || rt.cfg.Idempotency == nil {
+		return nil, fmt.Errorf("router %s: an authenticator, an audit log and an idempotency store are required", rt.function)
 	}
 	mux := http.NewServeMux()
 	seen := map[stack.Route]bool{}
@@ -89,11 +91,13 @@ func (rt *Router) Handler() (http.Handler, error) {
 }
 
 // chain wraps a route's handler in the request pipeline, outermost first: authenticate, scope
-// to the workspace, check the role, audit.
+// to the workspace, check the role, replay an Idempotency-Key's first response (a replay does
+// not act, and is not audited again), audit.
 func (rt *Router) chain(route stack.Route, h http.Handler) http.Handler {
 	if route.Action != "" {
 		h = rt.audited(route, h)
 	}
+	h = rt.idempotent(route, h)
 	h = rt.authorized(route, h)
 	h = rt.scoped(route, h)
 	h = rt.authenticated(route, h)

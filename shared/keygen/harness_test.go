@@ -131,7 +131,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	svc := &keygen.Service{Store: e.store, KMS: e.rec, CMK: e.cmk, Logger: logger}
-	api := &httpapi.KeygenAPI{Keys: svc, Audit: e.store, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}
+	api := &httpapi.KeygenAPI{Keys: svc, Audit: e.store, Auth: httpapi.InProcess{Tokens: e.store}, Idempotency: e.store, Logger: logger}
 	if e.h, err = api.Handler(); err != nil {
 		t.Fatal(err)
 	}

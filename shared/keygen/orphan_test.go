@@ -50,7 +50,7 @@ func (e *env) serve(t *testing.T, store keygen.Store, method, path, token, body 
 		t.Fatal(err)
 	}
 	svc := &keygen.Service{Store: store, KMS: e.rec, CMK: e.cmk, Logger: logger}
-	h, err := (&httpapi.KeygenAPI{Keys: svc, Audit: store, Auth: httpapi.InProcess{Tokens: e.store}, Logger: logger}).Handler()
+	h, err := (&httpapi.KeygenAPI{Keys: svc, Audit: store, Auth: httpapi.InProcess{Tokens: e.store}, Idempotency: e.store, Logger: logger}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

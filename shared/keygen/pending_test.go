@@ -130,7 +130,7 @@ func TestGeneratedKeysArePendingUntilTheOwnerActivatesThem(t *testing.T) {
 func (e *env) handlerAt(t *testing.T, store keygen.Store, offset time.Duration) http.Handler {
 	t.Helper()
 	svc := &keygen.Service{Store: store, KMS: e.rec, CMK: e.cmk, Now: func() time.Time { return time.Now().Add(offset) }}
-	h, err := (&httpapi.KeygenAPI{Keys: svc, Audit: store, Auth: httpapi.InProcess{Tokens: e.store}}).Handler()
+	h, err := (&httpapi.KeygenAPI{Keys: svc, Audit: store, Auth: httpapi.InProcess{Tokens: e.store}, Idempotency: e.store}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

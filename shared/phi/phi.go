@@ -365,6 +365,28 @@ type IdempotencyRecord struct {
 	ExpiresAt time.Time `json:"-"`
 }
 
+// IdempotentRequest is the record of one Idempotency-Key sent to a POST route (shared/httpapi's
+// router middleware; the key generation routes keep their own IdempotencyRecord). It is scoped
+// to the workspace and the caller: ScopeHash is a SHA-256 of the caller's id and the key, so
+// neither another workspace nor another token of the same one can reach it.
+type IdempotentRequest struct {
+	WorkspaceID string `json:"workspaceId"` // empty for an operator's request
+	ScopeHash   string `json:"scopeHash"`   // SHA-256 (hex) of the caller's id and the Idempotency-Key
+	RequestHash string `json:"requestHash"` // SHA-256 (hex) of the method, path, query and body
+	// Done is false while the first request is in flight.
+	Done bool `json:"done"`
+	// Status, Headers (Content-Type, Location, ETag) and Body are the first response, to replay;
+	// a success that showed a secret once keeps none of them (ShownOnce).
+	Status    int               `json:"status,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      []byte            `json:"body,omitempty"`
+	ShownOnce bool              `json:"shownOnce,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
+	// ExpiresAt is when the record stops counting (a short lease while in flight, 24 hours once
+	// done); the store keeps it as the table's TTL.
+	ExpiresAt time.Time `json:"-"`
+}
+
 // AuditRecord is one entry of a workspace's append-only audit log.
 type AuditRecord struct {
 	ID          string    `json:"id"`
