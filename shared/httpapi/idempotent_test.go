@@ -13,6 +13,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/phi"
+	"github.com/phiguard/phiguard/shared/stack"
 )
 
 // unusedIdempotency is the idempotency store of routers whose tests send no Idempotency-Key.
@@ -220,4 +221,42 @@ func itemText(v types.AttributeValue) string {
 		return b.String()
 	}
 	return ""
+}
+
+// Every POST of stack.Routes documents the optional Idempotency-Key header and its 409 and 422,
+// and every route that shows a secret once is one the middleware knows (or keygen's own).
+func TestOpenAPIEveryPOSTTakesAnIdempotencyKey(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	for _, rt := range stack.Routes {
+		if rt.Method != "POST" {
+			continue
+		}
+		op := doc.Paths[rt.Path]["post"]
+		found := false
+		for _, p := range op.Parameters {
+			if p.Name == IdempotencyKeyHeader {
+				found = p.In == "header" && !p.Required
+			}
+		}
+		if !found {
+			t.Errorf("%s: no optional Idempotency-Key header parameter", rt.Key())
+		}
+		for _, code := range []string{"400", "409", "422"} {
+			if _, ok := op.Responses[code]; !ok {
+				t.Errorf("%s: no %s response", rt.Key(), code)
+			}
+		}
+		// A route whose success shows a secret once (so documented) is one whose response the
+		// middleware never stores, or keygen's own; and the other way round.
+		documented := false
+		for code, raw := range op.Responses {
+			if strings.HasPrefix(code, "2") && (strings.Contains(string(raw), "shown this once") || strings.Contains(string(raw), "headers/NoCache")) {
+				documented = true
+			}
+		}
+		_, secret := shownOnce[rt]
+		if documented != (secret || selfIdempotent[rt]) {
+			t.Errorf("%s: its success documented as showing a secret once: %v; the middleware stores nothing of it: %v", rt.Key(), documented, secret || selfIdempotent[rt])
+		}
+	}
 }
