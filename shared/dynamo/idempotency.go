@@ -213,10 +213,9 @@ func (s *Store) FinishRequest(ctx context.Context, r *phi.IdempotentRequest) err
 	}
 	b := newExpr()
 	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: s.table,
-		Item:      m,
-		ConditionExpression: aws.String(b.n("requestHash") + " = " + b.v("req", str(r.RequestHash)) +
-			" AND " + b.n("done") + " = " + b.v("f", &types.AttributeValueMemberBOOL{Value: false})),
+		TableName:                 s.table,
+		Item:                      m,
+		ConditionExpression:       aws.String(stillInFlight(b, r)),
 		ExpressionAttributeNames:  b.nameMap(),
 		ExpressionAttributeValues: b.valueMap(),
 	})
@@ -229,6 +228,12 @@ func (s *Store) FinishRequest(ctx context.Context, r *phi.IdempotentRequest) err
 	return nil
 }
 
+// stillInFlight is the condition that the record still holds r's request and is in flight.
+func stillInFlight(b *exprBuilder, r *phi.IdempotentRequest) string {
+	return b.n("requestHash") + " = " + b.v("req", str(r.RequestHash)) +
+		" AND " + b.n("done") + " = " + b.v("f", &types.AttributeValueMemberBOOL{Value: false})
+}
+
 // ReleaseRequest deletes the in-flight record r claimed, so that a request that failed (5xx,
 // 429) can be retried with the same Idempotency-Key. A record that is gone, done or holds
 // another request is left alone and is not an error.
@@ -239,10 +244,9 @@ func (s *Store) ReleaseRequest(ctx context.Context, r *phi.IdempotentRequest) er
 	}
 	b := newExpr()
 	_, err = s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: s.table,
-		Key:       k,
-		ConditionExpression: aws.String(b.n("requestHash") + " = " + b.v("req", str(r.RequestHash)) +
-			" AND " + b.n("done") + " = " + b.v("f", &types.AttributeValueMemberBOOL{Value: false})),
+		TableName:                 s.table,
+		Key:                       k,
+		ConditionExpression:       aws.String(stillInFlight(b, r)),
 		ExpressionAttributeNames:  b.nameMap(),
 		ExpressionAttributeValues: b.valueMap(),
 	})
