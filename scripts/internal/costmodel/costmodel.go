@@ -30,22 +30,31 @@ type Measured struct {
 	Runs          []Run  `json:"runs"`
 }
 
-// Run is one mode of the benchmark, per 1,000 events.
+// Run is one mode of the benchmark, per 1,000 events; the benchmark writes it as it measured it.
 type Run struct {
-	Mode                string             `json:"mode"`
-	PerMessage          int                `json:"eventsPerMessage"`
-	Events              int                `json:"events"`
-	Requests            float64            `json:"requestsPer1000"`
-	Billed              float64            `json:"billedPer1000"`
-	ByOperation         map[string]float64 `json:"billedPer1000ByOperation"`
-	HashingMS           float64            `json:"hashingMsPer1000"`
-	DeliveryMS          float64            `json:"deliveryMsPer1000"`
-	HashingInvocations  float64            `json:"hashingInvocationsPer1000"`
-	DeliveryInvocations float64            `json:"deliveryInvocationsPer1000"`
-	EventBytes          float64            `json:"eventBytes"`
-	CopyBytes           float64            `json:"copyBytes"`
-	Seconds             float64            `json:"seconds"`
-	Duplicates          int                `json:"duplicates"`
+	Mode       string `json:"mode"`
+	PerMessage int    `json:"eventsPerMessage"`
+	Events     int    `json:"events"`
+	// Requests and Billed are the AWS requests per 1,000 events (API calls, and the requests AWS
+	// bills: 64 KiB chunks), including SNS's deliveries to the destination queue and excluding
+	// receives that returned nothing (idle polling, a fixed cost per queue, not per event).
+	Requests float64 `json:"requestsPer1000"`
+	Billed   float64 `json:"billedPer1000"`
+	// ByOperation is Billed by "Service.Operation" (and "SQS.SNSDelivery").
+	ByOperation map[string]float64 `json:"billedPer1000ByOperation"`
+	// HashingMS and DeliveryMS are the functions' run time per 1,000 events; HashingInvocations
+	// and DeliveryInvocations their invocations per 1,000 events.
+	HashingMS           float64 `json:"hashingMsPer1000"`
+	DeliveryMS          float64 `json:"deliveryMsPer1000"`
+	HashingInvocations  float64 `json:"hashingInvocationsPer1000"`
+	DeliveryInvocations float64 `json:"deliveryInvocationsPer1000"`
+	// EventBytes is the mean size of an ingested event; CopyBytes of a protected copy.
+	EventBytes float64 `json:"eventBytes"`
+	CopyBytes  float64 `json:"copyBytes"`
+	// Seconds is the wall time from the first push to the last delivery; Duplicates the copies
+	// delivered more than once.
+	Seconds    float64 `json:"seconds"`
+	Duplicates int     `json:"duplicates"`
 }
 
 // Prices are AWS's prices, quotas and the model's other assumptions (docs/cost/prices.json).

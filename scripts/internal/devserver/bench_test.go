@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/phiguard/phiguard/scripts/internal/costmodel"
 	"github.com/phiguard/phiguard/shared/awsmetrics"
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/eventcorpus"
@@ -84,33 +85,13 @@ func treatments(t string, paths ...string) []any {
 	return out
 }
 
-// benchRun is what one mode of the benchmark measured.
+// benchRun is what one mode of the benchmark measured: the figures scripts/costmodel reads
+// (costmodel.Run, written to PHI_BENCH_MEASURED) and those only printed.
 type benchRun struct {
-	Mode       string                              `json:"mode"`
-	PerMessage int                                 `json:"eventsPerMessage"`
-	Events     int                                 `json:"events"`
-	Counts     map[awsmetrics.Key]awsmetrics.Count `json:"-"`
-	// Requests and Billed are the AWS requests per 1,000 events (API calls, and the requests AWS
-	// bills: 64 KiB chunks), including SNS's deliveries to the destination queue and excluding
-	// receives that returned nothing (idle polling, a fixed cost per queue, not per event).
-	Requests float64 `json:"requestsPer1000"`
-	Billed   float64 `json:"billedPer1000"`
-	// ByOperation is Billed by "Service.Operation" (and "SQS.SNSDelivery").
-	ByOperation map[string]float64 `json:"billedPer1000ByOperation"`
-	// HashingMS and DeliveryMS are the functions' run time per 1,000 events; HashingInvocations
-	// and DeliveryInvocations their invocations per 1,000 events.
-	HashingMS           float64 `json:"hashingMsPer1000"`
-	DeliveryMS          float64 `json:"deliveryMsPer1000"`
-	HashingInvocations  float64 `json:"hashingInvocationsPer1000"`
-	DeliveryInvocations float64 `json:"deliveryInvocationsPer1000"`
-	// EventBytes is the mean size of an ingested event; CopyBytes of a protected copy.
-	EventBytes float64 `json:"eventBytes"`
-	CopyBytes  float64 `json:"copyBytes"`
-	// Seconds is the wall time from the first push to the last delivery; P50 and P95 are the
-	// push-to-delivery latencies of the copies, in seconds.
-	Seconds    float64 `json:"seconds"`
-	P50, P95   float64 `json:"-"`
-	Duplicates int     `json:"duplicates"`
+	costmodel.Run
+	Counts map[awsmetrics.Key]awsmetrics.Count
+	// P50 and P95 are the push-to-delivery latencies of the copies, in seconds.
+	P50, P95 float64
 }
 
 // BenchmarkPipelineReport measures AWS requests and Lambda milliseconds per 1,000 events through
@@ -332,13 +313,13 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus []
 	}
 	slices.Sort(lat)
 	per := 1000 / float64(len(corpus))
-	r := &benchRun{
-		Mode: mode.name, PerMessage: mode.perMessage, Events: len(corpus), Counts: counts, ByOperation: map[string]float64{},
+	r := &benchRun{Run: costmodel.Run{
+		Mode: mode.name, PerMessage: mode.perMessage, Events: len(corpus), ByOperation: map[string]float64{},
 		HashingMS: float64(in.HandlerTime.Milliseconds()) * per, DeliveryMS: float64(de.HandlerTime.Milliseconds()) * per,
 		HashingInvocations: float64(in.Invocations) * per, DeliveryInvocations: float64(de.Invocations) * per,
 		EventBytes: float64(eventBytes) / float64(len(corpus)), CopyBytes: float64(copyBytes) / float64(want),
-		Seconds: last.Sub(start).Seconds(), P50: lat[len(lat)/2], P95: lat[len(lat)*95/100], Duplicates: dups + late,
-	}
+		Seconds: last.Sub(start).Seconds(), Duplicates: dups + late,
+	}, Counts: counts, P50: lat[len(lat)/2], P95: lat[len(lat)*95/100]}
 	for k, c := range counts {
 		calls, billed := c.Calls, c.Billed
 		if k.Service == "SQS" && k.Operation == "ReceiveMessage" {
@@ -512,12 +493,12 @@ func benchWorld(b *testing.B, s *Server, hashing []map[string]any) (ws, src stri
 // writeMeasured writes the runs' per-1,000-event figures to file, for scripts/costmodel.
 func writeMeasured(b *testing.B, file string, dests int, runs []*benchRun) {
 	b.Helper()
-	out := map[string]any{
-		"source":        "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)",
-		"destinations":  dests,
-		"ingestBatch":   stack.IngestBatchSize,
-		"deliveryBatch": stack.DeliveryBatchSize,
-		"runs":          runs,
+	out := costmodel.Measured{
+		Source:       "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)",
+		Destinations: dests, IngestBatch: stack.IngestBatchSize, DeliveryBatch: stack.DeliveryBatchSize,
+	}
+	for _, r := range runs {
+		out.Runs = append(out.Runs, r.Run)
 	}
 	raw, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
