@@ -43,30 +43,18 @@ func (s *Store) CloseWorkspace(ctx context.Context, wsID string, c phi.Closure) 
 		if err != nil {
 			return nil, fmt.Errorf("marshal closure of %s: %w", wsID, err)
 		}
-		updated, err := timeAttr(s.now())
+		b := newExpr()
+		changed, err := s.changed(b)
 		if err != nil {
 			return nil, err
 		}
-		b := newExpr()
-		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: s.table,
-			Key:       key(wsPK(wsID), skMeta),
-			UpdateExpression: aws.String("SET " + b.n(attrClosed) + " = " + b.v("closed", closure[attrClosed]) + ", " +
-				b.n("updatedAt") + " = " + b.v("now", updated) + ", " + b.n(attrVersion) + " = " + b.n(attrVersion) + " + " + b.v("one", num(1))),
-			ConditionExpression:       aws.String("attribute_exists(" + b.n(Table.PartitionKey) + ") AND attribute_not_exists(" + b.n(attrClosed) + ")"),
-			ExpressionAttributeNames:  b.nameMap(),
-			ExpressionAttributeValues: b.valueMap(),
-			ReturnValues:              types.ReturnValueAllNew,
-		})
+		w, err = s.updateMeta(ctx, wsID, b, "SET "+b.n(attrClosed)+" = "+b.v("closed", closure[attrClosed])+", "+changed,
+			"attribute_exists("+b.n(Table.PartitionKey)+") AND attribute_not_exists("+b.n(attrClosed)+")", "close workspace "+wsID)
 		if _, ok := conditionFailed(err); ok {
 			return s.CloseWorkspace(ctx, wsID, c) // closed concurrently: finish revoking
 		}
 		if err != nil {
-			return nil, fmt.Errorf("close workspace %s: %w", wsID, err)
-		}
-		w = &phi.Workspace{}
-		if err := unmarshal(out.Attributes, w); err != nil {
-			return nil, fmt.Errorf("decode workspace %s: %w", wsID, err)
+			return nil, err
 		}
 	}
 	at := w.Closed.At
@@ -122,32 +110,17 @@ func (s *Store) ReopenWorkspace(ctx context.Context, wsID string, now time.Time)
 		return nil, phi.Errorf(phi.ECONFLICT, "workspace %s's grace period ended at %s; it can no longer be reopened", wsID,
 			w.Closed.PurgeAfter.UTC().Format(time.RFC3339))
 	}
-	updated, err := timeAttr(s.now())
+	b := newExpr()
+	changed, err := s.changed(b)
 	if err != nil {
 		return nil, err
 	}
-	b := newExpr()
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: s.table,
-		Key:       key(wsPK(wsID), skMeta),
-		UpdateExpression: aws.String("SET " + b.n("updatedAt") + " = " + b.v("now", updated) + ", " + b.n(attrVersion) + " = " +
-			b.n(attrVersion) + " + " + b.v("one", num(1)) + " REMOVE " + b.n(attrClosed)),
-		ConditionExpression:       aws.String(b.n(attrVersion) + " = " + b.v("v", num(w.Version))),
-		ExpressionAttributeNames:  b.nameMap(),
-		ExpressionAttributeValues: b.valueMap(),
-		ReturnValues:              types.ReturnValueAllNew,
-	})
+	got, err := s.updateMeta(ctx, wsID, b, "SET "+changed+" REMOVE "+b.n(attrClosed),
+		b.n(attrVersion)+" = "+b.v("v", num(w.Version)), "reopen workspace "+wsID)
 	if _, ok := conditionFailed(err); ok {
 		return nil, errConcurrent("workspace " + wsID)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reopen workspace %s: %w", wsID, err)
-	}
-	var got phi.Workspace
-	if err := unmarshal(out.Attributes, &got); err != nil {
-		return nil, fmt.Errorf("decode workspace %s: %w", wsID, err)
-	}
-	return &got, nil
+	return got, err
 }
 
 // PurgeWorkspace deletes closed workspace wsID's configuration once its grace period is over
@@ -203,22 +176,43 @@ func (s *Store) PurgeWorkspace(ctx context.Context, wsID string, now time.Time) 
 			return nil, err
 		}
 		b := newExpr()
-		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 s.table,
-			Key:                       key(wsPK(wsID), skMeta),
-			UpdateExpression:          aws.String("SET " + b.n(attrClosed) + ".purgedAt = " + b.v("at", at)),
-			ConditionExpression:       aws.String("attribute_exists(" + b.n(attrClosed) + ")"),
-			ExpressionAttributeNames:  b.nameMap(),
-			ExpressionAttributeValues: b.valueMap(),
-			ReturnValues:              types.ReturnValueAllNew,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("mark workspace %s purged: %w", wsID, err)
+		if w, err = s.updateMeta(ctx, wsID, b, "SET "+b.n(attrClosed)+".purgedAt = "+b.v("at", at),
+			"attribute_exists("+b.n(attrClosed)+")", "mark workspace "+wsID+" purged"); err != nil {
+			return nil, err
 		}
-		w = &phi.Workspace{}
-		if err := unmarshal(out.Attributes, w); err != nil {
-			return nil, fmt.Errorf("decode workspace %s: %w", wsID, err)
-		}
+	}
+	return w, nil
+}
+
+// changed returns the clauses, built with b, that record a change of a workspace's item: its
+// updatedAt now and its version one up.
+func (s *Store) changed(b *exprBuilder) (string, error) {
+	now, err := timeAttr(s.now())
+	if err != nil {
+		return "", err
+	}
+	return b.n("updatedAt") + " = " + b.v("now", now) + ", " + b.n(attrVersion) + " = " + b.n(attrVersion) + " + " + b.v("one", num(1)), nil
+}
+
+// updateMeta applies update under condition (expressions built with b) to workspace wsID's
+// item and returns the workspace as stored after it. Its errors are wrapped with op; a failed
+// condition stays DynamoDB's, for the caller to tell with conditionFailed.
+func (s *Store) updateMeta(ctx context.Context, wsID string, b *exprBuilder, update, condition, op string) (*phi.Workspace, error) {
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 s.table,
+		Key:                       key(wsPK(wsID), skMeta),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(condition),
+		ExpressionAttributeNames:  b.nameMap(),
+		ExpressionAttributeValues: b.valueMap(),
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	w := &phi.Workspace{}
+	if err := unmarshal(out.Attributes, w); err != nil {
+		return nil, fmt.Errorf("decode workspace %s: %w", wsID, err)
 	}
 	return w, nil
 }
