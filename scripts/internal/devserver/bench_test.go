@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -59,6 +60,12 @@ const (
 	EnvBenchLog = "PHI_BENCH_LOG"
 )
 
+// EnvBenchRate, when set, paces the producer at that many events per second, its
+// SendMessageBatch calls spread evenly (unset pushes every event at once, as fast as four calls in
+// flight allow): for measuring `make dev`'s sustained throughput and push-to-delivery latency,
+// which pushing everything at once turns into a measure of the backlog.
+const EnvBenchRate = "PHI_BENCH_RATE"
+
 // EnvBenchMeasured names a JSON file the end-to-end benchmark writes its figures to, for
 // scripts/costmodel (docs/COST.md, docs/SCALING.md); unset writes none.
 const EnvBenchMeasured = "PHI_BENCH_MEASURED"
@@ -90,8 +97,12 @@ func treatments(t string, paths ...string) []any {
 type benchRun struct {
 	costmodel.Run
 	Counts map[awsmetrics.Key]awsmetrics.Count
-	// P50 and P95 are the push-to-delivery latencies of the copies, in seconds.
-	P50, P95 float64
+	// P50 and P95 are the push-to-delivery latencies of the copies, in seconds; PushRate the
+	// events per second the producer achieved (paced or not), DeliveredRate the events per
+	// second from the first delivery to the last (the sustained rate, without the first
+	// copy's latency that Seconds includes) and ResidentMiB the resident memory of this
+	// process and the emulators after the run.
+	P50, P95, PushRate, DeliveredRate, ResidentMiB float64
 }
 
 // BenchmarkPipelineReport measures AWS requests and Lambda milliseconds per 1,000 events through
@@ -122,11 +133,18 @@ func BenchmarkPipelineReport(b *testing.B) {
 			dests = d
 		}
 	}
+	var rate float64
+	if v := os.Getenv(EnvBenchRate); v != "" {
+		var err error
+		if rate, err = strconv.ParseFloat(v, 64); err != nil || !(rate > 0) || math.IsInf(rate, 0) {
+			b.Fatalf("%s=%q: want events per second, more than 0", EnvBenchRate, v)
+		}
+	}
 	var runs []*benchRun
 	for range b.N {
 		runs = runs[:0]
 		for _, mode := range modes {
-			runs = append(runs, runPipeline(b, mode, dests, warm, corpus))
+			runs = append(runs, runPipeline(b, mode, dests, rate, warm, corpus))
 		}
 	}
 	for _, r := range runs {
@@ -148,9 +166,15 @@ func BenchmarkPipelineReport(b *testing.B) {
 		fmt.Printf("pipeline %s: local time in AWS calls per 1000 events (functions and pollers, concurrent calls summed): %s\n", r.Mode, strings.Join(slow, ", "))
 		fmt.Printf("pipeline %s: %.1f events/s end to end, push-to-delivery p50 %.2fs p95 %.2fs, %d duplicate deliveries, mean event %.0f B, mean copy %.0f B\n",
 			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes)
+		paced := "unpaced"
+		if rate > 0 {
+			paced = fmt.Sprintf("paced at %g events/s", rate)
+		}
+		fmt.Printf("pipeline %s: producer %s: pushed %.1f events/s; delivered %.1f events/s from the first delivery to the last (%.1f from the first push), push-to-delivery p50 %.2fs p95 %.2fs; resident %.0f MiB\n",
+			r.Mode, paced, r.PushRate, r.DeliveredRate, float64(r.Events)/r.Seconds, r.P50, r.P95, r.ResidentMiB)
 	}
 	if file := os.Getenv(EnvBenchMeasured); file != "" {
-		writeMeasured(b, file, dests, runs)
+		writeMeasured(b, file, dests, rate, runs)
 	}
 	for i := 0; i+1 < len(runs); i += 2 {
 		naive, packed := runs[i], runs[i+1]
@@ -189,8 +213,8 @@ var benchModes = []benchMode{
 
 // runPipeline starts the local stack in mode, sends warm to a source with three destinations,
 // waits until every copy has been delivered and both queues are settled, then does the same
-// with corpus and returns what corpus cost.
-func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus [][]byte) *benchRun {
+// with corpus and returns what corpus cost. A rate above 0 paces the producer (benchPush).
+func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, warm, corpus [][]byte) *benchRun {
 	b.Helper()
 	ctx := context.Background()
 	awstest.Clients(b)
@@ -268,7 +292,7 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus []
 	}
 	for round := 0; round < len(warm)/benchWarmUp; round++ {
 		reset()
-		benchPush(b, s, ws, src, dsts, warm[round*benchWarmUp:(round+1)*benchWarmUp], mode.perMessage, pushedAt)
+		benchPush(b, s, ws, src, dsts, warm[round*benchWarmUp:(round+1)*benchWarmUp], mode.perMessage, rate, pushedAt)
 		wait("warm-up", benchWarmUp*len(dsts))
 		updates := counter.Snapshot()[awsmetrics.Key{Service: "DynamoDB", Operation: "UpdateItem"}].Calls
 		if updates == 0 {
@@ -280,7 +304,7 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus []
 	in0, de0 := s.Ingest.Stats(), s.Delivery.Stats()
 
 	start := time.Now()
-	eventBytes := benchPush(b, s, ws, src, dsts, corpus, mode.perMessage, pushedAt)
+	eventBytes, pushRate := benchPush(b, s, ws, src, dsts, corpus, mode.perMessage, rate, pushedAt)
 	want := len(corpus) * len(dsts)
 	wait("measurement", want)
 	counts := counter.Snapshot()
@@ -297,7 +321,7 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus []
 	mu.Lock()
 	defer mu.Unlock()
 	var lat []float64
-	var last time.Time
+	var firstAt, last time.Time
 	late := 0
 	for id, at := range firstSeen {
 		p, ok := pushedAt[id]
@@ -310,6 +334,9 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus []
 		if at.After(last) {
 			last = at
 		}
+		if firstAt.IsZero() || at.Before(firstAt) {
+			firstAt = at
+		}
 	}
 	slices.Sort(lat)
 	per := 1000 / float64(len(corpus))
@@ -319,7 +346,8 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, warm, corpus []
 		HashingInvocations: float64(in.Invocations) * per, DeliveryInvocations: float64(de.Invocations) * per,
 		EventBytes: float64(eventBytes) / float64(len(corpus)), CopyBytes: float64(copyBytes) / float64(want),
 		Seconds: last.Sub(start).Seconds(), Duplicates: dups + late,
-	}, Counts: counts, P50: lat[len(lat)/2], P95: lat[len(lat)*95/100]}
+	}, Counts: counts, P50: lat[len(lat)/2], P95: lat[len(lat)*95/100], PushRate: pushRate, ResidentMiB: total,
+		DeliveredRate: float64(len(corpus)) / last.Sub(firstAt).Seconds()}
 	for k, c := range counts {
 		calls, billed := c.Calls, c.Billed
 		if k.Service == "SQS" && k.Operation == "ReceiveMessage" {
@@ -352,16 +380,21 @@ func since(now, before PollerStats) PollerStats {
 
 // benchPush sends events to the ingest queue as a producer following docs/PRODUCERS.md would:
 // perMessage events per message (a {"batch": [...]} body when more than one), ten messages per
-// SendMessageBatch, four calls in flight. It records in pushedAt when each copy's event was
-// sent, by dedup id, and returns the events' total size.
-func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events [][]byte, perMessage int, pushedAt map[string]time.Time) int {
+// SendMessageBatch, four calls in flight. A rate above 0 paces the calls evenly at that many
+// events per second (a call starts no earlier than its first event's turn; a slow queue makes
+// it later). It records in pushedAt when each copy's event was sent, by dedup id, and returns
+// the events' total size and the push rate achieved: the events after the first call's over
+// the time from the first call's end to the last's (all events over the call's time when there
+// is one call).
+func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events [][]byte, perMessage int, rate float64, pushedAt map[string]time.Time) (size int, pushRate float64) {
 	b.Helper()
 	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		size  int
-		errs  []error
-		slots = make(chan struct{}, 4)
+		mu          sync.Mutex
+		wg          sync.WaitGroup
+		errs        []error
+		slots       = make(chan struct{}, 4)
+		first, last time.Time
+		firstEvents int
 	)
 	var bodies []string
 	for i := 0; i < len(events); i += perMessage {
@@ -383,7 +416,11 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 		ids = append(ids, m.MessageID)
 		size += len(ev)
 	}
+	start := time.Now()
 	for i := 0; i < len(bodies); i += 10 {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i*perMessage) / rate * float64(time.Second)))))
+		}
 		var entries []sqstypes.SendMessageBatchRequestEntry
 		for k, body := range bodies[i:min(i+10, len(bodies))] {
 			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{
@@ -410,6 +447,12 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 				errs = append(errs, err)
 				return
 			}
+			if first.IsZero() || now.Before(first) {
+				first, firstEvents = now, len(ids)
+			}
+			if now.After(last) {
+				last = now
+			}
 			for _, id := range ids {
 				for _, d := range dsts {
 					pushedAt[pipeline.DedupID(id, d)] = now
@@ -421,7 +464,10 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 	if len(errs) > 0 {
 		b.Fatalf("push events: %v", errs[0])
 	}
-	return size
+	if last.After(first) {
+		return size, float64(len(events)-firstEvents) / last.Sub(first).Seconds()
+	}
+	return size, float64(len(events)) / last.Sub(start).Seconds()
 }
 
 // benchWorld creates, through the API, a HIPAA-eligible workspace with one source and three
@@ -490,11 +536,16 @@ func benchWorld(b *testing.B, s *Server, hashing []map[string]any) (ws, src stri
 	return ws, src, dsts
 }
 
-// writeMeasured writes the runs' per-1,000-event figures to file, for scripts/costmodel.
-func writeMeasured(b *testing.B, file string, dests int, runs []*benchRun) {
+// writeMeasured writes the runs' per-1,000-event figures to file, for scripts/costmodel; a paced
+// producer (rate above 0) is named in the source, which docs/COST.md quotes.
+func writeMeasured(b *testing.B, file string, dests int, rate float64, runs []*benchRun) {
 	b.Helper()
+	source := "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)"
+	if rate > 0 {
+		source = fmt.Sprintf("%s=%g %s", EnvBenchRate, rate, source)
+	}
 	out := costmodel.Measured{
-		Source:       "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)",
+		Source:       source,
 		Destinations: dests, IngestBatch: stack.IngestBatchSize, DeliveryBatch: stack.DeliveryBatchSize,
 	}
 	for _, r := range runs {
