@@ -95,6 +95,18 @@ func Actor(r *http.Request) (phi.Actor, error) {
 	return a, nil
 }
 
+// actorAndBody returns the caller the router authenticated and r's JSON body decoded into a T:
+// the start of a handler that acts on a body in the caller's name. Its errors are Actor's and
+// Decode's.
+func actorAndBody[T any](r *http.Request) (phi.Actor, T, error) {
+	var in T
+	a, err := Actor(r)
+	if err != nil {
+		return a, in, err
+	}
+	return a, in, Decode(r, &in)
+}
+
 // ---- workspace ----
 
 // WorkspaceView is a workspace as the API shows it: with the HIPAA badge and, when the
@@ -158,12 +170,8 @@ func (c *ConfigAPI) listTokens(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (c *ConfigAPI) createToken(w http.ResponseWriter, r *http.Request) error {
-	a, err := Actor(r)
+	a, in, err := actorAndBody[workspace.TokenInput](r)
 	if err != nil {
-		return err
-	}
-	var in workspace.TokenInput
-	if err := Decode(r, &in); err != nil {
 		return err
 	}
 	tok, secret, err := c.Service.CreateToken(r.Context(), a, in)

@@ -50,12 +50,8 @@ type CreatedWorkspace struct {
 }
 
 func (o *OperatorAPI) createWorkspace(w http.ResponseWriter, r *http.Request) error {
-	a, err := Actor(r)
+	a, in, err := actorAndBody[workspace.NewWorkspace](r)
 	if err != nil {
-		return err
-	}
-	var in workspace.NewWorkspace
-	if err := Decode(r, &in); err != nil {
 		return err
 	}
 	ws, tok, secret, err := o.Operator.CreateWorkspace(r.Context(), a, in)
@@ -100,12 +96,8 @@ func (o *OperatorAPI) updatePlan(w http.ResponseWriter, r *http.Request) error {
 // issueOwnerToken serves POST /operator/workspaces/{workspaceId}/owner-tokens: a recovery owner
 // token, its secret shown this once.
 func (o *OperatorAPI) issueOwnerToken(w http.ResponseWriter, r *http.Request) error {
-	a, err := Actor(r)
+	a, in, err := actorAndBody[workspace.RecoveryToken](r)
 	if err != nil {
-		return err
-	}
-	var in workspace.RecoveryToken
-	if err := Decode(r, &in); err != nil {
 		return err
 	}
 	tok, secret, err := o.Operator.IssueOwnerToken(r.Context(), a, r.PathValue("workspaceId"), in)
@@ -118,12 +110,8 @@ func (o *OperatorAPI) issueOwnerToken(w http.ResponseWriter, r *http.Request) er
 
 // closeWorkspace serves POST /operator/workspaces/{workspaceId}/close.
 func (o *OperatorAPI) closeWorkspace(w http.ResponseWriter, r *http.Request) error {
-	a, err := Actor(r)
+	a, in, err := actorAndBody[workspace.Closing](r)
 	if err != nil {
-		return err
-	}
-	var in workspace.Closing
-	if err := Decode(r, &in); err != nil {
 		return err
 	}
 	ws, err := o.Operator.Close(r.Context(), a, r.PathValue("workspaceId"), in)
@@ -143,12 +131,8 @@ type ReopenedWorkspace struct {
 // reopenWorkspace serves POST /operator/workspaces/{workspaceId}/reopen: the body names the new
 // owner token ({} for "owner").
 func (o *OperatorAPI) reopenWorkspace(w http.ResponseWriter, r *http.Request) error {
-	a, err := Actor(r)
+	a, in, err := actorAndBody[workspace.RecoveryToken](r)
 	if err != nil {
-		return err
-	}
-	var in workspace.RecoveryToken
-	if err := Decode(r, &in); err != nil {
 		return err
 	}
 	ws, tok, secret, err := o.Operator.Reopen(r.Context(), a, r.PathValue("workspaceId"), in)

@@ -72,12 +72,8 @@ type classificationsRequest struct {
 
 // putClassifications records the owner's decisions.
 func (c *ConfigAPI) putClassifications(w http.ResponseWriter, r *http.Request) error {
-	a, err := Actor(r)
+	a, req, err := actorAndBody[classificationsRequest](r)
 	if err != nil {
-		return err
-	}
-	var req classificationsRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	out, err := c.Service.Classify(r.Context(), a, req.Classifications)
