@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -31,25 +28,19 @@ import (
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
-// customer is a customer's AWS account in the emulator: moto gives credentials of an assumed
-// role the role's account, so resources created with them live in that account, where only the
-// destination's role reaches them.
+// customer is a customer's AWS account in the emulator (awstest.Account), where only the
+// destination's role reaches its resources.
 type customer struct {
-	account string
+	*awstest.Account
 	role    string
-	aws     *awsclient.Clients // clients acting as the customer, in its account
 	service *awsclient.Clients // the service's own clients, in its account
 }
 
 func newCustomer(t *testing.T) *customer {
 	t.Helper()
 	svc := awstest.Clients(t)
-	n, _ := rand.Int(rand.Reader, big.NewInt(9e11))
-	acct := fmt.Sprintf("%012d", n.Int64()+1e11)
-	role := "arn:aws:iam::" + acct + ":role/phiguard-delivery/test"
-	cfg := svc.Config.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(svc.Config), "arn:aws:iam::"+acct+":role/admin"))
-	return &customer{account: acct, role: role, aws: awsclient.New(cfg), service: svc}
+	a := awstest.NewAccount(svc)
+	return &customer{Account: a, role: a.Role("phiguard-delivery/test"), service: svc}
 }
 
 // destination returns a destination of type typ with settings s (the role filled in).
@@ -169,7 +160,7 @@ func gunzip(t *testing.T, b []byte) []byte {
 // objects returns the keys below prefix in bucket, as the customer lists them.
 func (c *customer) objects(t *testing.T, bucket, prefix string) []string {
 	t.Helper()
-	res, err := c.aws.S3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	res, err := c.Clients.S3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,22 +173,13 @@ func (c *customer) objects(t *testing.T, bucket, prefix string) []string {
 
 func (c *customer) object(t *testing.T, bucket, key string) (*s3.GetObjectOutput, []byte) {
 	t.Helper()
-	res, err := c.aws.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	res, err := c.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res, b
-}
-
-func (c *customer) bucket(t *testing.T) string {
-	t.Helper()
-	name := awstest.UniqueName("lake")
-	if _, err := c.aws.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatal(err)
-	}
-	return name
 }
 
 var (

@@ -19,24 +19,24 @@ import (
 func TestRequestsPer1000Events(t *testing.T) {
 	c := newCustomer(t)
 	ctx := context.Background()
-	bucket, stream := c.bucket(t), awstest.UniqueName("stream")
-	if _, err := c.aws.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
+	bucket, stream := c.Bucket(t), awstest.UniqueName("stream")
+	if _, err := c.Clients.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
 		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{BucketARN: aws.String("arn:aws:s3:::" + bucket),
-			RoleARN: aws.String("arn:aws:iam::" + c.account + ":role/firehose")}}); err != nil {
+			RoleARN: aws.String("arn:aws:iam::" + c.ID + ":role/firehose")}}); err != nil {
 		t.Fatal(err)
 	}
-	bus, err := c.aws.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
+	bus, err := c.Clients.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, queue := c.queue(t, false)
+	_, queue := c.Queue(t, false)
 	for _, tc := range []struct {
 		d    *phi.Destination
 		op   string
 		want int
 	}{
 		{c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1"}), "PutObject", 2},
-		{c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.account + ":deliverystream/" + stream}), "PutRecordBatch", 2},
+		{c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.ID + ":deliverystream/" + stream}), "PutRecordBatch", 2},
 		{c.destination(phi.DestinationEventBridge, phi.DestinationSettings{EventBusARN: aws.ToString(bus.EventBusArn)}), "PutEvents", 100},
 		{c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: queue}), "SendMessageBatch", 100},
 	} {

@@ -40,8 +40,8 @@ func TestRecordPutsTheDeliveryMemberFirstAndKeepsTheEvent(t *testing.T) {
 // decrypted with phictl.
 func TestS3WritesOneObjectPerBatchThatARedeliveryOverwrites(t *testing.T) {
 	c := newCustomer(t)
-	bucket := c.bucket(t)
-	kmsKey := "arn:aws:kms:us-east-1:" + c.account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	bucket := c.Bucket(t)
+	kmsKey := "arn:aws:kms:us-east-1:" + c.ID + ":key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1", Prefix: "events/", KMSKeyARN: kmsKey})
 	if p := catalog.Check(d.Type, d.Settings); len(p) > 0 {
 		t.Fatal(p)
@@ -125,14 +125,14 @@ func TestS3FailuresArePermanentOrRetriedAsAWSMeansThem(t *testing.T) {
 				return next.HandleInitialize(ctx, in)
 			}), middleware.After)
 		}
-		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: c.bucket(t), Region: "us-east-1"})
+		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: c.Bucket(t), Region: "us-east-1"})
 		mustDeliver(t, S3Sender{senders(t, c, capture)}.Send(ctx, d, copies(1, 0)), 1)
-		if owner != c.account {
-			t.Fatalf("ExpectedBucketOwner %q, want the role's account %s", owner, c.account)
+		if owner != c.ID {
+			t.Fatalf("ExpectedBucketOwner %q, want the role's account %s", owner, c.ID)
 		}
 	})
 	t.Run("throttling is retried, with its code as the reason", func(t *testing.T) {
-		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: c.bucket(t), Region: "us-east-1"})
+		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: c.Bucket(t), Region: "us-east-1"})
 		s := senders(t, c, failFirst("PutObject", "SlowDown"))
 		out := S3Sender{s}.Send(ctx, d, copies(2, 0))
 		if out[0].Err == nil || out[0].Permanent || out[0].Reason != "throttled:SlowDown" {
@@ -141,7 +141,7 @@ func TestS3FailuresArePermanentOrRetriedAsAWSMeansThem(t *testing.T) {
 		mustDeliver(t, S3Sender{s}.Send(ctx, d, copies(2, 0)), 2)
 	})
 	t.Run("a role that cannot be assumed is permanent, named as such", func(t *testing.T) {
-		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: c.bucket(t), Region: "us-east-1"})
+		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: c.Bucket(t), Region: "us-east-1"})
 		out := S3Sender{senders(t, c, failFirst("AssumeRole", "AccessDenied"))}.Send(ctx, d, copies(1, 0))
 		if out[0].Err == nil || !out[0].Permanent || out[0].Reason != "AssumeRole:AccessDenied" {
 			t.Fatalf("outcome %+v, want permanent AssumeRole:AccessDenied", out[0])
@@ -175,7 +175,7 @@ func TestS3ObjectsMatchTheDocumentedAthenaTable(t *testing.T) {
 		}
 	}
 	c := newCustomer(t)
-	bucket := c.bucket(t)
+	bucket := c.Bucket(t)
 	d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1", Prefix: "events/"})
 	mustDeliver(t, S3Sender{senders(t, c)}.Send(context.Background(), d, copies(2, 0)), 2)
 	keys := c.objects(t, bucket, "events/")

@@ -23,43 +23,6 @@ import (
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// queue creates a queue in the customer's account and returns its URL and ARN.
-func (c *customer) queue(t *testing.T, fifo bool) (string, string) {
-	t.Helper()
-	name, attrs := awstest.UniqueName("q"), map[string]string{}
-	if fifo {
-		name += ".fifo"
-		attrs["FifoQueue"] = "true"
-	}
-	res, err := c.aws.SQS.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(res.QueueUrl), "arn:aws:sqs:us-east-1:" + c.account + ":" + name
-}
-
-// drain receives every message of the queue.
-func (c *customer) drain(t *testing.T, url string) []sqstypes.Message {
-	t.Helper()
-	var out []sqstypes.Message
-	for {
-		res, err := c.aws.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			MessageAttributeNames: []string{"All"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Messages) == 0 {
-			return out
-		}
-		for _, m := range res.Messages {
-			out = append(out, m)
-			if _, err := c.aws.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
 // rewrite changes the deserialized output of operation op with f (SDK middleware): the call
 // reached the emulator; the test makes its answer report failures the emulator cannot produce.
 func rewrite(op string, f func(out any)) func(*middleware.Stack) error {
@@ -79,14 +42,14 @@ func rewrite(op string, f func(out any)) func(*middleware.Stack) error {
 func TestFirehoseBatchesWithinLimitsAndRetriesOnlyFailedRecords(t *testing.T) {
 	c := newCustomer(t)
 	ctx := context.Background()
-	bucket := c.bucket(t)
+	bucket := c.Bucket(t)
 	stream := awstest.UniqueName("stream")
-	if _, err := c.aws.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
+	if _, err := c.Clients.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
 		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{BucketARN: aws.String("arn:aws:s3:::" + bucket),
-			RoleARN: aws.String("arn:aws:iam::" + c.account + ":role/firehose"), Prefix: aws.String("fh/")}}); err != nil {
+			RoleARN: aws.String("arn:aws:iam::" + c.ID + ":role/firehose"), Prefix: aws.String("fh/")}}); err != nil {
 		t.Fatal(err)
 	}
-	d := c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.account + ":deliverystream/" + stream})
+	d := c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.ID + ":deliverystream/" + stream})
 	if p := catalog.Check(d.Type, d.Settings); len(p) > 0 {
 		t.Fatal(p)
 	}
@@ -142,7 +105,7 @@ func TestFirehoseBatchesWithinLimitsAndRetriesOnlyFailedRecords(t *testing.T) {
 		}
 	})
 	t.Run("a missing stream is permanent", func(t *testing.T) {
-		gone := c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.account + ":deliverystream/gone"})
+		gone := c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.ID + ":deliverystream/gone"})
 		out := FirehoseSender{senders(t, c)}.Send(ctx, gone, copies(1, 0))
 		if out[0].Err == nil || !out[0].Permanent {
 			t.Fatalf("outcome %+v", out[0])
@@ -157,17 +120,17 @@ func TestEventBridgePutsEventsARuleRoutesWithinLimits(t *testing.T) {
 	c := newCustomer(t)
 	ctx := context.Background()
 	bus := awstest.UniqueName("bus")
-	res, err := c.aws.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)})
+	res, err := c.Clients.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, qarn := c.queue(t, false)
+	url, qarn := c.Queue(t, false)
 	rule := awstest.UniqueName("rule")
-	if _, err := c.aws.EventBridge.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(bus),
+	if _, err := c.Clients.EventBridge.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(bus),
 		EventPattern: aws.String(`{"source":["` + catalog.EventBridgeSource + `"],"detail-type":["` + catalog.EventBridgeDetailType + `"]}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.aws.EventBridge.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: aws.String(bus),
+	if _, err := c.Clients.EventBridge.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: aws.String(bus),
 		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(qarn)}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +144,7 @@ func TestEventBridgePutsEventsARuleRoutesWithinLimits(t *testing.T) {
 	if got := n.count("PutEvents"); got != 2 {
 		t.Errorf("%d PutEvents calls for 12 events, want 2", got)
 	}
-	msgs := c.drain(t, url)
+	msgs := c.Drain(t, url)
 	if len(msgs) != 12 {
 		t.Fatalf("the rule's queue received %d events, want 12", len(msgs))
 	}
@@ -216,7 +179,7 @@ func TestEventBridgePutsEventsARuleRoutesWithinLimits(t *testing.T) {
 		if got := n.count("PutEvents"); got != 2 {
 			t.Errorf("%d PutEvents calls for 3 events of 100 KiB, want 2", got)
 		}
-		c.drain(t, url)
+		c.Drain(t, url)
 	})
 	t.Run("only the failed entry is retried", func(t *testing.T) {
 		s := senders(t, c, rewrite("PutEvents", func(out any) {
@@ -228,7 +191,7 @@ func TestEventBridgePutsEventsARuleRoutesWithinLimits(t *testing.T) {
 		if out[1].Err != nil || out[0].Err == nil || out[0].Permanent || out[0].Reason != "ThrottlingException" {
 			t.Fatalf("outcomes %+v", out)
 		}
-		c.drain(t, url)
+		c.Drain(t, url)
 	})
 }
 
@@ -239,14 +202,14 @@ func TestSQSSendsBatchesAndFIFODropsRedeliveries(t *testing.T) {
 	c := newCustomer(t)
 	ctx := context.Background()
 	t.Run("standard queue", func(t *testing.T) {
-		url, arn := c.queue(t, false)
+		url, arn := c.Queue(t, false)
 		d := c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: arn})
 		var n calls
 		mustDeliver(t, SQSSender{senders(t, c, n.option())}.Send(ctx, d, copies(11, 0)), 11)
 		if got := n.count("SendMessageBatch"); got != 2 {
 			t.Errorf("%d SendMessageBatch calls for 11 messages, want 2", got)
 		}
-		msgs := c.drain(t, url)
+		msgs := c.Drain(t, url)
 		if len(msgs) != 11 {
 			t.Fatalf("%d messages, want 11", len(msgs))
 		}
@@ -258,17 +221,17 @@ func TestSQSSendsBatchesAndFIFODropsRedeliveries(t *testing.T) {
 		}
 	})
 	t.Run("FIFO queue", func(t *testing.T) {
-		url, arn := c.queue(t, true)
+		url, arn := c.Queue(t, true)
 		d := c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: arn})
 		s := senders(t, c)
 		mustDeliver(t, SQSSender{s}.Send(ctx, d, copies(3, 0)), 3)
 		mustDeliver(t, SQSSender{s}.Send(ctx, d, copies(3, 0)), 3) // a redelivery
-		if msgs := c.drain(t, url); len(msgs) != 3 {
+		if msgs := c.Drain(t, url); len(msgs) != 3 {
 			t.Fatalf("%d messages after a redelivery, want 3", len(msgs))
 		}
 	})
 	t.Run("per-entry failures", func(t *testing.T) {
-		_, arn := c.queue(t, false)
+		_, arn := c.Queue(t, false)
 		d := c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: arn})
 		s := senders(t, c, rewrite("SendMessageBatch", func(out any) {
 			res := out.(*sqs.SendMessageBatchOutput)
@@ -284,7 +247,7 @@ func TestSQSSendsBatchesAndFIFODropsRedeliveries(t *testing.T) {
 		}
 	})
 	t.Run("a missing queue is permanent", func(t *testing.T) {
-		d := c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: "arn:aws:sqs:us-east-1:" + c.account + ":gone"})
+		d := c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: "arn:aws:sqs:us-east-1:" + c.ID + ":gone"})
 		out := SQSSender{senders(t, c)}.Send(ctx, d, copies(1, 0))
 		if out[0].Err == nil || !out[0].Permanent {
 			t.Fatalf("outcome %+v", out[0])
@@ -300,7 +263,7 @@ func TestSendersServeDestinationsConcurrently(t *testing.T) {
 	urls := make([]string, 4)
 	results := make([][]delivery.Outcome, 4)
 	for i := range urls {
-		url, arn := c.queue(t, false)
+		url, arn := c.Queue(t, false)
 		urls[i] = url
 		d := c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: arn})
 		wg.Add(1)
@@ -312,7 +275,7 @@ func TestSendersServeDestinationsConcurrently(t *testing.T) {
 	wg.Wait()
 	for i, url := range urls {
 		mustDeliver(t, results[i], 5)
-		if got := len(c.drain(t, url)); got != 5 {
+		if got := len(c.Drain(t, url)); got != 5 {
 			t.Errorf("queue %d received %d messages, want 5", i, got)
 		}
 	}

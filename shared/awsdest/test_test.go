@@ -22,7 +22,7 @@ func TestTestWritesOneMarkedRecordOrSaysWhatIsWrong(t *testing.T) {
 	s := senders(t, c)
 
 	t.Run("s3", func(t *testing.T) {
-		bucket := c.bucket(t)
+		bucket := c.Bucket(t)
 		d := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1", Prefix: "p/"})
 		r := s.Test(ctx, d)
 		if !r.Delivered || r.Code != "" || !strings.HasPrefix(r.Location, "s3://"+bucket+"/p/_phiguard-test/test-") {
@@ -39,21 +39,21 @@ func TestTestWritesOneMarkedRecordOrSaysWhatIsWrong(t *testing.T) {
 		}
 	})
 	t.Run("sqs FIFO", func(t *testing.T) {
-		url, arn := c.queue(t, true)
+		url, arn := c.Queue(t, true)
 		r := s.Test(ctx, c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: arn}))
-		msgs := c.drain(t, url)
+		msgs := c.Drain(t, url)
 		if !r.Delivered || len(msgs) != 1 || !strings.Contains(aws.ToString(msgs[0].Body), `"test":true`) {
 			t.Fatalf("result %+v, messages %v", r, msgs)
 		}
 	})
 	t.Run("firehose", func(t *testing.T) {
-		bucket, stream := c.bucket(t), awstest.UniqueName("stream")
-		if _, err := c.aws.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
+		bucket, stream := c.Bucket(t), awstest.UniqueName("stream")
+		if _, err := c.Clients.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
 			ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{BucketARN: aws.String("arn:aws:s3:::" + bucket),
-				RoleARN: aws.String("arn:aws:iam::" + c.account + ":role/firehose")}}); err != nil {
+				RoleARN: aws.String("arn:aws:iam::" + c.ID + ":role/firehose")}}); err != nil {
 			t.Fatal(err)
 		}
-		r := s.Test(ctx, c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.account + ":deliverystream/" + stream}))
+		r := s.Test(ctx, c.destination(phi.DestinationFirehose, phi.DestinationSettings{DeliveryStreamARN: "arn:aws:firehose:us-east-1:" + c.ID + ":deliverystream/" + stream}))
 		keys := c.objects(t, bucket, "")
 		if !r.Delivered || len(keys) != 1 {
 			t.Fatalf("result %+v, objects %v", r, keys)
@@ -64,7 +64,7 @@ func TestTestWritesOneMarkedRecordOrSaysWhatIsWrong(t *testing.T) {
 		}
 	})
 	t.Run("eventbridge", func(t *testing.T) {
-		res, err := c.aws.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
+		res, err := c.Clients.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,12 +81,12 @@ func TestTestWritesOneMarkedRecordOrSaysWhatIsWrong(t *testing.T) {
 	}{
 		{"a missing bucket", s, c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: "gone-" + strings.ToLower(phi.NewID("x")[2:14]), Region: "us-east-1"}),
 			"write", "NoSuchBucket", "the bucket does not exist"},
-		{"a missing queue", s, c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: "arn:aws:sqs:us-east-1:" + c.account + ":gone"}),
+		{"a missing queue", s, c.destination(phi.DestinationSQS, phi.DestinationSettings{QueueARN: "arn:aws:sqs:us-east-1:" + c.ID + ":gone"}),
 			"write", "", "the queue does not exist"},
 		{"a trust policy that refuses the external id", senders(t, c, failFirst("AssumeRole", "AccessDenied")),
 			c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: "b-b-b", Region: "us-east-1"}), "assume-role", "AccessDenied", "external id phiguard:"},
 		{"access denied on the write", senders(t, c, failFirst("PutEvents", "AccessDeniedException")),
-			c.destination(phi.DestinationEventBridge, phi.DestinationSettings{EventBusARN: "arn:aws:events:us-east-1:" + c.account + ":event-bus/default"}),
+			c.destination(phi.DestinationEventBridge, phi.DestinationSettings{EventBusARN: "arn:aws:events:us-east-1:" + c.ID + ":event-bus/default"}),
 			"write", "AccessDeniedException", "the permissions policy does not allow the call"},
 		{"a KMS key not usable", senders(t, c, failFirst("PutObject", "KMS.DisabledException")),
 			c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: "b-b-b", Region: "us-east-1"}), "write", "KMS.DisabledException", "the KMS key is not usable"},

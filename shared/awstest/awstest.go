@@ -5,7 +5,8 @@
 // environment the test fails with a message that says how to start them; only `go test
 // -short` skips integration tests, and `make test` never passes -short. Endpoints must be on
 // the loopback interface, so a stray environment can never point a test at a real AWS
-// account.
+// account. [NewAccount] is a customer's account in the emulators, for the AWS destinations'
+// cross-account tests.
 package awstest
 
 import (

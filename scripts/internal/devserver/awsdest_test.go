@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -26,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/phiguard/phiguard/shared/awsclient"
 	"github.com/phiguard/phiguard/shared/awstest"
@@ -42,7 +38,7 @@ import (
 func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
 	s := startTest(t, Config{})
 	ctx := context.Background()
-	cust := newCustomerAccount(t, s.Clients)
+	cust := newCustomerAccount(s.Clients)
 	ws, err := s.CreateSampleWorkspace(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -71,31 +67,31 @@ func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
 	src, _ := call("POST", base+"/sources", `{"name":"web"}`, 201)
 
 	// The customer's resources.
-	bucket, lake, stream := cust.bucket(t), cust.bucket(t), awstest.UniqueName("stream")
-	if _, err := cust.c.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
+	bucket, lake, stream := cust.Bucket(t), cust.Bucket(t), awstest.UniqueName("stream")
+	if _, err := cust.Clients.Firehose.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(stream),
 		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{BucketARN: aws.String("arn:aws:s3:::" + lake),
-			RoleARN: aws.String("arn:aws:iam::" + cust.account + ":role/firehose")}}); err != nil {
+			RoleARN: aws.String("arn:aws:iam::" + cust.ID + ":role/firehose")}}); err != nil {
 		t.Fatal(err)
 	}
-	bus, err := cust.c.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
+	bus, err := cust.Clients.EventBridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(awstest.UniqueName("bus"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ruleURL, ruleARN := cust.queue(t)
+	ruleURL, ruleARN := cust.Queue(t, false)
 	rule := awstest.UniqueName("rule")
-	if _, err := cust.c.EventBridge.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: bus.EventBusArn,
+	if _, err := cust.Clients.EventBridge.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: bus.EventBusArn,
 		EventPattern: aws.String(`{"source":["` + catalog.EventBridgeSource + `"]}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cust.c.EventBridge.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: bus.EventBusArn,
+	if _, err := cust.Clients.EventBridge.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: bus.EventBusArn,
 		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(ruleARN)}}}); err != nil {
 		t.Fatal(err)
 	}
-	queueURL, queueARN := cust.queue(t)
+	queueURL, queueARN := cust.Queue(t, false)
 
 	settings := map[string]string{
 		"s3":          `{"roleArn":"` + cust.role + `","bucket":"` + bucket + `","region":"us-east-1","prefix":"phi/"}`,
-		"firehose":    `{"roleArn":"` + cust.role + `","deliveryStreamArn":"arn:aws:firehose:us-east-1:` + cust.account + `:deliverystream/` + stream + `"}`,
+		"firehose":    `{"roleArn":"` + cust.role + `","deliveryStreamArn":"arn:aws:firehose:us-east-1:` + cust.ID + `:deliverystream/` + stream + `"}`,
 		"eventbridge": `{"roleArn":"` + cust.role + `","eventBusArn":"` + aws.ToString(bus.EventBusArn) + `"}`,
 		"sqs":         `{"roleArn":"` + cust.role + `","queueArn":"` + queueARN + `"}`,
 	}
@@ -118,8 +114,8 @@ func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
 		call("PUT", path+"/hashing", `{"enabled":true,"fields":[{"path":"traits.email","treatment":"encrypt"}]}`, 200, "If-Match", hdr.Get("ETag"))
 	}
 	// The test records are not events: forget them.
-	cust.drain(t, queueURL)
-	cust.drain(t, ruleURL)
+	cust.Drain(t, queueURL)
+	cust.Drain(t, ruleURL)
 
 	const events = 12
 	for i := range events {
@@ -141,10 +137,10 @@ func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
 	waitFor(t, "every destination's 12 events", 90*time.Second, func() bool {
 		got["s3"] = cust.objects(t, bucket, "phi/dt=")
 		got["firehose"] = cust.objects(t, lake, "")
-		for _, m := range cust.drain(t, queueURL) {
+		for _, m := range cust.Drain(t, queueURL) {
 			sqsMsgs = append(append(sqsMsgs, aws.ToString(m.Body)...), '\n')
 		}
-		for _, m := range cust.drain(t, ruleURL) {
+		for _, m := range cust.Drain(t, ruleURL) {
 			var ev struct {
 				Detail json.RawMessage `json:"detail"`
 			}
@@ -187,70 +183,29 @@ func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
 	}
 }
 
-// customerAccount is a customer's account in the emulator: moto gives an assumed role's
-// credentials the role's account, so resources created with them are the account's.
+// customerAccount is a customer's account in the emulator (awstest.Account) with the role its
+// destinations name.
 type customerAccount struct {
-	account, role string
-	c             *awsclient.Clients
+	*awstest.Account
+	role string
 }
 
-func newCustomerAccount(t *testing.T, svc *awsclient.Clients) *customerAccount {
-	t.Helper()
-	n, _ := rand.Int(rand.Reader, big.NewInt(9e11))
-	acct := fmt.Sprintf("%012d", n.Int64()+1e11)
-	cfg := svc.Config.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(svc.Config), "arn:aws:iam::"+acct+":role/admin"))
-	return &customerAccount{account: acct, role: "arn:aws:iam::" + acct + ":role/phiguard-delivery/e2e", c: awsclient.New(cfg)}
-}
-
-func (a *customerAccount) bucket(t *testing.T) string {
-	t.Helper()
-	name := awstest.UniqueName("e2e")
-	if _, err := a.c.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
-
-func (a *customerAccount) queue(t *testing.T) (url, arn string) {
-	t.Helper()
-	name := awstest.UniqueName("e2e")
-	res, err := a.c.SQS.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(res.QueueUrl), "arn:aws:sqs:us-east-1:" + a.account + ":" + name
-}
-
-func (a *customerAccount) drain(t *testing.T, url string) []sqstypes.Message {
-	t.Helper()
-	var out []sqstypes.Message
-	for {
-		res, err := a.c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Messages) == 0 {
-			return out
-		}
-		for _, m := range res.Messages {
-			out = append(out, m)
-			_, _ = a.c.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
+func newCustomerAccount(svc *awsclient.Clients) *customerAccount {
+	a := awstest.NewAccount(svc)
+	return &customerAccount{Account: a, role: a.Role("phiguard-delivery/e2e")}
 }
 
 // objects returns the content of every object below prefix, gunzipped where gzip.
 func (a *customerAccount) objects(t *testing.T, bucket, prefix string) []byte {
 	t.Helper()
 	ctx := context.Background()
-	list, err := a.c.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	list, err := a.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []byte
 	for _, o := range list.Contents {
-		res, err := a.c.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		res, err := a.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
 		if err != nil {
 			t.Fatal(err)
 		}
