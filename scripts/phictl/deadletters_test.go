@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -37,12 +36,7 @@ func TestDeadLettersCountAndReplayThroughTheAPI(t *testing.T) {
 	c := awstest.Clients(t)
 	urls := map[string]string{}
 	for _, name := range []string{"q", "dlq"} {
-		out, err := c.SQS.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(awstest.UniqueName("phictl-" + name))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		urls[name] = aws.ToString(out.QueueUrl)
-		t.Cleanup(func() { _, _ = c.SQS.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
+		urls[name] = awstest.Queue(t, c.SQS, "phictl-"+name)
 	}
 	body, _ := pack.Encode([]pack.Copy{{DedupID: "d1", Event: []byte(`{"type":"track"}`), Attempts: 1}, {DedupID: "d2", Event: []byte(`{}`), Attempts: 1}})
 	str := func(v string) sqstypes.MessageAttributeValue {

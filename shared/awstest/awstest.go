@@ -6,7 +6,7 @@
 // -short` skips integration tests, and `make test` never passes -short. Endpoints must be on
 // the loopback interface, so a stray environment can never point a test at a real AWS
 // account. [NewAccount] is a customer's account in the emulators, for the AWS destinations'
-// cross-account tests.
+// cross-account tests; [Queue] a queue the test owns, and [Receive] what it holds.
 package awstest
 
 import (

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -88,7 +89,7 @@ func TestDeadLettersAreCountedAndReplayedRoundTrip(t *testing.T) {
 		t.Fatalf("the other destination's dead letters: %+v, %v; want its one copy, untouched", c, err)
 	}
 
-	replayed := f.q.drain(f.q.url)
+	replayed := awstest.Receive(t, f.q.sqs, f.q.url, 0, 0)
 	if len(replayed) != 3 {
 		t.Fatalf("%d messages on the delivery queue after the replay, want 3", len(replayed))
 	}

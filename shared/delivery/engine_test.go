@@ -31,7 +31,6 @@ import (
 // queues is a delivery queue and its dead-letter queue in the emulator (moto), with a client
 // that records what the engine sent (the calls go through to moto).
 type queues struct {
-	t        *testing.T
 	sqs      *sqs.Client
 	url, dlq string
 
@@ -42,16 +41,8 @@ type queues struct {
 func newQueues(t *testing.T) *queues {
 	t.Helper()
 	c := awstest.Clients(t).SQS
-	q := &queues{t: t, sqs: c}
-	for _, u := range []*string{&q.dlq, &q.url} {
-		out, err := c.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(awstest.UniqueName("delivery"))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*u = aws.ToString(out.QueueUrl)
-		t.Cleanup(func() { _, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
-	}
-	return q
+	dlq := awstest.Queue(t, c, "delivery")
+	return &queues{sqs: c, url: awstest.Queue(t, c, "delivery"), dlq: dlq}
 }
 
 // SendMessage records in and sends it to moto.
@@ -73,23 +64,6 @@ func (q *queues) sentTo(url string) []*sqs.SendMessageInput {
 		}
 	}
 	return out
-}
-
-// drain receives every visible message of url.
-func (q *queues) drain(url string) []sqstypes.Message {
-	q.t.Helper()
-	var all []sqstypes.Message
-	for {
-		out, err := q.sqs.ReceiveMessage(q.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
-		if err != nil {
-			q.t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			return all
-		}
-		all = append(all, out.Messages...)
-	}
 }
 
 // senderFunc is a Sender from a function.
@@ -392,7 +366,7 @@ func TestDeadLettersSayWhyTheyAreThere(t *testing.T) {
 	}
 	got := map[string]dead{}
 	var malformed []string
-	for _, m := range f.q.drain(f.q.dlq) {
+	for _, m := range awstest.Receive(t, f.q.sqs, f.q.dlq, 0, 0) {
 		if ws := attrOf(m, stack.AttrWorkspace); ws != f.ws && attrOf(m, stack.AttrReason) != delivery.ReasonMalformed {
 			t.Errorf("dead letter of workspace %q, want %s", ws, f.ws)
 		}

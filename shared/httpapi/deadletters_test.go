@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -26,16 +25,8 @@ type deliveryQueues struct {
 func newDeliveryQueues(t *testing.T) *deliveryQueues {
 	t.Helper()
 	c := awstest.Clients(t).SQS
-	q := &deliveryQueues{sqs: c}
-	for _, u := range []*string{&q.dlq, &q.url} {
-		out, err := c.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(awstest.UniqueName("httpapi-delivery"))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*u = aws.ToString(out.QueueUrl)
-		t.Cleanup(func() { _, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
-	}
-	return q
+	dlq := awstest.Queue(t, c, "httpapi-delivery")
+	return &deliveryQueues{sqs: c, url: awstest.Queue(t, c, "httpapi-delivery"), dlq: dlq}
 }
 
 // deadLetter puts a dead letter of n copies for ws/dst on the dead-letter queue, as the

@@ -1,7 +1,6 @@
 package deliveryfn_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -30,7 +29,6 @@ import (
 
 // testQueues is a delivery queue and its dead-letter queue in the emulator (moto).
 type testQueues struct {
-	t        *testing.T
 	sqs      *sqs.Client
 	url, dlq string
 }
@@ -38,36 +36,8 @@ type testQueues struct {
 func newQueues(t *testing.T) *testQueues {
 	t.Helper()
 	c := awstest.Clients(t).SQS
-	q := &testQueues{t: t, sqs: c}
-	for _, u := range []*string{&q.dlq, &q.url} {
-		out, err := c.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(awstest.UniqueName("delivery"))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*u = aws.ToString(out.QueueUrl)
-		t.Cleanup(func() { _, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
-	}
-	return q
-}
-
-// drain receives every message of url, waiting up to wait for delayed ones to become visible
-// when want is more than what is visible.
-func (q *testQueues) drain(url string, want int, wait time.Duration) []sqstypes.Message {
-	q.t.Helper()
-	var all []sqstypes.Message
-	deadline := time.Now().Add(wait)
-	for len(all) < want || want == 0 {
-		out, err := q.sqs.ReceiveMessage(q.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60, WaitTimeSeconds: 1})
-		if err != nil {
-			q.t.Fatal(err)
-		}
-		all = append(all, out.Messages...)
-		if (len(out.Messages) == 0 && want == 0) || time.Now().After(deadline) {
-			break
-		}
-	}
-	return all
+	dlq := awstest.Queue(t, c, "delivery")
+	return &testQueues{sqs: c, url: awstest.Queue(t, c, "delivery"), dlq: dlq}
 }
 
 // dedupIDs returns the sorted webhook-id (the copies' dedup ids) of what s was sent.
@@ -142,7 +112,7 @@ func TestAFailingDestinationNeverHoldsUpAHealthyOne(t *testing.T) {
 	}
 
 	// Dead letters: the two refused copies, with why.
-	dead := q.drain(q.dlq, 1, 5*time.Second)
+	dead := awstest.Receive(t, q.sqs, q.dlq, 1, 5*time.Second)
 	if len(dead) != 1 {
 		t.Fatalf("%d dead-letter messages; want the refused destination's one", len(dead))
 	}
@@ -159,7 +129,7 @@ func TestAFailingDestinationNeverHoldsUpAHealthyOne(t *testing.T) {
 
 	// Re-scheduled: the 500's and the hang's copies after the first backoff (at most 10 s), the
 	// 429's after its Retry-After. moto honours DelaySeconds: wait for the first two.
-	retried := q.drain(q.url, 2, 15*time.Second)
+	retried := awstest.Receive(t, q.sqs, q.url, 2, 15*time.Second)
 	byDst := map[string][]pack.Copy{}
 	for _, m := range retried {
 		cs, err := pack.Decode([]byte(aws.ToString(m.Body)))
