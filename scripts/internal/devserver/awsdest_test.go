@@ -45,22 +45,7 @@ func TestEveryAWSTypeReceivesProtectedCopiesFromTheIngestQueue(t *testing.T) {
 	}
 	call := func(method, path, body string, want int, headers ...string) (map[string]any, http.Header) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, s.APIURL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+ws.OwnerToken)
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(res.Body).Decode(&m)
-		if res.StatusCode != want {
-			t.Fatalf("%s %s: %d %v, want %d", method, path, res.StatusCode, m, want)
-		}
-		return m, res.Header
+		return apiWant(t, s, method, path, ws.OwnerToken, body, want, headers...)
 	}
 	base := "/workspaces/" + ws.ID
 	call("PUT", base+"/privacy/classifications", `{"classifications":[{"path":"traits.email","classification":"yellow"}]}`, 200)

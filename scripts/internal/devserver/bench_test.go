@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"math"
@@ -481,30 +480,9 @@ func benchWorld(b *testing.B, s *Server, hashing []map[string]any) (ws, src stri
 		b.Fatal(err)
 	}
 	ws = sample.ID
-	call := func(method, path, ifMatch string, body any, want int) (map[string]any, http.Header) {
+	call := func(method, path string, body any, want int, headers ...string) (map[string]any, http.Header) {
 		b.Helper()
-		var rd io.Reader
-		if body != nil {
-			raw, _ := json.Marshal(body)
-			rd = bytes.NewReader(raw)
-		}
-		req, _ := http.NewRequestWithContext(ctx, method, s.APIURL+path, rd)
-		req.Header.Set("Authorization", "Bearer "+sample.OwnerToken)
-		req.Header.Set("Content-Type", "application/json")
-		if ifMatch != "" {
-			req.Header.Set("If-Match", ifMatch)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		if resp.StatusCode != want {
-			b.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, m, want)
-		}
-		return m, resp.Header
+		return apiWant(b, s, method, path, sample.OwnerToken, body, want, headers...)
 	}
 	classes := map[string]string{"traits.ssn": "red"}
 	for _, h := range hashing {
@@ -516,21 +494,21 @@ func benchWorld(b *testing.B, s *Server, hashing []map[string]any) (ws, src stri
 	for p, c := range classes {
 		items = append(items, map[string]string{"path": p, "classification": c})
 	}
-	call("PUT", "/workspaces/"+ws+"/privacy/classifications", "", map[string]any{"classifications": items}, 200)
-	m, _ := call("POST", "/workspaces/"+ws+"/sources", "", map[string]any{"name": "storefront"}, 201)
+	call("PUT", "/workspaces/"+ws+"/privacy/classifications", map[string]any{"classifications": items}, 200)
+	m, _ := call("POST", "/workspaces/"+ws+"/sources", map[string]any{"name": "storefront"}, 201)
 	src = m["id"].(string)
 	for i, h := range hashing {
 		name := fmt.Sprintf("bench-%d", i)
-		m, _ := call("POST", "/workspaces/"+ws+"/destinations", "", map[string]any{
+		m, _ := call("POST", "/workspaces/"+ws+"/destinations", map[string]any{
 			"sourceId": src, "name": name, "type": "webhook", "settings": map[string]any{"url": s.HookURL(name)}}, 201)
 		dst := m["id"].(string)
 		path := "/workspaces/" + ws + "/destinations/" + dst
-		k, _ := call("POST", path+"/keys", "", map[string]any{"algorithm": "hpke-p256"}, 201)
-		call("POST", path+"/keys/"+k["id"].(string)+"/activate", "", nil, 200)
-		hk, _ := call("POST", path+"/hmac-keys", "", nil, 201)
-		call("POST", path+"/keys/"+hk["id"].(string)+"/activate", "", nil, 200)
-		_, hdr := call("GET", path, "", nil, 200)
-		call("PUT", path+"/hashing", hdr.Get("ETag"), h, 200)
+		k, _ := call("POST", path+"/keys", map[string]any{"algorithm": "hpke-p256"}, 201)
+		call("POST", path+"/keys/"+k["id"].(string)+"/activate", nil, 200)
+		hk, _ := call("POST", path+"/hmac-keys", nil, 201)
+		call("POST", path+"/keys/"+hk["id"].(string)+"/activate", nil, 200)
+		_, hdr := call("GET", path, nil, 200)
+		call("PUT", path+"/hashing", h, 200, "If-Match", hdr.Get("ETag"))
 		dsts = append(dsts, dst)
 	}
 	return ws, src, dsts

@@ -59,13 +59,13 @@ func TestADeadDestinationDoesNotHoldUpAHealthyOneEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, src := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
+	code, src, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
 	if code != 201 {
 		t.Fatalf("create source: %d %v", code, src)
 	}
 	dst := map[string]string{}
 	for name, url := range map[string]string{"healthy": ok.URL + "/hook", "refusing": bad.URL + "/hook", "dead": "http://" + deadAddr + "/hook"} {
-		code, d := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
+		code, d, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
 			`{"sourceId":"`+src["id"].(string)+`","name":"`+name+`","type":"webhook","settings":{"url":"`+url+`"}}`)
 		if code != 201 {
 			t.Fatalf("create destination %s: %d %v", name, code, d)
@@ -88,7 +88,7 @@ func TestADeadDestinationDoesNotHoldUpAHealthyOneEndToEnd(t *testing.T) {
 	}
 	deadLetters := func() map[string]any {
 		t.Helper()
-		code, c := apiCall(t, s, "GET", "/workspaces/"+ws.ID+"/destinations/"+dst["refusing"]+"/dead-letters", ws.OwnerToken, "")
+		code, c, _ := apiCall(t, s, "GET", "/workspaces/"+ws.ID+"/destinations/"+dst["refusing"]+"/dead-letters", ws.OwnerToken, "")
 		if code != 200 {
 			t.Fatalf("count dead letters: %d %v", code, c)
 		}
@@ -101,7 +101,7 @@ func TestADeadDestinationDoesNotHoldUpAHealthyOneEndToEnd(t *testing.T) {
 		t.Errorf("the refusing destination got %d requests; want one per copy, then the dead-letter queue", n)
 	}
 	// The dead destination's copies wait on the delivery queue, delayed, not in the DLQ.
-	code, c := apiCall(t, s, "GET", "/workspaces/"+ws.ID+"/destinations/"+dst["dead"]+"/dead-letters", ws.OwnerToken, "")
+	code, c, _ := apiCall(t, s, "GET", "/workspaces/"+ws.ID+"/destinations/"+dst["dead"]+"/dead-letters", ws.OwnerToken, "")
 	if code != 200 || c["copies"] != float64(0) {
 		t.Errorf("the dead destination's dead letters: %d %v; want none yet (its copies are retried)", code, c)
 	}
@@ -115,7 +115,7 @@ func TestADeadDestinationDoesNotHoldUpAHealthyOneEndToEnd(t *testing.T) {
 	}
 
 	fixed.Store(true)
-	code, r := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations/"+dst["refusing"]+"/dead-letters/replay", ws.OwnerToken, "")
+	code, r, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations/"+dst["refusing"]+"/dead-letters/replay", ws.OwnerToken, "")
 	if code != 200 || r["copies"] != float64(events) {
 		t.Fatalf("replay: %d %v; want the %d copies moved", code, r, events)
 	}

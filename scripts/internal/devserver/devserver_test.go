@@ -339,21 +339,8 @@ func TestStartServesTheAPIWithTheInProcessAuthorizer(t *testing.T) {
 	ctx := context.Background()
 	do := func(method, path, bearer, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, s.APIURL+path, strings.NewReader(body))
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		code, m, _ := apiCall(t, s, method, path, bearer, body)
+		return code, m
 	}
 	if code, _ := do("POST", "/operator/workspaces", "", `{"name":"x"}`); code != 401 {
 		t.Errorf("operator route without a credential: %d, want 401", code)
@@ -430,23 +417,50 @@ func TestWebhookTargetsListTheReceiverThenTheExtraTargets(t *testing.T) {
 	}
 }
 
-// apiCall sends one request to the local API and returns its status and decoded JSON body.
-func apiCall(t *testing.T, s *Server, method, path, bearer, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, s.APIURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+// apiCall sends one request to the local API — bearer as its token unless "", body as its JSON
+// body (a string as it is, anything else but nil encoded), then headers as name, value pairs —
+// and returns its status, decoded JSON body and headers.
+func apiCall(tb testing.TB, s *Server, method, path, bearer string, body any, headers ...string) (int, map[string]any, http.Header) {
+	tb.Helper()
+	raw, ok := body.(string)
+	if !ok && body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		raw = string(b)
 	}
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	req.Header.Set("Content-Type", "application/json")
+	req, err := http.NewRequestWithContext(context.Background(), method, s.APIURL+path, strings.NewReader(raw))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if raw != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return resp.StatusCode, m, resp.Header
+}
+
+// apiWant is apiCall that fails the test unless the status is want.
+func apiWant(tb testing.TB, s *Server, method, path, bearer string, body any, want int, headers ...string) (map[string]any, http.Header) {
+	tb.Helper()
+	code, m, h := apiCall(tb, s, method, path, bearer, body, headers...)
+	if code != want {
+		tb.Fatalf("%s %s: %d %v, want %d", method, path, code, m, want)
+	}
+	return m, h
 }
 
 // A test registers a local server of its own (plain http, like the fault servers of the
@@ -474,13 +488,14 @@ func TestAnExtraWebhookTargetIsReachableAndNothingElseLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, src := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
+	code, src, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
 	if code != 201 {
 		t.Fatalf("create source: %d %v", code, src)
 	}
 	destination := func(url string) (int, map[string]any) {
-		return apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
+		code, m, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
 			`{"sourceId":"`+src["id"].(string)+`","name":"hook","type":"webhook","settings":{"url":"`+url+`"}}`)
+		return code, m
 	}
 	rcvPort := s.ReceiverURL[strings.LastIndex(s.ReceiverURL, ":"):]
 	for _, url := range []string{
