@@ -88,10 +88,14 @@ func Sequence(bs ...Behavior) Behavior {
 	}
 }
 
-// Request is what a Server was sent.
+// Request is what a Server was sent, and how it answered.
 type Request struct {
 	Header http.Header
 	Body   []byte
+	// Status is the status code the Behavior answered with (200 when it wrote a body without
+	// one), or 0 when it answered nothing (a hang); a slow body counts as 200 though the client
+	// may give up before the end.
+	Status int
 }
 
 // Server is a running fault server.
@@ -127,7 +131,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := len(s.got)
 	s.got = append(s.got, Request{Header: r.Header.Clone(), Body: body})
 	s.mu.Unlock()
-	s.behavior(n, w, r, s.done)
+	sw := &statusWriter{ResponseWriter: w}
+	s.behavior(n, sw, r, s.done)
+	s.mu.Lock()
+	s.got[n].Status = sw.status
+	s.mu.Unlock()
+}
+
+// statusWriter remembers the status a Behavior answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Requests returns what the server was sent, in arrival order.

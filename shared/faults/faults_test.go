@@ -50,8 +50,16 @@ func TestEachBehaviorAnswersAsItSays(t *testing.T) {
 			if resp.StatusCode != c.status || resp.Header.Get("Retry-After") != c.retryAfter {
 				t.Errorf("got %d Retry-After %q; want %d %q", resp.StatusCode, resp.Header.Get("Retry-After"), c.status, c.retryAfter)
 			}
-			if got := s.Requests(); len(got) != 1 || string(got[0].Body) != `{"n":1}` {
-				t.Errorf("recorded %+v; want the one request and its body", got)
+			// The answer is recorded once the Behavior has returned, just after the client
+			// has it.
+			var got []faults.Request
+			for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if got = s.Requests(); len(got) != 1 || got[0].Status != 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(got) != 1 || string(got[0].Body) != `{"n":1}` || got[0].Status != c.status {
+				t.Errorf("recorded %+v; want the one request, its body and the status %d", got, c.status)
 			}
 		})
 	}
@@ -73,6 +81,9 @@ func TestHangHoldsTheRequestUntilTheClientGivesUp(t *testing.T) {
 		t.Errorf("err %v after %d requests; want the client's deadline, after 1", err, s.Count())
 	}
 	s.Close() // returns: the held request was released
+	if got := s.Requests(); len(got) != 1 || got[0].Status != 0 {
+		t.Errorf("recorded %+v; want one request answered with nothing (status 0)", got)
+	}
 }
 
 // A slow body arrives complete, byte by byte, after a 200 sent at once; a client that stops
