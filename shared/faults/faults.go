@@ -8,7 +8,9 @@
 package faults
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -114,15 +116,36 @@ type Server struct {
 	got []Request
 }
 
-// New starts a Server answering with b, closed when the test ends (Close).
+// New starts a Server answering with b on a free loopback port, closed when the test ends
+// (Close).
 func New(t testing.TB, b Behavior) *Server {
 	t.Helper()
-	s := &Server{behavior: b, done: make(chan struct{})}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
-	s.Addr = netip.MustParseAddrPort(s.srv.Listener.Addr().String())
-	t.Cleanup(s.Close)
+	s, err := NewAt(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return s
+}
+
+// NewAt starts a Server answering with b on addr, a loopback IP:port: a destination whose
+// address was registered while nothing listened there (refusing connections) comes up. It
+// fails when addr is not loopback or is in use.
+func NewAt(t testing.TB, addr netip.AddrPort, b Behavior) (*Server, error) {
+	t.Helper()
+	if !addr.Addr().IsLoopback() {
+		return nil, fmt.Errorf("faults: %s is not a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("faults: listen on %s: %w", addr, err)
+	}
+	s := &Server{behavior: b, done: make(chan struct{})}
+	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(s.serve)}}
+	s.srv.Start()
+	s.URL = s.srv.URL
+	s.Addr = netip.MustParseAddrPort(ln.Addr().String())
+	t.Cleanup(s.Close)
+	return s, nil
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -182,5 +183,28 @@ func TestTheWebhookSenderSeesEachFault(t *testing.T) {
 				t.Errorf("the server got %d requests; want the one, with its webhook-id", len(got))
 			}
 		})
+	}
+}
+
+// A server can come up on an address registered while nothing listened there, and refuses any
+// address that is not loopback.
+func TestNewAtComesUpOnAnAddressThatRefusedConnections(t *testing.T) {
+	first := faults.New(t, faults.Status(http.StatusNoContent))
+	addr := first.Addr
+	first.Close()
+	if _, err := post(t, http.DefaultClient, "http://"+addr.String(), "{}"); err == nil {
+		t.Fatal("a closed server's address answered")
+	}
+	s, err := faults.NewAt(t, addr, faults.Status(http.StatusNoContent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := post(t, http.DefaultClient, s.URL, "{}")
+	if err != nil || resp.StatusCode != http.StatusNoContent || s.Addr != addr {
+		t.Fatalf("NewAt(%s): %v %v at %s", addr, resp, err, s.Addr)
+	}
+	resp.Body.Close()
+	if _, err := faults.NewAt(t, netip.MustParseAddrPort("192.0.2.1:80"), faults.Status(200)); err == nil {
+		t.Error("NewAt accepted an address that is not loopback")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/phiguard/phiguard/scripts/internal/devstack"
@@ -70,6 +71,10 @@ type Config struct {
 	Counter *awsmetrics.Counter
 	// OnDelivery, when set, is the receiver's Receiver.OnDelivery.
 	OnDelivery func(Delivery)
+	// PipelineAWS, when set, is applied to the AWS configuration of the hashing and delivery
+	// functions only (not the API's, the pollers' or provisioning's): a fault campaign attaches
+	// an injector of AWS errors there (faults.AWS.Attach).
+	PipelineAWS func(*aws.Config)
 }
 
 // localConcurrency is how many invocations of one function the local service runs at once: the
@@ -186,11 +191,20 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	}
 
 	store := dynamo.New(clients.DynamoDB, res.Table)
-	fns, err := buildFunctions(ctx, &fn.Env{
+	apiEnv := &fn.Env{
 		Getenv: getenv, AWS: &clients.Config, Logger: cfg.Logger,
 		Auth:      httpapi.InProcess{Tokens: store, OperatorSecret: cfg.OperatorSecret},
 		TLSConfig: trustReceiver,
-	})
+	}
+	pipelineEnv := apiEnv
+	if cfg.PipelineAWS != nil {
+		pipelineAWS := clients.Config.Copy()
+		cfg.PipelineAWS(&pipelineAWS)
+		e := *apiEnv
+		e.AWS = &pipelineAWS
+		pipelineEnv = &e
+	}
+	fns, err := buildFunctions(ctx, apiEnv, pipelineEnv)
 	if err != nil {
 		return nil, err
 	}

@@ -26,9 +26,10 @@ type functions struct {
 	Delivery SQSHandler
 }
 
-// buildFunctions wires every function from env (with the in-process authenticator in place of
-// API Gateway's). It fails, naming the function, when one cannot be built.
-func buildFunctions(ctx context.Context, env *fn.Env) (*functions, error) {
+// buildFunctions wires the API's functions from env (with the in-process authenticator in place
+// of API Gateway's) and the hashing and delivery functions from pipeline. It fails, naming the
+// function, when one cannot be built.
+func buildFunctions(ctx context.Context, env, pipeline *fn.Env) (*functions, error) {
 	fns := &functions{API: map[string]http.Handler{}}
 	for name, build := range map[string]func(context.Context, *fn.Env) (http.Handler, error){
 		stack.FunctionOperator: operatorfn.Build,
@@ -43,10 +44,10 @@ func buildFunctions(ctx context.Context, env *fn.Env) (*functions, error) {
 		fns.API[name] = h
 	}
 	var err error
-	if fns.Hashing, err = hashingfn.Build(ctx, env); err != nil {
+	if fns.Hashing, err = hashingfn.Build(ctx, pipeline); err != nil {
 		return nil, fmt.Errorf("build the %s function: %w", stack.FunctionHashing, err)
 	}
-	if fns.Delivery, err = deliveryfn.Build(ctx, env); err != nil {
+	if fns.Delivery, err = deliveryfn.Build(ctx, pipeline); err != nil {
 		return nil, fmt.Errorf("build the %s function: %w", stack.FunctionDelivery, err)
 	}
 	return fns, nil
