@@ -114,6 +114,11 @@ bench: ## run the Go benchmarks; then phictl decrypt's events/s per algorithm an
 	@grep -E '^pipeline ' build/bench-pipeline.txt
 	@grep -E '^transform (speedup vs reference|cost vs json roundtrip): ' build/bench-report.txt
 
+.PHONY: soak
+soak: bootstrap ## the fault campaign at 10,000 events (EVENTS=n, RATE=n events/s): one accounting line per destination; fails unless nothing is lost or in clear
+	$(EMULATORS) -- env PHI_SOAK_EVENTS=$(or $(strip $(EVENTS)),10000) PHI_SOAK_RATE=$(or $(strip $(RATE)),50) \
+	  $(GO) test -count=1 -run='^TestSoakCampaign$$' -timeout=120m -v ./scripts/internal/soak
+
 .PHONY: cost
 cost: ## write docs/COST.md and docs/SCALING.md from docs/cost/measured.json and docs/cost/prices.json (FROM=build/bench-pipeline.json takes the last make bench's figures first)
 	$(GO) run ./scripts/costmodel $(if $(strip $(FROM)),-from '$(strip $(FROM))')
