@@ -291,7 +291,7 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 	}
 	for round := 0; round < len(warm)/benchWarmUp; round++ {
 		reset()
-		benchPush(b, s, ws, src, dsts, warm[round*benchWarmUp:(round+1)*benchWarmUp], mode.perMessage, rate, pushedAt)
+		benchPush(b, s.Clients.SQS, s.Resources.IngestQueueURL, ws, src, dsts, warm[round*benchWarmUp:(round+1)*benchWarmUp], mode.perMessage, rate, pushedAt)
 		wait("warm-up", benchWarmUp*len(dsts))
 		updates := counter.Snapshot()[awsmetrics.Key{Service: "DynamoDB", Operation: "UpdateItem"}].Calls
 		if updates == 0 {
@@ -303,7 +303,7 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 	in0, de0 := s.Ingest.Stats(), s.Delivery.Stats()
 
 	start := time.Now()
-	eventBytes, pushRate := benchPush(b, s, ws, src, dsts, corpus, mode.perMessage, rate, pushedAt)
+	eventBytes, pushRate := benchPush(b, s.Clients.SQS, s.Resources.IngestQueueURL, ws, src, dsts, corpus, mode.perMessage, rate, pushedAt)
 	want := len(corpus) * len(dsts)
 	wait("measurement", want)
 	counts := counter.Snapshot()
@@ -377,7 +377,8 @@ func since(now, before PollerStats) PollerStats {
 	}
 }
 
-// benchPush sends events to the ingest queue as a producer following docs/PRODUCERS.md would:
+// benchPush sends events to the ingest queue (queueURL) with c as a producer following
+// docs/PRODUCERS.md would:
 // perMessage events per message (a {"batch": [...]} body when more than one), ten messages per
 // SendMessageBatch, four calls in flight. A rate above 0 paces the calls evenly at that many
 // events per second (a call starts no earlier than its first event's turn; a slow queue makes
@@ -385,8 +386,8 @@ func since(now, before PollerStats) PollerStats {
 // the events' total size and the push rate achieved: the events after the first call's over
 // the time from the first call's end to the last's (all events over the call's time when there
 // is one call).
-func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events [][]byte, perMessage int, rate float64, pushedAt map[string]time.Time) (size int, pushRate float64) {
-	b.Helper()
+func benchPush(tb testing.TB, c *sqs.Client, queueURL, ws, src string, dsts []string, events [][]byte, perMessage int, rate float64, pushedAt map[string]time.Time) (size int, pushRate float64) {
+	tb.Helper()
 	var (
 		mu          sync.Mutex
 		wg          sync.WaitGroup
@@ -410,7 +411,7 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 			MessageID string `json:"messageId"`
 		}
 		if err := json.Unmarshal(ev, &m); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		ids = append(ids, m.MessageID)
 		size += len(ev)
@@ -435,7 +436,7 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			out, err := s.Clients.SQS.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.Resources.IngestQueueURL), Entries: entries})
+			out, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
 			now := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
@@ -461,12 +462,52 @@ func benchPush(b *testing.B, s *Server, ws, src string, dsts []string, events []
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		b.Fatalf("push events: %v", errs[0])
+		tb.Fatalf("push events: %v", errs[0])
 	}
 	if last.After(first) {
 		return size, float64(len(events)-firstEvents) / last.Sub(first).Seconds()
 	}
 	return size, float64(len(events)) / last.Sub(start).Seconds()
+}
+
+// The benchmark's producer paces its calls: at 100 events/s, 200 single-event messages in 20
+// calls of 10 take at least 1.9 s (the last call starts 1.9 s after the first), every event
+// reaches the queue, the rate it reports is about the one asked for, and unpaced it is done
+// sooner.
+func TestTheBenchmarksProducerPacesItsCallsAtTheRate(t *testing.T) {
+	c := awstest.Clients(t).SQS
+	events := eventcorpus.Events(200)
+	push := func(rate float64) (time.Duration, float64) {
+		q := awstest.Queue(t, c, "bench-push")
+		pushedAt := map[string]time.Time{}
+		start := time.Now()
+		_, achieved := benchPush(t, c, q, "ws", "src", []string{"dst_a", "dst_b"}, events, 1, rate, pushedAt)
+		elapsed := time.Since(start)
+		if len(pushedAt) != 2*len(events) {
+			t.Fatalf("rate %g: %d copies recorded as pushed, want %d", rate, len(pushedAt), 2*len(events))
+		}
+		out, err := c.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)]; n != strconv.Itoa(len(events)) {
+			t.Fatalf("rate %g: %s messages in the queue, want %d", rate, n, len(events))
+		}
+		return elapsed, achieved
+	}
+	paced, rate := push(100)
+	if paced < 1900*time.Millisecond {
+		t.Errorf("paced at 100 events/s: done in %v, want at least 1.9s", paced)
+	}
+	if rate < 50 || rate > 150 {
+		t.Errorf("paced at 100 events/s: reported %.1f events/s", rate)
+	}
+	unpaced, fast := push(0)
+	if unpaced >= paced {
+		t.Errorf("unpaced: %v, not sooner than paced (%v)", unpaced, paced)
+	}
+	t.Logf("paced at 100 events/s: %v, %.1f events/s; unpaced: %v, %.1f events/s", paced, rate, unpaced, fast)
 }
 
 // benchWorld creates, through the API, a HIPAA-eligible workspace with one source and three
