@@ -14,16 +14,29 @@ and change only how it computes:
   computes them exactly;
 - the current time is time.time(), not datetime arithmetic (the same value).
 
+One patch adds what AWS checks and moto does not (moto lets any role be assumed with any external
+id): AssumeRole on a role that exists in moto's IAM and whose trust policy allows sts:AssumeRole
+only under an sts:ExternalId condition is refused with AccessDenied, as AWS refuses it, when the
+request's external id is not one that condition names. Roles that moto's IAM does not hold, and
+trust policies without the condition, are assumed as before. The destination tests paste the
+trust policy phiguard generates into such a role and check that another destination's external id
+is refused (issue 16).
+
 scripts/emulators runs this file with the virtualenv's Python in place of .venv/bin/moto_server.
 Remove a patch once moto no longer needs it.
 """
 
+import json
 import sys
 import threading
 import time
 
+from moto.core.exceptions import ServiceException
+from moto.iam.models import iam_backends
 from moto.server import main
 from moto.sqs import models
+from moto.sts import models as sts_models
+from moto.utilities.utils import get_partition
 
 def _unix_time_millis(dt=None):
     if dt is not None:
@@ -76,6 +89,56 @@ def _send_message(self, *args, **kwargs):
 
 
 models.SQSBackend.send_message = _send_message
+
+
+class _AccessDenied(ServiceException):
+    code = "AccessDenied"
+
+
+def _external_ids(document):
+    """The external ids a trust policy's Allow statements for sts:AssumeRole require, or None when
+    one of them requires none."""
+    try:
+        statements = json.loads(document).get("Statement", [])
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if isinstance(statements, dict):
+        statements = [statements]
+    ids = set()
+    for st in statements:
+        actions = st.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if st.get("Effect") != "Allow" or not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+            continue
+        want = st.get("Condition", {}).get("StringEquals", {}).get("sts:ExternalId")
+        if want is None:
+            return None
+        ids.update([want] if isinstance(want, str) else want)
+    return ids
+
+
+_original_assume_role = sts_models.STSBackend.assume_role
+
+
+def _assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id):
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    role = None
+    if account.isdigit():
+        try:
+            role = iam_backends[account][get_partition(region_name)].get_role_by_arn(role_arn)
+        except Exception:  # moto's NotFoundException: a role moto's IAM does not hold
+            role = None
+    if role is not None:
+        ids = _external_ids(role.assume_role_policy_document)
+        if ids is not None and external_id not in ids:
+            raise _AccessDenied(
+                f"User: arn:aws:sts::{self.account_id}:assumed-role/caller is not authorized to perform: "
+                f"sts:AssumeRole on resource: {role_arn}"
+            )
+    return _original_assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+
+
+sts_models.STSBackend.assume_role = _assume_role
 
 if __name__ == "__main__":
     sys.exit(main())

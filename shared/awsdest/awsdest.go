@@ -100,6 +100,12 @@ func New(cfg Config) *Senders {
 	}
 }
 
+// ForFunction returns New's senders for a function's wiring: its AWS configuration and logger,
+// with path-style S3 requests when getenv("AWS_ENDPOINT_URL_S3") names an emulator.
+func ForFunction(cfg aws.Config, getenv func(string) string, log *slog.Logger) *Senders {
+	return New(Config{AWS: cfg, S3PathStyle: getenv("AWS_ENDPOINT_URL_S3") != "", Logger: log})
+}
+
 // ByType returns a Sender for each AWS type of the catalog, for the delivery engine to dispatch
 // to.
 func (s *Senders) ByType() map[phi.DestinationType]delivery.Sender {

@@ -2,6 +2,7 @@ package awsdest
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
 	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/phi"
 )
 
@@ -99,5 +101,32 @@ func TestTestWritesOneMarkedRecordOrSaysWhatIsWrong(t *testing.T) {
 				t.Fatalf("result %+v; want step %s, code %s, a message saying %q", r, tc.step, tc.code, tc.says)
 			}
 		})
+	}
+}
+
+// The trust policy catalog.AccessPolicy generates, pasted into a real role (moto, with
+// scripts/emulators' trust-policy check): the destination it was made for is assumed, another
+// destination pointed at the same role is refused at the assume-role step.
+func TestTheGeneratedTrustPolicyAdmitsOnlyItsOwnDestination(t *testing.T) {
+	c := newCustomer(t)
+	ctx := context.Background()
+	bucket := c.bucket(t)
+	own := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1"})
+	access, err := catalog.AccessPolicy(own, []string{"arn:aws:iam::123456789012:role/phiguard-delivery-fn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, _ := json.Marshal(access.TrustPolicy)
+	role := awstest.Role(t, c.aws, catalog.RolePath, awstest.UniqueName("lake"), string(trust))
+	own.Settings.RoleARN = role
+	other := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1"})
+	other.Settings.RoleARN = role
+	s := senders(t, c)
+	if r := s.Test(ctx, own); !r.Delivered {
+		t.Fatalf("the destination whose trust policy the role has: %+v", r)
+	}
+	r := s.Test(ctx, other)
+	if r.Delivered || r.Step != "assume-role" || r.Code != "AccessDenied" || !strings.Contains(r.Message, catalog.ExternalID(other)) {
+		t.Fatalf("another destination's external id: %+v; want AccessDenied at assume-role naming %s", r, catalog.ExternalID(other))
 	}
 }

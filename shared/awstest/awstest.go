@@ -19,6 +19,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/phiguard/phiguard/shared/awsclient"
 	"github.com/phiguard/phiguard/shared/stack"
 )
@@ -71,4 +74,21 @@ func UniqueName(prefix string) string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// Role creates an IAM role named name on path (such as "/phiguard-delivery/") in moto, in the
+// account of c's credentials, with trust as its trust policy, and returns its ARN. moto serves
+// IAM on the same address as STS, so the client is pointed at AWS_ENDPOINT_URL_STS (checked to
+// be on the loopback interface by Clients); scripts/emulators' moto refuses AssumeRole with an
+// external id that such a trust policy's sts:ExternalId condition does not name, as AWS does.
+func Role(t testing.TB, c *awsclient.Clients, path, name, trust string) string {
+	t.Helper()
+	client := iam.NewFromConfig(c.Config, func(o *iam.Options) { o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_STS")) })
+	res, err := client.CreateRole(context.Background(), &iam.CreateRoleInput{
+		RoleName: aws.String(name), Path: aws.String(path), AssumeRolePolicyDocument: aws.String(trust),
+	})
+	if err != nil {
+		t.Fatalf("create role %s%s: %v", path, name, err)
+	}
+	return aws.ToString(res.Role.Arn)
 }

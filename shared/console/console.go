@@ -176,6 +176,7 @@ func (c *Console) Handler() (http.Handler, error) {
 	signedIn("GET "+p+"/destinations/{destinationId}", c.settingsOfDestination)
 	signedIn("POST "+p+"/destinations/{destinationId}", c.updateDestination)
 	signedIn("POST "+p+"/destinations/{destinationId}/save", c.saveHashing)
+	signedIn("POST "+p+"/destinations/{destinationId}/test", c.testDestination)
 	signedIn("GET "+p+"/destinations/{destinationId}/keys", c.keysPage)
 	signedIn("POST "+p+"/destinations/{destinationId}/keys", c.newKeyPair)
 	signedIn("POST "+p+"/destinations/{destinationId}/keys/{keyId}/revoke", c.revokeKey)

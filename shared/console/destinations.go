@@ -160,6 +160,8 @@ type setupView struct {
 	Saved         bool
 	Hashing       bool   // the caller may see and change hashing settings
 	Idem          string // the Idempotency-Key of this form's "Generate hashing keys"
+	// Access is an AWS destination's role section (access.go); nil for a webhook or a new one.
+	Access *accessView
 }
 
 // matchesQuery is the Fields control's fuzzy search: the query is a substring of the path, or
@@ -354,6 +356,9 @@ func (c *Console) renderSetup(w http.ResponseWriter, r *http.Request, status int
 	} else {
 		v.Action = "/destinations/" + v.Dst.ID
 		v.State, v.StateReason = c.hashingState(ctx, v.Dst, ws)
+		if err := c.loadAccess(r, v); err != nil {
+			return err
+		}
 	}
 	if v.Hashing {
 		if err := c.act(r, stack.RouteListClassifications, "privacy/classifications", func(ctx context.Context) error {

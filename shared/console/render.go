@@ -97,6 +97,7 @@ var permissions = map[string]stack.Route{
 	"destinations": stack.RouteListDestinations,
 	"dst.add":      stack.RouteCreateDestination,
 	"dst.edit":     stack.RouteUpdateDestination,
+	"dst.test":     stack.RouteTestDestination,
 	"hashing":      stack.RouteUpdateHashing,
 	"keys":         stack.RouteListKeys,
 	"keys.new":     stack.RouteGenerateKeyPair,

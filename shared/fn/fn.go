@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/phiguard/phiguard/shared/awsconfig"
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/jsonlog"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -60,6 +61,17 @@ func (e *Env) Require(name, what string) (string, error) {
 		return "", fmt.Errorf("environment variable %s (%s) is not set", name, what)
 	}
 	return v, nil
+}
+
+// AssumingRoles returns the service's roles that assume customers' destination roles
+// (stack.EnvAssumingRoleARNs, optional: none when unset), the principals of the trust policies
+// the API and the console show; it fails naming the variable when an entry is not an IAM role ARN.
+func (e *Env) AssumingRoles() ([]string, error) {
+	roles, err := catalog.ParsePrincipals(e.Getenv(stack.EnvAssumingRoleARNs))
+	if err != nil {
+		return nil, fmt.Errorf("environment variable %s (the service's roles that assume customer roles): %w", stack.EnvAssumingRoleARNs, err)
+	}
+	return roles, nil
 }
 
 // Table returns the DynamoDB table name (stack.EnvTable), which every function needs.

@@ -152,7 +152,7 @@ var (
 	// RouteGetAccessPolicy gives the trust and permissions policies of an AWS destination's role;
 	// RouteTestDestination assumes it and writes one test record.
 	RouteGetAccessPolicy = Route{Method: "GET", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/access-policy", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleReadonly, Action: "destination.access-policy.read"}
-	RouteTestDestination = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/test", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.test"}
+	RouteTestDestination = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/test", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleOwner, Action: "destination.test"}
 	// RouteRotateSigningSecret gives a webhook destination a new signing secret, returned once;
 	// the replaced one keeps signing beside it for the requested overlap.
 	RouteRotateSigningSecret = Route{Method: "POST", Path: "/workspaces/{workspaceId}/destinations/{destinationId}/signing-secret/rotate", Function: FunctionConfig, Auth: AuthToken, Role: phi.RoleMember, Action: "destination.signing-secret.rotate"}

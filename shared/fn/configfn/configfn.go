@@ -6,7 +6,6 @@ package configfn
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awsdest"
-	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -36,9 +34,9 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	roles, err := catalog.ParsePrincipals(env.Getenv(stack.EnvAssumingRoleARNs))
+	roles, err := env.AssumingRoles()
 	if err != nil {
-		return nil, fmt.Errorf("environment variable %s (the service's roles that assume customer roles): %w", stack.EnvAssumingRoleARNs, err)
+		return nil, err
 	}
 	b, err := env.Base(ctx, fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"},
 		fn.Var{Name: stack.EnvDeliveryQueueURL, What: "the delivery queue's URL, where replayed dead letters go"},
@@ -55,7 +53,7 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks, AssumingRoles: roles,
 			Signing: &webhook.Generator{KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID]},
 			// The destination test assumes the customer's role, as the delivery function does.
-			Tester: awsdest.New(awsdest.Config{AWS: b.AWS, S3PathStyle: env.Getenv("AWS_ENDPOINT_URL_S3") != "", Logger: b.Logger})},
+			Tester: awsdest.ForFunction(b.AWS, env.Getenv, b.Logger)},
 		Audit: b.Store, Auth: httpapi.AuthOf(env.Auth), Logger: b.Logger,
 		Trail: &audit.Trail{Store: b.Store, KMS: kmsClient, SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		DeadLetters: &delivery.DeadLetters{Queue: sqs.NewFromConfig(b.AWS),

@@ -1,5 +1,6 @@
 // Package consolefn wires the console function (stack.FunctionConsole): the web console's pages
-// under stack.ConsolePath, over the same workspace and key services as the REST API.
+// under stack.ConsolePath, over the same workspace and key services as the REST API — with the
+// AWS destinations' access policies and test (stack.EnvAssumingRoleARNs, awsdest).
 package consolefn
 
 import (
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/awsdest"
 	"github.com/phiguard/phiguard/shared/console"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
@@ -36,6 +38,10 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	default:
 		return nil, fmt.Errorf("environment variable %s must be true or empty, not %q", stack.EnvConsoleLocalHTTP, v)
 	}
+	roles, err := env.AssumingRoles()
+	if err != nil {
+		return nil, err
+	}
 	b, err := env.Base(ctx, fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key"},
 		fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"})
 	if err != nil {
@@ -46,8 +52,10 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 	}
 	kmsClient := kms.NewFromConfig(b.AWS)
 	c := &console.Console{
-		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks,
-			Signing: &webhook.Generator{KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID]}},
+		Service: &workspace.Service{Store: b.Store, Webhooks: webhooks, AssumingRoles: roles,
+			Signing: &webhook.Generator{KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID]},
+			// "Test destination" assumes the customer's role, as the config function's route does.
+			Tester: awsdest.ForFunction(b.AWS, env.Getenv, b.Logger)},
 		Keys:     &keygen.Service{Store: b.Store, KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
 		Trail:    &audit.Trail{Store: b.Store, KMS: kmsClient, SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		Sessions: b.Store, Tokens: b.Store, Audit: b.Store, Logger: b.Logger, LocalHTTP: localHTTP,

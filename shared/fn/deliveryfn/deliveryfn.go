@@ -55,7 +55,7 @@ func Build(ctx context.Context, env *fn.Env) (Handler, error) {
 	// at once as many copies as one of its requests carries.
 	senders := map[phi.DestinationType]delivery.Sender{phi.DestinationWebhook: hooks}
 	chunks := map[phi.DestinationType]int{}
-	for t, s := range awsdest.New(awsdest.Config{AWS: b.AWS, S3PathStyle: env.Getenv("AWS_ENDPOINT_URL_S3") != "", Logger: b.Logger}).ByType() {
+	for t, s := range awsdest.ForFunction(b.AWS, env.Getenv, b.Logger).ByType() {
 		e, _ := catalog.Lookup(t)
 		senders[t], chunks[t] = s, e.Limits.MaxBatchRecords
 	}
