@@ -10,14 +10,17 @@ import (
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
-// Issue 16: only the delivery and config roles may call sts:AssumeRole, only on the documented
-// path, and nothing else reaches another account; the config function names both roles as the
-// principals of the access policies it shows.
-func TestOnlyDeliveryAndConfigAssumeCustomerRolesOnThePath(t *testing.T) {
+// Issue 16: only the delivery, config and console roles may call sts:AssumeRole (the senders,
+// the API's and the console's destination test), only on the documented path, and nothing else
+// reaches another account; the config and console functions, which show the access policies,
+// name the three roles as their principals.
+func TestOnlyDeliveryConfigAndConsoleAssumeCustomerRolesOnThePath(t *testing.T) {
 	s := synth(t)
-	want := map[string]bool{
-		`[{"Ref":"` + roleID(s, s.svc.Pipeline.Delivery.Role()) + `"}]`:                   true,
-		`[{"Ref":"` + roleID(s, s.svc.API.Functions[stack.FunctionConfig].Role()) + `"}]`: true,
+	config, console := s.svc.API.Functions[stack.FunctionConfig], s.svc.API.Functions[stack.FunctionConsole]
+	assuming := []string{roleID(s, s.svc.Pipeline.Delivery.Role()), roleID(s, config.Role()), roleID(s, console.Role())}
+	want := map[string]bool{}
+	for _, r := range assuming {
+		want[`[{"Ref":"`+r+`"}]`] = true
 	}
 	got := map[string]bool{}
 	for id, p := range s.resources("AWS::IAM::Policy") {
@@ -35,28 +38,36 @@ func TestOnlyDeliveryAndConfigAssumeCustomerRolesOnThePath(t *testing.T) {
 		}
 	}
 	if len(got) != len(want) {
-		t.Errorf("roles with an sts: statement %v, want exactly the delivery and config roles %v", got, want)
+		t.Errorf("roles with an sts: statement %v, want exactly the delivery, config and console roles %v", got, want)
 	}
 	for r := range want {
 		if !got[r] {
 			t.Errorf("%s may not assume customer roles", r)
 		}
 	}
-	config := s.svc.API.Functions[stack.FunctionConfig]
+	showing := map[string]bool{
+		idOf(s.svc.Stack, config.Node().DefaultChild().(awscdk.CfnElement)):  true,
+		idOf(s.svc.Stack, console.Node().DefaultChild().(awscdk.CfnElement)): true,
+	}
+	seen := 0
 	for id, f := range s.resources("AWS::Lambda::Function") {
 		vars, _ := props(f)["Environment"].(map[string]any)["Variables"].(map[string]any)
 		v, ok := vars[stack.EnvAssumingRoleARNs]
-		if id != idOf(s.svc.Stack, config.Node().DefaultChild().(awscdk.CfnElement)) {
+		if !showing[id] {
 			if ok {
 				t.Errorf("%s declares %s", id, stack.EnvAssumingRoleARNs)
 			}
 			continue
 		}
+		seen++
 		j := toJSON(v)
-		for _, fn := range []string{roleID(s, s.svc.Pipeline.Delivery.Role()), roleID(s, config.Role())} {
+		for _, fn := range assuming {
 			if !strings.Contains(j, `{"Fn::GetAtt":["`+fn+`","Arn"]}`) {
-				t.Errorf("config's %s = %s, want it to name role %s", stack.EnvAssumingRoleARNs, j, fn)
+				t.Errorf("%s's %s = %s, want it to name role %s", id, stack.EnvAssumingRoleARNs, j, fn)
 			}
 		}
+	}
+	if seen != len(showing) {
+		t.Errorf("%d of the config and console functions declare %s, want both", seen, stack.EnvAssumingRoleARNs)
 	}
 }

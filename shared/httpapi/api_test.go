@@ -388,7 +388,7 @@ var validBodies = map[string]string{
 // the audit log; members manage sources and destinations; readonly reads non-PHI config.
 var leastRole = map[string]phi.Role{
 	"GET /workspaces/{workspaceId}/destinations/{destinationId}/access-policy": phi.RoleReadonly,
-	"POST /workspaces/{workspaceId}/destinations/{destinationId}/test":         phi.RoleMember,
+	"POST /workspaces/{workspaceId}/destinations/{destinationId}/test":         phi.RoleOwner,
 	"GET /catalog":                                                       phi.RoleReadonly,
 	"GET /workspaces/{workspaceId}":                                      phi.RoleReadonly,
 	"GET /workspaces/{workspaceId}/tokens":                               phi.RoleOwner,

@@ -348,14 +348,16 @@ func TestAnAWSDestinationHasItsAccessPolicyAndATest(t *testing.T) {
 		Delivered bool   `json:"delivered"`
 		Location  string `json:"location"`
 	}
-	a.must(t, 200, "POST", dsts+"/"+d.ID+"/test", ws.Member, "").json(t, &r)
+	// The test is the owner's (issue 16): a member who configured the destination may not run it.
+	a.must(t, 403, "POST", dsts+"/"+d.ID+"/test", ws.Member, "")
+	a.must(t, 200, "POST", dsts+"/"+d.ID+"/test", ws.Owner, "").json(t, &r)
 	if !r.Delivered || r.Location != queue {
 		t.Errorf("test result %+v", r)
 	}
 
 	for _, route := range []string{"/access-policy", "/test"} {
 		method := map[string]string{"/access-policy": "GET", "/test": "POST"}[route]
-		if res := a.must(t, 409, method, dsts+"/"+ws.Destination+route, ws.Member, ""); !strings.Contains(res.Body, "webhook") {
+		if res := a.must(t, 409, method, dsts+"/"+ws.Destination+route, ws.Owner, ""); !strings.Contains(res.Body, "webhook") {
 			t.Errorf("%s of a webhook: %s", route, res.Body)
 		}
 	}

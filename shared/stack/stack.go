@@ -46,8 +46,8 @@ const (
 	// into as few SNS messages as fit (shared/pack); "single" publishes each copy on its own, as
 	// earlier releases did (the end-to-end benchmark measures both).
 	EnvFanOutFormat = "PHI_FANOUT_FORMAT"
-	// config: comma-separated ARNs of the service's roles that assume customer roles (the
-	// delivery and config functions'), the principals of an AWS destination's trust policy.
+	// config, console: comma-separated ARNs of the service's roles that assume customer roles (the
+	// delivery, config and console functions'), the principals of an AWS destination's trust policy.
 	EnvAssumingRoleARNs = "PHI_ASSUMING_ROLE_ARNS"
 	// config and delivery, local development only: comma-separated loopback IP:port pairs
 	// (127.0.0.1:3001,…) that webhooks may reach besides public addresses, over https or http;
