@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	keyOut := fs.String("private-key-out", "", "file to save the first private key to (must not exist; the rotated key goes beside it with -2); default: a new temporary directory")
 	phictl := fs.String("phictl", ".tools/bin/phictl", "the phictl binary the customer decrypts with (`make demo` builds it); empty: phictl's library code path in process")
+	python := fs.String("python", ".venv/bin/python", "the Python with DuckDB (pinned in requirements.txt; make bootstrap installs it) that queries the S3 destination's objects")
 	verbose := fs.Bool("v", false, "show the local service's logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "local service: API %s · webhook receiver %s · ingest queue %s\n\n", s.APIURL, s.ReceiverURL, s.Resources.IngestQueueURL)
 
 	cfg := demo.ConfigFor(s, cacheTTL, *keyOut, stdout)
+	cfg.Python = *python
 	if *phictl != "" {
 		if _, err := os.Stat(*phictl); err != nil {
 			return fmt.Errorf("-phictl: %w (build it with `go build -o %s ./scripts/phictl`, or pass -phictl '')", err, *phictl)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -48,6 +49,12 @@ type Config struct {
 	// --private-key FILE:KEYID`. Empty uses phictl's library code path (fieldcrypt's Keyring) in
 	// process instead.
 	Phictl string
+	// S3 reads the customer's bucket of the S3 step (the customer's own client: in moto, the
+	// service's account stands for the customer's).
+	S3 *s3.Client
+	// Python runs DuckDB (pinned in requirements.txt) over the S3 destination's objects: make
+	// bootstrap's .venv/bin/python.
+	Python string
 	// DeliveryTimeout bounds the wait for deliveries; 60s when zero.
 	DeliveryTimeout time.Duration
 	Out             io.Writer
@@ -66,10 +73,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return 0, errors.New("demo: no file named for the private key")
 	}
 	// Refuse an existing key file now, not halfway through the walkthrough.
-	for _, f := range []string{cfg.PrivateKeyOut, rotatedKeyFile(cfg.PrivateKeyOut)} {
+	for _, f := range []string{cfg.PrivateKeyOut, rotatedKeyFile(cfg.PrivateKeyOut), lakeKeyFile(cfg.PrivateKeyOut)} {
 		if _, err := os.Lstat(f); err == nil {
 			return 0, fmt.Errorf("demo: %s already exists; name a private key file that does not exist yet", f)
 		}
+	}
+	if cfg.S3 == nil || cfg.Python == "" {
+		return 0, errors.New("demo: the S3 step needs the bucket's client and the Python that runs DuckDB")
 	}
 	w := &walk{cfg: cfg, out: cfg.Out, api: &api{base: cfg.APIURL, client: &http.Client{Timeout: 30 * time.Second}}}
 	err := w.run(ctx)
@@ -123,7 +133,7 @@ func (w *walk) run(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{
 		w.createWorkspace, w.signBAA, w.matchers, w.classify, w.sourceAndDestination,
 		w.hashingBeforeKeys, w.generateKeys, w.saveKeys, w.enableHashing,
-		w.pushAndReceive, w.rotate, w.audit,
+		w.pushAndReceive, w.rotate, w.lake, w.audit,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -898,7 +908,7 @@ func (w *walk) audit(ctx context.Context) error {
 		"workspace.create success", "workspace.plan.update success", "privacy.matcher.list success",
 		"privacy.matcher.create success", "privacy.classification.update success", "destination.create success",
 		"destination.hashing.update failed", "key.generate success", "key.generate failed", "key.list success", "key.activate success",
-		"destination.hashing.update success",
+		"destination.hashing.update success", "destination.access-policy.read success", "destination.test success",
 	} {
 		if !seen[want] {
 			missing = append(missing, want)
@@ -1070,7 +1080,7 @@ func ConfigFor(s *devserver.Server, cacheTTL time.Duration, keyFile string, out 
 	return Config{
 		APIURL: s.APIURL, OperatorSecret: s.OperatorSecret,
 		ReceiverURL: s.ReceiverURL, ReceiverClient: s.ReceiverClient,
-		IngestQueueURL: s.Resources.IngestQueueURL, SQS: s.Clients.SQS,
+		IngestQueueURL: s.Resources.IngestQueueURL, SQS: s.Clients.SQS, S3: s.Clients.S3,
 		PrivateKeyOut: keyFile, CacheTTL: cacheTTL, Out: out,
 	}
 }

@@ -41,7 +41,7 @@ func TestTheWalkthroughPassesEndToEnd(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "keys", "private-key.pem")
 	var out bytes.Buffer
 	cfg := ConfigFor(s, ttl, keyFile, &out)
-	cfg.Phictl = phictl
+	cfg.Phictl, cfg.Python = phictl, venvPython(t)
 	n, err := Run(ctx, cfg)
 	t.Logf("walkthrough output:\n%s", out.String())
 	if err != nil {
@@ -97,13 +97,29 @@ func TestTheWalkthroughDecryptsInProcessWithoutPhictl(t *testing.T) {
 	}
 	defer s.Close()
 	var out bytes.Buffer
-	n, err := Run(ctx, ConfigFor(s, time.Second, filepath.Join(t.TempDir(), "k.pem"), &out))
+	cfg := ConfigFor(s, time.Second, filepath.Join(t.TempDir(), "k.pem"), &out)
+	cfg.Python = venvPython(t)
+	n, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("the walkthrough failed after %d checks: %v\n%s", n, err, out.String())
 	}
 	if !strings.Contains(out.String(), "fieldcrypt.Keyring") {
 		t.Error("the walkthrough did not use the in-process code path")
 	}
+}
+
+// venvPython is make bootstrap's Python, with DuckDB from requirements.txt; the walkthrough's
+// S3 step fails without it, as make demo does.
+func venvPython(t *testing.T) string {
+	t.Helper()
+	py, err := filepath.Abs(filepath.Join("..", "..", "..", ".venv", "bin", "python"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("the walkthrough's S3 step queries with DuckDB in %s: run make bootstrap (%v)", py, err)
+	}
+	return py
 }
 
 func TestCheckCountsHoldingClaimsAndStopsAtTheFirstFalseOne(t *testing.T) {
@@ -145,7 +161,7 @@ func TestRunNeedsAFileForThePrivateKey(t *testing.T) {
 
 func TestRunRefusesAnExistingKeyFileBeforeAnyStep(t *testing.T) {
 	dir := t.TempDir()
-	for _, existing := range []string{"k.pem", "k-2.pem"} {
+	for _, existing := range []string{"k.pem", "k-2.pem", "k-lake.pem"} {
 		t.Run(existing, func(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, existing), []byte("a key the user keeps"), 0o600); err != nil {
 				t.Fatal(err)
