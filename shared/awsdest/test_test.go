@@ -110,14 +110,14 @@ func TestTestWritesOneMarkedRecordOrSaysWhatIsWrong(t *testing.T) {
 func TestTheGeneratedTrustPolicyAdmitsOnlyItsOwnDestination(t *testing.T) {
 	c := newCustomer(t)
 	ctx := context.Background()
-	bucket := c.bucket(t)
+	bucket := c.Bucket(t)
 	own := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1"})
 	access, err := catalog.AccessPolicy(own, []string{"arn:aws:iam::123456789012:role/phiguard-delivery-fn"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	trust, _ := json.Marshal(access.TrustPolicy)
-	role := awstest.Role(t, c.aws, catalog.RolePath, awstest.UniqueName("lake"), string(trust))
+	role := awstest.CreateRole(t, c.Clients, catalog.RolePath, awstest.UniqueName("lake"), string(trust))
 	own.Settings.RoleARN = role
 	other := c.destination(phi.DestinationS3, phi.DestinationSettings{Bucket: bucket, Region: "us-east-1"})
 	other.Settings.RoleARN = role

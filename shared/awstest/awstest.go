@@ -76,12 +76,12 @@ func UniqueName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// Role creates an IAM role named name on path (such as "/phiguard-delivery/") in moto, in the
+// CreateRole creates an IAM role named name on path (such as "/phiguard-delivery/") in moto, in the
 // account of c's credentials, with trust as its trust policy, and returns its ARN. moto serves
 // IAM on the same address as STS, so the client is pointed at AWS_ENDPOINT_URL_STS (checked to
 // be on the loopback interface by Clients); scripts/emulators' moto refuses AssumeRole with an
 // external id that such a trust policy's sts:ExternalId condition does not name, as AWS does.
-func Role(t testing.TB, c *awsclient.Clients, path, name, trust string) string {
+func CreateRole(t testing.TB, c *awsclient.Clients, path, name, trust string) string {
 	t.Helper()
 	client := iam.NewFromConfig(c.Config, func(o *iam.Options) { o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_STS")) })
 	res, err := client.CreateRole(context.Background(), &iam.CreateRoleInput{

@@ -144,7 +144,7 @@ func TestAWSDestinationsInTheConsole(t *testing.T) {
 
 	step("Test destination: the missing bucket, then success once it exists", func(t *testing.T) {
 		// The customer creates the role with the trust policy pasted from the page.
-		awstest.Role(t, st.s.Clients, catalog.RolePath, roleName, trust)
+		awstest.CreateRole(t, st.s.Clients, catalog.RolePath, roleName, trust)
 		msg, ok := testResult(t)
 		if ok || !strings.Contains(msg, "the bucket does not exist") || !strings.Contains(msg, "NoSuchBucket") {
 			t.Errorf("a test against a missing bucket says %q (success %v)", msg, ok)
