@@ -221,3 +221,50 @@ func phictl(t *testing.T, stdin []byte, args ...string) []byte {
 	}
 	return out
 }
+
+// Issue 16, "make dev can create each type against the local emulators": the sample resources
+// make dev creates in moto (and prints) take a destination of every AWS type through the API,
+// and each one's Test destination writes its record where the customer reads it.
+func TestMakeDevsSampleResourcesTakeEveryAWSType(t *testing.T) {
+	s := startTest(t, Config{})
+	ctx := context.Background()
+	ws, err := s.CreateSampleWorkspace(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.AWS, err = s.CreateSampleAWS(ctx, awstest.UniqueName("devsample")); err != nil {
+		t.Fatal(err)
+	}
+	var banner strings.Builder
+	PrintBanner(&banner, s, ws)
+	for _, want := range []string{ws.AWS.RoleARN, ws.AWS.Bucket, ws.AWS.StreamARN, ws.AWS.BusARN, ws.AWS.QueueARN} {
+		if !strings.Contains(banner.String(), want) {
+			t.Errorf("the banner does not print %s", want)
+		}
+	}
+	call := func(method, path string, body any, want int) map[string]any {
+		t.Helper()
+		m, _ := apiWant(t, s, method, path, ws.OwnerToken, body, want)
+		return m
+	}
+	base := "/workspaces/" + ws.ID
+	src := call("POST", base+"/sources", map[string]string{"name": "web"}, 201)["id"].(string)
+	for _, typ := range []string{"s3", "firehose", "eventbridge", "sqs"} {
+		d := call("POST", base+"/destinations", map[string]any{"sourceId": src, "name": typ, "type": typ, "settings": ws.AWS.Settings(typ)}, 201)
+		if r := call("POST", base+"/destinations/"+d["id"].(string)+"/test", nil, 200); r["delivered"] != true {
+			t.Errorf("%s: Test destination on the sample resources: %v", typ, r)
+		}
+	}
+	if msgs := awstest.Receive(t, s.Clients.SQS, ws.AWS.QueueURL, 1, 10*time.Second); len(msgs) != 1 {
+		t.Errorf("the sample queue holds %d test records, want 1", len(msgs))
+	}
+	if msgs := awstest.Receive(t, s.Clients.SQS, ws.AWS.BusQueueURL, 1, 10*time.Second); len(msgs) != 1 {
+		t.Errorf("the sample bus's rule forwarded %d test records to its queue, want 1", len(msgs))
+	}
+	for _, prefix := range []string{"events/_phiguard-test/", "firehose/"} {
+		res, err := s.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(ws.AWS.Bucket), Prefix: aws.String(prefix)})
+		if err != nil || len(res.Contents) == 0 {
+			t.Errorf("the sample bucket holds nothing under %s (%v)", prefix, err)
+		}
+	}
+}

@@ -63,6 +63,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		if ws, err = s.CreateSampleWorkspace(ctx); err != nil {
 			return err
 		}
+		if ws.AWS, err = s.CreateSampleAWS(ctx, orDefault(*prefix, DefaultPrefix)); err != nil {
+			return err
+		}
 	}
 	PrintBanner(stdout, s, ws)
 	select {
@@ -86,6 +89,9 @@ type SampleWorkspace struct {
 	ID         string
 	Name       string
 	OwnerToken string
+	// AWS are the sample customer resources in moto for the AWS destination types (make dev
+	// creates them; nil elsewhere).
+	AWS *SampleAWS
 }
 
 // CreateSampleWorkspace creates a business-tier workspace with a signed BAA through the operator
@@ -140,6 +146,16 @@ func PrintBanner(w io.Writer, s *Server, ws *SampleWorkspace) {
 		p("  sample workspace     %s  %q (business tier, BAA signed: HIPAA eligible)", ws.ID, ws.Name)
 		p("  its owner token      %s", ws.OwnerToken)
 	}
+	if ws != nil && ws.AWS != nil {
+		a := ws.AWS
+		p("")
+		p("  AWS destinations in moto (its account 123456789012 stands for yours; Destinations › Add destination, or POST …/destinations):")
+		p("    role           %s   (moto assumes it; GET …/access-policy shows the policies to paste)", a.RoleARN)
+		p("    s3             bucket %s, region us-east-1", a.Bucket)
+		p("    firehose       %s   (into the bucket under firehose/)", a.StreamARN)
+		p("    eventbridge    %s   (a rule forwards to %s)", a.BusARN, a.BusQueueURL)
+		p("    sqs            %s", a.QueueARN)
+	}
 	p("")
 	p("Try:")
 	if ws != nil {
@@ -149,6 +165,11 @@ func PrintBanner(w io.Writer, s *Server, ws *SampleWorkspace) {
 	p("  curl -s -X POST %s/operator/workspaces -H 'Authorization: Bearer %s' \\", s.APIURL, s.OperatorSecret)
 	p("       -H 'Content-Type: application/json' -d '{\"name\":\"Acme Health\",\"tier\":\"business\",\"baa\":{\"signed\":true,\"signedBy\":\"Dana Scully\"}}'")
 	p("  curl -sk %s/received        # what every webhook destination received", s.ReceiverURL)
+	if ws != nil && ws.AWS != nil {
+		p("  curl -s -X POST %s/workspaces/%s/destinations -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\", s.APIURL, ws.ID, ws.OwnerToken)
+		p("       -d '{\"sourceId\":\"<src_…>\",\"name\":\"queue\",\"type\":\"sqs\",\"settings\":{\"roleArn\":\"%s\",\"queueArn\":\"%s\"}}'", ws.AWS.RoleARN, ws.AWS.QueueARN)
+		p("  curl -s -X POST %s/workspaces/%s/destinations/<dst_…>/test -H 'Authorization: Bearer %s'   # Test destination", s.APIURL, ws.ID, ws.OwnerToken)
+	}
 	p("")
 	p("The whole workflow: `make demo`. Ctrl-C stops everything.")
 }
