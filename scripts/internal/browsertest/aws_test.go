@@ -165,6 +165,12 @@ func TestAWSDestinationsInTheConsole(t *testing.T) {
 			t.Error("the page after the test no longer shows the policies")
 		}
 		st.check(t, owner, "s3-test-ok")
+		// The section alone, for docs/console/aws-access.png.
+		var section []byte
+		st.run(t, owner, "photograph the access section", chromedp.Screenshot("#access", &section, chromedp.ByQuery))
+		if err := os.WriteFile(filepath.Join(st.shots, "access-section.png"), section, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	step("an SQS destination: a queue in another account is refused beside its field; another destination's external id is refused", func(t *testing.T) {
