@@ -75,7 +75,7 @@ func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, 
 		queue    awssqs.Queue
 	}{
 		{"IngestDLQ", "events failed the hashing function repeatedly and wait in the ingest DLQ.", p.IngestDLQ},
-		{"WebhookDLQ", "webhook copies were dead-lettered (refused, or out of attempts) and wait in the webhook DLQ.", p.WebhookDLQ},
+		{"WebhookDLQ", "copies for webhook or AWS destinations were dead-lettered (refused, such as AccessDenied or NoSuchBucket, or out of attempts) and wait in the webhook DLQ.", p.WebhookDLQ},
 		{"WebhookSubscriptionDLQ", "SNS could not deliver fan-out messages to the webhook queue; they wait in the subscription's DLQ.", p.WebhookSubscriptionDLQ},
 		{"Rejected", "the pipeline rejected events permanently (see the reason attribute).", p.Rejected},
 	} {
