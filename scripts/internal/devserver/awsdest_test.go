@@ -268,3 +268,81 @@ func TestMakeDevsSampleResourcesTakeEveryAWSType(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16, "permanent failures (a deleted bucket) to the dead-letter queue with the reason": an
+// S3 destination that delivered, whose bucket the customer then deletes, dead-letters the next
+// events at once — reason rejected, AWS's NoSuchBucket as lastReason, no retries — and the owner's
+// dead-letter count shows them.
+func TestADeletedBucketDeadLettersTheNextCopiesWithTheReason(t *testing.T) {
+	s := startTest(t, Config{})
+	ctx := context.Background()
+	cust := newCustomerAccount(s.Clients)
+	ws, err := s.CreateSampleWorkspace(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "/workspaces/" + ws.ID
+	src, _ := apiWant(t, s, "POST", base+"/sources", ws.OwnerToken, map[string]string{"name": "web"}, 201)
+	bucket := cust.Bucket(t)
+	d, _ := apiWant(t, s, "POST", base+"/destinations", ws.OwnerToken, map[string]any{"sourceId": src["id"], "name": "lake", "type": "s3",
+		"settings": map[string]string{"roleArn": cust.role, "bucket": bucket, "region": "us-east-1", "prefix": "events/"}}, 201)
+	dst := d["id"].(string)
+	push := func(id string) {
+		t.Helper()
+		if _, err := s.Clients.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.Resources.IngestQueueURL),
+			MessageBody: aws.String(`{"type":"track","event":"Visit","messageId":"` + id + `","userId":"u-1","timestamp":"2026-12-01T13:00:00Z"}`),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				stack.AttrWorkspace: {DataType: aws.String("String"), StringValue: aws.String(ws.ID)},
+				stack.AttrSource:    {DataType: aws.String("String"), StringValue: aws.String(src["id"].(string))},
+			}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("before-1")
+	for deadline := time.Now().Add(30 * time.Second); !bytes.Contains(cust.objects(t, bucket, "events/"), []byte(`"before-1"`)); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first event did not reach the bucket")
+		}
+	}
+	list, err := cust.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range list.Contents {
+		if _, err := cust.Clients.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cust.Clients.S3.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	push("after-1")
+	push("after-2")
+	var count map[string]any
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		count, _ = apiWant(t, s, "GET", base+"/destinations/"+dst+"/dead-letters", ws.OwnerToken, nil, 200)
+		if c, _ := count["copies"].(float64); c >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if by, _ := count["byReason"].(map[string]any); count["copies"] != float64(2) || by["rejected"] != float64(2) {
+		t.Fatalf("the owner's dead-letter count %v; want the 2 copies after the bucket was deleted, rejected", count)
+	}
+	mine := 0
+	for _, m := range awstest.Receive(t, s.Clients.SQS, s.Resources.DeliveryDLQURL, 0, 0) {
+		a := m.MessageAttributes
+		if aws.ToString(a[stack.AttrDestination].StringValue) != dst {
+			continue
+		}
+		mine++
+		if r, last := aws.ToString(a[stack.AttrReason].StringValue), aws.ToString(a[stack.AttrLastReason].StringValue); r != "rejected" || last != "NoSuchBucket" {
+			t.Errorf("dead letter of %s: reason %q, lastReason %q; want rejected, NoSuchBucket", dst, r, last)
+		}
+		if n := aws.ToString(a[stack.AttrAttempts].StringValue); n != "1" {
+			t.Errorf("a copy for a deleted bucket was tried %s times before it was dead-lettered; want 1 (permanent)", n)
+		}
+	}
+	if mine == 0 {
+		t.Error("the delivery DLQ holds no message of the destination")
+	}
+}
