@@ -34,6 +34,15 @@ type Scope struct {
 	target, workspace string
 	attempt           func(context.Context) error
 	attempted         bool
+	consequences      []Consequence
+}
+
+// Consequence is a change an action brought about beyond what its own record says — a
+// destination whose hashing became degraded when its only key pair was revoked. The auditing
+// caller appends one record for it after the action's record of success: same workspace, actor
+// and request id, outcome success, this action and target.
+type Consequence struct {
+	Action, Target string
 }
 
 // NewScope returns the scope of the action with request id requestID (written into its audit
@@ -96,6 +105,49 @@ func Attempt(ctx context.Context) error {
 	return nil
 }
 
+// Also records, in ctx's scope, a consequence of the action (see Consequence); call it once the
+// change is made. It does nothing outside a scope. A failed action's consequences are not
+// recorded.
+func Also(ctx context.Context, action, target string) {
+	if s := from(ctx); s != nil {
+		s.consequences = append(s.consequences, Consequence{Action: action, Target: target})
+	}
+}
+
+// Actions of the consequence records of a destination's hashing state (phi.HashingState)
+// changing. ActionHashingDegraded is followed by "." and the reason (phi.Degraded…), so that the
+// reason is in the record without a field the chain's encoding lacks:
+// "destination.hashing.degraded.no-active-key".
+const (
+	ActionHashingDegraded = "destination.hashing.degraded"
+	ActionHashingRestored = "destination.hashing.restored"
+)
+
+// HashingActions returns every action HashingChange can record, for lists and filters.
+func HashingActions() []string {
+	return []string{
+		ActionHashingDegraded + "." + phi.DegradedNotEligible,
+		ActionHashingDegraded + "." + phi.DegradedNoActiveKey,
+		ActionHashingDegraded + "." + phi.DegradedHMACKeyRevoked,
+		ActionHashingRestored,
+	}
+}
+
+// HashingChange records (Also) that the action moved destination dstID's hashing from before
+// to after, when it matters to the owner: degraded for a reason it was not degraded for before
+// (ActionHashingDegraded and the reason), or degraded before and active now
+// (ActionHashingRestored). Hashing turned off, or a change between off and active, is what the
+// action's own record says.
+func HashingChange(ctx context.Context, dstID string, before, after phi.HashingStatus) {
+	target := "destinations/" + dstID
+	switch {
+	case after.State == phi.HashingDegraded && (before.State != phi.HashingDegraded || before.Reason != after.Reason):
+		Also(ctx, ActionHashingDegraded+"."+after.Reason, target)
+	case before.State == phi.HashingDegraded && after.State == phi.HashingActive:
+		Also(ctx, ActionHashingRestored, target)
+	}
+}
+
 // RequestID returns the request id of the action ctx belongs to, or "" outside a scope.
 func RequestID(ctx context.Context) string {
 	if s := from(ctx); s != nil {
@@ -112,3 +164,6 @@ func (s *Scope) Workspace() string { return s.workspace }
 
 // Attempted reports whether an attempt record was stored.
 func (s *Scope) Attempted() bool { return s.attempted }
+
+// Consequences returns what Also recorded, in order.
+func (s *Scope) Consequences() []Consequence { return s.consequences }

@@ -22,7 +22,8 @@ func can(r *http.Request, route stack.Route) bool {
 // EFORBIDDEN, audited when the route is), and when route has an audit action, fn runs in an
 // audit scope whose Attempt appends the attempt record, and the outcome is appended after it —
 // success, denied or failed — exactly as the REST router records the route. target names what
-// was acted on unless fn sets another with audit.SetTarget. A lost outcome record fails the
+// was acted on unless fn sets another with audit.SetTarget. A successful action's consequences
+// (audit.Also) are appended after its record. A lost outcome or consequence record fails the
 // action closed (internal error) unless an attempt record was stored.
 func (c *Console) act(r *http.Request, route stack.Route, target string, fn func(ctx context.Context) error) error {
 	rq := state(r)
@@ -47,7 +48,14 @@ func (c *Console) act(r *http.Request, route stack.Route, target string, fn func
 	case err != nil:
 		outcome = audit.OutcomeFailed
 	}
-	if aerr := c.auditRecord(r, rq.actor.WorkspaceID, rq.actor.ID, route.Action, cmp.Or(scope.Target(), target), outcome); aerr != nil && err == nil && !scope.Attempted() {
+	aerr := c.auditRecord(r, rq.actor.WorkspaceID, rq.actor.ID, route.Action, cmp.Or(scope.Target(), target), outcome)
+	for _, cq := range scope.Consequences() {
+		if aerr != nil || err != nil {
+			break
+		}
+		aerr = c.auditRecord(r, rq.actor.WorkspaceID, rq.actor.ID, cq.Action, cq.Target, outcome)
+	}
+	if aerr != nil && err == nil && !scope.Attempted() {
 		return aerr
 	}
 	return err

@@ -422,7 +422,7 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		_, err = c.Keys.Revoke(ctx, dst, keyID)
+		_, _, err = c.Keys.Revoke(ctx, dst, keyID)
 		return err
 	})
 	if err != nil {

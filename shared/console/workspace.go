@@ -243,6 +243,9 @@ func (c *Console) showAudit(w http.ResponseWriter, r *http.Request, rep *audit.R
 		}
 	}
 	v.Actions = appendUnique(appendUnique(v.Actions, ActionSignIn), ActionSignOut)
+	for _, a := range audit.HashingActions() {
+		v.Actions = appendUnique(v.Actions, a)
+	}
 	var from, to time.Time
 	var problems []phi.Problem
 	if v.From != "" {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -430,5 +431,86 @@ func TestHashingStateIsDegradedWhenKeysOrEligibilityAreLost(t *testing.T) {
 		a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, "").json(t, &w)
 		a.must(t, 200, "PUT", "/operator/workspaces/"+ws.ID+"/plan", testOperatorSecret, `{"tier":"team","baa":{"signed":false}}`, "If-Match", ETag(w.Version))
 		state(t, phi.HashingDegraded, phi.DegradedNotEligible, "not HIPAA eligible")
+	})
+}
+
+// A hashing update or a plan change that degrades a destination's hashing, or makes it active
+// again, is followed in the audit log by a record saying so, with the reason, under the same
+// request id; a change that leaves the state as it was records nothing more.
+func TestChangesThatDegradeHashingAreAudited(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	classify(t, a, ws, "traits.email", "yellow")
+	dst := "/workspaces/" + ws.ID + "/destinations/" + ws.Destination
+	k := &phi.Key{ID: phi.NewID(phi.PrefixKey), WorkspaceID: ws.ID, DestinationID: ws.Destination, Kind: phi.KeyEncryption, Origin: phi.OriginKMS,
+		Algorithm: "hpke-p256", PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n", CreatedBy: ws.MemberID}
+	if err := a.store.PutActiveKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	put := func(t *testing.T, defaultTreatment, state string) {
+		t.Helper()
+		var cur DestinationView
+		a.must(t, 200, "GET", dst, ws.Owner, "").json(t, &cur)
+		var v DestinationView
+		a.must(t, 200, "PUT", dst+"/hashing", ws.Owner, `{"enabled":true,"defaultTreatment":"`+defaultTreatment+`","fields":[{"path":"traits.email","treatment":"encrypt"}]}`,
+			"If-Match", ETag(cur.Version)).json(t, &v)
+		if v.HashingState != state {
+			t.Fatalf("hashing state %q, want %q", v.HashingState, state)
+		}
+	}
+	plan := func(t *testing.T, body string) {
+		t.Helper()
+		var w WorkspaceView
+		a.must(t, 200, "GET", "/operator/workspaces/"+ws.ID, testOperatorSecret, "").json(t, &w)
+		a.must(t, 200, "PUT", "/operator/workspaces/"+ws.ID+"/plan", testOperatorSecret, body, "If-Match", ETag(w.Version))
+	}
+	// hashingRecords returns "cause → consequence" for each hashing-state record, checking that
+	// it follows the successful record of its cause, of the same request and actor.
+	hashingRecords := func(t *testing.T) []string {
+		t.Helper()
+		recs, err := a.store.AuditRecords(context.Background(), ws.ID, time.Time{}, time.Time{}, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for i, r := range recs {
+			if !strings.HasPrefix(r.Action, "destination.hashing.") || r.Action == "destination.hashing.update" {
+				continue
+			}
+			prev := recs[i-1]
+			if prev.RequestID != r.RequestID || prev.Actor != r.Actor || prev.Outcome != "success" || r.Outcome != "success" || r.Target != "destinations/"+ws.Destination {
+				t.Errorf("record %+v follows %+v", r, prev)
+			}
+			out = append(out, prev.Action+" → "+r.Action)
+		}
+		return out
+	}
+	want := func(t *testing.T, records ...string) {
+		t.Helper()
+		if got := hashingRecords(t); !slices.Equal(got, records) {
+			t.Errorf("hashing-state records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(records, "\n"))
+		}
+	}
+
+	put(t, "sha256", phi.HashingActive)
+	want(t)
+	t.Run("a default treatment without its key degrades it", func(t *testing.T) {
+		put(t, "hmac", phi.HashingDegraded)
+		want(t, "destination.hashing.update → destination.hashing.degraded.hmac-key-revoked")
+	})
+	t.Run("a default treatment with its key restores it", func(t *testing.T) {
+		put(t, "encrypt", phi.HashingActive)
+		put(t, "encrypt", phi.HashingActive)
+		want(t, "destination.hashing.update → destination.hashing.degraded.hmac-key-revoked",
+			"destination.hashing.update → destination.hashing.restored")
+	})
+	t.Run("losing eligibility degrades it, regaining it restores it", func(t *testing.T) {
+		plan(t, `{"tier":"team","baa":{"signed":false}}`)
+		plan(t, `{"tier":"free","baa":{"signed":false}}`) // still not eligible: nothing more
+		plan(t, `{"tier":"business","baa":{"signed":true,"signedBy":"Dr. Ada"}}`)
+		want(t, "destination.hashing.update → destination.hashing.degraded.hmac-key-revoked",
+			"destination.hashing.update → destination.hashing.restored",
+			"workspace.plan.update → destination.hashing.degraded.workspace-not-eligible",
+			"workspace.plan.update → destination.hashing.restored")
 	})
 }

@@ -62,8 +62,15 @@ func TestHashingIsRefusedUntilEveryRuleHolds(t *testing.T) {
 	})
 	t.Run("sha256 of a yellow field needs no key", func(t *testing.T) {
 		var v DestinationView
-		put(200, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}],"blockRed":true}`).json(t, &v)
+		put(200, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}],"blockRed":true,"defaultTreatment":"sha256"}`).json(t, &v)
 		if v.HashingState != phi.HashingActive || v.Hashing == nil || len(v.Hashing.Fields) != 1 {
+			t.Fatalf("view = %+v", v)
+		}
+	})
+	t.Run("but fields not reviewed yet get encrypt by default, and without a key pair that is degraded", func(t *testing.T) {
+		var v DestinationView
+		put(200, `{"enabled":true,"fields":[{"path":"traits.email","treatment":"sha256"}],"blockRed":true}`).json(t, &v)
+		if v.HashingState != phi.HashingDegraded || v.HashingStateReason != phi.DegradedNoActiveKey || !strings.Contains(v.HashingStateMessage, "not reviewed yet") {
 			t.Fatalf("view = %+v", v)
 		}
 	})

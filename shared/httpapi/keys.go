@@ -232,12 +232,23 @@ func (k *KeygenAPI) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	key, err := k.Keys.Revoke(r.Context(), dst, keyID)
+	key, st, err := k.Keys.Revoke(r.Context(), dst, keyID)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, key)
+	WriteJSON(w, http.StatusOK, RevokedKey{Key: *key, DestinationHashingState: st.State,
+		DestinationHashingStateReason: st.Reason, DestinationHashingStateMessage: st.Message})
 	return nil
+}
+
+// RevokedKey is the 200 response of POST .../keys/{keyId}/revoke: the key as stored and the
+// destination's hashing state after the revocation (phi.HashingState, as the destination's
+// hashingState shows it), so that the caller learns when revoking made it degraded.
+type RevokedKey struct {
+	phi.Key
+	DestinationHashingState        string `json:"destinationHashingState"`
+	DestinationHashingStateReason  string `json:"destinationHashingStateReason,omitempty"`
+	DestinationHashingStateMessage string `json:"destinationHashingStateMessage,omitempty"`
 }
 
 // listKeys serves GET .../keys: metadata and public keys, newest first, paged with ?limit= and

@@ -343,7 +343,8 @@ func (rt *Router) authorized(route stack.Route, next http.Handler) http.Handler 
 // (and the failure logged), because the attempt record — same request id, actor, action and
 // target — already audits the action, and withholding the response would not undo it: it would
 // only lose, say, a key shown once. Without an attempt, a lost outcome record fails the request
-// closed with 500.
+// closed with 500. A success is followed by a record of each consequence the handler noted
+// (audit.Also: a destination's hashing degraded or restored), lost ones treated the same way.
 func (rt *Router) audited(route stack.Route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := info(r.Context())
@@ -372,7 +373,7 @@ func (rt *Router) audited(route stack.Route, next http.Handler) http.Handler {
 		if wsID == "" {
 			logger.WarnContext(r.Context(), "audited request without a workspace",
 				"requestId", RequestID(r.Context()), "route", ri.route, "actor", ri.actor.ID, "outcome", outcome)
-		} else if err := rt.audit(r, route, wsID, scope.Target(), outcome); err != nil && outcome == audit.OutcomeSuccess {
+		} else if err := rt.auditOutcome(r, route, wsID, scope, outcome); err != nil && outcome == audit.OutcomeSuccess {
 			if !scope.Attempted() {
 				// Fail closed: the caller must not get PHI-related data or a change confirmed
 				// without an audit record.
@@ -392,17 +393,37 @@ func auditFailed(op string, err error) error {
 	return &phi.Error{Code: phi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("%s: %w", op, err)}
 }
 
+// auditOutcome appends the outcome record of this request of route and, when it succeeded, a
+// record of each of the scope's consequences (audit.Also) after it; it stops at the first
+// failure, logged and returned.
+func (rt *Router) auditOutcome(r *http.Request, route stack.Route, wsID string, scope *audit.Scope, outcome string) error {
+	if err := rt.audit(r, route, wsID, scope.Target(), outcome); err != nil || outcome != audit.OutcomeSuccess {
+		return err
+	}
+	for _, c := range scope.Consequences() {
+		if err := rt.record(r, route, wsID, c.Action, c.Target, outcome); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // audit appends the record of this request of route in workspace wsID, naming target (the
 // route's default target when empty); failures are logged and returned.
 func (rt *Router) audit(r *http.Request, route stack.Route, wsID, target, outcome string) error {
 	if target == "" {
 		target = defaultTarget(route.Path, r)
 	}
+	return rt.record(r, route, wsID, route.Action, target, outcome)
+}
+
+// record appends one audit record of this request of route: action on target in wsID.
+func (rt *Router) record(r *http.Request, route stack.Route, wsID, action, target, outcome string) error {
 	rec := &phi.AuditRecord{
 		ID:          phi.NewID(phi.PrefixAudit),
 		WorkspaceID: wsID,
 		Actor:       info(r.Context()).actor.ID,
-		Action:      route.Action,
+		Action:      action,
 		Target:      target,
 		Outcome:     outcome,
 		RequestID:   RequestID(r.Context()),

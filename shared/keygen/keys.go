@@ -225,10 +225,43 @@ func (s *Service) Import(ctx context.Context, a phi.Actor, dst *phi.Destination,
 	if err := audit.Attempt(ctx); err != nil {
 		return nil, fmt.Errorf("import key %s: %w", k.ID, err)
 	}
-	if err := s.put(ctx, k, s.Store.PutActiveKey); err != nil {
+	if _, err := s.tracked(ctx, dst, func() error { return s.put(ctx, k, s.Store.PutActiveKey) }); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// tracked runs change, a write to dst's keys, between two readings of dst's hashing state
+// (phi.HashingState from the workspace and dst's keys as stored) and records the change it
+// brought about (audit.HashingChange). It returns the state after, or the error of a reading
+// or of change; when the second reading fails, change has been made.
+func (s *Service) tracked(ctx context.Context, dst *phi.Destination, change func() error) (phi.HashingStatus, error) {
+	before, err := s.hashingState(ctx, dst)
+	if err != nil {
+		return before, err
+	}
+	if err := change(); err != nil {
+		return before, err
+	}
+	after, err := s.hashingState(ctx, dst)
+	if err != nil {
+		return after, err
+	}
+	audit.HashingChange(ctx, dst.ID, before, after)
+	return after, nil
+}
+
+// hashingState returns dst's hashing state as stored.
+func (s *Service) hashingState(ctx context.Context, dst *phi.Destination) (phi.HashingStatus, error) {
+	ws, err := s.Store.GetWorkspace(ctx, dst.WorkspaceID)
+	if err != nil {
+		return phi.HashingStatus{}, fmt.Errorf("hashing state of destination %s: get workspace: %w", dst.ID, err)
+	}
+	keys, err := s.Store.ListKeys(ctx, dst.WorkspaceID, dst.ID)
+	if err != nil {
+		return phi.HashingStatus{}, fmt.Errorf("hashing state of destination %s: list keys: %w", dst.ID, err)
+	}
+	return phi.HashingState(dst, ws, keys), nil
 }
 
 // StorePending stores sec's key as a pending key of its destination, which nothing uses until
@@ -306,7 +339,11 @@ func (s *Service) ActivatePending(ctx context.Context, a phi.Actor, dst *phi.Des
 	if err := audit.Attempt(ctx); err != nil {
 		return nil, fmt.Errorf("activate key %s: %w", keyID, err)
 	}
-	active, err := s.Store.ActivateKey(ctx, dst.WorkspaceID, dst.ID, keyID, now)
+	var active *phi.Key
+	_, err = s.tracked(ctx, dst, func() (err error) {
+		active, err = s.Store.ActivateKey(ctx, dst.WorkspaceID, dst.ID, keyID, now)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("activate key %s: %w", keyID, err)
 	}
@@ -337,20 +374,23 @@ func errExpired(k *phi.Key) error {
 		WithDetails(map[string]string{"keyId": k.ID, "status": "expired"})
 }
 
-// Revoke revokes key keyID of dst (after audit.Attempt) and returns it; revoking a revoked key
-// succeeds, an unknown one is ENOTFOUND.
-func (s *Service) Revoke(ctx context.Context, dst *phi.Destination, keyID string) (*phi.Key, error) {
+// Revoke revokes key keyID of dst (after audit.Attempt) and returns it with dst's hashing state
+// after the revocation (degraded when it was dst's only active key of a kind a treatment needs:
+// audit.HashingChange records that); revoking a revoked key succeeds, an unknown one is
+// ENOTFOUND.
+func (s *Service) Revoke(ctx context.Context, dst *phi.Destination, keyID string) (*phi.Key, phi.HashingStatus, error) {
 	if err := audit.Attempt(ctx); err != nil {
-		return nil, fmt.Errorf("revoke key %s: %w", keyID, err)
+		return nil, phi.HashingStatus{}, fmt.Errorf("revoke key %s: %w", keyID, err)
 	}
-	if err := s.Store.RevokeKey(ctx, dst.WorkspaceID, dst.ID, keyID, s.now()); err != nil {
-		return nil, fmt.Errorf("revoke key %s: %w", keyID, err)
+	st, err := s.tracked(ctx, dst, func() error { return s.Store.RevokeKey(ctx, dst.WorkspaceID, dst.ID, keyID, s.now()) })
+	if err != nil {
+		return nil, st, fmt.Errorf("revoke key %s: %w", keyID, err)
 	}
 	k, err := s.Store.GetKey(ctx, dst.WorkspaceID, dst.ID, keyID)
 	if err != nil {
-		return nil, fmt.Errorf("get revoked key %s: %w", keyID, err)
+		return nil, st, fmt.Errorf("get revoked key %s: %w", keyID, err)
 	}
-	return k, nil
+	return k, st, nil
 }
 
 // Keys returns one page of dst's keys, newest first: metadata and public keys only (phi.Key

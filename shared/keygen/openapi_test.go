@@ -11,6 +11,7 @@ import (
 
 	"github.com/phiguard/phiguard/shared/httpapi"
 	"github.com/phiguard/phiguard/shared/keygen"
+	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -126,13 +127,14 @@ func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 		secret       bool
 		wantLocation bool
 		idempotent   bool // takes Idempotency-Key (the generate routes read it; the router reads the others')
+		ok           any  // the 200 body whose members are checked; nil: not checked
 	}{
-		{"GET " + dst + "/keys", nil, false, nil, false, false, false},
-		{"POST " + dst + "/keys", keygen.GenerateRequest{}, true, httpapi.GeneratedKey{}, true, false, true},
-		{"POST " + dst + "/keys/import", keygen.ImportRequest{}, false, httpapi.GeneratedKey{}.Key, false, true, true},
-		{"POST " + dst + "/keys/{keyId}/revoke", nil, false, nil, false, false, true},
-		{"POST " + dst + "/keys/{keyId}/activate", nil, false, nil, false, false, true},
-		{"POST " + dst + "/hmac-keys", keygen.HMACRequest{}, true, httpapi.GeneratedHMACKey{}, true, false, true},
+		{"GET " + dst + "/keys", nil, false, nil, false, false, false, nil},
+		{"POST " + dst + "/keys", keygen.GenerateRequest{}, true, httpapi.GeneratedKey{}, true, false, true, nil},
+		{"POST " + dst + "/keys/import", keygen.ImportRequest{}, false, httpapi.GeneratedKey{}.Key, false, true, true, nil},
+		{"POST " + dst + "/keys/{keyId}/revoke", nil, false, nil, false, false, true, httpapi.RevokedKey{}},
+		{"POST " + dst + "/keys/{keyId}/activate", nil, false, nil, false, false, true, phi.Key{}},
+		{"POST " + dst + "/hmac-keys", keygen.HMACRequest{}, true, httpapi.GeneratedHMACKey{}, true, false, true, nil},
 	}
 	seen := map[string]bool{}
 	for _, rc := range routes {
@@ -178,6 +180,11 @@ func TestOpenAPIDescribesTheKeygenRoutes(t *testing.T) {
 					if r, ok := op.Responses[code]; !ok || r.Ref != "" {
 						t.Errorf("response %s: documented %v, own description (not a shared $ref) %v; want one saying what Idempotency-Key does", code, ok, r.Ref == "")
 					}
+				}
+			}
+			if rc.ok != nil {
+				if got, want := doc.properties(t, op.Responses["200"].Content["application/json"].Schema), jsonMembers(reflect.TypeOf(rc.ok)); !slices.Equal(got, want) {
+					t.Errorf("200 members documented %v, encoded %v", got, want)
 				}
 			}
 			if rc.created == nil {

@@ -13,8 +13,8 @@ const (
 // Reasons of the degraded hashing state (HashingStatus.Reason).
 const (
 	DegradedNotEligible    = "workspace-not-eligible" // the workspace lost HIPAA eligibility (BAA or tier)
-	DegradedNoActiveKey    = "no-active-key"          // the encrypt treatment has no active encryption key pair
-	DegradedHMACKeyRevoked = "hmac-key-revoked"       // the hmac treatment has no active HMAC key
+	DegradedNoActiveKey    = "no-active-key"          // the encrypt treatment (of a listed field, or the default of fields not reviewed yet) has no active encryption key pair
+	DegradedHMACKeyRevoked = "hmac-key-revoked"       // the hmac treatment (likewise) has no active HMAC key
 )
 
 // HashingStatus is a destination's effective hashing state; Reason (one of the Degraded… codes)
@@ -26,7 +26,9 @@ type HashingStatus struct {
 // HashingState computes d's effective hashing state in ws from what is stored: the workspace's
 // eligibility and keys, d's keys (only looked at when hashing is enabled and the workspace
 // eligible). The pipeline removes a field whose treatment has no active key of its kind
-// (transform.ReasonKeyUnavailable), so such a destination is degraded, not active.
+// (transform.ReasonKeyUnavailable) — a listed field's treatment, or the default treatment
+// of fields not reviewed yet (HashingSettings.Needs) — so such a destination is degraded, not
+// active.
 func HashingState(d *Destination, ws *Workspace, keys []Key) HashingStatus {
 	if !d.Hashing.Enabled {
 		return HashingStatus{State: HashingOff}
@@ -38,13 +40,35 @@ func HashingState(d *Destination, ws *Workspace, keys []Key) HashingStatus {
 	active := func(kind KeyKind) bool {
 		return slices.ContainsFunc(keys, func(k Key) bool { return k.Kind == kind && k.Status == KeyActive })
 	}
-	if d.Hashing.Uses(TreatmentEncrypt) && !active(KeyEncryption) {
-		return HashingStatus{HashingDegraded, DegradedNoActiveKey,
-			"no active encryption key pair: fields with the encrypt treatment are removed from events (fail closed) until a new key pair is active"}
-	}
-	if d.Hashing.Uses(TreatmentHMAC) && !active(KeyHMAC) {
-		return HashingStatus{HashingDegraded, DegradedHMACKeyRevoked,
-			"no active HMAC key: fields with the hmac treatment are removed from events (fail closed) until a new HMAC key is active"}
+	for _, c := range []struct {
+		t              Treatment
+		kind           KeyKind
+		reason, what   string
+		missing, until string
+	}{
+		{TreatmentEncrypt, KeyEncryption, DegradedNoActiveKey, "encrypt", "no active encryption key pair", "a new key pair is active"},
+		{TreatmentHMAC, KeyHMAC, DegradedHMACKeyRevoked, "hmac", "no active HMAC key", "a new HMAC key is active"},
+	} {
+		if active(c.kind) {
+			continue
+		}
+		// The listed fields first: they are what the owner chose; the default treatment of
+		// fields not reviewed yet (phi.HashingSettings.UnreviewedTreatment) degrades too.
+		switch {
+		case d.Hashing.Uses(c.t):
+			return HashingStatus{HashingDegraded, c.reason,
+				c.missing + ": fields with the " + c.what + " treatment are removed from events (fail closed) until " + c.until}
+		case d.Hashing.Needs(c.t, true):
+			return HashingStatus{HashingDegraded, c.reason,
+				c.missing + ": fields not reviewed yet, whose default treatment is " + c.what + ", are removed from events (fail closed) until " + c.until + " or the default treatment changes"}
+		}
 	}
 	return HashingStatus{State: HashingActive}
+}
+
+// KeysDecide reports whether HashingState of d in ws depends on d's keys: hashing is enabled in
+// an eligible workspace and a treatment the pipeline applies (HashingSettings.Needs) is keyed.
+// A caller that reads keys only for the state may skip them otherwise.
+func KeysDecide(d *Destination, ws *Workspace) bool {
+	return d.Hashing.Enabled && ws.HIPAAEligible() && (d.Hashing.Needs(TreatmentEncrypt, true) || d.Hashing.Needs(TreatmentHMAC, true))
 }

@@ -269,9 +269,29 @@ type FieldTreatment struct {
 	Treatment Treatment `json:"treatment"`
 }
 
-// Uses reports whether the settings protect any field with t.
+// Uses reports whether the settings protect any listed field with t.
 func (h HashingSettings) Uses(t Treatment) bool {
 	return slices.ContainsFunc(h.Fields, func(f FieldTreatment) bool { return f.Treatment == t })
+}
+
+// UnreviewedTreatment returns what UnreviewedProtect applies to a field recommended yellow:
+// h.DefaultTreatment, encrypt when it is unset, and "" when it is not a treatment (settings that
+// bypassed validation), for which the pipeline removes the field (fail closed).
+func (h HashingSettings) UnreviewedTreatment() Treatment {
+	switch t := h.DefaultTreatment; {
+	case t == "":
+		return TreatmentEncrypt
+	case t.Valid():
+		return t
+	}
+	return ""
+}
+
+// Needs reports whether the pipeline applies t for the settings in a workspace eligible or
+// not: a listed field has t (Uses), or fields not reviewed yet get it (UnreviewedRule is
+// UnreviewedProtect and UnreviewedTreatment is t).
+func (h HashingSettings) Needs(t Treatment, eligible bool) bool {
+	return h.Uses(t) || (h.UnreviewedRule(eligible) == UnreviewedProtect && h.UnreviewedTreatment() == t)
 }
 
 // KeyKind says what a key is for.
@@ -457,6 +477,17 @@ type Snapshot struct {
 	Destinations    []Destination
 	Keys            []Key
 	Classifications []Classification
+}
+
+// DestinationKeys returns the keys of destination dstID in s.
+func (s *Snapshot) DestinationKeys(dstID string) []Key {
+	var out []Key
+	for _, k := range s.Keys {
+		if k.DestinationID == dstID {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // AnyVersion is the version a change names when it replaces whatever version is current

@@ -208,7 +208,7 @@ func (c *cache) compile(wsID string, now time.Time, snap *phi.Snapshot, matchers
 			rv = newReview(c.classifier(wsID, matchers), snap.Classifications)
 		}
 		dc := c.compileDestination(d, eligible, red, rv, snap.Keys, parsed)
-		dc.degraded = phi.HashingState(&d, &snap.Workspace, keysOf(snap.Keys, d.ID)).Reason
+		dc.degraded = phi.HashingState(&d, &snap.Workspace, snap.DestinationKeys(d.ID)).Reason
 		w.sources[d.SourceID] = append(w.sources[d.SourceID], dc)
 	}
 	return w
@@ -286,17 +286,6 @@ func (c *cache) compileDestination(d phi.Destination, eligible bool, red []strin
 	}
 	dc.hmac = activeKey(keys, d.ID, phi.KeyHMAC)
 	return dc
-}
-
-// keysOf returns the keys of destination dstID.
-func keysOf(keys []phi.Key, dstID string) []phi.Key {
-	var out []phi.Key
-	for _, k := range keys {
-		if k.DestinationID == dstID {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // activeKey returns the newest active, unrevoked key of kind for destination dstID, or nil.

@@ -163,6 +163,14 @@ func TestUnreviewedFieldsAreNotSentInClear(t *testing.T) {
 		}
 	})
 
+	t.Run("only the destination whose default treatment has no key counts its copies degraded", func(t *testing.T) {
+		m := e.metrics.String()
+		want := `"CopiesDegraded":3,"DestinationId":"` + noKey.d.ID + `","Function":"hashing","Reason":"` + phi.DegradedNoActiveKey + `"`
+		if !strings.Contains(m, want) || strings.Count(m, `"Reason":`) != 1 {
+			t.Errorf("want %s, and no other destination degraded, in the metrics:\n%s", want, m)
+		}
+	})
+
 	t.Run("an explicit pass, and hashing off, send them as before", func(t *testing.T) {
 		for _, d := range []*dest{pass, off} {
 			c := copies[d]

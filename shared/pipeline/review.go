@@ -99,17 +99,12 @@ type reviewer struct {
 
 var _ transform.Reviewer = reviewer{}
 
-// newReviewer returns the Reviewer for rule; h.DefaultTreatment is what protect applies to
-// fields recommended yellow ("" is encrypt; a value that is not a treatment removes them).
+// newReviewer returns the Reviewer for rule; protect applies h.UnreviewedTreatment to fields
+// recommended yellow (a default treatment that is not a treatment removes them).
 func newReviewer(r *review, rule phi.Unreviewed, h phi.HashingSettings) reviewer {
 	rv := reviewer{r: r, yellow: transform.Drop}
-	if rule == phi.UnreviewedProtect {
-		switch t := h.DefaultTreatment; {
-		case t == "":
-			rv.yellow = transform.Encrypt
-		case t.Valid():
-			rv.yellow = transform.Treatment(t)
-		}
+	if t := h.UnreviewedTreatment(); rule == phi.UnreviewedProtect && t != "" {
+		rv.yellow = transform.Treatment(t)
 	}
 	return rv
 }

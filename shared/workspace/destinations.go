@@ -21,13 +21,31 @@ const MaxHashedFields = 200
 // HashingStatus is phi.HashingState for d as stored, reading d's keys only when they decide it.
 func (s *Service) HashingStatus(ctx context.Context, d *phi.Destination, ws *phi.Workspace) (phi.HashingStatus, error) {
 	var keys []phi.Key
-	if d.Hashing.Enabled && ws.Ineligibility() == "" && (d.Hashing.Uses(phi.TreatmentEncrypt) || d.Hashing.Uses(phi.TreatmentHMAC)) {
+	if phi.KeysDecide(d, ws) {
 		var err error
 		if keys, err = s.Store.ListKeys(ctx, d.WorkspaceID, d.ID); err != nil {
 			return phi.HashingStatus{}, wrap(err, "list keys of destination %s", d.ID)
 		}
 	}
 	return phi.HashingState(d, ws, keys), nil
+}
+
+// hashingChange reads d's hashing state as stored and as it will be with settings h, and
+// returns what records the change (audit.HashingChange), to call once h is stored: the keys
+// and the workspace do not change with the settings, so nothing is left to read after the
+// write.
+func (s *Service) hashingChange(ctx context.Context, d *phi.Destination, ws *phi.Workspace, h phi.HashingSettings) (func(), error) {
+	before, err := s.HashingStatus(ctx, d, ws)
+	if err != nil {
+		return nil, err
+	}
+	next := *d
+	next.Hashing = h
+	after, err := s.HashingStatus(ctx, &next, ws)
+	if err != nil {
+		return nil, err
+	}
+	return func() { audit.HashingChange(ctx, d.ID, before, after) }, nil
 }
 
 // DestinationInput is what a destination is made of (the body of create and update). Hashing is
@@ -122,10 +140,16 @@ func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in Destina
 		Hashing: phi.HashingSettings{Fields: []phi.FieldTreatment{}}, CreatedAt: now, UpdatedAt: now,
 	}
 	audit.SetTarget(ctx, "destinations/"+d.ID)
+	recordHashing := func() {}
 	if in.Hashing != nil {
-		if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, *in.Hashing); err != nil {
+		h, err := s.CheckHashing(ctx, ws, d.ID, *in.Hashing)
+		if err != nil {
 			return nil, nil, nil, err
 		}
+		if recordHashing, err = s.hashingChange(ctx, d, ws, h); err != nil {
+			return nil, nil, nil, err
+		}
+		d.Hashing = h
 	}
 	if err := s.checkTarget(ctx, in); err != nil {
 		return nil, nil, nil, err
@@ -134,6 +158,7 @@ func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in Destina
 		if err := s.Store.CreateDestination(ctx, d); err != nil {
 			return nil, nil, nil, wrap(err, "create destination")
 		}
+		recordHashing()
 		return d, ws, nil, nil
 	}
 	if s.Signing == nil {
@@ -148,6 +173,7 @@ func (s *Service) CreateDestination(ctx context.Context, a phi.Actor, in Destina
 		clear(text)
 		return nil, nil, nil, wrap(err, "create destination")
 	}
+	recordHashing()
 	return d, ws, text, nil
 }
 
@@ -166,10 +192,16 @@ func (s *Service) UpdateDestination(ctx context.Context, a phi.Actor, id string,
 	if in.Enabled != nil {
 		d.Enabled = *in.Enabled
 	}
+	recordHashing := func() {}
 	if in.Hashing != nil {
-		if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, *in.Hashing); err != nil {
+		h, err := s.CheckHashing(ctx, ws, d.ID, *in.Hashing)
+		if err != nil {
 			return nil, nil, err
 		}
+		if recordHashing, err = s.hashingChange(ctx, d, ws, h); err != nil {
+			return nil, nil, err
+		}
+		d.Hashing = h
 	}
 	if err := s.checkTarget(ctx, in); err != nil {
 		return nil, nil, err
@@ -180,6 +212,7 @@ func (s *Service) UpdateDestination(ctx context.Context, a phi.Actor, id string,
 	if err := s.Store.UpdateDestination(ctx, d); err != nil {
 		return nil, nil, wrap(err, "update destination %s", id)
 	}
+	recordHashing()
 	return d, ws, nil
 }
 
@@ -191,15 +224,21 @@ func (s *Service) SetHashing(ctx context.Context, wsID, id string, version int64
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Hashing, err = s.CheckHashing(ctx, ws, d.ID, h); err != nil {
+	if h, err = s.CheckHashing(ctx, ws, d.ID, h); err != nil {
 		return nil, nil, err
 	}
+	recordHashing, err := s.hashingChange(ctx, d, ws, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.Hashing = h
 	if err := atVersion(d, version); err != nil {
 		return nil, nil, err
 	}
 	if err := s.Store.UpdateDestination(ctx, d); err != nil {
 		return nil, nil, wrap(err, "update hashing of destination %s", id)
 	}
+	recordHashing()
 	return d, ws, nil
 }
 

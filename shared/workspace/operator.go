@@ -11,6 +11,7 @@ import (
 // OperatorStore is what platform operators change. *dynamo.Store satisfies it.
 type OperatorStore interface {
 	Workspaces
+	Snapshots
 	// CreateWorkspace stores a workspace and its first owner token in one transaction.
 	CreateWorkspace(ctx context.Context, w *phi.Workspace, owner *phi.Token, ownerSecretHash string) error
 	// UpdateWorkspace saves tier and BAA when the stored version is w.Version (else EPRECONDITION).
@@ -128,8 +129,9 @@ func (o *Operator) Workspace(ctx context.Context, wsID string) (*phi.Workspace, 
 // SetPlan changes wsID's tier and BAA when its stored version is version (else EPRECONDITION;
 // phi.AnyVersion replaces whatever version is current).
 // Downgrading or revoking the BAA needs no further write: the pipeline re-checks eligibility on
-// every snapshot and removes protected fields (fail closed), and destinations show hashing as
-// suspended.
+// every snapshot and removes protected fields (fail closed), and destinations with hashing
+// enabled read degraded (phi.DegradedNotEligible). A change of eligibility records the change
+// of every destination's hashing state (audit.HashingChange).
 func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Plan) (*phi.Workspace, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
@@ -138,6 +140,7 @@ func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Pl
 	if err != nil {
 		return nil, err
 	}
+	old := *ws
 	ws.Tier = p.Tier
 	switch {
 	case p.BAA.Signed && !ws.BAA.Signed:
@@ -150,8 +153,22 @@ func (o *Operator) SetPlan(ctx context.Context, wsID string, version int64, p Pl
 	if version != phi.AnyVersion {
 		ws.Version = version
 	}
+	var snap *phi.Snapshot
+	if old.HIPAAEligible() != ws.HIPAAEligible() {
+		// Read before the write: the keys and destinations do not change with the plan.
+		if snap, _, err = o.Store.LoadSnapshot(ctx, wsID); err != nil {
+			return nil, wrap(err, "hashing states of workspace %s", wsID)
+		}
+	}
 	if err := o.Store.UpdateWorkspace(ctx, ws); err != nil {
 		return nil, wrap(err, "update plan of workspace %s", ws.ID)
+	}
+	if snap != nil {
+		for i := range snap.Destinations {
+			d := &snap.Destinations[i]
+			keys := snap.DestinationKeys(d.ID)
+			audit.HashingChange(ctx, d.ID, phi.HashingState(d, &old, keys), phi.HashingState(d, ws, keys))
+		}
 	}
 	return ws, nil
 }

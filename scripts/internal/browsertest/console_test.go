@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,14 +70,26 @@ func newSuite(t *testing.T) *suite {
 		t.Fatalf("start %s: %v", chromium, err)
 	}
 	shots := filepath.Join(RepoRoot(), "build", "console")
-	if err := os.RemoveAll(shots); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
+	// Emptied once per run, so that one test's suite does not delete another's screenshots.
+	if err := clearShots(shots); err != nil {
 		t.Fatal(err)
 	}
 	return &suite{t: t, s: s, log: logs, browser: browserCtx, axe: AxeScript(axe), shots: shots}
 }
+
+// clearShots empties the screenshot directory, the first time it is called in the process.
+var clearShots = func() func(dir string) error {
+	var once sync.Once
+	var err error
+	return func(dir string) error {
+		once.Do(func() {
+			if err = os.RemoveAll(dir); err == nil {
+				err = os.MkdirAll(dir, 0o755)
+			}
+		})
+		return err
+	}
+}()
 
 // hashed are the yellow fields the destinations protect with encrypt.
 var hashed = []string{"traits.email", "traits.name", "properties.mrn", "properties.diagnosis"}
