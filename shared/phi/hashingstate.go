@@ -40,7 +40,7 @@ func HashingState(d *Destination, ws *Workspace, keys []Key) HashingStatus {
 	active := func(kind KeyKind) bool {
 		return slices.ContainsFunc(keys, func(k Key) bool { return k.Kind == kind && k.Status == KeyActive })
 	}
-	for _, c := range []struct {
+	keyed := []struct {
 		t              Treatment
 		kind           KeyKind
 		reason, what   string
@@ -48,17 +48,17 @@ func HashingState(d *Destination, ws *Workspace, keys []Key) HashingStatus {
 	}{
 		{TreatmentEncrypt, KeyEncryption, DegradedNoActiveKey, "encrypt", "no active encryption key pair", "a new key pair is active"},
 		{TreatmentHMAC, KeyHMAC, DegradedHMACKeyRevoked, "hmac", "no active HMAC key", "a new HMAC key is active"},
-	} {
-		if active(c.kind) {
-			continue
-		}
-		// The listed fields first: they are what the owner chose; the default treatment of
-		// fields not reviewed yet (phi.HashingSettings.UnreviewedTreatment) degrades too.
-		switch {
-		case d.Hashing.Uses(c.t):
+	}
+	// The listed fields first, of either kind: they are what the owner chose; then the default
+	// treatment of fields not reviewed yet (HashingSettings.UnreviewedTreatment).
+	for _, c := range keyed {
+		if d.Hashing.Uses(c.t) && !active(c.kind) {
 			return HashingStatus{HashingDegraded, c.reason,
 				c.missing + ": fields with the " + c.what + " treatment are removed from events (fail closed) until " + c.until}
-		case d.Hashing.Needs(c.t, true):
+		}
+	}
+	for _, c := range keyed {
+		if d.Hashing.Needs(c.t, true) && !active(c.kind) {
 			return HashingStatus{HashingDegraded, c.reason,
 				c.missing + ": fields not reviewed yet, whose default treatment is " + c.what + ", are removed from events (fail closed) until " + c.until + " or the default treatment changes"}
 		}

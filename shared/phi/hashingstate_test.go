@@ -31,6 +31,8 @@ func TestHashingStateSaysWhatEventsGet(t *testing.T) {
 			eligible, []Key{key(KeyEncryption, KeyActive)}, HashingDegraded, DegradedHMACKeyRevoked, "default treatment is hmac"},
 		{"the default treatment with its key is active", HashingSettings{Enabled: true, DefaultTreatment: TreatmentHMAC},
 			eligible, []Key{key(KeyHMAC, KeyActive)}, HashingActive, "", ""},
+		{"a listed field's missing HMAC key is named before the default treatment's key pair", HashingSettings{Enabled: true, Fields: []FieldTreatment{
+			{Path: "traits.phone", Treatment: TreatmentHMAC}}}, eligible, nil, HashingDegraded, DegradedHMACKeyRevoked, "fields with the hmac treatment"},
 		{"a listed field's missing key is named before the default treatment's", HashingSettings{Enabled: true, Fields: []FieldTreatment{
 			{Path: "traits.phone", Treatment: TreatmentHMAC}}, DefaultTreatment: TreatmentHMAC}, eligible, nil, HashingDegraded, DegradedHMACKeyRevoked, "fields with the hmac treatment"},
 		{"a workspace that lost eligibility is degraded, with why", both, lapsed, bothKeys, HashingDegraded, DegradedNotEligible, "team tier"},

@@ -94,12 +94,21 @@ func treatmentsOf(d int) map[string]string {
 	return m
 }
 
+// hashingOf returns destination d's hashing settings. A destination that encrypts nothing has
+// no key pair, so fields not reviewed yet are redacted rather than encrypted by default: with
+// the default (encrypt) its hashing would read degraded (phi.HashingState).
 func hashingOf(d int) map[string]any {
 	var fields []any
+	encrypts := false
 	for _, p := range protectedPaths {
 		fields = append(fields, map[string]string{"path": p, "treatment": treatmentsOf(d)[p]})
+		encrypts = encrypts || treatmentsOf(d)[p] == "encrypt"
 	}
-	return map[string]any{"enabled": true, "blockRed": true, "fields": fields}
+	h := map[string]any{"enabled": true, "blockRed": true, "fields": fields}
+	if !encrypts {
+		h["defaultTreatment"] = "redact"
+	}
+	return h
 }
 
 // TestSoakCampaign pushes events through the local stack under every fault and accounts for
