@@ -96,6 +96,17 @@ func (sf setupForm) hashing() phi.HashingSettings {
 	return phi.HashingSettings{Enabled: sf.Hash, Fields: fields, BlockRed: sf.BlockRed}
 }
 
+// keepUnreviewed gives in's hashing settings, if any, the rule for fields not reviewed yet and
+// the default treatment stored for d: the console has no control for them (they are set through
+// the API), so a Save must not reset them — which would change what those fields get, and
+// possibly the destination's hashing state (phi.HashingState).
+func keepUnreviewed(in workspace.DestinationInput, d *phi.Destination) workspace.DestinationInput {
+	if in.Hashing != nil {
+		in.Hashing.Unreviewed, in.Hashing.DefaultTreatment = d.Hashing.Unreviewed, d.Hashing.DefaultTreatment
+	}
+	return in
+}
+
 func (sf setupForm) input(hashing bool) workspace.DestinationInput {
 	enabled := sf.Enabled
 	settings := phi.DestinationSettings{URL: sf.URL}
@@ -564,7 +575,7 @@ func (c *Console) updateDestination(w http.ResponseWriter, r *http.Request) erro
 	}
 	a := state(r).actor
 	err = c.act(r, stack.RouteUpdateDestination, "destinations/"+d.ID, func(ctx context.Context) error {
-		_, _, err := c.Service.UpdateDestination(ctx, a, d.ID, form.Version, form.input(can(r, stack.RouteUpdateHashing)))
+		_, _, err := c.Service.UpdateDestination(ctx, a, d.ID, form.Version, keepUnreviewed(form.input(can(r, stack.RouteUpdateHashing)), d))
 		return err
 	})
 	if fe, err := formOr(err); err != nil {

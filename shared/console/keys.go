@@ -286,7 +286,7 @@ func (c *Console) saveHashing(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !rotate {
 		err = c.act(r, stack.RouteUpdateHashing, "destinations/"+d.ID+"/hashing", func(ctx context.Context) error {
-			in := form.input(true)
+			in := keepUnreviewed(form.input(true), d)
 			if form.Flow == d.ID && !d.Enabled && f.Get("new") == "yes" {
 				on := true
 				in.Enabled = &on

@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +10,8 @@ import (
 // TestRevokingTheOnlyKeyPairShowsTheDestinationDegraded revokes, in the console, the only key
 // pair of a destination that encrypts a field: the keys page, the destination's page and the
 // destinations list then say hashing is degraded and why, and the audit page lists the
-// degraded record.
+// degraded record. Before that, a Save of the destination's settings keeps the default
+// treatment set through the API.
 func TestRevokingTheOnlyKeyPairShowsTheDestinationDegraded(t *testing.T) {
 	st := newSuite(t)
 	owner, cancel := st.person(t)
@@ -34,13 +36,19 @@ func TestRevokingTheOnlyKeyPairShowsTheDestinationDegraded(t *testing.T) {
 	keyID := key["id"].(string)
 	must(http.StatusOK, "POST", "/destinations/"+dst+"/keys/"+keyID+"/activate", nil, "")
 	h, _ := must(http.StatusOK, "GET", "/destinations/"+dst, nil, "")
-	must(http.StatusOK, "PUT", "/destinations/"+dst+"/hashing", map[string]any{"enabled": true,
+	must(http.StatusOK, "PUT", "/destinations/"+dst+"/hashing", map[string]any{"enabled": true, "unreviewed": "protect", "defaultTreatment": "redact",
 		"fields": []map[string]string{{"path": "traits.email", "treatment": "encrypt"}}}, h.Get("ETag"))
 
 	st.signIn(t, owner, tok)
 	st.nav(t, owner, "/destinations/"+dst)
 	if s := st.text(t, owner, "#hashing-state"); !strings.Contains(s, "active") {
 		t.Fatalf("before the revocation the destination says %q", s)
+	}
+	// The console has no control for the rule of fields not reviewed yet or the default
+	// treatment: its Save keeps what the API set.
+	st.submit(t, owner, "#save-settings")
+	if _, got := must(http.StatusOK, "GET", "/destinations/"+dst, nil, ""); fmt.Sprintf("%v %v", got["hashing"].(map[string]any)["defaultTreatment"], got["hashing"].(map[string]any)["unreviewed"]) != "redact protect" {
+		t.Errorf("after a Save in the console the hashing settings are %v; want the default treatment and unreviewed rule kept", got["hashing"])
 	}
 	st.nav(t, owner, "/destinations/"+dst+"/keys")
 	st.submit(t, owner, `tr[data-key="`+keyID+`"] button[type=submit]`)
