@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"maps"
@@ -216,6 +215,12 @@ func newCampaign(t *testing.T, n int, rate float64) *campaign {
 	}
 
 	// The fault servers, and the address of the one that is down at first.
+	c.flaky.event = func(id string) int {
+		if ref, ok := c.copyOf[id]; ok {
+			return ref.event
+		}
+		return -1
+	}
 	c.servers[dFlaky] = faults.New(t, c.flaky.behavior())
 	c.servers[dGone] = faults.New(t, func(n int, w http.ResponseWriter, r *http.Request, done <-chan struct{}) {
 		if c.gone.Load() {
@@ -910,6 +915,7 @@ func reasons(m map[string]int) string {
 // flakyDest fails each copy in one of the ways of shared/faults, chosen by its webhook-id,
 // before it succeeds: most copies on the first attempt, some after one or more failures.
 type flakyDest struct {
+	event    func(dedupID string) int // the event index of a copy, -1 when unknown
 	mu       sync.Mutex
 	attempts map[string]int
 	seen     map[string]int
@@ -927,27 +933,26 @@ var flakyBehaviors = map[string]faults.Behavior{
 	"slow body":         faults.SlowBody(12, time.Second), // the sender decides on the status and stops reading at its 10 s timeout
 }
 
-// script returns the failures a copy meets before it is accepted.
-func script(id string) []string {
-	h := fnv.New32a()
-	io.WriteString(h, id)
-	switch v := h.Sum32() % 1000; {
-	case v < 750:
-		return nil
-	case v < 830:
-		return []string{"500"}
-	case v < 880:
-		return []string{"429 Retry-After 1"}
-	case v < 920:
-		return []string{"503 Retry-After 2"}
-	case v < 928:
+// script returns the failures the copy of event i meets before it is accepted. It follows the
+// event's place in the corpus, so every failure occurs in any run of at least 125 events.
+func script(i int) []string {
+	switch v := i % 125; {
+	case v == 0:
 		return []string{"hang"}
-	case v < 936:
+	case v == 1:
 		return []string{"slow body"}
-	case v < 980:
+	case v < 12:
+		return []string{"500"}
+	case v < 18:
+		return []string{"429 Retry-After 1"}
+	case v < 23:
+		return []string{"503 Retry-After 2"}
+	case v < 28:
 		return []string{"500", "500"}
-	default:
+	case v < 30:
 		return []string{"500", "429 Retry-After 1", "503 Retry-After 2"}
+	default:
+		return nil
 	}
 }
 
@@ -958,7 +963,7 @@ func (f *flakyDest) behavior() faults.Behavior {
 		a := f.attempts[id]
 		f.attempts[id]++
 		kind := "204"
-		if s := script(id); a < len(s) {
+		if s := script(f.event(id)); a < len(s) {
 			kind = s[a]
 		}
 		f.seen[kind]++
