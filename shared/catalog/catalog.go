@@ -96,7 +96,7 @@ var Entries = []Entry{
 		}, {
 			Name: "batchSize", Title: "Events per request", Example: "10", Integer: true, Min: 1, Max: MaxWebhookBatch, Default: 1,
 			Description: "Optional: the most events one request carries. 1, the default, POSTs each event alone as the body; above 1, " +
-				"events that are ready together go in one request of up to that many (and at most 1 MiB), " +
+				"events that are ready together go in one request of up to that many (and at most 256 KiB), " +
 				"as {\"events\": [{\"id\": <the event's webhook-id>, \"event\": <the event>}, ...]} (docs/WEBHOOKS.md).",
 		}},
 	},
@@ -164,10 +164,12 @@ var Entries = []Entry{
 }
 
 // The most events, and bytes of body, one request to a webhook destination carries
-// (phi.DestinationSettings.BatchSize's bound; a single event larger than the bytes goes alone).
+// (phi.DestinationSettings.BatchSize's bound). The bytes are about what one SQS message holds,
+// so that a failed request's copies are re-scheduled, and sent again, as one request (the
+// delivery engine keeps a request within pack.MaxBodyBytes of copies).
 const (
 	MaxWebhookBatch      = 100
-	MaxWebhookBatchBytes = 1 << 20
+	MaxWebhookBatchBytes = 256 << 10
 )
 
 // EventBridge's source and detail types of what the service puts on a bus. A test record
