@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/fn/fntest"
 	"github.com/phiguard/phiguard/shared/pack"
@@ -203,7 +204,7 @@ func TestAFailedBatchSettlesOnlyItsOwnCopies(t *testing.T) {
 		}
 	}
 	dead := map[string]string{}
-	for _, m := range f.q.drain(f.q.dlq) {
+	for _, m := range awstest.Receive(t, f.q.sqs, f.q.dlq, 0, 0) {
 		if attrOf(m, stack.AttrDestination) != dst || attrOf(m, stack.AttrWorkspace) != f.ws {
 			t.Errorf("a dead letter of %s/%s", attrOf(m, stack.AttrWorkspace), attrOf(m, stack.AttrDestination))
 		}

@@ -83,7 +83,7 @@ func TestABatchingWebhookGetsItsEventsInFewerRequestsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, src := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
+	code, src, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/sources", ws.OwnerToken, `{"name":"web"}`)
 	if code != 201 {
 		t.Fatalf("create source: %d %v", code, src)
 	}
@@ -91,7 +91,7 @@ func TestABatchingWebhookGetsItsEventsInFewerRequestsEndToEnd(t *testing.T) {
 	dst := map[string]string{}
 	for name, batch := range hooks {
 		hook := name + "-" + ws.ID[3:11]
-		code, d := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
+		code, d, _ := apiCall(t, s, "POST", "/workspaces/"+ws.ID+"/destinations", ws.OwnerToken,
 			`{"sourceId":"`+src["id"].(string)+`","name":"`+name+`","type":"webhook","settings":{"url":"`+s.HookURL(hook)+`"`+batch+`}}`)
 		if code != 201 {
 			t.Fatalf("create destination %s: %d %v", name, code, d)
