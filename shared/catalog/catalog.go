@@ -10,6 +10,7 @@ package catalog
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/phiguard/phiguard/shared/phi"
 )
@@ -27,6 +28,10 @@ type Setting struct {
 	Pattern string
 	// Example is a well-formed value.
 	Example string
+	// Integer makes the setting a JSON integer from Min to Max (a string otherwise); Default
+	// is what an absent one means.
+	Integer           bool
+	Min, Max, Default int
 }
 
 // Limits are what one destination of a type accepts. Zero means no limit of that kind beyond
@@ -80,13 +85,19 @@ const awsBAA = "HIPAA eligible: a HIPAA eligible AWS service in your own account
 var Entries = []Entry{
 	{
 		Type: phi.DestinationWebhook, Name: "Webhook (HTTPS)",
-		Delivers:      "Each event is POSTed to your HTTPS endpoint, signed with HMAC-SHA-256 so the receiver can verify it.",
+		Delivers: "Each event is POSTed to your HTTPS endpoint, signed with HMAC-SHA-256 so the receiver can verify it; " +
+			"with a batch size above 1, up to that many events per request, as {\"events\": [...]}.",
 		HIPAAEligible: true,
 		BAA:           "HIPAA eligible when the receiving endpoint is covered by your own agreements (your BAA with whoever runs it): phiguard protects the fields you choose before the copy leaves.",
-		Limits:        Limits{MaxBatchRecords: 1},
+		Limits:        Limits{MaxBatchRecords: MaxWebhookBatch, MaxBatchBytes: MaxWebhookBatchBytes},
 		Settings: []Setting{{
 			Name: "url", Title: "Webhook URL", Required: true, Example: "https://hooks.example.com/phiguard",
 			Description: "An https address whose host resolves to public addresses only.",
+		}, {
+			Name: "batchSize", Title: "Events per request", Example: "10", Integer: true, Min: 1, Max: MaxWebhookBatch, Default: 1,
+			Description: "Optional: the most events one request carries. 1, the default, POSTs each event alone as the body; above 1, " +
+				"events that are ready together go in one request of up to that many (and at most 256 KiB), " +
+				"as {\"events\": [{\"id\": <the event's webhook-id>, \"event\": <the event>}, ...]} (docs/WEBHOOKS.md).",
 		}},
 	},
 	{
@@ -152,6 +163,15 @@ var Entries = []Entry{
 	},
 }
 
+// The most events, and bytes of body, one request to a webhook destination carries
+// (phi.DestinationSettings.BatchSize's bound). The bytes are about what one SQS message holds,
+// so that a failed request's copies are re-scheduled, and sent again, as one request (the
+// delivery engine keeps a request within pack.MaxBodyBytes of copies).
+const (
+	MaxWebhookBatch      = 100
+	MaxWebhookBatchBytes = 256 << 10
+)
+
 // EventBridge's source and detail types of what the service puts on a bus. A test record
 // (POST …/test) has EventBridgeTestDetailType.
 const (
@@ -179,12 +199,18 @@ func Types() []phi.DestinationType {
 }
 
 // Schema returns the JSON Schema (draft 2020-12, as OpenAPI 3.1 uses it) of e's settings: an
-// object of the listed string members, the required ones required, nothing else.
+// object of the listed members (strings, or integers within their bounds), the required ones
+// required, nothing else.
 func (e Entry) Schema() map[string]any {
 	props := map[string]any{}
 	required := []string{}
 	for _, s := range e.Settings {
 		p := map[string]any{"type": "string", "title": s.Title, "description": s.Description, "examples": []string{s.Example}}
+		if s.Integer {
+			n, _ := strconv.Atoi(s.Example)
+			p["type"], p["examples"] = "integer", []int{n}
+			p["minimum"], p["maximum"], p["default"] = s.Min, s.Max, s.Default
+		}
 		if s.Pattern != "" {
 			p["pattern"] = s.Pattern
 		}

@@ -49,11 +49,14 @@ func TestExamplesPassAndSchemasMatchTheSettings(t *testing.T) {
 			for _, set := range e.Settings {
 				raw[set.Name] = set.Example
 			}
-			b, _ := json.Marshal(raw)
-			if err := json.Unmarshal(b, &s); err != nil {
-				t.Fatal(err)
+			for name, v := range raw {
+				if !SetValue(&s, name, v) {
+					t.Fatalf("%s is not a member of phi.DestinationSettings", name)
+				}
 			}
-			if !reflect.DeepEqual(values(s), withDefaults(raw)) {
+			b, _ := json.Marshal(s)
+			var back phi.DestinationSettings
+			if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(values(back), withDefaults(raw)) {
 				t.Fatalf("a setting's name is not a member of phi.DestinationSettings: %v", raw)
 			}
 			if p := Check(e.Type, s); len(p) > 0 {
@@ -67,6 +70,9 @@ func TestExamplesPassAndSchemasMatchTheSettings(t *testing.T) {
 				p := props[set.Name].(map[string]any)
 				if set.Pattern != "" && p["pattern"] != set.Pattern {
 					t.Errorf("%s: schema pattern %v, want %q", set.Name, p["pattern"], set.Pattern)
+				}
+				if set.Integer && (p["type"] != "integer" || p["minimum"] != set.Min || p["maximum"] != set.Max || set.Default < set.Min || set.Default > set.Max) {
+					t.Errorf("%s: integer schema %v, want %d to %d", set.Name, p, set.Min, set.Max)
 				}
 				if set.Pattern != "" {
 					if _, err := regexp.Compile(set.Pattern); err != nil {
@@ -130,6 +136,9 @@ func TestCheckRefusesWhatAWSWouldRefuse(t *testing.T) {
 			QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + strings.Repeat("q", 78) + ".fifo"}, "settings.queueArn", "at most 80"},
 		{"a role on a webhook", phi.DestinationWebhook, phi.DestinationSettings{URL: "https://x.example", RoleARN: role}, "settings.roleArn", "not a setting of webhook"},
 		{"a webhook without its URL", phi.DestinationWebhook, phi.DestinationSettings{}, "settings.url", "is required"},
+		{"a batch of none", phi.DestinationWebhook, phi.DestinationSettings{URL: "https://x.example", BatchSize: ptr(0)}, "settings.batchSize", "from 1 to 100"},
+		{"a batch above the most", phi.DestinationWebhook, phi.DestinationSettings{URL: "https://x.example", BatchSize: ptr(MaxWebhookBatch + 1)}, "settings.batchSize", "from 1 to 100"},
+		{"a batch on a queue", phi.DestinationSQS, phi.DestinationSettings{RoleARN: role, QueueARN: "arn:aws:sqs:us-east-1:123456789012:q", BatchSize: ptr(5)}, "settings.batchSize", "not a setting of sqs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := Check(tc.typ, tc.s)
@@ -138,6 +147,25 @@ func TestCheckRefusesWhatAWSWouldRefuse(t *testing.T) {
 				t.Fatalf("Check = %v, want a problem of %s saying %q", p, tc.field, tc.says)
 			}
 		})
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+// The console's text of an integer setting: digits set it, empty unsets it, anything else is
+// kept as 0 for Check to refuse next to the field.
+func TestSetValueReadsAnIntegerSettingsText(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want *int
+	}{{"10", ptr(10)}, {"", nil}, {"ten", ptr(0)}, {"1.5", ptr(0)}} {
+		s := phi.DestinationSettings{BatchSize: ptr(3)}
+		if !SetValue(&s, "batchSize", tc.text) || !reflect.DeepEqual(s.BatchSize, tc.want) {
+			t.Errorf("SetValue(batchSize, %q) set %v, want %v", tc.text, s.BatchSize, tc.want)
+		}
+	}
+	if p := Check(phi.DestinationWebhook, phi.DestinationSettings{URL: "https://x.example", BatchSize: ptr(MaxWebhookBatch)}); len(p) != 0 {
+		t.Errorf("the largest batch is refused: %v", p)
 	}
 }
 

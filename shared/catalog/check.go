@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/phiguard/phiguard/shared/phi"
@@ -40,9 +41,21 @@ func Values(s phi.DestinationSettings) map[string]string {
 	return m
 }
 
-// SetValue sets the member of s with JSON name name to v; it reports false, changing nothing,
-// when s has no such member.
+// SetValue sets the member of s with JSON name name to v, a whole number's digits for an
+// integer setting (empty unsets it; other text sets 0, outside every integer setting's bounds, so
+// that Check refuses it); it reports false, changing nothing, when s has no such member.
 func SetValue(s *phi.DestinationSettings, name, v string) bool {
+	if name == "batchSize" {
+		s.BatchSize = nil
+		if v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				n = 0
+			}
+			s.BatchSize = &n
+		}
+		return true
+	}
 	p := map[string]*string{
 		"url": &s.URL, "roleArn": &s.RoleARN, "bucket": &s.Bucket, "region": &s.Region, "prefix": &s.Prefix,
 		"kmsKeyArn": &s.KMSKeyARN, "deliveryStreamArn": &s.DeliveryStreamARN, "eventBusArn": &s.EventBusARN,
@@ -60,8 +73,16 @@ func values(s phi.DestinationSettings) map[string]string {
 	return map[string]string{
 		"url": s.URL, "roleArn": s.RoleARN, "bucket": s.Bucket, "region": s.Region, "prefix": s.Prefix,
 		"kmsKeyArn": s.KMSKeyARN, "deliveryStreamArn": s.DeliveryStreamARN, "eventBusArn": s.EventBusARN,
-		"queueArn": s.QueueARN,
+		"queueArn": s.QueueARN, "batchSize": intValue(s.BatchSize),
 	}
+}
+
+// intValue is an integer setting's text: its digits, or "" when it is absent.
+func intValue(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(*n)
 }
 
 // patterns caches each setting's compiled pattern.
@@ -99,6 +120,10 @@ func Check(t phi.DestinationType, s phi.DestinationSettings) []phi.Problem {
 		case v == "" && set.Required:
 			p = append(p, phi.Problem{Field: field, Reason: fmt.Sprintf("is required for %s destinations (for example %s)", t, set.Example)})
 		case v == "":
+		case set.Integer:
+			if n, _ := strconv.Atoi(v); n < set.Min || n > set.Max {
+				p = append(p, phi.Problem{Field: field, Reason: fmt.Sprintf("must be a whole number from %d to %d (leave it out for %d)", set.Min, set.Max, set.Default)})
+			}
 		case strings.TrimSpace(v) != v:
 			p = append(p, phi.Problem{Field: field, Reason: "must not start or end with whitespace"})
 		case set.Pattern != "" && !patterns[string(t)+"."+set.Name].MatchString(v):
@@ -117,7 +142,7 @@ func Check(t phi.DestinationType, s phi.DestinationSettings) []phi.Problem {
 }
 
 // settingNames lists every member of phi.DestinationSettings, in a stable order.
-var settingNames = []string{"url", "roleArn", "bucket", "region", "prefix", "kmsKeyArn", "deliveryStreamArn", "eventBusArn", "queueArn"}
+var settingNames = []string{"url", "roleArn", "bucket", "region", "prefix", "kmsKeyArn", "deliveryStreamArn", "eventBusArn", "queueArn", "batchSize"}
 
 // checkTogether checks what well-formed settings must agree on.
 func checkTogether(t phi.DestinationType, s phi.DestinationSettings) []phi.Problem {

@@ -70,7 +70,8 @@ type Config struct {
 	Senders map[phi.DestinationType]Sender
 	// MaxAttempts per copy; stack.DeliveryMaxAttempts when 0.
 	MaxAttempts int
-	// Chunk is how many copies of one destination are given to Send at once (5 when 0); the
+	// Chunk is how many copies of one destination are given to Send at once (5 when 0), or, for
+	// a destination a Batcher sends batches to, how many of its requests are made at once; the
 	// breaker is consulted between chunks, so a dead destination costs one chunk's timeouts.
 	Chunk int
 	// Chunks overrides Chunk by destination type: the AWS types send a chunk in one request, so
@@ -186,8 +187,12 @@ type group struct {
 type settled struct {
 	group string // the key of its group in Handle's map
 	owner int
-	c     pack.Copy
-	dead  bool
+	// request numbers the batched request the copy was sent in (from 1, per group); 0 when it
+	// was sent alone or not at all. A failed request's copies are re-scheduled together, in a
+	// message of their own, so that they are sent again as that request, with its webhook-id.
+	request int
+	c       pack.Copy
+	dead    bool
 	// retry: the copy's attempts (already counted in c.Attempts), the least delay, and whether
 	// the backoff of its attempts applies; dead: the reason, and the last attempt's failure
 	// and status.
@@ -349,6 +354,12 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 	}
 
 	key := g.ws + "/" + g.dst
+	batcher, _ := sender.(Batcher)
+	batches, sent := false, 0
+	if batcher != nil {
+		n, _ := batcher.Batch(d)
+		batches = n > 1
+	}
 	for start := 0; start < len(g.copies); {
 		ok, probe, wait := e.breaker.allow(key)
 		if !ok || e.pastDeadline(ctx) {
@@ -366,14 +377,21 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 			t.mu.Unlock()
 			break
 		}
+		var outcomes []Outcome
+		var requests []int
 		n := min(cmp.Or(e.cfg.Chunks[d.Type], e.cfg.Chunk), len(g.copies)-start)
 		if probe {
 			n = 1
 		}
-		chunk := g.copies[start : start+n]
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
-		outcomes := sender.Send(sctx, d, chunk)
+		if batches {
+			n, outcomes, requests = e.sendBatches(sctx, batcher, d, key, g.copies[start:], g.owners[start:], probe, sent)
+			sent = requests[n-1]
+		} else {
+			outcomes = sender.Send(sctx, d, g.copies[start:start+n])
+		}
 		cancel()
+		chunk := g.copies[start : start+n]
 		first := len(out)
 		for j, c := range chunk {
 			i := start + j
@@ -381,7 +399,10 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 			if j < len(outcomes) {
 				o = outcomes[j]
 			}
-			e.breaker.record(key, o.Err != nil && !o.Permanent)
+			if !batches {
+				e.breaker.record(key, o.Err != nil && !o.Permanent)
+			}
+			before := len(out)
 			switch {
 			case o.Err == nil:
 				t.mu.Lock()
@@ -397,6 +418,9 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 			default:
 				retry(i, c, true, o.Reason, o.Status, 0, true)
 			}
+			if batches && len(out) > before {
+				out[before].request = requests[j]
+			}
 			e.log.Warn("copy not delivered", "workspace", g.ws, "destination", g.dst, "dedup_id", c.DedupID,
 				"attempt", c.Attempts+1, "reason", o.Reason, "status", o.Status, "permanent", o.Permanent)
 		}
@@ -410,6 +434,54 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 		start += n
 	}
 	return out
+}
+
+// sendBatches sends the first of copies to d in requests of at most Batch's copies and bytes,
+// and no more than one packed message holds (pack.Fits: a failed request is re-scheduled
+// whole, in one message), up to Config.Chunk requests at once (one request of one copy when probe: the half-open
+// circuit's probe), records each request's outcome with the breaker, and returns how many
+// copies it sent, each one's outcome — its request's — and its request's number (after
+// numbered, the requests already sent). A request takes copies of several records only when
+// they are fresh (no attempt yet): a re-scheduled record, a failed request's copies, goes as
+// that request again. owners are the copies' records.
+func (e *Engine) sendBatches(ctx context.Context, b Batcher, d *phi.Destination, key string, copies []pack.Copy, owners []int, probe bool, numbered int) (int, []Outcome, []int) {
+	most, bytes := b.Batch(d)
+	requests, n := e.cfg.Chunk, 0
+	if probe {
+		requests, most = 1, 1
+	}
+	joins := func(i int) bool {
+		return owners[i] == owners[i-1] || copies[i].Attempts == 0 && copies[i-1].Attempts == 0
+	}
+	var bounds []int // the end of each request's copies
+	for n < len(copies) && len(bounds) < requests {
+		end, size := n+1, pack.Size(copies[n])
+		for end < len(copies) && end-n < most && joins(end) && pack.Fits(size+pack.Size(copies[end])) && (bytes <= 0 || size+pack.Size(copies[end]) <= bytes) {
+			size += pack.Size(copies[end])
+			end++
+		}
+		bounds = append(bounds, end)
+		n = end
+	}
+	out, nums := make([]Outcome, n), make([]int, n)
+	var wg sync.WaitGroup
+	for r, end := range bounds {
+		begin := 0
+		if r > 0 {
+			begin = bounds[r-1]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := b.SendBatch(ctx, d, copies[begin:end])
+			e.breaker.record(key, o.Err != nil && !o.Permanent)
+			for i := begin; i < end; i++ {
+				out[i], nums[i] = o, numbered+r+1
+			}
+		}()
+	}
+	wg.Wait()
+	return n, out, nums
 }
 
 func (e *Engine) pastDeadline(ctx context.Context) bool {
@@ -436,10 +508,11 @@ func (e *Engine) destination(ctx context.Context, ws, dst string) (*phi.Destinat
 	return d, nil
 }
 
-// outKey groups settled copies that travel in one message: same destination, same fate, same
-// attempts, and for dead letters the same reasons.
+// outKey groups settled copies that travel in one message: same destination, same batched
+// request (or none), same fate, same attempts, and for dead letters the same reasons.
 type outKey struct {
 	group              string
+	request            int
 	dead               bool
 	reason, lastReason string
 	status, attempts   int
@@ -459,7 +532,7 @@ func (e *Engine) settle(ctx context.Context, groups map[string]*group, out []set
 	var batches []*batch
 	open := map[outKey]*batch{}
 	for _, s := range out {
-		k := outKey{group: s.group, dead: s.dead, attempts: s.c.Attempts}
+		k := outKey{group: s.group, request: s.request, dead: s.dead, attempts: s.c.Attempts}
 		if s.dead {
 			k.reason, k.lastReason, k.status = s.reason, s.lastReason, s.status
 		}

@@ -40,3 +40,18 @@ type Outcome struct {
 type Sender interface {
 	Send(ctx context.Context, d *phi.Destination, copies []pack.Copy) []Outcome
 }
+
+// Batcher is a Sender that can also carry several copies of one destination in one request,
+// for destinations that ask for it (a webhook's settings.batchSize). The engine then gives it
+// the copies a request at a time, settles every copy of a request with that request's outcome
+// — each copy keeps its own attempts, backoff, dead-lettering and dedup id — and counts the
+// request, not its copies, towards the destination's circuit breaker.
+type Batcher interface {
+	// Batch returns the most copies one request to d carries, and the most bytes of them (the
+	// sum of pack.Size; a copy larger than that goes alone); copies < 2 means one copy per
+	// request, through Send.
+	Batch(d *phi.Destination) (copies, bytes int)
+	// SendBatch delivers copies, at most Batch's, to d in one request and returns its outcome,
+	// which is every one of the copies'. It follows Send's rules on time and concurrency.
+	SendBatch(ctx context.Context, d *phi.Destination, copies []pack.Copy) Outcome
+}

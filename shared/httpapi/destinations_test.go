@@ -107,6 +107,47 @@ func TestWebhookURLsAreCheckedWhenADestinationIsSaved(t *testing.T) {
 	})
 }
 
+// A webhook destination opts into batched deliveries with settings.batchSize: 1 to 100 is kept
+// and returned; 0, above 100, a batch size on another type are 422 naming settings.batchSize,
+// and a batch size that is not a number is 400 naming it.
+func TestTheWebhookBatchSizeIsCheckedWhenADestinationIsSaved(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	dsts := "/workspaces/" + ws.ID + "/destinations"
+	body := func(settings string) string {
+		return `{"sourceId":"` + ws.Source + `","name":"crm","type":"webhook","settings":{"url":"https://crm.example/hook"` + settings + `}}`
+	}
+	var d DestinationView
+	a.must(t, 201, "POST", dsts, ws.Member, body(`,"batchSize":10`)).json(t, &d)
+	if d.Settings.BatchSize == nil || *d.Settings.BatchSize != 10 {
+		t.Errorf("created with batchSize 10, answered %+v", d.Settings)
+	}
+	a.must(t, 200, "GET", dsts+"/"+d.ID, ws.Member, "").json(t, &d)
+	if d.Settings.BatchSize == nil || *d.Settings.BatchSize != 10 {
+		t.Errorf("read back %+v, want batchSize 10", d.Settings)
+	}
+	a.must(t, 201, "POST", dsts, ws.Member, body(`,"batchSize":100`))
+	a.must(t, 201, "POST", dsts, ws.Member, body(`,"batchSize":1.0`))
+	for _, c := range []struct{ name, body string }{
+		{"none", body(`,"batchSize":0`)},
+		{"negative", body(`,"batchSize":-3`)},
+		{"above the most", body(`,"batchSize":101`)},
+		{"on a queue", `{"sourceId":"` + ws.Source + `","name":"q","type":"sqs","settings":{"roleArn":"arn:aws:iam::123456789012:role/phiguard-delivery/q","queueArn":"arn:aws:sqs:us-east-1:123456789012:q","batchSize":5}}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if f := problemField(t, a.must(t, 422, "POST", dsts, ws.Member, c.body)); f != "settings.batchSize" {
+				t.Errorf("problem names %q, want settings.batchSize", f)
+			}
+		})
+	}
+	for _, v := range []string{`"10"`, `2.5`, `true`} {
+		res := a.must(t, 400, "POST", dsts, ws.Member, body(`,"batchSize":`+v))
+		if _, _, det := decodeErr(t, []byte(res.Body)); det["field"] != "settings.batchSize" {
+			t.Errorf("batchSize %s: 400 names %v: %s", v, det["field"], res.Body)
+		}
+	}
+}
+
 // Hashing settings that the pipeline could not compile into a protection plan are refused when
 // saved, whether hashing is enabled or not (the pipeline applies the listed fields either way),
 // so a saved configuration can never make a destination's copies fail.

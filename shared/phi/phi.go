@@ -180,6 +180,9 @@ type DestinationSettings struct {
 	EventBusARN string `json:"eventBusArn,omitempty"`
 	// QueueARN is an sqs destination's queue (standard or FIFO).
 	QueueARN string `json:"queueArn,omitempty"`
+	// BatchSize is how many events one request to a webhook destination may carry; nil (the
+	// default) is one event per request, in the body of its own. Its bounds are the catalog's.
+	BatchSize *int `json:"batchSize,omitempty"`
 }
 
 // Treatment is how one field is protected for one destination.

@@ -3,7 +3,10 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -117,6 +121,72 @@ func (h *Sender) Send(ctx context.Context, d *phi.Destination, copies []pack.Cop
 	return out
 }
 
+var _ delivery.Batcher = (*Sender)(nil)
+
+// Batch returns how many copies one request to d carries: its settings.batchSize (at most
+// catalog.MaxWebhookBatch), within catalog.MaxWebhookBatchBytes of body; 1 — one copy per
+// request, each its own body — when the setting is absent.
+func (h *Sender) Batch(d *phi.Destination) (copies, bytes int) {
+	if d.Settings.BatchSize == nil || *d.Settings.BatchSize <= 1 {
+		return 1, 0
+	}
+	return min(*d.Settings.BatchSize, catalog.MaxWebhookBatch), catalog.MaxWebhookBatchBytes - len(batchOpen) - len(batchClose)
+}
+
+// SendBatch POSTs copies to the destination's URL in one request, its body BatchBody(copies),
+// its webhook-id BatchID(copies) and HeaderBatch the number of copies, signed like a single
+// delivery over the whole body, and returns the request's outcome, the copies' (Send's rules).
+func (h *Sender) SendBatch(ctx context.Context, d *phi.Destination, copies []pack.Copy) delivery.Outcome {
+	status, retryAfter, err := h.deliver(ctx, d.Settings.URL, d.WorkspaceID, d.ID, BatchID(copies), BatchBody(copies), len(copies))
+	return outcome(status, retryAfter, err)
+}
+
+// The body of a batched delivery: {"events":[{"id":<dedup id>,"event":<copy>},...]}.
+const (
+	batchOpen  = `{"events":[`
+	batchClose = `]}`
+)
+
+// BatchBody returns the body of a batched delivery of copies: a JSON object whose "events" are,
+// in order, each copy as {"id": its dedup id (a single delivery's webhook-id), "event": the
+// protected event, byte for byte as a single delivery's body}.
+func BatchBody(copies []pack.Copy) []byte {
+	n := len(batchOpen) + len(batchClose)
+	for _, c := range copies {
+		n += pack.Size(c)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, batchOpen...)
+	for i, c := range copies {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		id, _ := json.Marshal(c.DedupID)
+		b = append(b, `{"id":`...)
+		b = append(b, id...)
+		b = append(b, `,"event":`...)
+		b = append(b, c.Event...)
+		b = append(b, '}')
+	}
+	return append(b, batchClose...)
+}
+
+// BatchID returns the webhook-id of a batched delivery of copies: "batch_" and 32 hex digits of
+// SHA-256 over their dedup ids in order, so that the same copies sent again — as a failed
+// request's copies are, re-scheduled together — carry the same id.
+func BatchID(copies []pack.Copy) string {
+	m := sha256.New()
+	m.Write([]byte("phiguard webhook batch/1"))
+	for _, c := range copies {
+		m.Write([]byte{'\n'})
+		m.Write([]byte(c.DedupID))
+	}
+	return BatchIDPrefix + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// BatchIDPrefix starts the webhook-id of every batched delivery.
+const BatchIDPrefix = "batch_"
+
 // outcome turns one attempt's result into the engine's terms.
 func outcome(status int, retryAfter time.Duration, err error) delivery.Outcome {
 	o := delivery.Outcome{Err: err, Status: status, RetryAfter: retryAfter}
@@ -150,6 +220,11 @@ var (
 // nil on a 2xx answer. Failures wrap ErrUnsafeURL (URL or resolved address not allowed),
 // ErrSigningKey, ErrRejected or ErrUnavailable; they never contain the body, the URL or the key.
 func (h *Sender) Deliver(ctx context.Context, url, wsID, dstID, dedupID string, body []byte) (status int, retryAfter time.Duration, err error) {
+	return h.deliver(ctx, url, wsID, dstID, dedupID, body, 0)
+}
+
+// deliver is Deliver of a body carrying batch copies (0: a single delivery).
+func (h *Sender) deliver(ctx context.Context, url, wsID, dstID, dedupID string, body []byte, batch int) (status int, retryAfter time.Duration, err error) {
 	if _, err := h.policy.parse(url); err != nil {
 		return 0, 0, err
 	}
@@ -165,11 +240,12 @@ func (h *Sender) Deliver(ctx context.Context, url, wsID, dstID, dedupID string, 
 			return 0, 0, fmt.Errorf("%w: a key of destination %s has fewer than %d bytes", ErrSigningKey, dstID, SecretLen)
 		}
 	}
-	return h.post(ctx, keys, url, wsID, dstID, dedupID, body)
+	return h.post(ctx, keys, url, wsID, dstID, dedupID, body, batch)
 }
 
-// post makes one signed attempt.
-func (h *Sender) post(ctx context.Context, keys [][]byte, url, wsID, dstID, dedupID string, body []byte) (int, time.Duration, error) {
+// post makes one signed attempt; batch, when above 0, is the number of copies body carries
+// (HeaderBatch).
+func (h *Sender) post(ctx context.Context, keys [][]byte, url, wsID, dstID, dedupID string, body []byte, batch int) (int, time.Duration, error) {
 	actx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, url, bytes.NewReader(body))
@@ -181,6 +257,9 @@ func (h *Sender) post(ctx context.Context, keys [][]byte, url, wsID, dstID, dedu
 	SetHeaders(req.Header, keys, dedupID, h.now(), body)
 	req.Header.Set(HeaderWorkspace, wsID)
 	req.Header.Set(HeaderDestination, dstID)
+	if batch > 0 {
+		req.Header.Set(HeaderBatch, strconv.Itoa(batch))
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrUnsafeURL) {

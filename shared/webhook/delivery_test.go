@@ -304,7 +304,7 @@ func TestDeliveryReachesOnlyTheListedLocalTargets(t *testing.T) {
 		})
 	}
 	// post skips the URL check: the dialer alone stops the unlisted port.
-	if _, _, err := h.post(context.Background(), [][]byte{testKey}, unlisted.srv.URL, "ws_1", "dst_1", "d", []byte(`{}`)); !errors.Is(err, ErrUnsafeURL) {
+	if _, _, err := h.post(context.Background(), [][]byte{testKey}, unlisted.srv.URL, "ws_1", "dst_1", "d", []byte(`{}`), 0); !errors.Is(err, ErrUnsafeURL) {
 		t.Fatalf("the dialer let an unlisted loopback port through: %v", err)
 	}
 	if n := unlisted.calls.Load(); n != 0 {
@@ -319,7 +319,7 @@ func TestTheDialerChecksTheResolvedAddress(t *testing.T) {
 	h := newTestSender(t, r, Policy{})
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
 	// post skips the URL check, as if "localhost" had been a public name at configuration time.
-	_, _, err := h.post(context.Background(), [][]byte{testKey}, "https://localhost"+port, "ws_1", "dst_1", "d", []byte(`{}`))
+	_, _, err := h.post(context.Background(), [][]byte{testKey}, "https://localhost"+port, "ws_1", "dst_1", "d", []byte(`{}`), 0)
 	if !errors.Is(err, ErrUnsafeURL) {
 		t.Fatalf("err = %v, want the dialer to refuse the resolved loopback address", err)
 	}
@@ -392,5 +392,53 @@ func TestDeliveryIsSignedWithTheDestinationsOwnKeys(t *testing.T) {
 	}
 	if n := r.calls.Load(); n != 2 {
 		t.Errorf("the receiver got %d requests, want 2 (none without usable keys)", n)
+	}
+}
+
+// A destination with settings.batchSize gets its copies in one request: {"events": [...]} with
+// each copy's dedup id and event byte for byte, signed over the whole body, X-PHI-Batch the
+// count, and a webhook-id derived from the dedup ids — the same for the same copies, another for
+// others. The answer is the request's outcome; without the setting a destination takes one copy
+// per request.
+func TestSendBatchPostsTheCopiesInOneSignedRequest(t *testing.T) {
+	r := newReceiver(t, 200, 503)
+	h := newTestSender(t, r, listing(r))
+	ten := 10
+	d := &phi.Destination{ID: "dst_1", WorkspaceID: "ws_1", Type: phi.DestinationWebhook,
+		Settings: phi.DestinationSettings{URL: r.srv.URL + "/in", BatchSize: &ten}}
+	if n, bytes := h.Batch(d); n != 10 || bytes <= 0 || bytes > 256<<10 {
+		t.Errorf("Batch = %d copies, %d bytes; want 10 within 256 KiB", n, bytes)
+	}
+	if n, _ := h.Batch(&phi.Destination{Settings: phi.DestinationSettings{URL: d.Settings.URL}}); n != 1 {
+		t.Errorf("Batch without the setting = %d, want 1", n)
+	}
+	cs := []pack.Copy{
+		{DedupID: "0a1b", Event: []byte(`{"type":"track","event":"A <b>","_phi":{"v":1}}`)},
+		{DedupID: "2c3d", Event: []byte(`{"type":"identify","traits":{"email":"tok"}}`), Attempts: 2},
+	}
+	if o := h.SendBatch(context.Background(), d, cs); o.Err != nil || o.Status != 200 {
+		t.Fatalf("first batch: %+v", o)
+	}
+	if o := h.SendBatch(context.Background(), d, cs); o.Err == nil || o.Permanent || o.Reason != "http-503" {
+		t.Fatalf("second attempt answered 503: %+v, want a retryable failure", o)
+	}
+	if n := r.calls.Load(); n != 2 {
+		t.Fatalf("%d requests for two batches", n)
+	}
+	want := `{"events":[{"id":"0a1b","event":{"type":"track","event":"A <b>","_phi":{"v":1}}},{"id":"2c3d","event":{"type":"identify","traits":{"email":"tok"}}}]}`
+	for i := range 2 {
+		if r.bodies[i] != want || r.verified[i] != nil {
+			t.Errorf("request %d: body %s (verify: %v); want %s, verified", i, r.bodies[i], r.verified[i], want)
+		}
+		if got := r.headers[i].Get(HeaderBatch); got != "2" {
+			t.Errorf("request %d: %s = %q, want 2", i, HeaderBatch, got)
+		}
+	}
+	id := r.headers[0].Get(HeaderID)
+	if !strings.HasPrefix(id, BatchIDPrefix) || len(id) != len(BatchIDPrefix)+32 || r.headers[1].Get(HeaderID) != id {
+		t.Errorf("webhook-ids %q, %q; want one batch id for the same copies", id, r.headers[1].Get(HeaderID))
+	}
+	if BatchID(cs[:1]) == id || BatchID([]pack.Copy{cs[1], cs[0]}) == id {
+		t.Error("other copies, or the same in another order, share the batch's webhook-id")
 	}
 }

@@ -29,6 +29,12 @@
 // redirects are permanent: the copy goes to the dead-letter queue at once, with its reason.
 // A receiver that does not accept the connection within 2 s, or answer within 5 s, or finish
 // within 10 s, has failed the attempt.
+//
+// A destination whose settings.batchSize is above 1 gets, instead, up to that many copies per
+// request, with the same headers and X-PHI-Batch (the number of copies): the body is
+// {"events":[{"id":<the copy's dedup id>,"event":<the copy>},...]} (BatchBody), webhook-id is
+// BatchID (derived from the copies' dedup ids: the same when the same copies are sent again),
+// and the signature covers the whole body. The answer settles every copy of the request alike.
 package webhook
 
 import (
@@ -50,6 +56,9 @@ const (
 	HeaderSignature   = "webhook-signature"
 	HeaderWorkspace   = "X-PHI-Workspace"
 	HeaderDestination = "X-PHI-Destination"
+	// HeaderBatch is on batched deliveries only (a destination with settings.batchSize above
+	// 1): the number of events of the body, {"events": [...]} (BatchBody).
+	HeaderBatch = "X-PHI-Batch"
 )
 
 // SecretPrefix starts every signing secret's text form ("whsec_" + base64 of the key).

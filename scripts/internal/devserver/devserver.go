@@ -213,7 +213,8 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		return nil, fmt.Errorf("combine the API functions: %w", err)
 	}
 
-	rcv := &Receiver{DestinationHeader: webhook.HeaderDestination, OnDelivery: cfg.OnDelivery, Limit: cfg.ReceiverLimit,
+	rcv := &Receiver{DestinationHeader: webhook.HeaderDestination, IDHeader: webhook.HeaderID, BatchHeader: webhook.HeaderBatch,
+		OnDelivery: cfg.OnDelivery, Limit: cfg.ReceiverLimit,
 		Verify: verifier(webhook.NewKeyring(store, kms.NewFromConfig(clients.Config), nil))}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{

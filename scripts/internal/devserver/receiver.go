@@ -26,13 +26,21 @@ const DefaultReceiverLimit = 1000
 // maxWebhookBody is the largest delivery the receiver accepts.
 const maxWebhookBody = 1 << 20
 
-// Delivery is one request a webhook destination received.
+// Delivery is one event a webhook destination received: a request's body, or one event of a
+// batched request's (BatchHeader), each recorded as a delivery of its own.
 type Delivery struct {
-	Hook        string            `json:"hook"`                  // the name in /hooks/{name}
-	Destination string            `json:"destination,omitempty"` // the destination id the sender named, if any
-	ReceivedAt  time.Time         `json:"receivedAt"`
-	Headers     map[string]string `json:"headers"`
-	Body        json.RawMessage   `json:"body"`
+	Hook        string    `json:"hook"`                  // the name in /hooks/{name}
+	Destination string    `json:"destination,omitempty"` // the destination id the sender named, if any
+	ReceivedAt  time.Time `json:"receivedAt"`
+	// ID is the event's webhook id: the request's webhook-id header, or, in a batch, the
+	// event's own "id" (the request's webhook-id is then Batch).
+	ID    string `json:"id,omitempty"`
+	Batch string `json:"batch,omitempty"`
+	// Request numbers the requests the receiver accepted, from 1: the events of one batch share it.
+	Request int64 `json:"request"`
+	// Headers are the request's.
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
 	// Verified reports whether the signature checked out; nil when no verifier is set.
 	Verified    *bool  `json:"verified,omitempty"`
 	VerifyError string `json:"verifyError,omitempty"`
@@ -48,6 +56,11 @@ type Receiver struct {
 	// DestinationHeader is the request header naming the sending destination's id; empty
 	// records none.
 	DestinationHeader string
+	// IDHeader names the request header of a delivery's id (webhook-id); BatchHeader the one
+	// that marks a batched delivery, {"events": [{"id": …, "event": …}, …]}, whose events the
+	// receiver records one by one once the request is verified. Empty: every request is one
+	// delivery.
+	IDHeader, BatchHeader string
 	// Verify, when set, checks a delivery's signature; its result is recorded on the delivery.
 	// A delivery that fails verification is answered with 401, as a careful receiver would.
 	Verify func(h http.Header, body []byte) error
@@ -58,9 +71,10 @@ type Receiver struct {
 	// are dropped, and counted. DefaultReceiverLimit when 0 or less.
 	Limit int
 
-	mu      sync.Mutex
-	got     []Delivery
-	dropped map[string]int // by hook name and by destination id; "" counts every drop
+	mu       sync.Mutex
+	requests int64
+	got      []Delivery
+	dropped  map[string]int // by hook name and by destination id; "" counts every drop
 }
 
 func (rc *Receiver) limit() int {
@@ -105,6 +119,9 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Body, _ = json.Marshal(string(body))
 	}
+	if rc.IDHeader != "" {
+		d.ID = r.Header.Get(rc.IDHeader)
+	}
 	status := http.StatusOK
 	if rc.Verify != nil {
 		ok := true
@@ -113,8 +130,26 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Verified = &ok
 	}
+	got := []Delivery{d}
+	if status == http.StatusOK && rc.BatchHeader != "" && r.Header.Get(rc.BatchHeader) != "" {
+		events, err := splitBatch(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		got = got[:0]
+		for _, ev := range events {
+			e := d
+			e.ID, e.Batch, e.Body = ev.ID, d.ID, ev.Event
+			got = append(got, e)
+		}
+	}
 	rc.mu.Lock()
-	rc.got = append(rc.got, d)
+	rc.requests++
+	for i := range got {
+		got[i].Request = rc.requests
+	}
+	rc.got = append(rc.got, got...)
 	if n := len(rc.got) - rc.limit(); n > 0 {
 		if rc.dropped == nil {
 			rc.dropped = map[string]int{}
@@ -130,9 +165,33 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Unlock()
 	if rc.OnDelivery != nil {
-		rc.OnDelivery(d)
+		for _, d := range got {
+			rc.OnDelivery(d)
+		}
 	}
 	w.WriteHeader(status)
+}
+
+// batchEvent is one event of a batched delivery's body (webhook.BatchBody).
+type batchEvent struct {
+	ID    string          `json:"id"`
+	Event json.RawMessage `json:"event"`
+}
+
+// splitBatch returns the events of a batched delivery's body, or an error saying why it is not one.
+func splitBatch(body []byte) ([]batchEvent, error) {
+	var b struct {
+		Events []batchEvent `json:"events"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Events) == 0 {
+		return nil, fmt.Errorf("a batched delivery's body is {\"events\": [{\"id\": …, \"event\": {…}}, …]}")
+	}
+	for _, e := range b.Events {
+		if e.ID == "" || len(e.Event) == 0 || e.Event[0] != '{' {
+			return nil, fmt.Errorf("every event of a batched delivery has an id and an event object")
+		}
+	}
+	return b.Events, nil
 }
 
 func (rc *Receiver) list(w http.ResponseWriter, r *http.Request) {

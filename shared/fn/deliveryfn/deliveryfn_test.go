@@ -121,6 +121,7 @@ func deliver(t *testing.T, table, target string) events.SQSEvent {
 // shown: the pinned Python standardwebhooks library and a Go implementation of the
 // specification in this test. Another destination's secret does not verify it. After a
 // rotation with an overlap, each delivery carries both signatures, and each secret verifies it.
+// With settings.batchSize the copies arrive in one batched request, which both verify too.
 func TestDeliveriesVerifyWithStandardWebhooksLibraries(t *testing.T) {
 	rec := newRecorder(t)
 	store, table, g, secret := signedSample(t, rec.srv.URL+"/phi")
@@ -181,6 +182,57 @@ func TestDeliveriesVerifyWithStandardWebhooksLibraries(t *testing.T) {
 		if res := verifyPython(t, s, after); oks(res) != len(after) {
 			t.Errorf("standardwebhooks, in the overlap: %q, want ok for each of %d deliveries", res, len(after))
 		}
+	}
+
+	// With settings.batchSize the sample's copies arrive in one request, signed over the whole
+	// body: both verifiers accept it under each live secret, each event keeps its dedup id
+	// inside, and the same copies sent again carry the same webhook-id.
+	d, err := store.GetDestination(t.Context(), fntest.WorkspaceID, fntest.DestinationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten := 10
+	d.Settings.BatchSize = &ten
+	if err := store.UpdateDestination(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, table, target)
+	deliver(t, table, target)
+	batched := rec.requests()[len(got)+len(after):]
+	if len(batched) != 2 {
+		t.Fatalf("two batched deliveries of %d copies made %d requests, want 2", len(ev.Records), len(batched))
+	}
+	var body struct {
+		Events []struct {
+			ID    string          `json:"id"`
+			Event json.RawMessage `json:"event"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(batched[0].Body), &body); err != nil {
+		t.Fatalf("batched body: %v", err)
+	}
+	var inside []string
+	for _, e := range body.Events {
+		inside = append(inside, e.ID)
+	}
+	if strings.Join(inside, " ") != dedups(ev) || batched[0].Headers["X-Phi-Batch"] != strconv.Itoa(len(ev.Records)) {
+		t.Errorf("the batch holds ids %v (X-PHI-Batch %q); want the copies' dedup ids %s", inside, batched[0].Headers["X-Phi-Batch"], dedups(ev))
+	}
+	if id := batched[0].Headers["Webhook-Id"]; !strings.HasPrefix(id, webhook.BatchIDPrefix) || batched[1].Headers["Webhook-Id"] != id {
+		t.Errorf("batch webhook-ids %q and %q; want one batch id for the same copies", id, batched[1].Headers["Webhook-Id"])
+	}
+	for _, s := range []string{secret, string(rotated)} {
+		for i, r := range batched {
+			if err := verifySpec(s, r); err != nil {
+				t.Errorf("batched delivery %d does not verify under the specification: %v", i, err)
+			}
+		}
+		if res := verifyPython(t, s, batched); oks(res) != len(batched) {
+			t.Errorf("standardwebhooks on the batched deliveries: %q, want ok for each", res)
+		}
+	}
+	if res := verifyPython(t, other, batched); oks(res) != 0 {
+		t.Errorf("standardwebhooks verified a batched delivery under another secret: %q", res)
 	}
 }
 
