@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/phiguard/phiguard/shared/httpapi"
 )
 
 // maxBody bounds what a Server records of one request.
@@ -154,37 +156,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := len(s.got)
 	s.got = append(s.got, Request{Header: r.Header.Clone(), Body: body})
 	s.mu.Unlock()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpapi.StatusWriter{ResponseWriter: w}
 	s.behavior(n, sw, r, s.done)
 	s.mu.Lock()
-	s.got[n].Status = sw.status
+	s.got[n].Status = sw.Status()
 	s.mu.Unlock()
-}
-
-// statusWriter remembers the status a Behavior answers with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }
 
 // Requests returns what the server was sent, in arrival order.

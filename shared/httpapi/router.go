@@ -272,6 +272,14 @@ func (s *StatusWriter) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
+// Flush flushes the underlying ResponseWriter when it can, so a streaming handler still
+// streams through a StatusWriter.
+func (s *StatusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // authenticated names the caller (the Authenticator's actor) or refuses the request.
 func (rt *Router) authenticated(route stack.Route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
