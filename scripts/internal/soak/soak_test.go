@@ -934,9 +934,13 @@ var flakyBehaviors = map[string]faults.Behavior{
 }
 
 // script returns the failures the copy of event i meets before it is accepted. It follows the
-// event's place in the corpus, so every failure occurs in any run of at least 125 events.
+// event's place in the corpus, so every failure occurs in any run of at least 125 events: 47 is
+// prime to 125, so any 125 events in a row meet every v once, and it scatters the failing events
+// (never two in a row), as a destination's real failures would be. Failures in a row would
+// open the destination's circuit again and again, and each short-circuit counts an attempt and
+// doubles the copies' backoff, past the campaign's deadline.
 func script(i int) []string {
-	switch v := i % 125; {
+	switch v := (i%125*47%125 + 125) % 125; {
 	case v == 0:
 		return []string{"hang"}
 	case v == 1:
