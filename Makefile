@@ -119,6 +119,11 @@ soak: bootstrap ## the fault campaign at 10,000 events (EVENTS=n, RATE=n events/
 	$(EMULATORS) -- env PHI_SOAK_EVENTS=$(or $(strip $(EVENTS)),10000) PHI_SOAK_RATE=$(or $(strip $(RATE)),50) \
 	  $(GO) test -count=1 -run='^TestSoakCampaign$$' -timeout=120m -v ./scripts/internal/soak
 
+.PHONY: contract
+contract: bootstrap ## schemathesis against the local service for DURATION (10m by default), then the resident memory of the service and the emulators; fails above 2 GiB
+	$(EMULATORS) -- env PHI_ST_DURATION=$(or $(strip $(DURATION)),10m) \
+	  $(GO) test -count=1 -run='^TestSchemathesisFindsNoFailure$$' -timeout=120m -v ./scripts/internal/apicontract
+
 .PHONY: cost
 cost: ## write docs/COST.md and docs/SCALING.md from docs/cost/measured.json and docs/cost/prices.json (FROM=build/bench-pipeline.json takes the last make bench's figures first)
 	$(GO) run ./scripts/costmodel $(if $(strip $(FROM)),-from '$(strip $(FROM))')

@@ -94,7 +94,7 @@ func (q *DeadLetters) Replay(ctx context.Context, ws, dst string) (ReplayResult,
 	var r ReplayResult
 	var err error
 	r.Scanned, r.Complete, err = q.scan(ctx, ws, dst, func(m sqstypes.Message) bool {
-		body, n := replayBody(m)
+		body, format, n := replayBody(m)
 		attrs := map[string]sqstypes.MessageAttributeValue{}
 		for name, v := range m.MessageAttributes {
 			switch name {
@@ -102,6 +102,9 @@ func (q *DeadLetters) Replay(ctx context.Context, ws, dst string) (ReplayResult,
 			default:
 				attrs[name] = sqstypes.MessageAttributeValue{DataType: v.DataType, StringValue: v.StringValue}
 			}
+		}
+		if format != "" {
+			attrs[stack.AttrFormat] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(format)}
 		}
 		if _, err := q.Queue.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.QueueURL), MessageBody: aws.String(body), MessageAttributes: attrs}); err != nil {
 			r.Failed++
@@ -180,25 +183,26 @@ func copiesOf(m sqstypes.Message) []pack.Copy {
 	return cs
 }
 
-// replayBody returns the body a dead letter goes back with, and its number of copies: a pack
-// with every copy's attempts reset, or the body as it is.
-func replayBody(m sqstypes.Message) (string, int) {
-	body := aws.ToString(m.Body)
-	if msgAttr(m, stack.AttrFormat) != pack.Format {
-		return body, 1
+// replayBody returns the body a dead letter goes back with, its stack.AttrFormat and its number
+// of copies: a pack (of any format) as a pack of this release with every copy's attempts reset, or
+// the body as it is.
+func replayBody(m sqstypes.Message) (body, format string, copies int) {
+	body, format = aws.ToString(m.Body), msgAttr(m, stack.AttrFormat)
+	if format == "" {
+		return body, format, 1
 	}
-	cs, err := pack.Decode([]byte(body))
+	cs, err := pack.FromMessage([]byte(body), format, "")
 	if err != nil {
-		return body, 1
+		return body, format, 1
 	}
 	for i := range cs {
 		cs[i].Attempts = 0
 	}
 	b, err := pack.Encode(cs)
 	if err != nil {
-		return body, len(cs)
+		return body, format, len(cs)
 	}
-	return string(b), len(cs)
+	return string(b), pack.Format, len(cs)
 }
 
 func msgAttr(m sqstypes.Message, name string) string {

@@ -251,7 +251,7 @@ const (
 	AttrDestinationType = "destinationType" // fan-out: the destination's type, e.g. "webhook"
 	AttrDedupID         = "dedupId"         // fan-out: deterministic per (event messageId, destination)
 	AttrReason          = "reason"          // rejected queue: why a message was rejected
-	AttrFormat          = "format"          // fan-out: "pack/1" for a packed message (shared/pack); absent on a single copy
+	AttrFormat          = "format"          // fan-out: "pack/2" for a packed message (shared/pack.Format); absent on a single copy
 
 	// Dead-letter queue of the delivery queue: why the copies of a message are there
 	// (AttrReason, e.g. "rejected", "max-attempts"), the failure of the last attempt (a

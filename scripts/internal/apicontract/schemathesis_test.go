@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +28,16 @@ import (
 // The coverage phase is not run here: it is not bounded by the examples per operation, and its
 // ~1,100 requests took six minutes on a loaded shared machine (moto answers every table call).
 // Run it by hand with PHI_ST_PHASES=coverage,fuzzing (the same checks and exclusions apply).
+//
+// PHI_ST_DURATION (a Go duration, e.g. 10m; `make contract`) repeats the examples and fuzzing
+// phases with the seeds that follow until that long has passed, then fails if the service and
+// the emulators together are resident in more than maxResidentMiB: `make dev` must stay up for
+// a day of use.
 const (
-	maxExamples   = 10
-	statefulSteps = 6
-	defaultSeed   = "20261202"
+	maxResidentMiB = 2048
+	maxExamples    = 10
+	statefulSteps  = 6
+	defaultSeed    = "20261202"
 )
 
 // acceptance lists, per operation, the statuses that the positive_data_acceptance check also
@@ -70,7 +77,16 @@ var acceptance = []struct {
 func TestSchemathesisFindsNoFailure(t *testing.T) {
 	awstest.Clients(t)
 	st := schemathesisBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	var duration time.Duration
+	if v := os.Getenv("PHI_ST_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("PHI_ST_DURATION=%q: want a positive Go duration such as 10m", v)
+		}
+		duration = d
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute+duration)
 	defer cancel()
 	s, err := devserver.Start(ctx, devserver.Config{APIAddr: "127.0.0.1:0", ReceiverAddr: "127.0.0.1:0", Prefix: awstest.UniqueName("contract")})
 	if err != nil {
@@ -88,27 +104,23 @@ func TestSchemathesisFindsNoFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seedValue := defaultSeed
-	if v := os.Getenv("PHI_ST_SEED"); v != "" {
-		seedValue = v
+	firstSeed, err := strconv.Atoi(cmp.Or(os.Getenv("PHI_ST_SEED"), defaultSeed))
+	if err != nil {
+		t.Fatalf("PHI_ST_SEED: want an integer: %v", err)
 	}
-	for _, run := range []struct {
-		name, phases string
-		fixedIDs     bool
-	}{
-		{"examples and fuzzing", cmp.Or(os.Getenv("PHI_ST_PHASES"), "examples,fuzzing"), true},
-		{"stateful", "stateful", false},
-	} {
-		t.Run(run.name, func(t *testing.T) {
-			cfg := filepath.Join(dir, strings.ReplaceAll(run.phases, ",", "-")+".toml")
-			if err := os.WriteFile(cfg, []byte(config(ids, s.OperatorSecret, run.fixedIDs)), 0o600); err != nil {
+	// run runs schemathesis's phases with a seed; fixedIDs gives it the ids of the resources
+	// created above.
+	run := func(name, phases string, seed int, fixedIDs bool) {
+		t.Run(name, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(phases, ",", "-")+".toml")
+			if err := os.WriteFile(cfg, []byte(config(ids, s.OperatorSecret, fixedIDs)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.CommandContext(ctx, st, "--config-file", cfg, "run", openapi,
-				"--url", s.APIURL, "--phases", run.phases, "--checks", "all",
+				"--url", s.APIURL, "--phases", phases, "--checks", "all",
 				// Speed is not part of the contract, and a shared machine is slow at times.
 				"--request-timeout", "60",
-				"--max-examples", fmt.Sprint(maxExamples), "--seed", seedValue, "--workers", "1",
+				"--max-examples", fmt.Sprint(maxExamples), "--seed", fmt.Sprint(seed), "--workers", "1",
 				"--generation-database", "none", "--no-shrink", "--no-color", "--output-truncate", "true",
 				"--header", "Authorization: Bearer "+ids.owner)
 			cmd.Dir = dir // schemathesis keeps a cache in its working directory
@@ -119,15 +131,27 @@ func TestSchemathesisFindsNoFailure(t *testing.T) {
 			err := cmd.Run()
 			report := strings.ReplaceAll(strings.ReplaceAll(out.String(), ids.owner, "[owner token]"), s.OperatorSecret, "[operator secret]")
 			if err != nil {
-				t.Fatalf("schemathesis (%s) failed: %v\n%s", run.phases, err, report)
+				t.Fatalf("schemathesis (%s) failed: %v\n%s", phases, err, report)
 			}
 			// Every operation of the document was selected, and tested where the ids are given
 			// (the stateful phase reaches those its inferred links lead to).
-			if m := tested.FindStringSubmatch(report); m == nil || m[1] != m[2] || (run.fixedIDs && m[1] != m[3]) || m[3] == "0" {
-				t.Fatalf("schemathesis (%s) did not test every operation:\n%s", run.phases, report)
+			if m := tested.FindStringSubmatch(report); m == nil || m[1] != m[2] || (fixedIDs && m[1] != m[3]) || m[3] == "0" {
+				t.Fatalf("schemathesis (%s) did not test every operation:\n%s", phases, report)
 			}
 			t.Logf("%s", lastLines(report, 25))
 		})
+	}
+	fuzzing := cmp.Or(os.Getenv("PHI_ST_PHASES"), "examples,fuzzing")
+	run("examples and fuzzing", fuzzing, firstSeed, true)
+	// With PHI_ST_DURATION, more rounds with the seeds that follow until it has passed.
+	for next := firstSeed + 1; time.Since(start) < duration; next++ {
+		run(fmt.Sprintf("examples and fuzzing, seed %d", next), fuzzing, next, true)
+	}
+	run("stateful", "stateful", firstSeed, false)
+	rss, total := devserver.Resident()
+	t.Logf("after %s of schemathesis: resident %s", time.Since(start).Round(time.Second), rss)
+	if duration > 0 && total > maxResidentMiB {
+		t.Errorf("the service and the emulators are resident in %.0f MiB after %s, over %d MiB", total, time.Since(start).Round(time.Second), maxResidentMiB)
 	}
 }
 

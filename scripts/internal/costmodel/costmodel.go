@@ -51,10 +51,22 @@ type Run struct {
 	// EventBytes is the mean size of an ingested event; CopyBytes of a protected copy.
 	EventBytes float64 `json:"eventBytes"`
 	CopyBytes  float64 `json:"copyBytes"`
+	// FanOutBytesPerCopy is what the hashing function published to SNS per copy (message bodies
+	// and attributes): CopyBytes and the attributes for single copies, much less for packs.
+	FanOutBytesPerCopy float64 `json:"fanOutBytesPerCopy"`
+	// PackRatio is how much shared/pack shrinks packs of the copies delivered, by copies per
+	// pack (in increasing order).
+	PackRatio []PackRatio `json:"packRatio"`
 	// Seconds is the wall time from the first push to the last delivery; Duplicates the copies
 	// delivered more than once.
 	Seconds    float64 `json:"seconds"`
 	Duplicates int     `json:"duplicates"`
+}
+
+// PackRatio is the encoded size of packs of Copies copies over the sum of their pack.Size.
+type PackRatio struct {
+	Copies int     `json:"copies"`
+	Ratio  float64 `json:"ratio"`
 }
 
 // Prices are AWS's prices, quotas and the model's other assumptions (docs/cost/prices.json).
@@ -140,7 +152,7 @@ func (m *Measured) run(mode string) *Run {
 
 // Attribute bytes of an ingest message (workspace and source) and of a fan-out message (the
 // routing attributes), as SNS and SQS count them; and the bytes pack.Encode adds per copy
-// besides its event (keys, a 32-character dedup id).
+// besides its event before compression (keys, a 32-character dedup id).
 const (
 	ingestAttrBytes = 80
 	fanOutAttrBytes = 160
@@ -179,9 +191,35 @@ func (r requests) total() (calls, billed float64) {
 	return calls, billed
 }
 
-// model returns the requests per 1,000 events of s, with copies overhead bytes larger than their
-// events (measured), chunk the billing chunk and batch the ingest batch size.
-func model(s shape, overhead float64, chunk, batch int) requests {
+// calib is what the model takes from the measurement: the bytes a copy has beyond its event
+// (tokens and the manifest) and how much shared/pack shrinks packs by copies per pack.
+type calib struct {
+	overhead float64
+	ratios   []PackRatio
+}
+
+// ratio is the measured shrink of a pack of n copies, interpolated on log n between the
+// measured pack sizes and held at the ends.
+func (c calib) ratio(n float64) float64 {
+	rs := c.ratios
+	switch {
+	case len(rs) == 0:
+		return 1
+	case n <= float64(rs[0].Copies):
+		return rs[0].Ratio
+	}
+	for i := 1; i < len(rs); i++ {
+		if a, b := rs[i-1], rs[i]; n <= float64(b.Copies) {
+			f := math.Log(n/float64(a.Copies)) / math.Log(float64(b.Copies)/float64(a.Copies))
+			return a.Ratio + f*(b.Ratio-a.Ratio)
+		}
+	}
+	return rs[len(rs)-1].Ratio
+}
+
+// model returns the requests per 1,000 events of s, with the measured calibration c, chunk the
+// billing chunk and batch the ingest batch size.
+func model(s shape, c calib, chunk, batch int) requests {
 	r := requests{calls: map[string]float64{}, billed: map[string]float64{}}
 	chunks := func(bytes float64) float64 { return math.Max(1, math.Ceil(bytes/float64(chunk))) }
 	add := func(op string, calls, billedPerCall float64) {
@@ -197,7 +235,7 @@ func model(s shape, overhead float64, chunk, batch int) requests {
 	add("SQS.DeleteMessageBatch (ingest)", msgs/receiveBatch, 1)
 	r.hashingInvocations = msgs / float64(batch)
 
-	copyBytes := s.eventBytes + overhead
+	copyBytes := s.eventBytes + c.overhead
 	copies := 1000 * float64(s.destinations)
 	var msgSize float64 // of one fan-out message
 	if !s.packed {
@@ -208,11 +246,11 @@ func model(s shape, overhead float64, chunk, batch int) requests {
 		w := float64(s.workspaces)
 		present := w * (1 - math.Pow(1-1/w, float64(batch)))
 		perDest := float64(batch*s.perMessage) / present
-		perPack := math.Floor(float64(pack.MaxBodyBytes) / (copyBytes + packCopyBytes))
+		perPack := math.Floor(float64(pack.MaxCopiesBytes) / (copyBytes + packCopyBytes))
 		packsPerDest := math.Ceil(perDest / perPack)
 		r.messages = r.hashingInvocations * present * float64(s.destinations) * packsPerDest
 		r.copiesPerPack = copies / r.messages
-		msgSize = r.copiesPerPack*(copyBytes+packCopyBytes) + fanOutAttrBytes
+		msgSize = r.copiesPerPack*(copyBytes+packCopyBytes)*c.ratio(r.copiesPerPack) + fanOutAttrBytes
 	}
 	perPublish := math.Min(sendBatch, math.Max(1, math.Floor(requestLimit/msgSize)))
 	add("SNS.PublishBatch", r.messages/perPublish, chunks(perPublish*msgSize))

@@ -26,6 +26,7 @@ import (
 	"github.com/phiguard/phiguard/shared/awsmetrics"
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/eventcorpus"
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/pipeline"
 	"github.com/phiguard/phiguard/shared/stack"
 	"github.com/phiguard/phiguard/shared/webhook"
@@ -163,8 +164,12 @@ func BenchmarkPipelineReport(b *testing.B) {
 				float64(c.Time.Milliseconds())*1000/float64(r.Events), float64(c.Time.Milliseconds())/float64(c.Calls)))
 		}
 		fmt.Printf("pipeline %s: local time in AWS calls per 1000 events (functions and pollers, concurrent calls summed): %s\n", r.Mode, strings.Join(slow, ", "))
-		fmt.Printf("pipeline %s: %.1f events/s end to end, push-to-delivery p50 %.2fs p95 %.2fs, %d duplicate deliveries, mean event %.0f B, mean copy %.0f B\n",
-			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes)
+		var ratios []string
+		for _, pr := range r.PackRatio {
+			ratios = append(ratios, fmt.Sprintf("%d: %.2f", pr.Copies, pr.Ratio))
+		}
+		fmt.Printf("pipeline %s: %.1f events/s end to end, push-to-delivery p50 %.2fs p95 %.2fs, %d duplicate deliveries, mean event %.0f B, mean copy %.0f B, %.0f B published to SNS per copy; a pack's size over its copies' by copies per pack: %s\n",
+			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes, r.FanOutBytesPerCopy, strings.Join(ratios, ", "))
 		paced := "unpaced"
 		if rate > 0 {
 			paced = fmt.Sprintf("paced at %g events/s", rate)
@@ -223,6 +228,8 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 		firstSeen = map[string]time.Time{}
 		dups      int
 		copyBytes int
+		// the first copies each hook received, in order: what packRatios packs
+		sample = map[string][]json.RawMessage{}
 	)
 	var logger *slog.Logger
 	if os.Getenv(EnvBenchLog) != "" {
@@ -241,6 +248,9 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 			}
 			firstSeen[id] = d.ReceivedAt
 			copyBytes += len(d.Body)
+			if len(sample[d.Hook]) < packSample {
+				sample[d.Hook] = append(sample[d.Hook], slices.Clone(d.Body))
+			}
 		},
 	})
 	if err != nil {
@@ -284,7 +294,7 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 	// Lambda would freeze it), so rounds continue until one records no new path.
 	reset := func() {
 		mu.Lock()
-		firstSeen, dups, copyBytes = map[string]time.Time{}, 0, 0
+		firstSeen, dups, copyBytes, sample = map[string]time.Time{}, 0, 0, map[string][]json.RawMessage{}
 		mu.Unlock()
 		clear(pushedAt)
 		counter.Reset()
@@ -308,14 +318,8 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 	wait("measurement", want)
 	counts := counter.Snapshot()
 	in, de := since(s.Ingest.Stats(), in0), since(s.Delivery.Stats(), de0)
-	var rss []string
-	total := 0.0
-	mem := residentMiB()
-	for _, k := range slices.Sorted(maps.Keys(mem)) {
-		rss = append(rss, fmt.Sprintf("%s %.0f MiB", k, mem[k]))
-		total += mem[k]
-	}
-	fmt.Printf("pipeline %s: resident after the run: %s; total %.0f MiB\n", mode.name, strings.Join(rss, ", "), total)
+	rss, total := Resident()
+	fmt.Printf("pipeline %s: resident after the run: %s\n", mode.name, rss)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -344,7 +348,8 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 		HashingMS: float64(in.HandlerTime.Milliseconds()) * per, DeliveryMS: float64(de.HandlerTime.Milliseconds()) * per,
 		HashingInvocations: float64(in.Invocations) * per, DeliveryInvocations: float64(de.Invocations) * per,
 		EventBytes: float64(eventBytes) / float64(len(corpus)), CopyBytes: float64(copyBytes) / float64(want),
-		Seconds: last.Sub(start).Seconds(), Duplicates: dups + late,
+		Seconds: last.Sub(start).Seconds(), Duplicates: dups + late, PackRatio: packRatios(b, sample),
+		FanOutBytesPerCopy: float64(counts[awsmetrics.Key{Service: "SNS", Operation: "PublishBatch"}].Bytes) / float64(want),
 	}, Counts: counts, P50: lat[len(lat)/2], P95: lat[len(lat)*95/100], PushRate: pushRate, ResidentMiB: total,
 		DeliveredRate: float64(len(corpus)) / last.Sub(firstAt).Seconds()}
 	for k, c := range counts {
@@ -366,6 +371,38 @@ func runPipeline(b *testing.B, mode benchMode, destinations int, rate float64, w
 		}
 	}
 	return r
+}
+
+// packSample is how many copies per destination packRatios packs.
+const packSample = 200
+
+// packRatios returns how much pack.Encode shrinks packs of 1 to 100 of the copies that the
+// destinations received, in the order they arrived: the encoded size over the sum of pack.Size.
+// Copies of one invocation share their tokens' encapsulated key and compress better together,
+// so packs of consecutive copies of different invocations give a conservative figure.
+func packRatios(tb testing.TB, sample map[string][]json.RawMessage) []costmodel.PackRatio {
+	var out []costmodel.PackRatio
+	for _, n := range []int{1, 2, 5, 10, 20, 50, 100} {
+		var encoded, size int
+		for _, copies := range sample {
+			for i := 0; i+n <= len(copies); i += n {
+				p := make([]pack.Copy, n)
+				for j := range p {
+					p[j] = pack.Copy{DedupID: fmt.Sprintf("%064x", i+j), Event: copies[i+j]}
+					size += pack.Size(p[j])
+				}
+				body, err := pack.Encode(p)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				encoded += len(body)
+			}
+		}
+		if size > 0 {
+			out = append(out, costmodel.PackRatio{Copies: n, Ratio: float64(encoded) / float64(size)})
+		}
+	}
+	return out
 }
 
 // since returns the counts of now less those of before.
@@ -559,9 +596,9 @@ func benchWorld(b *testing.B, s *Server, hashing []map[string]any) (ws, src stri
 // producer (rate above 0) is named in the source, which docs/COST.md quotes.
 func writeMeasured(b *testing.B, file string, dests int, rate float64, runs []*benchRun) {
 	b.Helper()
-	source := "go test -run '^$' -bench '^BenchmarkPipelineReport$' ./scripts/internal/devserver (make bench)"
+	source := "BenchmarkPipelineReport in scripts/internal/devserver, run by `make bench`"
 	if rate > 0 {
-		source = fmt.Sprintf("%s=%g %s", EnvBenchRate, rate, source)
+		source = fmt.Sprintf("%s with %s=%g", source, EnvBenchRate, rate)
 	}
 	out := costmodel.Measured{
 		Source:       source,
@@ -577,47 +614,4 @@ func writeMeasured(b *testing.B, file string, dests int, rate float64, runs []*b
 	if err := os.WriteFile(file, append(raw, '\n'), 0o644); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// residentMiB returns the resident memory of this process and of the emulators started beside
-// it by scripts/emulators (the children of this process's grandparent, on Linux), by command
-// name, in MiB; nil where /proc cannot be read.
-func residentMiB() map[string]float64 {
-	stat := func(pid string) (name string, ppid string, rssPages int, ok bool) {
-		b, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil {
-			return "", "", 0, false
-		}
-		// pid (comm) state ppid ... field 24 is rss in pages.
-		s := string(b)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			return "", "", 0, false
-		}
-		f := strings.Fields(s[closing+1:])
-		if len(f) < 22 {
-			return "", "", 0, false
-		}
-		rss, _ := strconv.Atoi(f[21])
-		return s[open+1 : closing], f[1], rss, true
-	}
-	page := float64(os.Getpagesize()) / (1 << 20)
-	out := map[string]float64{}
-	_, parent, self, ok := stat(strconv.Itoa(os.Getpid()))
-	if !ok {
-		return nil
-	}
-	out["service (this process)"] = float64(self) * page
-	_, runner, _, ok := stat(parent)
-	if !ok {
-		return out
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		name, ppid, rss, ok := stat(e.Name())
-		if ok && ppid == runner && (strings.Contains(name, "python") || strings.Contains(name, "moto") || strings.Contains(name, "local-kms")) {
-			out[name] += float64(rss) * page
-		}
-	}
-	return out
 }

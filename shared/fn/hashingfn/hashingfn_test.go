@@ -16,6 +16,7 @@ import (
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/fn/fntest"
 	"github.com/phiguard/phiguard/shared/fn/hashingfn"
+	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
 	"github.com/phiguard/phiguard/shared/pipeline"
 	"github.com/phiguard/phiguard/shared/stack"
@@ -98,11 +99,13 @@ func queue(t *testing.T, c *awsclient.Clients) (url, arn string) {
 	return aws.ToString(q.QueueUrl), a.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 }
 
-// drain receives every message on queue url and returns their count and bodies, concatenated.
+// drain receives every message on queue url and returns their count and bodies, concatenated,
+// a pack's as the JSON of its copies.
 func drain(t *testing.T, c *awsclient.Clients, url string) (n int, bodies string) {
 	t.Helper()
 	for {
-		r, err := c.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+		r, err := c.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
+			MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +114,17 @@ func drain(t *testing.T, c *awsclient.Clients, url string) (n int, bodies string
 		}
 		for _, m := range r.Messages {
 			n++
-			bodies += aws.ToString(m.Body)
+			format, ok := m.MessageAttributes[stack.AttrFormat]
+			if !ok {
+				bodies += aws.ToString(m.Body)
+				continue
+			}
+			copies, err := pack.FromMessage([]byte(aws.ToString(m.Body)), aws.ToString(format.StringValue), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(copies)
+			bodies += string(b)
 		}
 	}
 }
