@@ -14,6 +14,13 @@ and change only how it computes:
   computes them exactly;
 - the current time is time.time(), not datetime arithmetic (the same value).
 
+DynamoDB: moto 5.2.5's TransactWriteItems deep-copies every table a transaction names, once per
+item, to roll back a cancelled transaction. The service's audit trail appends each audited request
+with a two-item transaction (the record and the chain head, shared/dynamo), so the copies grew with
+the table: a schema-fuzzing run took moto past 3 GB resident in three minutes (issue 13). The patch
+backs up only the items the transaction names (a deep copy of each, or their absence) and restores
+those on a rollback, which is what the whole-table copy restored; nothing else changes.
+
 One patch adds what AWS checks and moto does not (moto lets any role be assumed with any external
 id): AssumeRole on a role that exists in moto's IAM and whose trust policy allows sts:AssumeRole
 only under an sts:ExternalId condition is refused with AccessDenied, as AWS refuses it, when the
@@ -26,12 +33,15 @@ scripts/emulators runs this file with the virtualenv's Python in place of .venv/
 Remove a patch once moto no longer needs it.
 """
 
+import copy
 import json
 import sys
 import threading
 import time
 
 from moto.core.exceptions import ServiceException
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.iam.models import iam_backends
 from moto.server import main
 from moto.sqs import models
@@ -139,6 +149,82 @@ def _assume_role(self, region_name, role_session_name, role_arn, policy, duratio
 
 
 sts_models.STSBackend.assume_role = _assume_role
+
+
+class _ItemBackups:
+    """The copy module as moto's DynamoDB models see it: during a transaction, a deep copy of a
+    whole Table is the table itself (the transaction backs up its items instead); any other deep
+    copy is a deep copy."""
+
+    _local = threading.local()
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+    def deepcopy(self, x, memo=None):
+        if getattr(self._local, "in_transaction", False) and isinstance(x, dynamodb_models.Table):
+            return x
+        return copy.deepcopy(x, memo)
+
+
+_item_backups = _ItemBackups()
+dynamodb_models.copy = _item_backups
+_original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def _slot(table, op):
+    """The hash and range keys of the item a transaction operation names."""
+    key = op["Key"] if "Key" in op else op["Item"]
+    hash_key = DynamoType(key[table.hash_key_attr])
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return hash_key, range_key
+
+
+def _get(table, hash_key, range_key):
+    if range_key is None:
+        return table.items.get(hash_key)
+    return table.items.get(hash_key, {}).get(range_key)
+
+
+def _set(table, hash_key, range_key, item):
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    rows = table.items[hash_key]
+    if item is None:
+        rows.pop(range_key, None)
+        if not rows:
+            table.items.pop(hash_key, None)
+    else:
+        rows[range_key] = item
+
+
+def _transact_write_items(self, transact_items):
+    backups = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is not None:
+                hash_key, range_key = _slot(table, op)
+                backups.append((table, hash_key, range_key, copy.deepcopy(_get(table, hash_key, range_key))))
+        except Exception:  # a malformed operation: moto's own code reports it
+            pass
+    _item_backups._local.in_transaction = True
+    try:
+        return _original_transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, item in reversed(backups):
+            _set(table, hash_key, range_key, item)
+        raise
+    finally:
+        _item_backups._local.in_transaction = False
+
+
+dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items
 
 if __name__ == "__main__":
     sys.exit(main())
