@@ -33,7 +33,9 @@ func TestMotoRollsBackACancelledTransactionItemByItem(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: table}) })
 	s := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
-	key := func(pk, sk string) map[string]ddbtypes.AttributeValue { return map[string]ddbtypes.AttributeValue{"pk": s(pk), "sk": s(sk)} }
+	key := func(pk, sk string) map[string]ddbtypes.AttributeValue {
+		return map[string]ddbtypes.AttributeValue{"pk": s(pk), "sk": s(sk)}
+	}
 	item := func(pk, sk, v string) map[string]ddbtypes.AttributeValue {
 		m := key(pk, sk)
 		m["v"] = s(v)
