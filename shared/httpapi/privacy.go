@@ -95,9 +95,17 @@ func wantsCSV(r *http.Request) bool {
 	return false
 }
 
+// listClassifications serves a page of the inventory as JSON, or all of it as CSV (Accept:
+// text/csv), which has no pages: page parameters with the CSV are a 400, not ignored.
 func (c *ConfigAPI) listClassifications(w http.ResponseWriter, r *http.Request) error {
 	wsID := r.PathValue("workspaceId")
 	if wantsCSV(r) {
+		for _, p := range []string{"limit", "cursor"} {
+			if r.URL.Query().Has(p) {
+				return phi.Errorf(phi.EBADREQUEST, "the CSV export is the whole inventory, without pages: send it without %s", p).
+					WithDetails(map[string]string{"parameter": p})
+			}
+		}
 		return c.exportInventory(w, r, wsID)
 	}
 	page, err := PageParams(r)
