@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -97,9 +98,15 @@ func failFirst(op, code string) func(*middleware.Stack) error {
 	}
 }
 
+// senders returns the service's senders, with the API options opts (fault injection, counting).
+// Each set gets its own HTTP client: the senders make one attempt per request (the delivery engine
+// retries), and moto closes a connection after a request of several MiB, which a sender of the
+// next subtest could otherwise reuse as it closes and report as a network failure.
 func senders(t *testing.T, c *customer, opts ...func(*middleware.Stack) error) *Senders {
 	t.Helper()
-	return New(Config{AWS: c.service.Config, S3PathStyle: true, APIOptions: opts,
+	cfg := c.service.Config.Copy()
+	cfg.HTTPClient = awshttp.NewBuildableClient()
+	return New(Config{AWS: cfg, S3PathStyle: true, APIOptions: opts,
 		Now: func() time.Time { return time.Date(2026, 12, 2, 9, 30, 0, 0, time.UTC) }})
 }
 
