@@ -94,9 +94,11 @@ func Encode(copies []Copy) ([]byte, error) {
 		return nil, err
 	}
 	var z bytes.Buffer
-	// BestSpeed: on the corpus it compresses almost as well as the default level, in a third
-	// of the time, and the hashing function's time is billed too.
-	w, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+	// The default level: on 225 copies of the corpus (75 events, 3 destinations) it writes 16 %
+	// fewer bytes than BestSpeed (0.162 of the copies against 0.193) in twice the time (6.5 ms
+	// against 3.3 ms on this machine's core): the bytes saved are billed requests saved, worth
+	// about ten times the Lambda time spent.
+	w := gzip.NewWriter(&z)
 	if _, err := w.Write(raw); err != nil {
 		return nil, err
 	}
