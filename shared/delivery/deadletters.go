@@ -44,6 +44,10 @@ type DeadLetterCount struct {
 	// ByReason counts copies by their dead-letter reason (ReasonRejected, ReasonMaxAttempts, …;
 	// ReasonReceiveLimit too for a message without a reason, which the redrive policy moved).
 	ByReason map[string]int `json:"byReason"`
+	// ByLastFailure counts copies by their last attempt's failure (Outcome.Reason: "http-410",
+	// "network", or the AWS error code of an AWS destination, such as "AccessDenied" or
+	// "NoSuchBucket"), so that an owner sees why; a message the redrive policy moved has none.
+	ByLastFailure map[string]int `json:"byLastFailure"`
 	// Scanned is how many messages of the queue were looked at; Complete is false when the scan
 	// stopped at MaxScan or Budget before the end of the queue.
 	Scanned  int  `json:"scanned"`
@@ -69,7 +73,7 @@ const scanHold = 60
 // Count counts the dead letters of destination dst of workspace ws. It fails with the first SQS
 // error.
 func (q *DeadLetters) Count(ctx context.Context, ws, dst string) (DeadLetterCount, error) {
-	c := DeadLetterCount{ByReason: map[string]int{}}
+	c := DeadLetterCount{ByReason: map[string]int{}, ByLastFailure: map[string]int{}}
 	var err error
 	c.Scanned, c.Complete, err = q.scan(ctx, ws, dst, func(m sqstypes.Message) bool {
 		n := len(copiesOf(m))
@@ -80,6 +84,9 @@ func (q *DeadLetters) Count(ctx context.Context, ws, dst string) (DeadLetterCoun
 		c.Messages++
 		c.Copies += n
 		c.ByReason[reason] += n
+		if last := msgAttr(m, stack.AttrLastReason); last != "" {
+			c.ByLastFailure[last] += n
+		}
 		return false
 	})
 	return c, err

@@ -74,6 +74,10 @@ func TestDeadLettersAreCountedAndReplayedRoundTrip(t *testing.T) {
 	if c.Messages != 4 || c.Copies != 7 || !maps.Equal(c.ByReason, wantReasons) || c.Scanned != 5 || !c.Complete {
 		t.Fatalf("Count = %+v; want 4 messages, 7 copies by reason %v, 5 scanned, complete", c, wantReasons)
 	}
+	// By the last attempt's failure: the redriven messages have none.
+	if want := map[string]int{"http-400": 3, "http-503": 1}; !maps.Equal(c.ByLastFailure, want) {
+		t.Fatalf("Count.ByLastFailure = %v, want %v", c.ByLastFailure, want)
+	}
 	// Counting released every message: the counts are the same at once.
 	if again, err := dl.Count(t.Context(), f.ws, refusing); err != nil || again.Copies != 7 || again.Scanned != 5 {
 		t.Fatalf("second Count = %+v, %v; want the same messages, visible again", again, err)

@@ -325,8 +325,10 @@ func TestADeletedBucketDeadLettersTheNextCopiesWithTheReason(t *testing.T) {
 			break
 		}
 	}
-	if by, _ := count["byReason"].(map[string]any); count["copies"] != float64(2) || by["rejected"] != float64(2) {
-		t.Fatalf("the owner's dead-letter count %v; want the 2 copies after the bucket was deleted, rejected", count)
+	by, _ := count["byReason"].(map[string]any)
+	last, _ := count["byLastFailure"].(map[string]any)
+	if count["copies"] != float64(2) || by["rejected"] != float64(2) || last["NoSuchBucket"] != float64(2) {
+		t.Fatalf("the owner's dead-letter count %v; want the 2 copies after the bucket was deleted, rejected, NoSuchBucket", count)
 	}
 	mine := 0
 	for _, m := range awstest.Receive(t, s.Clients.SQS, s.Resources.DeliveryDLQURL, 0, 0) {
