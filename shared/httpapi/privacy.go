@@ -100,8 +100,9 @@ func wantsCSV(r *http.Request) bool {
 func (c *ConfigAPI) listClassifications(w http.ResponseWriter, r *http.Request) error {
 	wsID := r.PathValue("workspaceId")
 	if wantsCSV(r) {
+		q := r.URL.Query()
 		for _, p := range []string{"limit", "cursor"} {
-			if r.URL.Query().Has(p) {
+			if q.Has(p) {
 				return phi.Errorf(phi.EBADREQUEST, "the CSV export is the whole inventory, without pages: send it without %s", p).
 					WithDetails(map[string]string{"parameter": p})
 			}

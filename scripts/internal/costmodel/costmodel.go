@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/stack"
@@ -56,7 +57,7 @@ type Run struct {
 	FanOutBytesPerCopy float64 `json:"fanOutBytesPerCopy"`
 	// PackRatio is how much shared/pack shrinks packs of the copies delivered, by copies per
 	// pack (in increasing order).
-	PackRatio []PackRatio `json:"packRatio"`
+	PackRatio PackRatios `json:"packRatio"`
 	// Seconds is the wall time from the first push to the last delivery; Duplicates the copies
 	// delivered more than once.
 	Seconds    float64 `json:"seconds"`
@@ -67,6 +68,21 @@ type Run struct {
 type PackRatio struct {
 	Copies int     `json:"copies"`
 	Ratio  float64 `json:"ratio"`
+}
+
+// PackRatios are the ratios measured for several pack sizes.
+type PackRatios []PackRatio
+
+// String lists the ratios as "copies: ratio, …".
+func (rs PackRatios) String() string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, fmt.Sprintf("%d: %.2f", r.Copies, r.Ratio))
+	}
+	if len(out) == 0 {
+		return "none measured: 1"
+	}
+	return strings.Join(out, ", ")
 }
 
 // Prices are AWS's prices, quotas and the model's other assumptions (docs/cost/prices.json).
@@ -195,7 +211,7 @@ func (r requests) total() (calls, billed float64) {
 // (tokens and the manifest) and how much shared/pack shrinks packs by copies per pack.
 type calib struct {
 	overhead float64
-	ratios   []PackRatio
+	ratios   PackRatios
 }
 
 // ratio is the measured shrink of a pack of n copies, interpolated on log n between the

@@ -55,7 +55,7 @@ func TestTheModelCountsMessagesAndChunks(t *testing.T) {
 // Packs shrink by the measured ratio of their size, interpolated between the measured sizes, and
 // a pack's fewer bytes are fewer billed chunks.
 func TestThePackRatioIsInterpolatedBetweenMeasuredSizes(t *testing.T) {
-	c := calib{overhead: 1700, ratios: []PackRatio{{1, 0.8}, {10, 0.4}, {100, 0.2}}}
+	c := calib{overhead: 1700, ratios: PackRatios{{1, 0.8}, {10, 0.4}, {100, 0.2}}}
 	for _, tc := range []struct{ n, want float64 }{{0.5, 0.8}, {1, 0.8}, {10, 0.4}, {math.Sqrt(10), 0.6}, {100, 0.2}, {1000, 0.2}} {
 		if got := c.ratio(tc.n); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("ratio(%v) = %v, want %v", tc.n, got, tc.want)

@@ -29,18 +29,6 @@ func calibration(m *Measured) (c calib, naive, packed *Run) {
 	return calib{overhead: packed.CopyBytes - packed.EventBytes, ratios: packed.PackRatio}, naive, packed
 }
 
-// ratios lists measured pack ratios as "n copies: ratio".
-func ratios(rs []PackRatio) string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, fmt.Sprintf("%d: %.2f", r.Copies, r.Ratio))
-	}
-	if len(out) == 0 {
-		return "none measured: 1"
-	}
-	return strings.Join(out, ", ")
-}
-
 func (m *Measured) shapeOf(r *Run) shape {
 	return shape{packed: strings.HasPrefix(r.Mode, "packed"), destinations: m.Destinations, eventBytes: r.EventBytes,
 		perMessage: max(1, r.PerMessage), workspaces: 1}
@@ -92,7 +80,7 @@ func Cost(m *Measured, p *Prices) string {
 	w("- packed fan-out: an invocation of %d messages holds events of the workspaces present in it (*W*(1 − (1 − 1/*W*)^%d) of\n", m.IngestBatch, m.IngestBatch)
 	w("  them); each gets one pack per destination, or more when its copies exceed %d bytes (`pack.MaxCopiesBytes`, so that\n", pack.MaxCopiesBytes)
 	w("  even copies that do not compress fit in an SNS message); a pack of *n* copies is their size times the ratio measured\n")
-	w("  for packs of *n* of the delivered copies (%s); packs are published, delivered, received and deleted like single\n", ratios(cal.ratios))
+	w("  for packs of *n* of the delivered copies (%s); packs are published, delivered, received and deleted like single\n", cal.ratios)
 	w("  copies, with their chunk counts;\n")
 	w("- Lambda: one hashing invocation per %d ingest messages, one delivery invocation per %d fan-out messages; duration is the\n", m.IngestBatch, m.DeliveryBatch)
 	w("  measured handler time per event (scaled by *d*), an upper bound, as the emulators answer far more slowly than AWS;\n")

@@ -164,12 +164,8 @@ func BenchmarkPipelineReport(b *testing.B) {
 				float64(c.Time.Milliseconds())*1000/float64(r.Events), float64(c.Time.Milliseconds())/float64(c.Calls)))
 		}
 		fmt.Printf("pipeline %s: local time in AWS calls per 1000 events (functions and pollers, concurrent calls summed): %s\n", r.Mode, strings.Join(slow, ", "))
-		var ratios []string
-		for _, pr := range r.PackRatio {
-			ratios = append(ratios, fmt.Sprintf("%d: %.2f", pr.Copies, pr.Ratio))
-		}
 		fmt.Printf("pipeline %s: %.1f events/s end to end, push-to-delivery p50 %.2fs p95 %.2fs, %d duplicate deliveries, mean event %.0f B, mean copy %.0f B, %.0f B published to SNS per copy; a pack's size over its copies' by copies per pack: %s\n",
-			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes, r.FanOutBytesPerCopy, strings.Join(ratios, ", "))
+			r.Mode, float64(r.Events)/r.Seconds, r.P50, r.P95, r.Duplicates, r.EventBytes, r.CopyBytes, r.FanOutBytesPerCopy, r.PackRatio)
 		paced := "unpaced"
 		if rate > 0 {
 			paced = fmt.Sprintf("paced at %g events/s", rate)
@@ -380,15 +376,15 @@ const packSample = 200
 // destinations received, in the order they arrived: the encoded size over the sum of pack.Size.
 // Copies of one invocation share their tokens' encapsulated key and compress better together,
 // so packs of consecutive copies of different invocations give a conservative figure.
-func packRatios(tb testing.TB, sample map[string][]json.RawMessage) []costmodel.PackRatio {
-	var out []costmodel.PackRatio
+func packRatios(tb testing.TB, sample map[string][]json.RawMessage) costmodel.PackRatios {
+	var out costmodel.PackRatios
 	for _, n := range []int{1, 2, 5, 10, 20, 50, 100} {
 		var encoded, size int
 		for _, copies := range sample {
 			for i := 0; i+n <= len(copies); i += n {
 				p := make([]pack.Copy, n)
 				for j := range p {
-					p[j] = pack.Copy{DedupID: fmt.Sprintf("%064x", i+j), Event: copies[i+j]}
+					p[j] = pack.Copy{DedupID: pipeline.DedupID(strconv.Itoa(i+j), "bench"), Event: copies[i+j]}
 					size += pack.Size(p[j])
 				}
 				body, err := pack.Encode(p)

@@ -103,28 +103,19 @@ func queue(t *testing.T, c *awsclient.Clients) (url, arn string) {
 // a pack's as the JSON of its copies.
 func drain(t *testing.T, c *awsclient.Clients, url string) (n int, bodies string) {
 	t.Helper()
-	for {
-		r, err := c.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
-			MessageAttributeNames: []string{"All"}})
+	msgs := awstest.Receive(t, c.SQS, url, 0, 0)
+	for _, m := range msgs {
+		format, ok := m.MessageAttributes[stack.AttrFormat]
+		if !ok {
+			bodies += aws.ToString(m.Body)
+			continue
+		}
+		copies, err := pack.FromMessage([]byte(aws.ToString(m.Body)), aws.ToString(format.StringValue), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Messages) == 0 {
-			return n, bodies
-		}
-		for _, m := range r.Messages {
-			n++
-			format, ok := m.MessageAttributes[stack.AttrFormat]
-			if !ok {
-				bodies += aws.ToString(m.Body)
-				continue
-			}
-			copies, err := pack.FromMessage([]byte(aws.ToString(m.Body)), aws.ToString(format.StringValue), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := json.Marshal(copies)
-			bodies += string(b)
-		}
+		b, _ := json.Marshal(copies)
+		bodies += string(b)
 	}
+	return len(msgs), bodies
 }
