@@ -54,9 +54,13 @@ type Queue interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
-// Store reads destinations (*dynamo.Store).
+// Store reads destinations and records their delivery status (*dynamo.Store).
 type Store interface {
 	GetDestination(ctx context.Context, wsID, id string) (*phi.Destination, error)
+	// SetDeliveryStatus stores st without changing the destination's version; with
+	// unchangedSince, only if the stored status is degraded with that LastFailureAt
+	// (EPRECONDITION otherwise).
+	SetDeliveryStatus(ctx context.Context, wsID, dstID string, st phi.DeliveryStatus, unchangedSince time.Time) error
 }
 
 // Config wires an Engine. Store, Queue, QueueURL, DLQURL and at least one Sender are required.
@@ -104,6 +108,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	dests map[string]cachedDestination
+	// recorded is the delivery status this container last wrote for a destination, newer than
+	// its cached copy until the cache reloads.
+	recorded map[string]phi.DeliveryStatus
 }
 
 type cachedDestination struct {
@@ -153,7 +160,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Jitter = func(d time.Duration) time.Duration { return rand.N(d + 1) }
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, breaker: newBreaker(cfg.BreakerFailures, cfg.BreakerOpen, cfg.Now),
-		dests: map[string]cachedDestination{}}
+		dests: map[string]cachedDestination{}, recorded: map[string]phi.DeliveryStatus{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -201,6 +208,8 @@ type settled struct {
 	reason     string
 	lastReason string
 	status     int
+	// failure is the text of the attempt's Outcome.Err, when an attempt was made.
+	failure string
 }
 
 // tally counts one invocation.
@@ -355,7 +364,7 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 
 	key := g.ws + "/" + g.dst
 	batcher, _ := sender.(Batcher)
-	batches, sent := false, 0
+	batches, sent, delivered := false, 0, 0
 	if batcher != nil {
 		n, _ := batcher.Batch(d)
 		batches = n > 1
@@ -405,6 +414,7 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 			before := len(out)
 			switch {
 			case o.Err == nil:
+				delivered++
 				t.mu.Lock()
 				t.delivered++
 				t.dst(g.dst).delivered++
@@ -418,8 +428,11 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 			default:
 				retry(i, c, true, o.Reason, o.Status, 0, true)
 			}
-			if batches && len(out) > before {
-				out[before].request = requests[j]
+			if len(out) > before {
+				out[before].failure = o.Err.Error()
+				if batches {
+					out[before].request = requests[j]
+				}
 			}
 			e.log.Warn("copy not delivered", "workspace", g.ws, "destination", g.dst, "dedup_id", c.DedupID,
 				"attempt", c.Attempts+1, "reason", o.Reason, "status", o.Status, "permanent", o.Permanent)
@@ -433,6 +446,7 @@ func (e *Engine) deliver(ctx context.Context, g *group, t *tally) []settled {
 		}
 		start += n
 	}
+	e.track(ctx, g, d, delivered, out)
 	return out
 }
 

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -211,6 +212,58 @@ func (s *Store) DeleteDestination(ctx context.Context, wsID, id string) error {
 	}
 	if err != nil {
 		return transactionError(err, "delete destination "+id, "destination "+id)
+	}
+	return nil
+}
+
+// attrDelivery is the destination item's delivery status (phi.Destination.Delivery), which only
+// SetDeliveryStatus writes.
+const attrDelivery = "delivery"
+
+// SetDeliveryStatus stores st as destination dstID's delivery status, without changing its
+// version or anything else of it. When unchangedSince is not zero, it stores st only if the
+// stored status is degraded with that LastFailureAt — no failure was recorded since the caller
+// read it — and returns EPRECONDITION otherwise. It returns ENOTFOUND when the destination
+// does not exist.
+func (s *Store) SetDeliveryStatus(ctx context.Context, wsID, dstID string, st phi.DeliveryStatus, unchangedSince time.Time) error {
+	if err := checkID(phi.PrefixWorkspace, wsID, "workspace"); err != nil {
+		return err
+	}
+	if err := checkID(phi.PrefixDestination, dstID, "destination"); err != nil {
+		return err
+	}
+	av, err := marshal(st)
+	if err != nil {
+		return fmt.Errorf("marshal delivery status of %s: %w", dstID, err)
+	}
+	b := newExpr()
+	cond := "attribute_exists(" + b.n(Table.PartitionKey) + ")"
+	if !unchangedSince.IsZero() {
+		at, err := timeAttr(unchangedSince)
+		if err != nil {
+			return err
+		}
+		d := b.n(attrDelivery)
+		cond += " AND " + d + "." + b.n("state") + " = " + b.v("degraded", str(phi.DeliveryDegraded)) +
+			" AND " + d + "." + b.n("lastFailureAt") + " = " + b.v("since", at)
+	}
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           s.table,
+		Key:                                 key(wsPK(wsID), prefixDst+dstID),
+		UpdateExpression:                    aws.String("SET " + b.n(attrDelivery) + " = " + b.v("st", &types.AttributeValueMemberM{Value: av})),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            b.nameMap(),
+		ExpressionAttributeValues:           b.valueMap(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, failed := conditionFailed(err); failed {
+		if old == nil {
+			return errNotFound("destination", dstID)
+		}
+		return phi.Errorf(phi.EPRECONDITION, "destination %s recorded another delivery failure since", dstID)
+	}
+	if err != nil {
+		return fmt.Errorf("set delivery status of %s: %w", dstID, err)
 	}
 	return nil
 }

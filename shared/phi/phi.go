@@ -157,6 +157,10 @@ type Destination struct {
 	CreatedAt   time.Time           `json:"createdAt"`
 	UpdatedAt   time.Time           `json:"updatedAt"`
 	Version     int64               `json:"version"`
+	// Delivery is what the delivery function last recorded of the destination's deliveries
+	// (DeliveryStatus); nil until copies were first dead-lettered. The owner does not set it and
+	// a change to it does not change Version.
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 }
 
 // DestinationSettings are the type-specific settings of a destination; which ones a type takes,
