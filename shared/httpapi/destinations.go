@@ -24,16 +24,32 @@ type DestinationView struct {
 	HashingState        string                  `json:"hashingState"`
 	HashingStateReason  string                  `json:"hashingStateReason,omitempty"`
 	HashingStateMessage string                  `json:"hashingStateMessage,omitempty"`
+	Delivery            DeliveryView            `json:"delivery"`
 	CreatedAt           time.Time               `json:"createdAt"`
 	UpdatedAt           time.Time               `json:"updatedAt"`
 	Version             int64                   `json:"version"`
+}
+
+// DeliveryView is a destination's delivery state (phi.DeliveryStatus) and, for people, what it
+// means; a destination never degraded is ok since it was created.
+type DeliveryView struct {
+	phi.DeliveryStatus
+	Message string `json:"message,omitempty"`
+}
+
+func viewDelivery(d *phi.Destination) DeliveryView {
+	st := phi.DeliveryStatus{State: phi.DeliveryOK, Since: d.CreatedAt}
+	if d.Delivery != nil {
+		st = *d.Delivery
+	}
+	return DeliveryView{DeliveryStatus: st, Message: st.Message()}
 }
 
 func viewDestination(d *phi.Destination, st phi.HashingStatus, a phi.Actor) DestinationView {
 	v := DestinationView{
 		ID: d.ID, WorkspaceID: d.WorkspaceID, SourceID: d.SourceID, Name: d.Name, Type: d.Type,
 		Enabled: d.Enabled, Settings: d.Settings, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-		Version: d.Version,
+		Version: d.Version, Delivery: viewDelivery(d),
 	}
 	if a.Role == phi.RoleOwner {
 		h := d.Hashing

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -554,4 +555,46 @@ func TestChangesThatDegradeHashingAreAudited(t *testing.T) {
 			"workspace.plan.update → destination.hashing.degraded.workspace-not-eligible",
 			"workspace.plan.update → destination.hashing.restored")
 	})
+}
+
+// A destination's delivery state is shown to everyone who can see the destination: ok since it
+// was created until the delivery function records a failure, then degraded with the failure
+// and what to do, in the destination and in the list; an owner's edit keeps it.
+func TestTheDeliveryStateIsShownWithTheDestination(t *testing.T) {
+	a := newAPI(t)
+	ws := a.newWorkspace(t, "business", true)
+	dst := "/workspaces/" + ws.ID + "/destinations/" + ws.Destination
+	delivery := func(t *testing.T, tok string) (DestinationView, DeliveryView) {
+		t.Helper()
+		var v DestinationView
+		a.must(t, 200, "GET", dst, tok, "").json(t, &v)
+		var list List[DestinationView]
+		a.must(t, 200, "GET", "/workspaces/"+ws.ID+"/destinations", tok, "").json(t, &list)
+		if len(list.Items) != 1 || list.Items[0].Delivery != v.Delivery {
+			t.Errorf("the list says %+v; the destination %+v", list.Items, v.Delivery)
+		}
+		return v, v.Delivery
+	}
+	v, d := delivery(t, ws.Readonly)
+	if d.State != phi.DeliveryOK || !d.Since.Equal(v.CreatedAt) || d.Message != "" || d.Reason != "" {
+		t.Errorf("a destination never degraded: %+v; want ok since its creation %v", d, v.CreatedAt)
+	}
+
+	at := time.Now().UTC().Truncate(time.Second)
+	st := phi.DeliveryStatus{State: phi.DeliveryDegraded, Since: at, LastFailureAt: at, Reason: "NoSuchBucket", DeadLetterReason: "rejected",
+		Status: 404, Error: "PutObject: api error NoSuchBucket: The specified bucket does not exist"}
+	if err := a.store.SetDeliveryStatus(context.Background(), ws.ID, ws.Destination, st, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{ws.Owner, ws.Readonly} {
+		if _, d := delivery(t, tok); d.DeliveryStatus != st || !strings.Contains(d.Message, "refused copies permanently (NoSuchBucket)") || !strings.Contains(d.Message, "replay") {
+			t.Errorf("degraded: %+v; want %+v and a message saying what happened and to replay", d, st)
+		}
+	}
+	v, _ = delivery(t, ws.Owner)
+	settings, _ := json.Marshal(v.Settings)
+	a.must(t, 200, "PUT", dst, ws.Owner, `{"sourceId":"`+v.SourceID+`","name":"renamed","type":"`+string(v.Type)+`","settings":`+string(settings)+`}`, "If-Match", ETag(v.Version))
+	if v2, d := delivery(t, ws.Owner); v2.Version != v.Version+1 || d.DeliveryStatus != st {
+		t.Errorf("after an edit, version %d, delivery %+v; want version %d and the state kept", v2.Version, d, v.Version+1)
+	}
 }

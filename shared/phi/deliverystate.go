@@ -32,3 +32,16 @@ type DeliveryStatus struct {
 
 // Degraded reports whether s says the destination is degraded; a nil s is ok.
 func (s *DeliveryStatus) Degraded() bool { return s != nil && s.State == DeliveryDegraded }
+
+// Message says a degraded status for people: what happened to the copies and what to do; ""
+// when s is not degraded.
+func (s *DeliveryStatus) Message() string {
+	if !s.Degraded() {
+		return ""
+	}
+	what := "the destination refused copies permanently (" + s.Reason + ")"
+	if s.DeadLetterReason != "rejected" {
+		what = "copies failed every attempt (last: " + s.Reason + ")"
+	}
+	return what + "; they are in the dead-letter queue. Fix the destination (Test destination says what is wrong), then replay its dead letters; new copies are still attempted, and copies delivered once two minutes pass without a failure restore this state"
+}
