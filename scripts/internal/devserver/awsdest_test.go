@@ -347,4 +347,11 @@ func TestADeletedBucketDeadLettersTheNextCopiesWithTheReason(t *testing.T) {
 	if mine == 0 {
 		t.Error("the delivery DLQ holds no message of the destination")
 	}
+	// The destination says so.
+	v, _ := apiWant(t, s, "GET", base+"/destinations/"+dst, ws.OwnerToken, nil, 200)
+	st, _ := v["delivery"].(map[string]any)
+	if st["state"] != "degraded" || st["reason"] != "NoSuchBucket" || st["deadLetterReason"] != "rejected" ||
+		!strings.Contains(fmt.Sprint(st["error"]), "NoSuchBucket") || !strings.Contains(fmt.Sprint(st["message"]), "replay") {
+		t.Errorf("the destination's delivery state %v; want degraded, NoSuchBucket, rejected, with the error and what to do", st)
+	}
 }
