@@ -130,6 +130,25 @@ func (d *Data) Grant(grantee awsiam.IGrantable, keys *Keys, write bool, actions 
 	}
 }
 
+// GrantDeliveryStatus lets grantee (the delivery function) record destinations' delivery
+// status: UpdateItem naming no attribute but the item's key and dynamo.AttrDelivery, so it can
+// change nothing else of any item. DynamoDB checks the attributes an update names
+// (dynamodb:Attributes) against the list.
+func (d *Data) GrantDeliveryStatus(grantee awsiam.IGrantable, keys *Keys) {
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("RecordDeliveryStatusOnly"),
+		Actions:   jsii.Strings("dynamodb:UpdateItem"),
+		Resources: jsii.Strings(*d.Table.TableArn()),
+		Conditions: &map[string]any{
+			"ForAllValues:StringEquals": map[string]any{"dynamodb:Attributes": []string{dynamo.Table.PartitionKey, dynamo.Table.SortKey, dynamo.AttrDelivery}},
+			// ForAllValues holds for a request without the key: require it.
+			"Null": map[string]any{"dynamodb:Attributes": "false"},
+		},
+	}))
+	keys.GrantViaService(grantee, "dynamodb", true)
+	d.denyAuditRewrites(grantee)
+}
+
 // denyAuditRewrites keeps the audit log append-only at the IAM level: grantee may add audit
 // records (a conditional PutItem) but never update, delete or batch-write one.
 func (d *Data) denyAuditRewrites(grantee awsiam.IGrantable) {

@@ -132,6 +132,8 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	// Reads each copy's destination for its webhook URL and enabled state, and its signing
 	// secrets.
 	data.Grant(p.Delivery, keys, false, tableRead)
+	// Records each destination's delivery status (degraded, restored), and nothing else.
+	data.GrantDeliveryStatus(p.Delivery, keys)
 	// Re-schedules failed copies on its own queue and dead-letters them.
 	p.Webhook.Grant(p.Delivery, jsii.String("sqs:SendMessage"))
 	p.WebhookDLQ.Grant(p.Delivery, jsii.String("sqs:SendMessage"))

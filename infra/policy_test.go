@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 
+	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/stack"
 )
 
@@ -142,31 +143,62 @@ func strs(v any) []string {
 }
 
 // conditionsHold evaluates a statement's Condition block (all operators and keys must hold).
+// A multivalued context key (dynamodb:Attributes) holds its values comma-separated: with
+// ForAllValues, every value must match (and an absent key holds); with ForAnyValue, one must.
 func conditionsHold(cond map[string]any, ctx map[string]string) bool {
 	for op, keys := range cond {
-		op = strings.TrimPrefix(strings.TrimPrefix(op, "ForAnyValue:"), "ForAllValues:")
+		set, op, _ := strings.Cut(op, ":")
+		if op == "" {
+			set, op = "", set
+		}
 		ifExists := strings.HasSuffix(op, "IfExists")
 		op = strings.TrimSuffix(op, "IfExists")
 		negated := strings.Contains(op, "Not")
 		base := strings.Replace(op, "Not", "", 1)
 		for key, want := range keys.(map[string]any) {
 			got, present := ctx[key]
-			if !present {
-				if ifExists || negated {
+			if op == "Null" { // "false": the key must be present
+				if strs(want)[0] == map[bool]string{true: "false", false: "true"}[present] {
 					continue
 				}
 				return false
 			}
-			match := false
-			for _, w := range strs(want) {
-				switch base {
-				case "StringEquals", "Bool":
-					match = match || w == got
-				case "StringLike", "ArnLike", "ArnEquals":
-					match = match || like(w, got, false)
-				default:
-					panic("condition operator " + op + " is not implemented by the test evaluator")
+			if !present {
+				if ifExists || negated || set == "ForAllValues" {
+					continue
 				}
+				return false
+			}
+			matches := func(got string) bool {
+				for _, w := range strs(want) {
+					switch base {
+					case "StringEquals", "Bool":
+						if w == got {
+							return true
+						}
+					case "StringLike", "ArnLike", "ArnEquals":
+						if like(w, got, false) {
+							return true
+						}
+					default:
+						panic("condition operator " + op + " is not implemented by the test evaluator")
+					}
+				}
+				return false
+			}
+			var match bool
+			switch set {
+			case "ForAllValues":
+				match = true
+				for _, v := range strings.Split(got, ",") {
+					match = match && matches(v)
+				}
+			case "ForAnyValue":
+				for _, v := range strings.Split(got, ",") {
+					match = match || matches(v)
+				}
+			default:
+				match = matches(got)
 			}
 			if match == negated {
 				return false
@@ -417,7 +449,13 @@ func TestTheDeliveryAndConfigRolesReachTheWebhookQueuesAsNeeded(t *testing.T) {
 	p := s.svc.Pipeline
 	arnOf := func(q awssqs.Queue) string { return r.arn(id(q.Node().DefaultChild().(awscdk.CfnElement))) }
 	webhook, dlq, ingest := arnOf(p.Webhook), arnOf(p.WebhookDLQ), arnOf(p.Ingest)
+	table := r.arn(id(s.svc.Data.Table.Node().DefaultChild().(awscdk.CfnElement)))
 	tls := map[string]string{"aws:SecureTransport": "true"}
+	// An update naming these attributes (the item's key and what it sets).
+	updating := func(attrs ...string) map[string]string {
+		return map[string]string{"dynamodb:Attributes": strings.Join(attrs, ",")}
+	}
+	pk, sk := dynamo.Table.PartitionKey, dynamo.Table.SortKey
 	type check struct {
 		req  iamRequest
 		want decision
@@ -434,6 +472,14 @@ func TestTheDeliveryAndConfigRolesReachTheWebhookQueuesAsNeeded(t *testing.T) {
 			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
 			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
 			{iamRequest{"sqs:SendMessage", dlq, map[string]string{"aws:SecureTransport": "false"}}, explicitDeny},
+			// It records a destination's delivery status, and can change nothing else.
+			{iamRequest{"dynamodb:UpdateItem", table, updating(pk, sk, dynamo.AttrDelivery)}, allowed},
+			{iamRequest{"dynamodb:UpdateItem", table, updating(pk, sk, dynamo.AttrDelivery, "enabled")}, implicitDeny},
+			{iamRequest{"dynamodb:UpdateItem", table, updating(pk, sk, "webhookUrl")}, implicitDeny},
+			{iamRequest{"dynamodb:UpdateItem", table, map[string]string{}}, implicitDeny},
+			{iamRequest{"dynamodb:PutItem", table, updating(pk, sk, dynamo.AttrDelivery)}, implicitDeny},
+			{iamRequest{"dynamodb:DeleteItem", table, updating(pk, sk)}, implicitDeny},
+			{iamRequest{"dynamodb:GetItem", table, map[string]string{}}, allowed},
 		}},
 		{"config", s.svc.API.Functions[stack.FunctionConfig], []check{
 			{iamRequest{"sqs:ReceiveMessage", dlq, tls}, allowed},

@@ -216,15 +216,17 @@ func (s *Store) DeleteDestination(ctx context.Context, wsID, id string) error {
 	return nil
 }
 
-// attrDelivery is the destination item's delivery status (phi.Destination.Delivery), which only
-// SetDeliveryStatus writes.
-const attrDelivery = "delivery"
+// AttrDelivery is the destination item's delivery status (phi.Destination.Delivery), which only
+// SetDeliveryStatus writes: the one attribute the delivery function may write (infra).
+const AttrDelivery = "delivery"
 
 // SetDeliveryStatus stores st as destination dstID's delivery status, without changing its
 // version or anything else of it. When unchangedSince is not zero, it stores st only if the
 // stored status is degraded with that LastFailureAt — no failure was recorded since the caller
-// read it — and returns EPRECONDITION otherwise. It returns ENOTFOUND when the destination
-// does not exist.
+// read it — and returns EPRECONDITION otherwise (the destination was deleted, or another
+// failure was recorded); without it, ENOTFOUND when the destination does not exist. It names
+// no attribute but the item's key and AttrDelivery and asks for none back, so that a role
+// allowed to write only those may call it.
 func (s *Store) SetDeliveryStatus(ctx context.Context, wsID, dstID string, st phi.DeliveryStatus, unchangedSince time.Time) error {
 	if err := checkID(phi.PrefixWorkspace, wsID, "workspace"); err != nil {
 		return err
@@ -243,24 +245,23 @@ func (s *Store) SetDeliveryStatus(ctx context.Context, wsID, dstID string, st ph
 		if err != nil {
 			return err
 		}
-		d := b.n(attrDelivery)
+		d := b.n(AttrDelivery)
 		cond += " AND " + d + "." + b.n("state") + " = " + b.v("degraded", str(phi.DeliveryDegraded)) +
 			" AND " + d + "." + b.n("lastFailureAt") + " = " + b.v("since", at)
 	}
 	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           s.table,
-		Key:                                 key(wsPK(wsID), prefixDst+dstID),
-		UpdateExpression:                    aws.String("SET " + b.n(attrDelivery) + " = " + b.v("st", &types.AttributeValueMemberM{Value: av})),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            b.nameMap(),
-		ExpressionAttributeValues:           b.valueMap(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		TableName:                 s.table,
+		Key:                       key(wsPK(wsID), prefixDst+dstID),
+		UpdateExpression:          aws.String("SET " + b.n(AttrDelivery) + " = " + b.v("st", &types.AttributeValueMemberM{Value: av})),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  b.nameMap(),
+		ExpressionAttributeValues: b.valueMap(),
 	})
-	if old, failed := conditionFailed(err); failed {
-		if old == nil {
+	if _, failed := conditionFailed(err); failed {
+		if unchangedSince.IsZero() {
 			return errNotFound("destination", dstID)
 		}
-		return phi.Errorf(phi.EPRECONDITION, "destination %s recorded another delivery failure since", dstID)
+		return phi.Errorf(phi.EPRECONDITION, "destination %s was deleted or recorded another delivery failure since", dstID)
 	}
 	if err != nil {
 		return fmt.Errorf("set delivery status of %s: %w", dstID, err)
