@@ -700,8 +700,42 @@ func TestNoPolicyAllowsEveryActionOnEveryResourceOrUsesFullAccess(t *testing.T) 
 func TestAlarmsAndOutputs(t *testing.T) {
 	s := synth(t)
 	// Depth and expiry of the four parking queues, two backlog ages, errors and throttles per
-	// function, API 5xx, degraded hashing.
-	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(4*2+2+2*len(stack.Functions)+1+1))
+	// function, API 5xx, degraded hashing, dead letters by destination.
+	s.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(4*2+2+2*len(stack.Functions)+1+1+1))
+	// The destination with the most dead-lettered copies, from a Contributor Insights rule over
+	// the delivery function's own log group that sums CopiesDeadLettered by DestinationId.
+	rules := s.resources("AWS::CloudWatch::InsightRule")
+	if len(rules) != 1 {
+		t.Fatalf("%d insight rules, want 1", len(rules))
+	}
+	r := newResolver(s)
+	for _, rule := range rules {
+		var body struct {
+			LogGroupNames []string
+			LogFormat     string
+			Contribution  struct {
+				Keys    []string
+				ValueOf string
+				Filters []map[string]any
+			}
+			AggregateOn string
+		}
+		if err := json.Unmarshal([]byte(r.resolve(props(rule)["RuleBody"]).(string)), &body); err != nil {
+			t.Fatalf("rule body: %v", err)
+		}
+		logs := idOf(s.svc.Stack, s.svc.Pipeline.Delivery.LogGroup().Node().DefaultChild().(awscdk.CfnElement))
+		if !slices.Equal(body.LogGroupNames, []string{logs}) || body.LogFormat != "JSON" || body.AggregateOn != "Sum" ||
+			!slices.Equal(body.Contribution.Keys, []string{"$.DestinationId"}) || body.Contribution.ValueOf != "$.CopiesDeadLettered" {
+			t.Errorf("insight rule %+v, want the sum of CopiesDeadLettered by DestinationId in %s", body, logs)
+		}
+		s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"Metrics": []any{map[string]any{
+				"Expression": "INSIGHT_RULE_METRIC('" + props(rule)["RuleName"].(string) + "', 'MaxContributorValue')",
+				"Id":         assertions.Match_AnyValue(), "Label": assertions.Match_AnyValue(), "Period": 300,
+			}},
+			"Threshold": 1, "AlarmActions": assertions.Match_AnyValue(),
+		})
+	}
 	s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 		"Namespace": "phiguard/pipeline", "MetricName": "CopiesDegraded", "Statistic": "Sum", "Threshold": 1,
 		"Dimensions":   []any{map[string]any{"Name": "Function", "Value": "hashing"}},

@@ -122,7 +122,40 @@ func NewMonitoring(scope constructs.Construct, id string, keys *Keys, api *API, 
 		Period:        awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum"),
 	})
 	alarm("HashingDegraded", "copies went out for a destination whose hashing is degraded (no active key, HMAC key revoked, or workspace not eligible): its protected fields were removed.", degraded, 1, 1)
+	rule := deadLettersByDestination(c, p.Delivery)
+	// The destination with the most dead-lettered copies in the period: the alarm fires for any
+	// one destination, and the rule's report names it.
+	top := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("INSIGHT_RULE_METRIC('" + *rule.RuleName() + "', 'MaxContributorValue')"),
+		Label:      jsii.String("dead-lettered copies of the destination with the most"),
+		Period:     awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+	alarm("DestinationDeadLetters", "copies for a destination were dead-lettered (it refused them, such as AccessDenied or NoSuchBucket, or they ran out of attempts); Contributor Insights rule "+
+		*rule.RuleName()+" names the destination, whose delivery state shows degraded.", top, 1, 1)
 	return m
+}
+
+// deadLettersByDestination is a Contributor Insights rule over the delivery function's metric
+// lines (Embedded Metric Format, delivery.MetricsNamespace): the copies dead-lettered per
+// destination id, so that the alarm can say which destination fails without an alarm per
+// destination.
+func deadLettersByDestination(scope constructs.Construct, fn awslambda.Function) awscloudwatch.CfnInsightRule {
+	stack := awscdk.Stack_Of(scope)
+	return awscloudwatch.NewCfnInsightRule(scope, jsii.String("DeadLettersByDestination"), &awscloudwatch.CfnInsightRuleProps{
+		RuleName:  jsii.String(*stack.StackName() + "-DeadLettersByDestination"),
+		RuleState: jsii.String("ENABLED"),
+		RuleBody: stack.ToJsonString(map[string]any{
+			"Schema":        map[string]any{"Name": "CloudWatchLogRule", "Version": 1},
+			"LogGroupNames": []any{fn.LogGroup().LogGroupName()},
+			"LogFormat":     "JSON",
+			"Contribution": map[string]any{
+				"Keys":    []string{"$.DestinationId"},
+				"ValueOf": "$.CopiesDeadLettered",
+				"Filters": []any{map[string]any{"Match": "$.CopiesDeadLettered", "GreaterThan": 0}},
+			},
+			"AggregateOn": "Sum",
+		}, nil),
+	})
 }
 
 func days(d time.Duration) string { return strconv.Itoa(int(d / (24 * time.Hour))) }
