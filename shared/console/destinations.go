@@ -160,6 +160,7 @@ type setupView struct {
 	Reason      string
 	State       string
 	StateReason string
+	Delivery    phi.DeliveryStatus // an existing destination's
 	Keys        []phi.Key
 	Errors      *formErrors
 	Action      string // the form's console path
@@ -199,6 +200,7 @@ type destinationRow struct {
 	D                  phi.Destination
 	Source             string
 	State, StateReason string
+	Delivery           phi.DeliveryStatus
 }
 
 type destinationsView struct {
@@ -225,7 +227,7 @@ func (c *Console) destinationsPage(w http.ResponseWriter, r *http.Request) error
 				return err
 			}
 			for i := range dsts {
-				row := destinationRow{D: dsts[i], Source: names[dsts[i].SourceID]}
+				row := destinationRow{D: dsts[i], Source: names[dsts[i].SourceID], Delivery: dsts[i].DeliveryState()}
 				row.State, row.StateReason = c.hashingState(ctx, &dsts[i], ws)
 				v.Rows = append(v.Rows, row)
 			}
@@ -367,6 +369,7 @@ func (c *Console) renderSetup(w http.ResponseWriter, r *http.Request, status int
 	} else {
 		v.Action = "/destinations/" + v.Dst.ID
 		v.State, v.StateReason = c.hashingState(ctx, v.Dst, ws)
+		v.Delivery = v.Dst.DeliveryState()
 		if err := c.loadAccess(r, v); err != nil {
 			return err
 		}

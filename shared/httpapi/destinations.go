@@ -38,10 +38,7 @@ type DeliveryView struct {
 }
 
 func viewDelivery(d *phi.Destination) DeliveryView {
-	st := phi.DeliveryStatus{State: phi.DeliveryOK, Since: d.CreatedAt}
-	if d.Delivery != nil {
-		st = *d.Delivery
-	}
+	st := d.DeliveryState()
 	return DeliveryView{DeliveryStatus: st, Message: st.Message()}
 }
 

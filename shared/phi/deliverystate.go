@@ -30,6 +30,15 @@ type DeliveryStatus struct {
 	Error            string    `json:"error,omitempty"`
 }
 
+// DeliveryState is d's delivery status as people see it: the recorded one, or ok since d was
+// created when none was recorded.
+func (d *Destination) DeliveryState() DeliveryStatus {
+	if d.Delivery != nil {
+		return *d.Delivery
+	}
+	return DeliveryStatus{State: DeliveryOK, Since: d.CreatedAt}
+}
+
 // Degraded reports whether s says the destination is degraded; a nil s is ok.
 func (s *DeliveryStatus) Degraded() bool { return s != nil && s.State == DeliveryDegraded }
 
@@ -43,5 +52,5 @@ func (s *DeliveryStatus) Message() string {
 	if s.DeadLetterReason != "rejected" {
 		what = "copies failed every attempt (last: " + s.Reason + ")"
 	}
-	return what + "; they are in the dead-letter queue. Fix the destination (Test destination says what is wrong), then replay its dead letters; new copies are still attempted, and copies delivered once two minutes pass without a failure restore this state"
+	return what + "; they are in the dead-letter queue. Fix the destination (Test destination says what is wrong), then replay its dead letters (phictl dead-letters replay, or the API); new copies are still attempted, and copies delivered once two minutes pass without a failure restore this state"
 }
