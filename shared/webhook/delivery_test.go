@@ -6,16 +6,19 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/phiguard/phiguard/shared/catalog"
 	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/pack"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -440,5 +443,45 @@ func TestSendBatchPostsTheCopiesInOneSignedRequest(t *testing.T) {
 	}
 	if BatchID(cs[:1]) == id || BatchID([]pack.Copy{cs[1], cs[0]}) == id {
 		t.Error("other copies, or the same in another order, share the batch's webhook-id")
+	}
+}
+
+// Issue 16: the webhook sender's requests per 1,000 events of about 1 KiB, given in chunks of
+// the destination's batch (as the delivery engine gives them): one POST per copy by default,
+// one per batchSize copies with batching on — counted at the receiver, machine-independent.
+func TestWebhookRequestsPer1000Events(t *testing.T) {
+	copies := make([]pack.Copy, 1000)
+	for i := range copies {
+		copies[i] = pack.Copy{DedupID: fmt.Sprintf("%032x", i), Event: []byte(`{"type":"track","messageId":"m-` + strconv.Itoa(i) + `","properties":{"note":"` + strings.Repeat("x", 950) + `"}}`)}
+	}
+	for _, size := range []int{1, 10, catalog.MaxWebhookBatch} {
+		t.Run(fmt.Sprintf("batchSize %d", size), func(t *testing.T) {
+			r := newReceiver(t)
+			h := newTestSender(t, r, listing(r))
+			d := &phi.Destination{ID: "dst_1", WorkspaceID: "ws_1", Type: phi.DestinationWebhook,
+				Settings: phi.DestinationSettings{URL: r.srv.URL + "/in", BatchSize: &size}}
+			n, limit := h.Batch(d)
+			for i := 0; i < len(copies); i += n {
+				chunk := copies[i:min(i+n, len(copies))]
+				if n == 1 {
+					for _, o := range h.Send(context.Background(), d, chunk) {
+						if o.Err != nil {
+							t.Fatal(o.Err)
+						}
+					}
+					continue
+				}
+				if len(BatchBody(chunk)) > limit {
+					t.Fatalf("a batch of %d copies of 1 KiB is over the %d-byte limit", len(chunk), limit)
+				}
+				if o := h.SendBatch(context.Background(), d, chunk); o.Err != nil {
+					t.Fatal(o.Err)
+				}
+			}
+			if got, want := int(r.calls.Load()), 1000/size; got != want {
+				t.Errorf("%d POSTs per 1,000 events with batchSize %d; want %d", got, size, want)
+			}
+			t.Logf("webhook, batchSize %d: %d POSTs per 1,000 events of ~1 KiB", size, r.calls.Load())
+		})
 	}
 }
