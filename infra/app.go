@@ -46,7 +46,10 @@ func NewService(scope constructs.Construct, id string, props *ServiceProps) *Ser
 	s.Data = NewData(s.Stack, "Data", s.Keys.Key)
 	s.Pipeline = NewPipeline(s.Stack, "Pipeline", props.Assets, s.Keys, s.Data)
 	s.API = NewAPI(s.Stack, "API", props.Assets, s.Keys, s.Data, props.Settings.OperatorRoleARN)
-	s.Pipeline.GrantDeadLetters(s.API.Functions[stack.FunctionConfig], s.Keys)
+	// The config function's routes and the console's destination pages count and replay dead letters.
+	for _, name := range []string{stack.FunctionConfig, stack.FunctionConsole} {
+		s.Pipeline.GrantDeadLetters(s.API.Functions[name], s.Keys)
+	}
 	users := KeyUsers{Hashing: s.Pipeline.Hashing.Role(), Delivery: s.Pipeline.Delivery.Role()}
 	for _, name := range keyGenerators {
 		users.Keygen = append(users.Keygen, s.API.Functions[name].Role())

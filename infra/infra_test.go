@@ -617,10 +617,12 @@ func TestFunctionsAreArmProvidedAL2023TracedWithJSONLogsAndResourceNames(t *test
 		t.Errorf("delivery lacks %s: it reads each copy's destination for its webhook URL", stack.EnvTable)
 	}
 	// The delivery function re-schedules and dead-letters copies itself, and the config function
-	// counts and replays dead letters: both name the two queues, by reference.
+	// and the console count and replay dead letters: they name the two queues, by reference.
 	webhookQueue := `{"Ref":"` + idOf(s.svc.Stack, s.svc.Pipeline.Webhook.Node().DefaultChild().(awscdk.CfnElement)) + `"}`
 	webhookDLQ := `{"Ref":"` + idOf(s.svc.Stack, s.svc.Pipeline.WebhookDLQ.Node().DefaultChild().(awscdk.CfnElement)) + `"}`
-	for name, env := range map[string]map[string]any{"delivery": delivery, "config": envOf(idOf(s.svc.Stack, s.svc.API.Functions[stack.FunctionConfig].Node().DefaultChild().(awscdk.CfnElement)))} {
+	for name, env := range map[string]map[string]any{"delivery": delivery,
+		"config":  envOf(idOf(s.svc.Stack, s.svc.API.Functions[stack.FunctionConfig].Node().DefaultChild().(awscdk.CfnElement))),
+		"console": envOf(idOf(s.svc.Stack, s.svc.API.Functions[stack.FunctionConsole].Node().DefaultChild().(awscdk.CfnElement)))} {
 		if q, dlq := toJSON(env[stack.EnvDeliveryQueueURL]), toJSON(env[stack.EnvDeliveryDLQURL]); q != webhookQueue || dlq != webhookDLQ {
 			t.Errorf("%s: %s = %s, %s = %s; want the webhook queue %s and its DLQ %s", name, stack.EnvDeliveryQueueURL, q, stack.EnvDeliveryDLQURL, dlq, webhookQueue, webhookDLQ)
 		}

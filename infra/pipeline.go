@@ -146,7 +146,7 @@ func NewPipeline(scope constructs.Construct, id string, assets Assets, keys *Key
 	return p
 }
 
-// GrantDeadLetters lets fn (the config function) count and replay the webhook dead letters: it
+// GrantDeadLetters lets fn (the config or console function) count and replay the webhook dead letters: it
 // receives, releases and deletes them on WebhookDLQ and sends them back to Webhook, whose URLs
 // its environment names.
 func (p *Pipeline) GrantDeadLetters(fn awslambda.Function, keys *Keys) {

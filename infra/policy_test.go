@@ -491,6 +491,16 @@ func TestTheDeliveryAndConfigRolesReachTheWebhookQueuesAsNeeded(t *testing.T) {
 			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
 			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
 		}},
+		{"console", s.svc.API.Functions[stack.FunctionConsole], []check{
+			{iamRequest{"sqs:ReceiveMessage", dlq, tls}, allowed},
+			{iamRequest{"sqs:ChangeMessageVisibility", dlq, tls}, allowed},
+			{iamRequest{"sqs:DeleteMessage", dlq, tls}, allowed},
+			{iamRequest{"sqs:SendMessage", webhook, tls}, allowed},
+			{iamRequest{"sqs:ReceiveMessage", webhook, tls}, implicitDeny},
+			{iamRequest{"sqs:DeleteMessage", webhook, tls}, implicitDeny},
+			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
+			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
+		}},
 	} {
 		identity := roleStatements(c.fn)
 		for _, ck := range c.reqs {

@@ -97,6 +97,8 @@ type Console struct {
 	Audit    audit.Log
 	// Trail verifies and exports the audit chain (the audit page's verification and export).
 	Trail *audit.Trail
+	// DeadLetters counts and replays a destination's dead letters (*delivery.DeadLetters).
+	DeadLetters httpapi.DeadLetters
 	// Logger receives ids and outcomes, never tokens, keys or field values.
 	Logger *slog.Logger
 	// LocalHTTP allows plain http on a loopback host (make dev): cookies without Secure and no
@@ -126,6 +128,8 @@ func (c *Console) Handler() (http.Handler, error) {
 		return nil, errors.New("console: no key service")
 	case c.Sessions == nil || c.Tokens == nil || c.Audit == nil || c.Trail == nil:
 		return nil, errors.New("console: sessions, token lookup, audit log and audit trail are required")
+	case c.DeadLetters == nil:
+		return nil, errors.New("console: no dead-letter queue")
 	}
 	if err := c.Keys.Check(); err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -177,6 +181,8 @@ func (c *Console) Handler() (http.Handler, error) {
 	signedIn("POST "+p+"/destinations/{destinationId}", c.updateDestination)
 	signedIn("POST "+p+"/destinations/{destinationId}/save", c.saveHashing)
 	signedIn("POST "+p+"/destinations/{destinationId}/test", c.testDestination)
+	signedIn("POST "+p+"/destinations/{destinationId}/dead-letters", c.countDeadLetters)
+	signedIn("POST "+p+"/destinations/{destinationId}/dead-letters/replay", c.replayDeadLetters)
 	signedIn("GET "+p+"/destinations/{destinationId}/keys", c.keysPage)
 	signedIn("POST "+p+"/destinations/{destinationId}/keys", c.newKeyPair)
 	signedIn("POST "+p+"/destinations/{destinationId}/keys/{keyId}/revoke", c.revokeKey)

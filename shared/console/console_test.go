@@ -10,8 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/audit"
+	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -27,7 +29,8 @@ func newConsole(t *testing.T, localHTTP bool) http.Handler {
 		Service:  &workspace.Service{Store: store},
 		Keys:     &keygen.Service{Store: store, KMS: kms.New(kms.Options{Region: "us-east-1"}), CMK: "alias/unused"},
 		Sessions: store, Tokens: store, Audit: store, LocalHTTP: localHTTP,
-		Trail: &audit.Trail{Store: store, KMS: kms.New(kms.Options{Region: "us-east-1"}), SigningKey: "alias/unused"},
+		Trail:       &audit.Trail{Store: store, KMS: kms.New(kms.Options{Region: "us-east-1"}), SigningKey: "alias/unused"},
+		DeadLetters: &delivery.DeadLetters{Queue: sqs.New(sqs.Options{Region: "us-east-1"})},
 	}
 	h, err := c.Handler()
 	if err != nil {

@@ -174,6 +174,8 @@ type setupView struct {
 	Idem          string // the Idempotency-Key of this form's "Generate hashing keys"
 	// Access is an AWS destination's role section (access.go); nil for a webhook or a new one.
 	Access *accessView
+	// DeadLetters is the last count or replay of the destination's dead letters (deadletters.go).
+	DeadLetters *deadLettersView
 }
 
 // matchesQuery is the Fields control's fuzzy search: the query is a substring of the path, or

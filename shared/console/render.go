@@ -98,6 +98,7 @@ var permissions = map[string]stack.Route{
 	"dst.add":      stack.RouteCreateDestination,
 	"dst.edit":     stack.RouteUpdateDestination,
 	"dst.test":     stack.RouteTestDestination,
+	"deadletters":  stack.RouteReplayDeadLetters,
 	"hashing":      stack.RouteUpdateHashing,
 	"keys":         stack.RouteListKeys,
 	"keys.new":     stack.RouteGenerateKeyPair,

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awstest"
+	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/keygen"
 	"github.com/phiguard/phiguard/shared/phi"
@@ -50,7 +52,8 @@ func sessionConsole(t *testing.T) (http.Handler, *dynamo.Store, *clock, string, 
 		Service:  &workspace.Service{Store: store},
 		Keys:     &keygen.Service{Store: store, KMS: kms.NewFromConfig(clients.Config), CMK: "alias/unused"},
 		Sessions: store, Tokens: store, Audit: store, LocalHTTP: true, Now: clk.now,
-		Trail: &audit.Trail{Store: store, KMS: kms.NewFromConfig(clients.Config), SigningKey: "alias/unused"},
+		Trail:       &audit.Trail{Store: store, KMS: kms.NewFromConfig(clients.Config), SigningKey: "alias/unused"},
+		DeadLetters: &delivery.DeadLetters{Queue: sqs.NewFromConfig(clients.Config)},
 	}
 	h, err := c.Handler()
 	if err != nil {

@@ -52,5 +52,5 @@ func (s *DeliveryStatus) Message() string {
 	if s.DeadLetterReason != "rejected" {
 		what = "copies failed every attempt (last: " + s.Reason + ")"
 	}
-	return what + "; they are in the dead-letter queue. Fix the destination (Test destination says what is wrong), then replay its dead letters (phictl dead-letters replay, or the API); new copies are still attempted, and copies delivered once two minutes pass without a failure restore this state"
+	return what + "; they are in the dead-letter queue. Fix the destination (Test destination says what is wrong), then replay its dead letters (on its console page, with phictl dead-letters replay, or through the API); new copies are still attempted, and copies delivered once two minutes pass without a failure restore this state"
 }

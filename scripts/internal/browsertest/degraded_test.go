@@ -1,12 +1,22 @@
 package browsertest
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/chromedp/chromedp"
 
 	"github.com/phiguard/phiguard/shared/awstest"
 	"github.com/phiguard/phiguard/shared/catalog"
@@ -97,10 +107,10 @@ func TestADestinationThatRefusesCopiesShowsItsDeliveryDegraded(t *testing.T) {
 		return out
 	}
 	src := must(http.StatusCreated, "POST", "/sources", map[string]string{"name": "Patient app"})["id"].(string)
-	roleName := awstest.UniqueName("lake")
+	roleName, bucket := awstest.UniqueName("lake"), awstest.UniqueName("gone")
 	dst := must(http.StatusCreated, "POST", "/destinations", map[string]any{"sourceId": src, "name": "Data lake", "type": "s3",
 		"settings": map[string]string{"roleArn": "arn:aws:iam::123456789012:role" + catalog.RolePath + roleName,
-			"bucket": awstest.UniqueName("gone"), "region": "us-east-1"}})["id"].(string)
+			"bucket": bucket, "region": "us-east-1"}})["id"].(string)
 	trust, _ := json.Marshal(must(http.StatusOK, "GET", "/destinations/"+dst+"/access-policy", nil)["trustPolicy"])
 	awstest.CreateRole(t, st.s.Clients, catalog.RolePath, roleName, string(trust))
 
@@ -143,4 +153,99 @@ func TestADestinationThatRefusesCopiesShowsItsDeliveryDegraded(t *testing.T) {
 			}
 		}
 	}
+
+	// The owner counts the dead letters on the page (every copy, once the delivery function has
+	// dead-lettered them all), fixes the destination — the bucket now exists — and replays
+	// them: every event reaches the bucket.
+	want := fmt.Sprintf("%d copies", len(ids))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		st.submit(t, owner, "#count-dead-letters")
+		if got := st.text(t, owner, "#dl-result"); strings.Contains(got, want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got := st.text(t, owner, "#dl-result"); !strings.Contains(got, want) || !strings.Contains(got, "rejected — the destination refused them") ||
+		!strings.Contains(got, "NoSuchBucket") {
+		t.Errorf("the dead-letter count says %q; want %s, rejected (refused) and NoSuchBucket", got, want)
+	}
+	st.check(t, owner, "destination-dead-letters-counted")
+	// The two sections alone, for docs/console/delivery-degraded.png.
+	var section []byte
+	st.run(t, owner, "photograph the delivery sections", chromedp.Screenshot("#delivery", &section, chromedp.ByQuery))
+	if err := os.WriteFile(filepath.Join(st.shots, "delivery-degraded.png"), section, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.s.Clients.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	st.submit(t, owner, "#replay-dead-letters")
+	if got := st.text(t, owner, "p.ok#dl-result"); !strings.Contains(got, want+" went back to delivery") {
+		t.Errorf("the replay says %q; want %s back to delivery", got, want)
+	}
+	st.check(t, owner, "destination-dead-letters-replayed")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		written := st.bucketHolds(t, bucket)
+		missing := 0
+		for _, id := range ids {
+			if !strings.Contains(written, `"`+id+`"`) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d replayed events did not reach the bucket", missing, len(ids))
+		}
+	}
+	st.submit(t, owner, "#count-dead-letters")
+	if got := st.text(t, owner, "#dl-result"); !strings.Contains(got, "0 copies") {
+		t.Errorf("after the replay the count says %q; want 0 copies", got)
+	}
+	st.nav(t, owner, "/audit?action=destination.deadletters.replay")
+	if got := st.text(t, owner, "#audit-table"); !strings.Contains(got, "destinations/"+dst+"/dead-letters") {
+		t.Errorf("the audit page lists %q; want the replay of %s", got, dst)
+	}
+	// A member sees the destination's delivery state but not the dead-letter controls (owners').
+	code, _, member := st.api(t, "POST", base+"/tokens", tok, map[string]string{"name": "analyst", "role": "member"}, "")
+	if code != http.StatusCreated {
+		t.Fatalf("create a member token: %d %v", code, member)
+	}
+	other, cancel2 := st.person(t)
+	defer cancel2()
+	st.signIn(t, other, member["secret"].(string))
+	st.nav(t, other, "/destinations/"+dst)
+	if !st.exists(t, other, "#delivery-state") || st.exists(t, other, "#dead-letters") {
+		t.Errorf("a member: delivery state shown %v, dead-letter section shown %v; want the state only",
+			st.exists(t, other, "#delivery-state"), st.exists(t, other, "#dead-letters"))
+	}
+}
+
+// bucketHolds returns everything the bucket's objects hold, each gunzipped when it is gzip.
+func (st *suite) bucketHolds(t *testing.T, bucket string) string {
+	t.Helper()
+	ctx := context.Background()
+	list, err := st.s.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, o := range list.Contents {
+		obj, err := st.s.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+			if clear, err := io.ReadAll(zr); err == nil {
+				body = clear
+			}
+		}
+		all.Write(body)
+	}
+	return all.String()
 }

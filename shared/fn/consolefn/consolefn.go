@@ -9,10 +9,12 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/phiguard/phiguard/shared/audit"
 	"github.com/phiguard/phiguard/shared/awsdest"
 	"github.com/phiguard/phiguard/shared/console"
+	"github.com/phiguard/phiguard/shared/delivery"
 	"github.com/phiguard/phiguard/shared/dynamo"
 	"github.com/phiguard/phiguard/shared/fn"
 	"github.com/phiguard/phiguard/shared/keygen"
@@ -43,7 +45,9 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 		return nil, err
 	}
 	b, err := env.Base(ctx, fn.Var{Name: stack.EnvKMSKeyID, What: "the service's KMS key"},
-		fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"})
+		fn.Var{Name: stack.EnvAuditSigningKeyID, What: "the audit signing key"},
+		fn.Var{Name: stack.EnvDeliveryQueueURL, What: "the delivery queue's URL, where replayed dead letters go"},
+		fn.Var{Name: stack.EnvDeliveryDLQURL, What: "the delivery dead-letter queue's URL"})
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +63,9 @@ func Build(ctx context.Context, env *fn.Env) (http.Handler, error) {
 		Keys:     &keygen.Service{Store: b.Store, KMS: kmsClient, CMK: b.Vars[stack.EnvKMSKeyID], Logger: b.Logger},
 		Trail:    &audit.Trail{Store: b.Store, KMS: kmsClient, SigningKey: b.Vars[stack.EnvAuditSigningKeyID]},
 		Sessions: b.Store, Tokens: b.Store, Audit: b.Store, Logger: b.Logger, LocalHTTP: localHTTP,
+		// A destination's page counts and replays its dead letters, as the config function's routes do.
+		DeadLetters: &delivery.DeadLetters{Queue: sqs.NewFromConfig(b.AWS),
+			QueueURL: b.Vars[stack.EnvDeliveryQueueURL], DLQURL: b.Vars[stack.EnvDeliveryDLQURL]},
 	}
 	return c.Handler()
 }
