@@ -25,7 +25,8 @@ type DeadLetterQueue interface {
 // DeadLetters counts and replays one destination's dead letters. SQS cannot select messages by
 // attribute, so each call receives the dead-letter queue's messages in turn (hiding them while
 // it looks), acts on the destination's, and makes the others visible again at once; it stops
-// at the end of the queue, after MaxScan messages, or when Budget is spent, and says whether
+// at the end of the queue, after MaxScan messages, or when Budget is spent — or earlier, when
+// the context's deadline (the function's timeout) comes within scanReserve —, and says whether
 // it saw the whole queue. Messages another reader holds at that moment are not seen.
 type DeadLetters struct {
 	Queue            DeadLetterQueue
@@ -69,6 +70,10 @@ type ReplayResult struct {
 // scanHold is how long a scan hides a message it received; it makes every message visible
 // again itself when it ends, so this matters only when the caller dies mid-scan.
 const scanHold = 60
+
+// scanReserve is what a scan leaves of its context's time for releasing the messages it holds
+// and answering: the last receive may wait a second, releases take a request per 10 messages.
+const scanReserve = 4 * time.Second
 
 // Count counts the dead letters of destination dst of workspace ws. It fails with the first SQS
 // error.
@@ -139,6 +144,9 @@ func (q *DeadLetters) scan(ctx context.Context, ws, dst string, visit func(sqsty
 		budget = 20 * time.Second
 	}
 	end := time.Now().Add(budget)
+	if deadline, ok := ctx.Deadline(); ok && deadline.Add(-scanReserve).Before(end) {
+		end = deadline.Add(-scanReserve)
+	}
 	var release []sqstypes.ChangeMessageVisibilityBatchRequestEntry
 	defer func() {
 		// Release with a context of its own: the messages must come back even when ctx ended.

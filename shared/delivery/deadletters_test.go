@@ -1,8 +1,10 @@
 package delivery_test
 
 import (
+	"context"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,6 +83,16 @@ func TestDeadLettersAreCountedAndReplayedRoundTrip(t *testing.T) {
 	// Counting released every message: the counts are the same at once.
 	if again, err := dl.Count(t.Context(), f.ws, refusing); err != nil || again.Copies != 7 || again.Scanned != 5 {
 		t.Fatalf("second Count = %+v, %v; want the same messages, visible again", again, err)
+	}
+	// A caller whose deadline (the function's timeout) is near stops before it, incomplete, and
+	// leaves the queue as it was.
+	near, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if c, err := dl.Count(near, f.ws, refusing); err != nil || c.Complete || c.Scanned != 0 {
+		t.Fatalf("Count with 2 s left = %+v, %v; want it to stop at once, incomplete", c, err)
+	}
+	if again, err := dl.Count(t.Context(), f.ws, refusing); err != nil || again.Copies != 7 {
+		t.Fatalf("Count after the stopped one = %+v, %v; want the 7 copies", again, err)
 	}
 	if c, err := dl.Count(t.Context(), f.ws, phi.NewID(phi.PrefixDestination)); err != nil || c.Messages != 0 || !c.Complete {
 		t.Fatalf("Count of a destination without dead letters = %+v, %v", c, err)
