@@ -460,6 +460,17 @@ func TestTheDeliveryAndConfigRolesReachTheWebhookQueuesAsNeeded(t *testing.T) {
 		req  iamRequest
 		want decision
 	}
+	// The config and console functions count and replay dead letters (Pipeline.GrantDeadLetters).
+	deadLetters := []check{
+		{iamRequest{"sqs:ReceiveMessage", dlq, tls}, allowed},
+		{iamRequest{"sqs:ChangeMessageVisibility", dlq, tls}, allowed},
+		{iamRequest{"sqs:DeleteMessage", dlq, tls}, allowed},
+		{iamRequest{"sqs:SendMessage", webhook, tls}, allowed},
+		{iamRequest{"sqs:ReceiveMessage", webhook, tls}, implicitDeny},
+		{iamRequest{"sqs:DeleteMessage", webhook, tls}, implicitDeny},
+		{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
+		{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
+	}
 	for _, c := range []struct {
 		name string
 		fn   awslambda.Function
@@ -481,26 +492,8 @@ func TestTheDeliveryAndConfigRolesReachTheWebhookQueuesAsNeeded(t *testing.T) {
 			{iamRequest{"dynamodb:DeleteItem", table, updating(pk, sk)}, implicitDeny},
 			{iamRequest{"dynamodb:GetItem", table, map[string]string{}}, allowed},
 		}},
-		{"config", s.svc.API.Functions[stack.FunctionConfig], []check{
-			{iamRequest{"sqs:ReceiveMessage", dlq, tls}, allowed},
-			{iamRequest{"sqs:ChangeMessageVisibility", dlq, tls}, allowed},
-			{iamRequest{"sqs:DeleteMessage", dlq, tls}, allowed},
-			{iamRequest{"sqs:SendMessage", webhook, tls}, allowed},
-			{iamRequest{"sqs:ReceiveMessage", webhook, tls}, implicitDeny},
-			{iamRequest{"sqs:DeleteMessage", webhook, tls}, implicitDeny},
-			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
-			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
-		}},
-		{"console", s.svc.API.Functions[stack.FunctionConsole], []check{
-			{iamRequest{"sqs:ReceiveMessage", dlq, tls}, allowed},
-			{iamRequest{"sqs:ChangeMessageVisibility", dlq, tls}, allowed},
-			{iamRequest{"sqs:DeleteMessage", dlq, tls}, allowed},
-			{iamRequest{"sqs:SendMessage", webhook, tls}, allowed},
-			{iamRequest{"sqs:ReceiveMessage", webhook, tls}, implicitDeny},
-			{iamRequest{"sqs:DeleteMessage", webhook, tls}, implicitDeny},
-			{iamRequest{"sqs:SendMessage", ingest, tls}, implicitDeny},
-			{iamRequest{"sqs:PurgeQueue", dlq, tls}, implicitDeny},
-		}},
+		{"config", s.svc.API.Functions[stack.FunctionConfig], deadLetters},
+		{"console", s.svc.API.Functions[stack.FunctionConsole], deadLetters},
 	} {
 		identity := roleStatements(c.fn)
 		for _, ck := range c.reqs {

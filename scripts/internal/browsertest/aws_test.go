@@ -209,13 +209,8 @@ func TestAWSDestinationsInTheConsole(t *testing.T) {
 	})
 
 	step("only owners get Test destination; a member sees the policies", func(t *testing.T) {
-		code, _, tok := st.api(t, "POST", "/workspaces/"+ws+"/tokens", ownerToken, map[string]string{"name": "analyst", "role": "member"}, "")
-		if code != http.StatusCreated {
-			t.Fatalf("create a member token: %d %v", code, tok)
-		}
-		member, cancel := st.person(t)
+		member, cancel := st.signedInMember(t, ws, ownerToken)
 		defer cancel()
-		st.signIn(t, member, tok["secret"].(string))
 		st.nav(t, member, "/destinations/"+s3Dst)
 		if !st.exists(t, member, "#trust-policy") || st.exists(t, member, "#test-destination") {
 			t.Errorf("a member: policies shown %v, test button shown %v; want the policies and no button",

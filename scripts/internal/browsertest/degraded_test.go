@@ -207,13 +207,8 @@ func TestADestinationThatRefusesCopiesShowsItsDeliveryDegraded(t *testing.T) {
 		t.Errorf("the audit page lists %q; want the replay of %s", got, dst)
 	}
 	// A member sees the destination's delivery state but not the dead-letter controls (owners').
-	code, _, member := st.api(t, "POST", base+"/tokens", tok, map[string]string{"name": "analyst", "role": "member"}, "")
-	if code != http.StatusCreated {
-		t.Fatalf("create a member token: %d %v", code, member)
-	}
-	other, cancel2 := st.person(t)
+	other, cancel2 := st.signedInMember(t, ws, tok)
 	defer cancel2()
-	st.signIn(t, other, member["secret"].(string))
 	st.nav(t, other, "/destinations/"+dst)
 	if !st.exists(t, other, "#delivery-state") || st.exists(t, other, "#dead-letters") {
 		t.Errorf("a member: delivery state shown %v, dead-letter section shown %v; want the state only",

@@ -204,6 +204,19 @@ func (st *suite) signIn(t *testing.T, ctx context.Context, token string) {
 }
 
 // operator calls the operator REST API (the platform operator is not a console user).
+// signedInMember creates a member token in workspace ws with the owner's token and returns a
+// person of their own, signed in with it.
+func (st *suite) signedInMember(t *testing.T, ws, ownerToken string) (context.Context, context.CancelFunc) {
+	t.Helper()
+	code, _, tok := st.api(t, "POST", "/workspaces/"+ws+"/tokens", ownerToken, map[string]string{"name": "analyst", "role": "member"}, "")
+	if code != http.StatusCreated {
+		t.Fatalf("create a member token: %d %v", code, tok)
+	}
+	member, cancel := st.person(t)
+	st.signIn(t, member, tok["secret"].(string))
+	return member, cancel
+}
+
 func (st *suite) operator(t *testing.T, method, path string, body any, etag string) (int, http.Header, map[string]any) {
 	t.Helper()
 	return st.api(t, method, path, st.s.OperatorSecret, body, etag)
